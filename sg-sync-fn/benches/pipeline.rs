@@ -1,0 +1,114 @@
+//! fetch-from-file + md5 + parse + filter + aggregate + plan on a real ip-ranges.json.
+//!
+//!     IP_RANGES_FIXTURES=../shared/fixtures/ip-ranges cargo bench -p sg-sync-fn --bench pipeline
+//!
+//! Prints per-stage and end-to-end figures; the plan is made against groups already holding the
+//! previous publication (2026-08-12), as a real notification would find them.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use reqwest::Url;
+use sg_sync::fetch::{FetchRanges, Fetcher, md5_hex};
+use sg_sync::ip_ranges::IpRanges;
+use sg_sync::plan::{GroupState, Wanted, plan};
+use sg_sync::port::PortRange;
+use sg_sync::range_set::{BorderGroups, RangeSet, Selector};
+use sg_sync::rule::Rule;
+use sg_sync::sync::digest_and_parse;
+
+const ITERATIONS: usize = 300;
+
+fn selector() -> Selector {
+    Selector {
+        services: vec!["EC2".into()],
+        regions: vec!["ap-northeast-1".into()],
+        border_groups: BorderGroups::OwnRegion,
+        ipv6: false,
+    }
+}
+
+fn summary(name: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let mean = samples.iter().sum::<Duration>() / samples.len() as u32;
+    println!(
+        "{name:<34} p50 {:>7.3} ms   mean {:>7.3} ms   min {:>7.3} ms   p99 {:>7.3} ms",
+        ms(samples[samples.len() / 2]),
+        ms(mean),
+        ms(samples[0]),
+        ms(samples[samples.len() * 99 / 100])
+    );
+}
+
+fn time<T>(samples: &mut Vec<Duration>, f: impl FnOnce() -> T) -> T {
+    let start = Instant::now();
+    let out = f();
+    samples.push(start.elapsed());
+    out
+}
+
+fn main() {
+    let dir = std::env::var("IP_RANGES_FIXTURES")
+        .expect("set IP_RANGES_FIXTURES to the ip-ranges snapshot folder");
+    let file = |date: &str| {
+        std::fs::canonicalize(PathBuf::from(&dir).join(format!("ip-ranges-{date}.json"))).unwrap()
+    };
+    let url = Url::from_file_path(file("2026-08-22")).unwrap();
+    let expected_md5 = md5_hex(&std::fs::read(file("2026-08-22")).unwrap());
+    let ports = [PortRange::tcp(3306)];
+
+    // The groups as the previous publication left them.
+    let previous = std::fs::read(file("2026-08-12")).unwrap();
+    let previous = IpRanges::parse(&previous).unwrap();
+    let prev_wanted =
+        Wanted::new(&RangeSet::select(&previous, &selector()), &ports, "bench").unwrap();
+    let mut groups = vec![
+        GroupState::new("sg-a"),
+        GroupState::new("sg-b"),
+        GroupState::new("sg-c"),
+    ];
+    for (i, rule) in prev_wanted.rules.keys().enumerate() {
+        groups[i / 60].managed.push(Rule { ..*rule });
+    }
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let fetcher = Fetcher::new().unwrap();
+    let (mut fetch, mut md5, mut parse, mut both, mut select, mut planning, mut total) =
+        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    let mut size = 0;
+    let mut counts = (0, 0, 0);
+    for _ in 0..ITERATIONS {
+        let start = Instant::now();
+        let bytes = time(&mut fetch, || rt.block_on(fetcher.fetch(&url)).unwrap());
+        let (digest, doc) = time(&mut both, || digest_and_parse(&bytes, true));
+        assert_eq!(digest.as_deref(), Some(expected_md5.as_str()));
+        let doc = doc.unwrap();
+        let set = time(&mut select, || RangeSet::select(&doc, &selector()));
+        let p = time(&mut planning, || {
+            let wanted = Wanted::new(&set, &ports, "bench").unwrap();
+            plan(&wanted, &groups, 60).unwrap()
+        });
+        total.push(start.elapsed());
+        // Stage costs apart, for the record.
+        time(&mut md5, || md5_hex(&bytes));
+        time(&mut parse, || IpRanges::parse(&bytes).unwrap());
+        size = bytes.len();
+        counts = (doc.entries.len(), set.matched, set.len());
+        assert_eq!((p.added(), p.removed()), (0, 0));
+    }
+    println!(
+        "ip-ranges-2026-08-22.json: {size} bytes, {} prefixes; EC2 ap-northeast-1: {} matched, {} aggregated; {ITERATIONS} iterations",
+        counts.0, counts.1, counts.2
+    );
+    summary("fetch (file://)", fetch);
+    summary("md5 alone", md5);
+    summary("parse + validate alone", parse);
+    summary("md5 || parse (as a run does)", both);
+    summary("filter + aggregate", select);
+    summary("wanted + plan", planning);
+    summary("total", total);
+}

@@ -1,0 +1,491 @@
+//! The EC2 seam: the few calls a sync makes, behind a trait so the orchestration tests without
+//! AWS, and their implementation on aws-sdk-ec2.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
+
+use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_ec2::types::{
+    AddPrefixListEntry, Filter, IpPermission, IpRange, Ipv6Range, PrefixListState as AwsListState,
+    RemovePrefixListEntry, Tag,
+};
+use ipnet::IpNet;
+
+use crate::notification::SyncToken;
+use crate::plan::GroupState;
+use crate::port::PortRange;
+use crate::prefix_list::{EntryBatch, PrefixListState};
+use crate::rule::{self, Family, Rule};
+
+/// The tag on each managed group (or the prefix list) that records the last applied publication.
+pub const SYNC_TOKEN_TAG: &str = "sg-sync-fn:sync-token";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Ec2Error {
+    /// Another run changed the same rules first (`InvalidPermission.Duplicate`,
+    /// `InvalidPermission.NotFound`, a quota it filled, a stale prefix list version): re-read
+    /// and converge.
+    #[error("{op} on {resource}: another change got there first ({code}: {message})")]
+    Conflict {
+        op: &'static str,
+        resource: String,
+        code: String,
+        message: String,
+    },
+    #[error("{op} on {resource} failed: {message}")]
+    Api {
+        op: &'static str,
+        resource: String,
+        message: String,
+    },
+    #[error("{op} on {resource}: unexpected response: {message}")]
+    Unexpected {
+        op: &'static str,
+        resource: String,
+        message: String,
+    },
+}
+
+/// The calls a sync needs. Implemented on aws-sdk-ec2 by [`Ec2Client`] and in memory by tests.
+pub trait Ec2: Send + Sync {
+    /// The groups in the given order, with every inbound rule read (all pages).
+    fn describe_groups(
+        &self,
+        ids: &[String],
+    ) -> impl Future<Output = Result<Vec<GroupState>, Ec2Error>> + Send;
+    /// One call: opens `port` to every CIDR in `rules` in `group_id`.
+    fn authorize(
+        &self,
+        group_id: &str,
+        port: PortRange,
+        rules: &[(IpNet, &str)],
+    ) -> impl Future<Output = Result<(), Ec2Error>> + Send;
+    /// One call: closes `port` to every CIDR in `nets` in `group_id`.
+    fn revoke(
+        &self,
+        group_id: &str,
+        port: PortRange,
+        nets: &[IpNet],
+    ) -> impl Future<Output = Result<(), Ec2Error>> + Send;
+    fn tag_sync_token(
+        &self,
+        resources: &[String],
+        token: SyncToken,
+    ) -> impl Future<Output = Result<(), Ec2Error>> + Send;
+    fn describe_prefix_list(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<PrefixListState, Ec2Error>> + Send;
+    /// Raises `MaxEntries`; returns the list's new version.
+    fn resize_prefix_list(
+        &self,
+        id: &str,
+        version: i64,
+        max_entries: usize,
+    ) -> impl Future<Output = Result<i64, Ec2Error>> + Send;
+    /// Applies one batch of at most 100 entry changes; returns the list's new version.
+    fn modify_prefix_list(
+        &self,
+        id: &str,
+        version: i64,
+        batch: &EntryBatch,
+    ) -> impl Future<Output = Result<i64, Ec2Error>> + Send;
+}
+
+/// [`Ec2`] on aws-sdk-ec2. Build it once per execution environment.
+#[derive(Clone, Debug)]
+pub struct Ec2Client {
+    client: aws_sdk_ec2::Client,
+}
+
+impl Ec2Client {
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        Ec2Client {
+            client: aws_sdk_ec2::Client::new(config),
+        }
+    }
+}
+
+fn api_error<E>(op: &'static str, resource: &str, e: aws_sdk_ec2::error::SdkError<E>) -> Ec2Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let code = e.code().unwrap_or_default().to_owned();
+    // The plan checked the quota, so hitting it now means another run added rules meanwhile.
+    let conflict = matches!(
+        code.as_str(),
+        "InvalidPermission.Duplicate"
+            | "InvalidPermission.NotFound"
+            | "RulesPerSecurityGroupLimitExceeded"
+            | "PrefixListVersionMismatch"
+            | "IncorrectState"
+    ) || (code == "InvalidParameterValue"
+        && e.message().is_some_and(|m| m.contains("version")));
+    if conflict {
+        Ec2Error::Conflict {
+            op,
+            resource: resource.to_owned(),
+            message: e.message().unwrap_or_default().to_owned(),
+            code,
+        }
+    } else {
+        Ec2Error::Api {
+            op,
+            resource: resource.to_owned(),
+            message: DisplayErrorContext(&e).to_string(),
+        }
+    }
+}
+
+fn permission(port: PortRange) -> aws_sdk_ec2::types::builders::IpPermissionBuilder {
+    IpPermission::builder()
+        .ip_protocol(port.protocol.as_str())
+        .from_port(i32::from(port.from))
+        .to_port(i32::from(port.to))
+}
+
+fn token_of(tags: &[Tag]) -> Option<SyncToken> {
+    tags.iter()
+        .find(|t| t.key() == Some(SYNC_TOKEN_TAG))
+        .and_then(|t| t.value()?.parse().ok())
+}
+
+fn family_of(address_family: Option<&str>) -> Option<Family> {
+    match address_family? {
+        f if f.eq_ignore_ascii_case("ipv4") => Some(Family::V4),
+        f if f.eq_ignore_ascii_case("ipv6") => Some(Family::V6),
+        _ => None,
+    }
+}
+
+impl Ec2Client {
+    /// The slots a referenced prefix list takes in a group: its `MaxEntries`, in its family.
+    async fn prefix_list_sizes(
+        &self,
+        ids: Vec<String>,
+    ) -> Result<HashMap<String, (Family, usize)>, Ec2Error> {
+        let mut sizes = HashMap::new();
+        if ids.is_empty() {
+            return Ok(sizes);
+        }
+        let resource = ids.join(",");
+        let mut pages = self
+            .client
+            .describe_managed_prefix_lists()
+            .set_prefix_list_ids(Some(ids))
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(list) = pages.next().await {
+            let list = list.map_err(|e| api_error("DescribeManagedPrefixLists", &resource, e))?;
+            if let (Some(id), Some(family)) =
+                (list.prefix_list_id(), family_of(list.address_family()))
+            {
+                let max = list.max_entries().unwrap_or(1).max(1) as usize;
+                sizes.insert(id.to_owned(), (family, max));
+            }
+        }
+        Ok(sizes)
+    }
+}
+
+impl Ec2 for Ec2Client {
+    async fn describe_groups(&self, ids: &[String]) -> Result<Vec<GroupState>, Ec2Error> {
+        let resource = ids.join(",");
+        let found = self
+            .client
+            .describe_security_groups()
+            .set_group_ids(Some(ids.to_vec()))
+            .send()
+            .await
+            .map_err(|e| api_error("DescribeSecurityGroups", &resource, e))?;
+        let mut groups: Vec<GroupState> = ids.iter().map(GroupState::new).collect();
+        for sg in found.security_groups() {
+            if let Some(g) = groups
+                .iter_mut()
+                .find(|g| Some(g.id.as_str()) == sg.group_id())
+            {
+                g.sync_token = token_of(sg.tags());
+            }
+        }
+        let mut referenced_lists: Vec<(usize, String)> = Vec::new();
+        let mut pages = self
+            .client
+            .describe_security_group_rules()
+            .filters(
+                Filter::builder()
+                    .name("group-id")
+                    .set_values(Some(ids.to_vec()))
+                    .build(),
+            )
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(r) = pages.next().await {
+            let r = r.map_err(|e| api_error("DescribeSecurityGroupRules", &resource, e))?;
+            if r.is_egress() == Some(true) {
+                continue;
+            }
+            let Some(i) = groups
+                .iter()
+                .position(|g| Some(g.id.as_str()) == r.group_id())
+            else {
+                continue;
+            };
+            let port = PortRange::from_ec2(
+                r.ip_protocol().unwrap_or_default(),
+                r.from_port(),
+                r.to_port(),
+            );
+            let cidr = r
+                .cidr_ipv4()
+                .or(r.cidr_ipv6())
+                .and_then(|c| c.parse::<IpNet>().ok());
+            let g = &mut groups[i];
+            match (rule::is_managed(r.description()), port, cidr) {
+                (true, Some(port), Some(net)) => g.managed.push(Rule { port, net }),
+                (_, _, Some(net)) => g.other[(Family::of(&net) == Family::V6) as usize] += 1,
+                _ => match r.prefix_list_id() {
+                    Some(pl) => referenced_lists.push((i, pl.to_owned())),
+                    // A security group reference takes one slot in each family.
+                    None => {
+                        g.other[0] += 1;
+                        g.other[1] += 1;
+                    }
+                },
+            }
+        }
+        let mut list_ids: Vec<String> = referenced_lists.iter().map(|(_, id)| id.clone()).collect();
+        list_ids.sort();
+        list_ids.dedup();
+        let sizes = self.prefix_list_sizes(list_ids).await?;
+        for (i, id) in referenced_lists {
+            let (family, max) = sizes.get(&id).copied().unwrap_or((Family::V4, 1));
+            groups[i].other[(family == Family::V6) as usize] += max;
+        }
+        Ok(groups)
+    }
+
+    async fn authorize(
+        &self,
+        group_id: &str,
+        port: PortRange,
+        rules: &[(IpNet, &str)],
+    ) -> Result<(), Ec2Error> {
+        let mut p = permission(port);
+        for (net, description) in rules {
+            p = match net {
+                IpNet::V4(_) => p.ip_ranges(
+                    IpRange::builder()
+                        .cidr_ip(net.to_string())
+                        .description(*description)
+                        .build(),
+                ),
+                IpNet::V6(_) => p.ipv6_ranges(
+                    Ipv6Range::builder()
+                        .cidr_ipv6(net.to_string())
+                        .description(*description)
+                        .build(),
+                ),
+            };
+        }
+        self.client
+            .authorize_security_group_ingress()
+            .group_id(group_id)
+            .ip_permissions(p.build())
+            .send()
+            .await
+            .map_err(|e| api_error("AuthorizeSecurityGroupIngress", group_id, e))?;
+        Ok(())
+    }
+
+    async fn revoke(
+        &self,
+        group_id: &str,
+        port: PortRange,
+        nets: &[IpNet],
+    ) -> Result<(), Ec2Error> {
+        let mut p = permission(port);
+        for net in nets {
+            p = match net {
+                IpNet::V4(_) => p.ip_ranges(IpRange::builder().cidr_ip(net.to_string()).build()),
+                IpNet::V6(_) => {
+                    p.ipv6_ranges(Ipv6Range::builder().cidr_ipv6(net.to_string()).build())
+                }
+            };
+        }
+        let out = self
+            .client
+            .revoke_security_group_ingress()
+            .group_id(group_id)
+            .ip_permissions(p.build())
+            .send()
+            .await
+            .map_err(|e| api_error("RevokeSecurityGroupIngress", group_id, e))?;
+        if !out.unknown_ip_permissions().is_empty() {
+            // EC2 revoked the rest; the unknown ones were already gone, which is the goal.
+            tracing::info!(group_id, port = %port, unknown = out.unknown_ip_permissions().len(), "rules already revoked by another run");
+        }
+        Ok(())
+    }
+
+    async fn tag_sync_token(&self, resources: &[String], token: SyncToken) -> Result<(), Ec2Error> {
+        self.client
+            .create_tags()
+            .set_resources(Some(resources.to_vec()))
+            .tags(
+                Tag::builder()
+                    .key(SYNC_TOKEN_TAG)
+                    .value(token.to_string())
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| api_error("CreateTags", &resources.join(","), e))?;
+        Ok(())
+    }
+
+    async fn describe_prefix_list(&self, id: &str) -> Result<PrefixListState, Ec2Error> {
+        let out = self
+            .client
+            .describe_managed_prefix_lists()
+            .prefix_list_ids(id)
+            .send()
+            .await
+            .map_err(|e| api_error("DescribeManagedPrefixLists", id, e))?;
+        let unexpected = |message: &str| Ec2Error::Unexpected {
+            op: "DescribeManagedPrefixLists",
+            resource: id.to_owned(),
+            message: message.to_owned(),
+        };
+        let list = out
+            .prefix_lists()
+            .first()
+            .ok_or_else(|| unexpected("no such prefix list"))?;
+        let family =
+            family_of(list.address_family()).ok_or_else(|| unexpected("unknown address family"))?;
+        let mut state = PrefixListState {
+            id: id.to_owned(),
+            family,
+            version: list.version().ok_or_else(|| unexpected("no version"))?,
+            max_entries: list
+                .max_entries()
+                .ok_or_else(|| unexpected("no MaxEntries"))?
+                .max(0) as usize,
+            managed: Vec::new(),
+            other: Vec::new(),
+            sync_token: token_of(list.tags()),
+        };
+        let mut pages = self
+            .client
+            .get_managed_prefix_list_entries()
+            .prefix_list_id(id)
+            .target_version(state.version)
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(entry) = pages.next().await {
+            let entry = entry.map_err(|e| api_error("GetManagedPrefixListEntries", id, e))?;
+            let Some(net) = entry.cidr().and_then(|c| c.parse::<IpNet>().ok()) else {
+                continue;
+            };
+            if rule::is_managed(entry.description()) {
+                state.managed.push(net);
+            } else {
+                state.other.push(net);
+            }
+        }
+        Ok(state)
+    }
+
+    async fn resize_prefix_list(
+        &self,
+        id: &str,
+        version: i64,
+        max_entries: usize,
+    ) -> Result<i64, Ec2Error> {
+        let out = self
+            .client
+            .modify_managed_prefix_list()
+            .prefix_list_id(id)
+            .current_version(version)
+            .max_entries(i32::try_from(max_entries).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| api_error("ModifyManagedPrefixList", id, e))?;
+        self.settled_version(id, out.prefix_list().and_then(|l| l.version()), version)
+            .await
+    }
+
+    async fn modify_prefix_list(
+        &self,
+        id: &str,
+        version: i64,
+        batch: &EntryBatch,
+    ) -> Result<i64, Ec2Error> {
+        let add = batch.add.iter().map(|(net, d)| {
+            AddPrefixListEntry::builder()
+                .cidr(net.to_string())
+                .description(d)
+                .build()
+        });
+        let remove = batch.remove.iter().map(|net| {
+            RemovePrefixListEntry::builder()
+                .cidr(net.to_string())
+                .build()
+        });
+        let out = self
+            .client
+            .modify_managed_prefix_list()
+            .prefix_list_id(id)
+            .current_version(version)
+            .set_add_entries(Some(add.collect()).filter(|v: &Vec<_>| !v.is_empty()))
+            .set_remove_entries(Some(remove.collect()).filter(|v: &Vec<_>| !v.is_empty()))
+            .send()
+            .await
+            .map_err(|e| api_error("ModifyManagedPrefixList", id, e))?;
+        self.settled_version(id, out.prefix_list().and_then(|l| l.version()), version)
+            .await
+    }
+}
+
+impl Ec2Client {
+    /// A prefix list takes a moment to apply a change and refuses the next one meanwhile:
+    /// wait until it is settled and return its version.
+    async fn settled_version(
+        &self,
+        id: &str,
+        reported: Option<i64>,
+        previous: i64,
+    ) -> Result<i64, Ec2Error> {
+        for attempt in 0..60u32 {
+            let out = self
+                .client
+                .describe_managed_prefix_lists()
+                .prefix_list_ids(id)
+                .send()
+                .await
+                .map_err(|e| api_error("DescribeManagedPrefixLists", id, e))?;
+            if let Some(list) = out.prefix_lists().first() {
+                match list.state() {
+                    Some(AwsListState::ModifyInProgress) => {}
+                    Some(AwsListState::ModifyFailed) => {
+                        return Err(Ec2Error::Api {
+                            op: "ModifyManagedPrefixList",
+                            resource: id.to_owned(),
+                            message: list.state_message().unwrap_or("modify-failed").to_owned(),
+                        });
+                    }
+                    _ => return Ok(list.version().or(reported).unwrap_or(previous + 1)),
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(250 * u64::from(attempt.min(8) + 1))).await;
+        }
+        Err(Ec2Error::Unexpected {
+            op: "ModifyManagedPrefixList",
+            resource: id.to_owned(),
+            message: "still modify-in-progress after waiting".to_owned(),
+        })
+    }
+}

@@ -1,0 +1,355 @@
+//! An in-memory EC2 that enforces what moto does not: the per-family rule quota, atomic
+//! duplicate/not-found failures, and prefix-list versions, max entries and the 100-entry limit.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use ipnet::IpNet;
+use reqwest::Url;
+
+use crate::ec2::{Ec2, Ec2Error};
+use crate::fetch::{FetchError, FetchRanges};
+use crate::notification::SyncToken;
+use crate::plan::GroupState;
+use crate::port::PortRange;
+use crate::prefix_list::{EntryBatch, MAX_ENTRIES_PER_CALL, PrefixListState};
+use crate::rule::{self, Family, Rule};
+
+#[derive(Default, Clone, Debug)]
+pub struct FakeGroup {
+    pub rules: Vec<(Rule, String)>,
+    pub tag: Option<SyncToken>,
+}
+
+#[derive(Clone, Debug)]
+pub struct FakeList {
+    pub family: Family,
+    pub version: i64,
+    pub max_entries: usize,
+    pub entries: Vec<(IpNet, String)>,
+    pub tag: Option<SyncToken>,
+}
+
+#[derive(Default)]
+pub struct World {
+    pub groups: BTreeMap<String, FakeGroup>,
+    pub lists: BTreeMap<String, FakeList>,
+    /// Every call, in order: `describe`, `authorize sg-x tcp/3306 n`, ...
+    pub calls: Vec<String>,
+}
+
+type Hook = Box<dyn FnMut(&mut World, &str) + Send>;
+
+pub struct FakeEc2 {
+    pub world: Mutex<World>,
+    pub quota: usize,
+    /// Runs before each mutating call: how a test plays an overlapping run.
+    pub hook: Mutex<Option<Hook>>,
+}
+
+impl FakeEc2 {
+    pub fn new(quota: usize, groups: &[&str]) -> Self {
+        let mut world = World::default();
+        for g in groups {
+            world.groups.insert(g.to_string(), FakeGroup::default());
+        }
+        FakeEc2 {
+            world: Mutex::new(world),
+            quota,
+            hook: Mutex::new(None),
+        }
+    }
+
+    pub fn mutations(&self) -> Vec<String> {
+        self.world
+            .lock()
+            .unwrap()
+            .calls
+            .iter()
+            .filter(|c| !c.starts_with("describe"))
+            .cloned()
+            .collect()
+    }
+
+    pub fn managed(&self, group: &str) -> Vec<Rule> {
+        let w = self.world.lock().unwrap();
+        let mut v: Vec<Rule> = w.groups[group]
+            .rules
+            .iter()
+            .filter(|(_, d)| rule::is_managed(Some(d)))
+            .map(|(r, _)| *r)
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn before(&self, call: String) -> std::sync::MutexGuard<'_, World> {
+        let mut w = self.world.lock().unwrap();
+        if let Some(h) = self.hook.lock().unwrap().as_mut() {
+            h(&mut w, &call);
+        }
+        w.calls.push(call);
+        w
+    }
+}
+
+fn conflict(op: &'static str, resource: &str, code: &str) -> Ec2Error {
+    Ec2Error::Conflict {
+        op,
+        resource: resource.into(),
+        code: code.into(),
+        message: String::new(),
+    }
+}
+
+fn api(op: &'static str, resource: &str, message: &str) -> Ec2Error {
+    Ec2Error::Api {
+        op,
+        resource: resource.into(),
+        message: message.into(),
+    }
+}
+
+impl Ec2 for FakeEc2 {
+    async fn describe_groups(&self, ids: &[String]) -> Result<Vec<GroupState>, Ec2Error> {
+        let mut w = self.world.lock().unwrap();
+        w.calls.push("describe groups".into());
+        ids.iter()
+            .map(|id| {
+                let g = w
+                    .groups
+                    .get(id)
+                    .ok_or_else(|| api("DescribeSecurityGroups", id, "InvalidGroup.NotFound"))?;
+                let mut s = GroupState::new(id.clone());
+                s.sync_token = g.tag;
+                for (r, d) in &g.rules {
+                    if rule::is_managed(Some(d)) {
+                        s.managed.push(*r);
+                    } else {
+                        s.other[(r.family() == Family::V6) as usize] += 1;
+                    }
+                }
+                Ok(s)
+            })
+            .collect()
+    }
+
+    async fn authorize(
+        &self,
+        group_id: &str,
+        port: PortRange,
+        rules: &[(IpNet, &str)],
+    ) -> Result<(), Ec2Error> {
+        let mut w = self.before(format!("authorize {group_id} {port} {}", rules.len()));
+        let quota = self.quota;
+        let g = w
+            .groups
+            .get_mut(group_id)
+            .ok_or_else(|| api("Authorize", group_id, "InvalidGroup.NotFound"))?;
+        for (net, _) in rules {
+            if g.rules.iter().any(|(r, _)| r.port == port && r.net == *net) {
+                return Err(conflict(
+                    "AuthorizeSecurityGroupIngress",
+                    group_id,
+                    "InvalidPermission.Duplicate",
+                ));
+            }
+        }
+        for family in [Family::V4, Family::V6] {
+            let have = g.rules.iter().filter(|(r, _)| r.family() == family).count();
+            let new = rules
+                .iter()
+                .filter(|(n, _)| Family::of(n) == family)
+                .count();
+            if have + new > quota {
+                return Err(api(
+                    "AuthorizeSecurityGroupIngress",
+                    group_id,
+                    "RulesPerSecurityGroupLimitExceeded",
+                ));
+            }
+        }
+        g.rules.extend(
+            rules
+                .iter()
+                .map(|(net, d)| (Rule { port, net: *net }, d.to_string())),
+        );
+        Ok(())
+    }
+
+    async fn revoke(
+        &self,
+        group_id: &str,
+        port: PortRange,
+        nets: &[IpNet],
+    ) -> Result<(), Ec2Error> {
+        let mut w = self.before(format!("revoke {group_id} {port} {}", nets.len()));
+        let g = w
+            .groups
+            .get_mut(group_id)
+            .ok_or_else(|| api("Revoke", group_id, "InvalidGroup.NotFound"))?;
+        for net in nets {
+            if !g.rules.iter().any(|(r, _)| r.port == port && r.net == *net) {
+                return Err(conflict(
+                    "RevokeSecurityGroupIngress",
+                    group_id,
+                    "InvalidPermission.NotFound",
+                ));
+            }
+        }
+        g.rules
+            .retain(|(r, _)| !(r.port == port && nets.contains(&r.net)));
+        Ok(())
+    }
+
+    async fn tag_sync_token(&self, resources: &[String], token: SyncToken) -> Result<(), Ec2Error> {
+        let mut w = self.before(format!("tag {} {token}", resources.join(",")));
+        for id in resources {
+            if let Some(g) = w.groups.get_mut(id) {
+                g.tag = Some(token);
+            } else if let Some(l) = w.lists.get_mut(id) {
+                l.tag = Some(token);
+            }
+        }
+        Ok(())
+    }
+
+    async fn describe_prefix_list(&self, id: &str) -> Result<PrefixListState, Ec2Error> {
+        let mut w = self.world.lock().unwrap();
+        w.calls.push("describe list".into());
+        let l = w
+            .lists
+            .get(id)
+            .ok_or_else(|| api("DescribeManagedPrefixLists", id, "no such list"))?;
+        let (managed, other): (Vec<_>, Vec<_>) = l
+            .entries
+            .iter()
+            .partition(|(_, d)| rule::is_managed(Some(d)));
+        Ok(PrefixListState {
+            id: id.into(),
+            family: l.family,
+            version: l.version,
+            max_entries: l.max_entries,
+            managed: managed.into_iter().map(|(n, _)| *n).collect(),
+            other: other.into_iter().map(|(n, _)| *n).collect(),
+            sync_token: l.tag,
+        })
+    }
+
+    async fn resize_prefix_list(
+        &self,
+        id: &str,
+        version: i64,
+        max_entries: usize,
+    ) -> Result<i64, Ec2Error> {
+        let mut w = self.before(format!("resize {id} v{version} {max_entries}"));
+        let l = w
+            .lists
+            .get_mut(id)
+            .ok_or_else(|| api("Modify", id, "no such list"))?;
+        if l.version != version {
+            return Err(conflict(
+                "ModifyManagedPrefixList",
+                id,
+                "PrefixListVersionMismatch",
+            ));
+        }
+        if max_entries < l.entries.len() {
+            return Err(api(
+                "ModifyManagedPrefixList",
+                id,
+                "MaxEntries below current entries",
+            ));
+        }
+        l.max_entries = max_entries;
+        l.version += 1;
+        Ok(l.version)
+    }
+
+    async fn modify_prefix_list(
+        &self,
+        id: &str,
+        version: i64,
+        batch: &EntryBatch,
+    ) -> Result<i64, Ec2Error> {
+        let mut w = self.before(format!(
+            "modify {id} v{version} +{} -{}",
+            batch.add.len(),
+            batch.remove.len()
+        ));
+        let l = w
+            .lists
+            .get_mut(id)
+            .ok_or_else(|| api("Modify", id, "no such list"))?;
+        if l.version != version {
+            return Err(conflict(
+                "ModifyManagedPrefixList",
+                id,
+                "PrefixListVersionMismatch",
+            ));
+        }
+        if batch.add.len() + batch.remove.len() > MAX_ENTRIES_PER_CALL {
+            return Err(api(
+                "ModifyManagedPrefixList",
+                id,
+                "more than 100 entries in one request",
+            ));
+        }
+        if batch
+            .add
+            .iter()
+            .any(|(n, _)| l.entries.iter().any(|(e, _)| e == n))
+            || batch
+                .remove
+                .iter()
+                .any(|n| !l.entries.iter().any(|(e, _)| e == n))
+        {
+            return Err(api(
+                "ModifyManagedPrefixList",
+                id,
+                "InvalidPrefixListModification",
+            ));
+        }
+        l.entries.retain(|(n, _)| !batch.remove.contains(n));
+        l.entries.extend(batch.add.iter().cloned());
+        if l.entries.len() > l.max_entries {
+            return Err(api(
+                "ModifyManagedPrefixList",
+                id,
+                "PrefixListMaxEntriesExceeded",
+            ));
+        }
+        l.version += 1;
+        Ok(l.version)
+    }
+}
+
+/// Serves canned bodies per URL, in order; the last one repeats.
+#[derive(Default)]
+pub struct FakeFetcher {
+    pub bodies: Mutex<Vec<Vec<u8>>>,
+    pub fetches: Mutex<usize>,
+}
+
+impl FakeFetcher {
+    pub fn serving(bodies: Vec<Vec<u8>>) -> Self {
+        FakeFetcher {
+            bodies: Mutex::new(bodies),
+            fetches: Mutex::new(0),
+        }
+    }
+}
+
+impl FetchRanges for FakeFetcher {
+    async fn fetch(&self, _url: &Url) -> Result<Vec<u8>, FetchError> {
+        let mut n = self.fetches.lock().unwrap();
+        let bodies = self.bodies.lock().unwrap();
+        let body = bodies
+            .get(*n)
+            .or(bodies.last())
+            .cloned()
+            .unwrap_or_default();
+        *n += 1;
+        Ok(body)
+    }
+}

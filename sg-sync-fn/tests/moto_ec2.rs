@@ -1,0 +1,473 @@
+//! sg-sync against moto's EC2 server through the real aws-sdk-ec2, with AWS's real
+//! ip-ranges.json snapshots. moto is used from `AWS_ENDPOINT_URL` when set, otherwise started
+//! here on a free loopback port (`moto_server` on PATH, or `MOTO_SERVER`). The snapshots are
+//! read from `IP_RANGES_FIXTURES`. Rules moto does not enforce (per-family quotas, prefix-list
+//! versions and sizes) are tested in the library's own tests against an enforcing fake.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_ec2::config::Credentials;
+use aws_sdk_ec2::types::{IpPermission, IpRange};
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::json;
+use sg_sync::ec2::{Ec2Client, SYNC_TOKEN_TAG};
+use sg_sync::fetch::Fetcher;
+use sg_sync::{Notification, Settings, SyncReport, Syncer, Trigger, invocation};
+
+const REGION: &str = "ap-northeast-1";
+const SNAPSHOTS: [&str; 7] = [
+    "2025-06-02",
+    "2025-06-27",
+    "2025-06-28",
+    "2026-01-02",
+    "2026-07-24",
+    "2026-08-12",
+    "2026-08-22",
+];
+
+fn endpoint() -> &'static str {
+    static ENDPOINT: OnceLock<String> = OnceLock::new();
+    ENDPOINT.get_or_init(|| {
+        if let Ok(url) = std::env::var("AWS_ENDPOINT_URL") {
+            return url;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let server = std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
+        // The shell stops moto when this test process exits, however it exits.
+        let script = format!(
+            "{server} -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; trap 'kill $m' EXIT; \
+             while kill -0 {} 2>/dev/null; do sleep 0.5; done",
+            std::process::id()
+        );
+        std::process::Command::new("sh")
+            .args(["-c", &script])
+            .spawn()
+            .expect("start moto: pip install 'moto[server]', or set AWS_ENDPOINT_URL to a running moto server");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return format!("http://127.0.0.1:{port}");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!("{server} did not listen on 127.0.0.1:{port} within 20 s: is moto[server] installed?");
+    })
+}
+
+async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .endpoint_url(endpoint())
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+        .load()
+        .await
+}
+
+fn fixtures() -> PathBuf {
+    let dir = std::env::var("IP_RANGES_FIXTURES")
+        .expect("IP_RANGES_FIXTURES must name the folder of ip-ranges.json snapshots (shared/fixtures/ip-ranges)");
+    PathBuf::from(dir)
+}
+
+fn snapshot_url(date: &str) -> String {
+    let path = std::fs::canonicalize(fixtures().join(format!("ip-ranges-{date}.json"))).unwrap();
+    reqwest::Url::from_file_path(path).unwrap().to_string()
+}
+
+fn notification(date: &str) -> Trigger {
+    let text =
+        std::fs::read_to_string(fixtures().join(format!("notification-{date}.json"))).unwrap();
+    Trigger::Notification(Notification::parse(&text).unwrap())
+}
+
+/// A fresh VPC with `n` empty security groups in it.
+async fn groups(n: usize) -> Vec<String> {
+    let ec2 = aws_sdk_ec2::Client::new(&sdk_config().await);
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block("10.0.0.0/16")
+        .send()
+        .await
+        .unwrap();
+    let vpc_id = vpc.vpc().unwrap().vpc_id().unwrap().to_owned();
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let sg = ec2
+            .create_security_group()
+            .group_name(format!("db-{i}-{vpc_id}"))
+            .description("database")
+            .vpc_id(&vpc_id)
+            .send()
+            .await
+            .unwrap();
+        ids.push(sg.group_id().unwrap().to_owned());
+    }
+    ids
+}
+
+fn settings(groups: &[String], url: &str, extra: &[(&str, &str)]) -> Settings {
+    let mut vars: HashMap<String, String> = HashMap::from([
+        ("SECURITY_GROUP_IDS".into(), groups.join(",")),
+        ("REGIONS".into(), REGION.into()),
+        ("IP_RANGES_URL".into(), url.into()),
+    ]);
+    vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    Settings::from_lookup(|k| vars.get(k).cloned()).unwrap()
+}
+
+async fn syncer(settings: Settings) -> Syncer<Ec2Client, Fetcher> {
+    Syncer::new(
+        settings,
+        Ec2Client::new(&sdk_config().await),
+        Fetcher::new().unwrap(),
+    )
+}
+
+/// Every inbound rule of a group as (port, cidr, description).
+async fn rules(group: &str) -> Vec<(i32, String, String)> {
+    let ec2 = aws_sdk_ec2::Client::new(&sdk_config().await);
+    let out = ec2
+        .describe_security_groups()
+        .group_ids(group)
+        .send()
+        .await
+        .unwrap();
+    let mut v = Vec::new();
+    for p in out.security_groups()[0].ip_permissions() {
+        for r in p.ip_ranges() {
+            v.push((
+                p.from_port().unwrap_or(-1),
+                r.cidr_ip().unwrap().to_owned(),
+                r.description().unwrap_or("").to_owned(),
+            ));
+        }
+    }
+    v.sort();
+    v
+}
+
+async fn managed(groups: &[String]) -> Vec<Vec<String>> {
+    let mut all = Vec::new();
+    for g in groups {
+        let rs = rules(g).await;
+        all.push(
+            rs.into_iter()
+                .filter(|(_, _, d)| d.starts_with("sg-sync-fn:"))
+                .map(|(_, c, _)| c)
+                .collect(),
+        );
+    }
+    all
+}
+
+async fn add_unmanaged(group: &str) {
+    let ec2 = aws_sdk_ec2::Client::new(&sdk_config().await);
+    for (port, cidr, desc) in [
+        (22, "203.0.113.0/24", "bastion"),
+        (3306, "198.51.100.7/32", "office"),
+    ] {
+        ec2.authorize_security_group_ingress()
+            .group_id(group)
+            .ip_permissions(
+                IpPermission::builder()
+                    .ip_protocol("tcp")
+                    .from_port(port)
+                    .to_port(port)
+                    .ip_ranges(IpRange::builder().cidr_ip(cidr).description(desc).build())
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+async fn tag(group: &str) -> Option<String> {
+    let ec2 = aws_sdk_ec2::Client::new(&sdk_config().await);
+    let out = ec2
+        .describe_security_groups()
+        .group_ids(group)
+        .send()
+        .await
+        .unwrap();
+    out.security_groups()[0]
+        .tags()
+        .iter()
+        .find(|t| t.key() == Some(SYNC_TOKEN_TAG))
+        .and_then(|t| t.value().map(str::to_owned))
+}
+
+fn counts(r: &SyncReport) -> (usize, usize, usize, usize) {
+    (r.wanted, r.added, r.removed, r.unchanged)
+}
+
+/// The real publications in date order, each verified against its notification, with the
+/// adds and removes that Python's ipaddress.collapse_addresses predicts.
+#[tokio::test]
+async fn replays_the_real_snapshot_sequence_across_three_groups() {
+    let ids = groups(3).await;
+    add_unmanaged(&ids[0]).await;
+    // (wanted, added, removed, unchanged)
+    let expected = [
+        (48, 48, 0, 0),
+        (52, 4, 0, 48),
+        (51, 0, 1, 51),
+        (60, 10, 1, 50),
+        (69, 10, 1, 59),
+        (70, 1, 0, 69),
+        (70, 0, 0, 70),
+    ];
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    for (date, want) in SNAPSHOTS.iter().zip(expected) {
+        let s = syncer(settings(&ids, &snapshot_url(date), &[])).await;
+        let before = managed(&ids).await;
+        let r = s.run(notification(date)).await.unwrap();
+        assert_eq!(counts(&r), want, "{date}");
+        let after = managed(&ids).await;
+        // Nothing moved: a rule in a group before is in the same group after, or gone.
+        for (b, a) in before.iter().zip(&after) {
+            for c in b {
+                assert!(
+                    a.contains(c) || !after.iter().flatten().any(|x| x == c),
+                    "{c} moved on {date}"
+                );
+            }
+        }
+        seen.extend(after.iter().flatten().cloned());
+        assert_eq!(after.iter().map(Vec::len).sum::<usize>(), want.0, "{date}");
+        // The group with two unmanaged rules fills first, to the quota of 60.
+        assert!(after[0].len() <= 58);
+        assert_eq!(
+            tag(&ids[0]).await.unwrap(),
+            r.sync_token.unwrap().to_string()
+        );
+    }
+    let final_rules = managed(&ids).await;
+    assert_eq!(final_rules[0].len(), 58, "first group full");
+    assert_eq!(final_rules[1].len(), 12);
+    assert!(final_rules[2].is_empty());
+    // The unmanaged rules are untouched.
+    let first = rules(&ids[0]).await;
+    assert!(first.contains(&(22, "203.0.113.0/24".into(), "bastion".into())));
+    assert!(first.contains(&(3306, "198.51.100.7/32".into(), "office".into())));
+    assert!(seen.len() > 70);
+}
+
+#[tokio::test]
+async fn two_groups_hold_the_latest_ranges_and_a_second_run_changes_nothing() {
+    let ids = groups(2).await;
+    let s = syncer(settings(&ids, &snapshot_url("2026-08-22"), &[])).await;
+    let r = s.run(notification("2026-08-22")).await.unwrap();
+    assert_eq!(counts(&r), (70, 70, 0, 0));
+    assert_eq!(
+        r.groups
+            .iter()
+            .map(|g| (g.managed, g.free))
+            .collect::<Vec<_>>(),
+        [(60, 0), (10, 50)]
+    );
+    let r = s.run(Trigger::Scheduled).await.unwrap();
+    assert_eq!(counts(&r), (70, 0, 0, 70));
+    // With the Local Zone the same document needs 72 rules.
+    let s = syncer(settings(
+        &ids,
+        &snapshot_url("2026-08-22"),
+        &[("NETWORK_BORDER_GROUPS", "*")],
+    ))
+    .await;
+    let r = s.run(Trigger::Direct { dry_run: true }).await.unwrap();
+    assert_eq!((r.wanted, r.added), (72, 2));
+}
+
+#[tokio::test]
+async fn stale_and_mismatched_notifications_change_nothing() {
+    let ids = groups(2).await;
+    let s = syncer(settings(&ids, &snapshot_url("2026-08-12"), &[])).await;
+    s.run(notification("2026-08-12")).await.unwrap();
+    let before = managed(&ids).await;
+    // Older notification: skipped.
+    let r = s.run(notification("2026-07-24")).await.unwrap();
+    assert!(r.skipped);
+    // A newer notification whose file the URL does not serve (md5 differs twice, and the
+    // served file is not newer): ChecksumMismatch.
+    let e = s.run(notification("2026-08-22")).await.unwrap_err();
+    assert_eq!(e.kind(), "ChecksumMismatch");
+    // A newer file than the notification supersedes it.
+    let s = syncer(settings(&ids, &snapshot_url("2026-08-22"), &[])).await;
+    let ok = s.run(notification("2026-08-22")).await.unwrap();
+    assert!(!ok.skipped);
+    assert_eq!(before.concat().len(), 70);
+    assert_eq!(tag(&ids[1]).await.unwrap(), "1787411825");
+}
+
+#[tokio::test]
+async fn guards_refuse_and_change_nothing() {
+    let ids = groups(1).await;
+    // Empty set: a region with no EC2 ranges.
+    let s = syncer(settings(
+        &ids,
+        &snapshot_url("2026-08-22"),
+        &[("REGIONS", "xx-nowhere-1")],
+    ))
+    .await;
+    assert_eq!(
+        s.run(Trigger::Scheduled).await.unwrap_err().kind(),
+        "EmptyWantedSet"
+    );
+    // Capacity: one group of 60 cannot hold 70.
+    let s = syncer(settings(&ids, &snapshot_url("2026-08-22"), &[])).await;
+    let e = s.run(Trigger::Scheduled).await.unwrap_err();
+    assert_eq!(e.kind(), "CapacityExceeded");
+    assert!(
+        e.to_string().contains("RULES_PER_GROUP to at least 70"),
+        "{e}"
+    );
+    assert!(managed(&ids).await[0].is_empty());
+    // Removal guard: from 2025-06-02's 48 rules to a filter matching only a few.
+    let s = syncer(settings(&ids, &snapshot_url("2025-06-02"), &[])).await;
+    s.run(Trigger::Scheduled).await.unwrap();
+    let narrow = syncer(settings(
+        &ids,
+        &snapshot_url("2025-06-02"),
+        &[("NETWORK_BORDER_GROUPS", "ap-northeast-1-tpe-1")],
+    ))
+    .await;
+    assert_eq!(
+        narrow.run(Trigger::Scheduled).await.unwrap_err().kind(),
+        "RemovalGuard"
+    );
+    let dry = narrow.run(Trigger::Direct { dry_run: true }).await.unwrap();
+    assert_eq!(dry.removed, 48);
+    assert!(dry.reason.unwrap().contains("MAX_REMOVAL_RATIO"));
+    assert_eq!(managed(&ids).await[0].len(), 48);
+}
+
+#[tokio::test]
+async fn two_overlapping_runs_converge() {
+    let ids = groups(3).await;
+    let a = syncer(settings(&ids, &snapshot_url("2026-08-22"), &[])).await;
+    let b = syncer(settings(&ids, &snapshot_url("2026-08-22"), &[])).await;
+    let (ra, rb) = tokio::join!(a.run(notification("2026-08-22")), b.run(Trigger::Scheduled));
+    ra.unwrap();
+    rb.unwrap();
+    let all: Vec<String> = managed(&ids).await.concat();
+    let unique: BTreeSet<&String> = all.iter().collect();
+    assert_eq!(
+        (all.len(), unique.len()),
+        (70, 70),
+        "each wanted rule exactly once"
+    );
+    // And a third run finds nothing to do.
+    assert_eq!(
+        counts(&a.run(Trigger::Scheduled).await.unwrap()),
+        (70, 0, 0, 70)
+    );
+}
+
+#[tokio::test]
+async fn prefix_list_mode_keeps_the_list_equal_to_the_wanted_set() {
+    let ec2 = aws_sdk_ec2::Client::new(&sdk_config().await);
+    let pl = ec2
+        .create_managed_prefix_list()
+        .prefix_list_name("ec2-ap-northeast-1")
+        .address_family("IPv4")
+        .max_entries(50)
+        .entries(
+            aws_sdk_ec2::types::AddPrefixListEntry::builder()
+                .cidr("198.51.100.0/24")
+                .description("partner")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let id = pl
+        .prefix_list()
+        .unwrap()
+        .prefix_list_id()
+        .unwrap()
+        .to_owned();
+    let vars = |date: &str| {
+        let map: HashMap<&str, String> = HashMap::from([
+            ("PREFIX_LIST_ID", id.clone()),
+            ("REGIONS", REGION.into()),
+            ("IP_RANGES_URL", snapshot_url(date)),
+        ]);
+        Settings::from_lookup(move |k| map.get(k).cloned()).unwrap()
+    };
+    let s = syncer(vars("2026-07-24")).await;
+    let r = s.run(notification("2026-07-24")).await.unwrap();
+    assert_eq!(counts(&r), (69, 69, 0, 0));
+    let s = syncer(vars("2026-08-22")).await;
+    let r = s.run(notification("2026-08-22")).await.unwrap();
+    assert_eq!(counts(&r), (70, 1, 0, 69));
+    let entries = ec2
+        .get_managed_prefix_list_entries()
+        .prefix_list_id(&id)
+        .send()
+        .await
+        .unwrap();
+    let cidrs: Vec<&str> = entries.entries().iter().filter_map(|e| e.cidr()).collect();
+    assert_eq!(cidrs.len(), 71);
+    assert!(cidrs.contains(&"198.51.100.0/24"));
+}
+
+#[tokio::test]
+async fn the_lambda_handler_takes_an_sns_event_as_aws_delivers_it() {
+    let ids = groups(2).await;
+    let s = syncer(settings(&ids, &snapshot_url("2026-08-22"), &[])).await;
+    let message = std::fs::read_to_string(fixtures().join("notification-2026-08-22.json")).unwrap();
+    let event = json!({"Records": [{
+        "EventSource": "aws:sns",
+        "EventVersion": "1.0",
+        "EventSubscriptionArn": "arn:aws:sns:us-east-1:806199016981:AmazonIpSpaceChanged:0b6b3c5e-7c3f-4e4b-9d1a-2f1f7e1d2c3b",
+        "Sns": {
+            "Type": "Notification",
+            "MessageId": "4d8c1a2e-95a4-5f4e-a0a6-0f6e1c4b9d21",
+            "TopicArn": "arn:aws:sns:us-east-1:806199016981:AmazonIpSpaceChanged",
+            "Subject": null,
+            "Message": message,
+            "Timestamp": "2026-08-22T15:17:12.345Z",
+            "SignatureVersion": "1",
+            "Signature": "EXAMPLE==",
+            "SigningCertUrl": "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-example.pem",
+            "UnsubscribeUrl": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe&SubscriptionArn=example",
+            "MessageAttributes": {}
+        }
+    }]});
+    let r = invocation::handle(&s, LambdaEvent::new(event.clone(), Context::default()))
+        .await
+        .unwrap();
+    assert_eq!(counts(&r), (70, 70, 0, 0));
+    let v = serde_json::to_value(&r).unwrap();
+    for field in [
+        "sync_token",
+        "create_date",
+        "wanted",
+        "added",
+        "removed",
+        "unchanged",
+        "skipped",
+        "dry_run",
+        "groups",
+    ] {
+        assert!(v.get(field).is_some(), "{field}");
+    }
+    assert_eq!(v["sync_token"], "1787411825");
+    assert_eq!(v["groups"][0]["id"], ids[0].as_str());
+    // The same delivery again (SNS retries): skipped.
+    let r = invocation::handle(&s, LambdaEvent::new(event, Context::default()))
+        .await
+        .unwrap();
+    assert!(r.skipped);
+    let r = invocation::handle(
+        &s,
+        LambdaEvent::new(json!({"dry_run": true}), Context::default()),
+    )
+    .await
+    .unwrap();
+    assert!(r.dry_run && r.added == 0);
+}
