@@ -43,10 +43,15 @@ fn endpoint() -> &'static str {
              while kill -0 {} 2>/dev/null; do sleep 0.5; done",
             std::process::id()
         );
-        std::process::Command::new("sh")
+        let child = std::process::Command::new("sh")
             .args(["-c", &script])
             .spawn()
             .expect("start moto: pip install 'moto[server]', or set AWS_ENDPOINT_URL to a running moto server");
+        // The shell ends with this process; reap it in the background.
+        std::thread::spawn(move || {
+            let mut child = child;
+            let _ = child.wait();
+        });
         for _ in 0..100 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 return format!("http://127.0.0.1:{port}");

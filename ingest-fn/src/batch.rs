@@ -1,0 +1,234 @@
+//! One delivery's items, each parsed into a row or rejected with its reasons: the core every
+//! source adapter feeds, and the one place where rows are written.
+
+use std::fmt;
+
+use chrono::NaiveDateTime;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::event::{Event, FieldError, check_event_id, parse_event};
+use crate::store::{EventStore, StoreError};
+
+/// A request carries at most this many events.
+pub const MAX_ITEMS: usize = 1000;
+
+/// An `events` row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub event_id: String,
+    pub source: String,
+    pub recorded_at: NaiveDateTime,
+    pub received_at: NaiveDateTime,
+    pub val1: f64,
+    pub val2: f64,
+    pub payload: Option<String>,
+}
+
+/// An item that will not be written, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rejected {
+    pub index: usize,
+    pub errors: Vec<FieldError>,
+}
+
+/// The items of one delivery, in order.
+#[derive(Debug, Clone)]
+pub struct EventBatch {
+    received_at: NaiveDateTime,
+    pub rows: Vec<Row>,
+    /// For each row, its item's index in the delivery.
+    pub indexes: Vec<usize>,
+    pub rejected: Vec<Rejected>,
+    len: usize,
+}
+
+/// What a write did: new rows and events that were already stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+pub struct Written {
+    pub inserted: u64,
+    pub duplicates: u64,
+}
+
+impl EventBatch {
+    pub fn new(received_at: NaiveDateTime) -> Self {
+        EventBatch {
+            received_at,
+            rows: Vec::new(),
+            indexes: Vec::new(),
+            rejected: Vec::new(),
+            len: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Adds the next item. `key` gives the idempotency key for an item without `event_id`:
+    /// one that stays the same when the same delivery is retried.
+    pub fn push(&mut self, item: &Value, key: impl FnOnce() -> String) {
+        match parse_event(item) {
+            Ok(event) => self.accept(event, key),
+            Err(errors) => self.reject(errors),
+        }
+    }
+
+    fn accept(&mut self, e: Event, key: impl FnOnce() -> String) {
+        let event_id = match e.event_id {
+            Some(id) => id,
+            None => {
+                let derived = key();
+                if let Err(p) = check_event_id(&derived) {
+                    let problem = format!(
+                        "absent, and the key derived from the delivery ({derived:?}) is unusable: {p}"
+                    );
+                    return self.reject(vec![FieldError {
+                        field: "event_id".into(),
+                        problem,
+                    }]);
+                }
+                derived
+            }
+        };
+        self.rows.push(Row {
+            event_id,
+            source: e.source,
+            recorded_at: e.recorded_at.unwrap_or(self.received_at),
+            received_at: self.received_at,
+            val1: e.val1,
+            val2: e.val2,
+            payload: e.payload,
+        });
+        self.indexes.push(self.len);
+        self.len += 1;
+    }
+
+    /// Adds an item that could not even be read (a body that is not JSON, say).
+    pub fn reject(&mut self, errors: Vec<FieldError>) {
+        self.rejected.push(Rejected {
+            index: self.len,
+            errors,
+        });
+        self.len += 1;
+    }
+
+    pub fn event_ids(&self) -> Vec<String> {
+        self.rows.iter().map(|r| r.event_id.clone()).collect()
+    }
+
+    /// Writes the accepted rows in one statement.
+    pub async fn write(&self, store: &impl EventStore) -> Result<Written, StoreError> {
+        if self.rows.is_empty() {
+            return Ok(Written::default());
+        }
+        let inserted = store.insert(&self.rows).await?;
+        Ok(Written {
+            inserted,
+            duplicates: self.rows.len() as u64 - inserted,
+        })
+    }
+}
+
+/// Every rejected item of an all-or-nothing request, for the error message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rejections {
+    pub items: Vec<Rejected>,
+    /// A single object rather than an array: no index to show.
+    #[serde(skip)]
+    pub single: bool,
+}
+
+impl fmt::Display for Rejections {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.items.len();
+        if !self.single {
+            write!(
+                f,
+                "{n} invalid item{}, nothing was written: ",
+                if n == 1 { "" } else { "s" }
+            )?;
+        } else {
+            write!(f, "invalid event, nothing was written: ")?;
+        }
+        let mut first = true;
+        for item in &self.items {
+            for e in &item.errors {
+                if !first {
+                    f.write_str("; ")?;
+                }
+                first = false;
+                match (self.single, e.field.is_empty()) {
+                    (true, true) => write!(f, "{}", e.problem)?,
+                    (true, false) => write!(f, "{e}")?,
+                    (false, true) => write!(f, "[{}]: {}", item.index, e.problem)?,
+                    (false, false) => write!(f, "[{}].{e}", item.index)?,
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Rejections {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn now() -> NaiveDateTime {
+        chrono::DateTime::from_timestamp(1_787_411_825, 0)
+            .unwrap()
+            .naive_utc()
+    }
+
+    #[test]
+    fn keys_and_times_default_from_the_delivery() {
+        let mut b = EventBatch::new(now());
+        b.push(&json!({"source": "a", "val1": 1, "val2": 2}), || {
+            "req-1:0".into()
+        });
+        b.push(
+            &json!({"source": "a", "val1": 1, "val2": 2, "event_id": "mine"}),
+            || unreachable!(),
+        );
+        b.push(&json!({"source": "a"}), || "req-1:2".into());
+        assert_eq!(b.event_ids(), ["req-1:0", "mine"]);
+        assert_eq!(b.rows[0].recorded_at, now());
+        assert_eq!(b.indexes, [0, 1]);
+        assert_eq!(b.rejected[0].index, 2);
+        assert_eq!(b.len(), 3);
+    }
+
+    #[test]
+    fn rejections_read_as_a_person_would_want() {
+        let r = Rejections {
+            items: vec![
+                Rejected {
+                    index: 0,
+                    errors: vec![FieldError {
+                        field: "val1".into(),
+                        problem: "required".into(),
+                    }],
+                },
+                Rejected {
+                    index: 3,
+                    errors: vec![FieldError {
+                        field: "".into(),
+                        problem: "expected an event object".into(),
+                    }],
+                },
+            ],
+            single: false,
+        };
+        assert_eq!(
+            r.to_string(),
+            "2 invalid items, nothing was written: [0].val1: required; [3]: expected an event object"
+        );
+    }
+}

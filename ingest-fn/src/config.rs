@@ -1,0 +1,305 @@
+//! Where the database is and how to log in: `DATABASE_URL` locally; in AWS `DB_HOST`, `DB_PORT`,
+//! `DB_NAME`, `DB_USER` with either a Secrets Manager secret or IAM authentication.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::mysql::{MySqlConnectOptions, MySqlSslMode};
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("setting {name}: {reason}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub reason: String,
+}
+
+fn err(name: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        name,
+        reason: reason.into(),
+    }
+}
+
+/// How the function logs in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Auth {
+    /// The password, if any, is in `DATABASE_URL`.
+    Url,
+    /// A Secrets Manager secret holding JSON with `username` and `password`, read once per
+    /// execution environment.
+    Secret { arn: String },
+    /// RDS IAM authentication tokens, renewed before their 15 minutes run out.
+    Iam,
+}
+
+/// The database settings. Deliberately not `Debug`: the options may hold a password.
+#[derive(Clone)]
+pub struct DbConfig {
+    pub options: MySqlConnectOptions,
+    pub auth: Auth,
+    /// `DB_USER`; a secret's `username` fills it when unset.
+    pub user: Option<String>,
+    pub pool_max: u32,
+    pub acquire_timeout: Duration,
+}
+
+fn tls_mode(value: &str) -> Result<MySqlSslMode, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "disabled" => Ok(MySqlSslMode::Disabled),
+        "preferred" => Ok(MySqlSslMode::Preferred),
+        "required" => Ok(MySqlSslMode::Required),
+        "verify-ca" => Ok(MySqlSslMode::VerifyCa),
+        "verify-identity" => Ok(MySqlSslMode::VerifyIdentity),
+        other => Err(err(
+            "DB_TLS",
+            format!(
+                "{other:?} is not one of disabled, preferred, required, verify-ca, verify-identity"
+            ),
+        )),
+    }
+}
+
+impl DbConfig {
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<DbConfig, ConfigError> {
+        let get = |name: &str| {
+            var(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let pool_max = match get("DB_POOL_MAX") {
+            None => 1,
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=100).contains(n))
+                .ok_or_else(|| {
+                    err(
+                        "DB_POOL_MAX",
+                        format!("{v:?} is not a whole number from 1 to 100"),
+                    )
+                })?,
+        };
+        let acquire_timeout = match get("DB_ACQUIRE_TIMEOUT_MS") {
+            None => Duration::from_secs(3),
+            Some(v) => v
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (10..=60_000).contains(n))
+                .map(Duration::from_millis)
+                .ok_or_else(|| {
+                    err(
+                        "DB_ACQUIRE_TIMEOUT_MS",
+                        format!("{v:?} is not a whole number from 10 to 60000"),
+                    )
+                })?,
+        };
+        let (mut options, auth, user, default_tls) = if let Some(url) = get("DATABASE_URL") {
+            // The URL may hold a password: never repeat it in an error.
+            let invalid = || {
+                err(
+                    "DATABASE_URL",
+                    "not a valid mysql://user:password@host:port/database URL",
+                )
+            };
+            if !(url.starts_with("mysql://") || url.starts_with("mariadb://")) {
+                return Err(invalid());
+            }
+            let options = MySqlConnectOptions::from_str(&url).map_err(|_| invalid())?;
+            (options, Auth::Url, None, None)
+        } else {
+            let host = get("DB_HOST")
+                .ok_or_else(|| err("DB_HOST", "required when DATABASE_URL is not set"))?;
+            let port = match get("DB_PORT") {
+                None => 3306,
+                Some(p) => p
+                    .parse::<u16>()
+                    .map_err(|_| err("DB_PORT", format!("{p:?} is not a port number")))?,
+            };
+            let name = get("DB_NAME")
+                .ok_or_else(|| err("DB_NAME", "required when DATABASE_URL is not set"))?;
+            let user = get("DB_USER");
+            let iam = match get("DB_IAM_AUTH")
+                .as_deref()
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+            {
+                None | Some("false") | Some("0") => false,
+                Some("true") | Some("1") => true,
+                Some(other) => {
+                    return Err(err(
+                        "DB_IAM_AUTH",
+                        format!("{other:?} is not true or false"),
+                    ));
+                }
+            };
+            let auth = match (get("DB_SECRET_ARN"), iam) {
+                (Some(_), true) => {
+                    return Err(err(
+                        "DB_SECRET_ARN",
+                        "set DB_SECRET_ARN or DB_IAM_AUTH=true, not both",
+                    ));
+                }
+                (Some(arn), false) => Auth::Secret { arn },
+                (None, true) => {
+                    if user.is_none() {
+                        return Err(err("DB_USER", "required with DB_IAM_AUTH=true"));
+                    }
+                    Auth::Iam
+                }
+                (None, false) => {
+                    return Err(err(
+                        "DB_SECRET_ARN",
+                        "set DB_SECRET_ARN or DB_IAM_AUTH=true",
+                    ));
+                }
+            };
+            let mut options = MySqlConnectOptions::new()
+                .host(&host)
+                .port(port)
+                .database(&name);
+            if let Some(u) = &user {
+                options = options.username(u);
+            }
+            // RDS IAM tokens travel as a cleartext password, which only TLS makes safe.
+            options = options.enable_cleartext_plugin(auth == Auth::Iam);
+            (options, auth, user, Some(MySqlSslMode::VerifyIdentity))
+        };
+        match get("DB_TLS") {
+            Some(v) => options = options.ssl_mode(tls_mode(&v)?),
+            None => {
+                if let Some(mode) = default_tls {
+                    options = options.ssl_mode(mode);
+                }
+            }
+        }
+        if let Some(path) = get("DB_CA_BUNDLE") {
+            let path = PathBuf::from(path);
+            if !path.is_file() {
+                return Err(err(
+                    "DB_CA_BUNDLE",
+                    format!("{} is not a readable file", path.display()),
+                ));
+            }
+            options = options.ssl_ca(path);
+        }
+        if auth == Auth::Iam
+            && matches!(
+                options.get_ssl_mode(),
+                MySqlSslMode::Disabled | MySqlSslMode::Preferred
+            )
+        {
+            return Err(err(
+                "DB_TLS",
+                "IAM authentication needs required, verify-ca or verify-identity",
+            ));
+        }
+        Ok(DbConfig {
+            options,
+            auth,
+            user,
+            pool_max,
+            acquire_timeout,
+        })
+    }
+
+    pub fn from_env() -> Result<DbConfig, ConfigError> {
+        DbConfig::from_lookup(|k| std::env::var(k).ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<DbConfig, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        DbConfig::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn local_url() {
+        let c = config(&[("DATABASE_URL", "mysql://u:p@127.0.0.1:3306/db")]).unwrap();
+        assert_eq!(c.auth, Auth::Url);
+        assert_eq!((c.pool_max, c.acquire_timeout), (1, Duration::from_secs(3)));
+        assert_eq!(c.options.get_database(), Some("db"));
+    }
+
+    #[test]
+    fn aws_defaults_to_verify_identity() {
+        let c = config(&[
+            ("DB_HOST", "db.example"),
+            ("DB_NAME", "ingest"),
+            ("DB_USER", "ingest"),
+            ("DB_IAM_AUTH", "true"),
+        ])
+        .unwrap();
+        assert_eq!(c.auth, Auth::Iam);
+        assert!(matches!(
+            c.options.get_ssl_mode(),
+            MySqlSslMode::VerifyIdentity
+        ));
+        let c = config(&[
+            ("DB_HOST", "h"),
+            ("DB_NAME", "n"),
+            ("DB_SECRET_ARN", "arn:aws:secretsmanager:r:1:secret:x"),
+            ("DB_TLS", "required"),
+            ("DB_POOL_MAX", "4"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.auth,
+            Auth::Secret {
+                arn: "arn:aws:secretsmanager:r:1:secret:x".into()
+            }
+        );
+        assert!(matches!(c.options.get_ssl_mode(), MySqlSslMode::Required));
+        assert_eq!(c.pool_max, 4);
+    }
+
+    #[test]
+    fn errors_name_the_setting_and_never_the_password() {
+        let name = |vars: &[(&str, &str)]| config(vars).err().unwrap().name;
+        let e = config(&[("DATABASE_URL", "postgres://u:s3cret@h/db")])
+            .err()
+            .unwrap();
+        assert_eq!(e.name, "DATABASE_URL");
+        assert!(!e.to_string().contains("s3cret"));
+        assert_eq!(name(&[]), "DB_HOST");
+        assert_eq!(name(&[("DB_HOST", "h")]), "DB_NAME");
+        assert_eq!(name(&[("DB_HOST", "h"), ("DB_NAME", "n")]), "DB_SECRET_ARN");
+        assert_eq!(
+            name(&[("DB_HOST", "h"), ("DB_NAME", "n"), ("DB_IAM_AUTH", "true")]),
+            "DB_USER"
+        );
+        assert_eq!(
+            name(&[
+                ("DB_HOST", "h"),
+                ("DB_NAME", "n"),
+                ("DB_USER", "u"),
+                ("DB_IAM_AUTH", "true"),
+                ("DB_TLS", "preferred")
+            ]),
+            "DB_TLS"
+        );
+        assert_eq!(
+            name(&[("DATABASE_URL", "mysql://h/db"), ("DB_TLS", "sometimes")]),
+            "DB_TLS"
+        );
+        assert_eq!(
+            name(&[("DATABASE_URL", "mysql://h/db"), ("DB_POOL_MAX", "0")]),
+            "DB_POOL_MAX"
+        );
+        assert_eq!(
+            name(&[
+                ("DATABASE_URL", "mysql://h/db"),
+                ("DB_CA_BUNDLE", "/nonexistent.pem")
+            ]),
+            "DB_CA_BUNDLE"
+        );
+    }
+}

@@ -1,0 +1,89 @@
+//! Direct invokes (AWS IoT rules, SDK callers): one event object or an array of up to 1,000,
+//! all or nothing.
+
+use chrono::NaiveDateTime;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::batch::{EventBatch, MAX_ITEMS, Rejections};
+use crate::handler::IngestError;
+use crate::store::EventStore;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DirectResponse {
+    pub inserted: u64,
+    pub duplicates: u64,
+    /// The key each event is stored under, in request order (derived ones included).
+    pub event_ids: Vec<String>,
+}
+
+/// Items of a request body (a direct invoke or an HTTP POST): an object or a non-empty array
+/// of at most [`MAX_ITEMS`]. `key(i)` is the derived key of item `i`.
+pub fn batch(
+    body: &Value,
+    received_at: NaiveDateTime,
+    key: impl Fn(Option<usize>) -> String,
+) -> Result<EventBatch, IngestError> {
+    let mut batch = EventBatch::new(received_at);
+    match body {
+        Value::Array(items) if items.is_empty() => {
+            return Err(IngestError::InvalidEvent(
+                "empty array: send one event or an array of 1 to 1000".into(),
+            ));
+        }
+        Value::Array(items) if items.len() > MAX_ITEMS => {
+            return Err(IngestError::InvalidEvent(format!(
+                "{} events in one request, over the limit of {MAX_ITEMS}; nothing was written",
+                items.len()
+            )));
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                batch.push(item, || key(Some(i)));
+            }
+        }
+        item => batch.push(item, || key(None)),
+    }
+    if !batch.rejected.is_empty() {
+        return Err(Rejections {
+            items: batch.rejected,
+            single: !body.is_array(),
+        }
+        .into());
+    }
+    Ok(batch)
+}
+
+/// The request id is the same when Lambda retries the same invoke, so is the derived key.
+pub fn request_key(request_id: &str, index: Option<usize>) -> String {
+    let base = if request_id.is_empty() {
+        uuid::Uuid::now_v7().to_string()
+    } else {
+        request_id.to_owned()
+    };
+    match index {
+        Some(i) => format!("{base}:{i}"),
+        None => base,
+    }
+}
+
+pub async fn handle<S: EventStore>(
+    store: &S,
+    payload: Value,
+    request_id: &str,
+    received_at: NaiveDateTime,
+) -> Result<DirectResponse, IngestError> {
+    // One id for the whole request even when Lambda gave none (local tools).
+    let request_id = if request_id.is_empty() {
+        uuid::Uuid::now_v7().to_string()
+    } else {
+        request_id.to_owned()
+    };
+    let batch = batch(&payload, received_at, |i| request_key(&request_id, i))?;
+    let written = batch.write(store).await?;
+    Ok(DirectResponse {
+        inserted: written.inserted,
+        duplicates: written.duplicates,
+        event_ids: batch.event_ids(),
+    })
+}

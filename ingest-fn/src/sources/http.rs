@@ -1,0 +1,151 @@
+//! HTTP POST through a Function URL or an API Gateway HTTP API (payload format 2.0).
+
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use aws_lambda_events::encodings::Body;
+use aws_lambda_events::http::{HeaderValue, Method, header};
+use base64::Engine;
+use chrono::NaiveDateTime;
+use serde_json::{Value, json};
+
+use crate::handler::IngestError;
+use crate::sources::direct;
+use crate::store::EventStore;
+
+/// A request body larger than this is refused with 413 before it is parsed.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+fn response(status: i64, body: Value) -> ApiGatewayV2httpResponse {
+    let mut r = ApiGatewayV2httpResponse::default();
+    r.status_code = status;
+    r.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r.body = Some(Body::Text(body.to_string()));
+    r
+}
+
+fn error(status: i64, error: &str, message: impl Into<String>) -> ApiGatewayV2httpResponse {
+    response(status, json!({"error": error, "message": message.into()}))
+}
+
+/// A request refused before it reaches the database.
+struct Refusal {
+    status: i64,
+    error: &'static str,
+    message: String,
+}
+
+fn refuse(status: i64, error: &'static str, message: impl Into<String>) -> Refusal {
+    Refusal { status, error, message: message.into() }
+}
+
+/// The body as text: base64-decoded when the front end encoded it, refused when not UTF-8.
+fn body_text(req: &ApiGatewayV2httpRequest) -> Result<String, Refusal> {
+    let raw = req.body.as_deref().unwrap_or_default();
+    let bytes = if req.is_base64_encoded {
+        base64::engine::general_purpose::STANDARD
+            .decode(raw)
+            .map_err(|e| {
+                refuse(
+                    400,
+                    "InvalidEvent",
+                    format!("body is marked base64 but does not decode: {e}"),
+                )
+            })?
+    } else {
+        raw.as_bytes().to_vec()
+    };
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(refuse(
+            413,
+            "PayloadTooLarge",
+            format!(
+                "body is {} bytes, over the limit of {MAX_BODY_BYTES}",
+                bytes.len()
+            ),
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        refuse(
+            400,
+            "InvalidEvent",
+            format!(
+                "body is not valid UTF-8 (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ),
+        )
+    })
+}
+
+/// The client's `Idempotency-Key`, when it sent one.
+fn idempotency_key(
+    req: &ApiGatewayV2httpRequest,
+) -> Result<Option<String>, Refusal> {
+    let Some(v) = req.headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = v
+        .to_str()
+        .map_err(|_| refuse(400, "InvalidEvent", "Idempotency-Key header is not ASCII"))?;
+    // Arrays append ":<index>", up to 4 more characters.
+    if key.is_empty() || key.len() > 59 || !key.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+        return Err(refuse(
+            400,
+            "InvalidEvent",
+            "Idempotency-Key header: expected 1 to 59 printable ASCII characters",
+        ));
+    }
+    Ok(Some(key.to_owned()))
+}
+
+pub async fn handle<S: EventStore>(
+    store: &S,
+    req: ApiGatewayV2httpRequest,
+    received_at: NaiveDateTime,
+) -> ApiGatewayV2httpResponse {
+    if req.request_context.http.method != Method::POST {
+        let mut r = error(
+            405,
+            "MethodNotAllowed",
+            format!(
+                "{} is not supported; POST events",
+                req.request_context.http.method
+            ),
+        );
+        r.headers
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return r;
+    }
+    let (text, key) = match body_text(&req).and_then(|t| Ok((t, idempotency_key(&req)?))) {
+        Ok(v) => v,
+        Err(r) => return error(r.status, r.error, r.message),
+    };
+    let body: Value = match serde_json::from_str(&text) {
+        Ok(v) => v,
+        Err(e) => return error(400, "InvalidEvent", format!("body is not JSON: {e}")),
+    };
+    // Without a client key every attempt is a new event: a fresh, time-ordered UUID.
+    let derive = |i: Option<usize>| match (&key, i) {
+        (Some(k), Some(i)) => format!("{k}:{i}"),
+        (Some(k), None) => k.clone(),
+        (None, _) => uuid::Uuid::now_v7().to_string(),
+    };
+    let batch = match direct::batch(&body, received_at, derive) {
+        Ok(b) => b,
+        Err(e) => return error(400, e.error_type(), e.to_string()),
+    };
+    match batch.write(store).await {
+        Ok(w) => response(
+            201,
+            json!({"inserted": w.inserted, "duplicates": w.duplicates}),
+        ),
+        Err(e) => {
+            let e = IngestError::from(e);
+            let mut r = error(503, e.error_type(), e.to_string());
+            r.headers
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            r
+        }
+    }
+}

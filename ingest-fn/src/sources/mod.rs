@@ -1,0 +1,76 @@
+//! One thin adapter per event source, each turning a delivery into an [`EventBatch`]
+//! and its write's outcome into the response that source expects.
+//!
+//! [`EventBatch`]: crate::batch::EventBatch
+
+pub mod direct;
+pub mod http;
+pub mod kinesis;
+pub mod sqs;
+
+use serde_json::Value;
+
+/// Which source a Lambda event came from, told by its shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Direct,
+    Http,
+    Sqs,
+    Kinesis,
+}
+
+impl Source {
+    pub fn detect(event: &Value) -> Source {
+        let records_from = |source: &str| {
+            event
+                .get("Records")
+                .and_then(|r| r.get(0))
+                .and_then(|r| r.get("eventSource"))
+                .and_then(Value::as_str)
+                == Some(source)
+        };
+        if records_from("aws:sqs") {
+            Source::Sqs
+        } else if records_from("aws:kinesis") {
+            Source::Kinesis
+        } else if event
+            .get("requestContext")
+            .and_then(|c| c.get("http"))
+            .is_some()
+            && event.get("rawPath").is_some()
+        {
+            Source::Http
+        } else {
+            Source::Direct
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn tells_sources_apart() {
+        assert_eq!(
+            Source::detect(&json!({"Records": [{"eventSource": "aws:sqs"}]})),
+            Source::Sqs
+        );
+        assert_eq!(
+            Source::detect(&json!({"Records": [{"eventSource": "aws:kinesis"}]})),
+            Source::Kinesis
+        );
+        assert_eq!(
+            Source::detect(&json!({"rawPath": "/", "requestContext": {"http": {}}})),
+            Source::Http
+        );
+        assert_eq!(
+            Source::detect(&json!({"source": "d", "val1": 1, "val2": 2})),
+            Source::Direct
+        );
+        assert_eq!(Source::detect(&json!([{"source": "d"}])), Source::Direct);
+        // An event object that merely has a field called Records is still a direct invoke.
+        assert_eq!(Source::detect(&json!({"Records": 1})), Source::Direct);
+    }
+}

@@ -1,0 +1,603 @@
+//! ingest-fn through its real Lambda types against a real MySQL-compatible server:
+//! `DATABASE_URL` when set (each test gets a fresh database beside it), otherwise a MySQL
+//! container through testcontainers (`TEST_MYSQL_IMAGE` overrides the image).
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use base64::Engine;
+use ingest::{DbConfig, IngestError, MIGRATOR, MySqlStore, handle};
+use lambda_runtime::{Context, Diagnostic, LambdaEvent};
+use serde_json::{Value, json};
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row};
+use tokio::net::TcpListener;
+use tokio::sync::OnceCell;
+
+/// The server's URL without a database, shared by every test of this binary.
+async fn server_url() -> &'static str {
+    static URL: OnceCell<String> = OnceCell::const_new();
+    URL.get_or_init(|| async {
+        if let Ok(url) = std::env::var("DATABASE_URL") {
+            return url;
+        }
+        use testcontainers_modules::testcontainers::ImageExt;
+        use testcontainers_modules::testcontainers::runners::AsyncRunner;
+        let mut image = testcontainers_modules::mysql::Mysql::default().with_tag("8.0");
+        if let Ok(custom) = std::env::var("TEST_MYSQL_IMAGE") {
+            let (name, tag) = custom.split_once(':').unwrap_or((&custom, "latest"));
+            image = image.with_name(name).with_tag(tag);
+        }
+        let container = image.start().await.expect(
+            "no DATABASE_URL and no Docker: set DATABASE_URL=mysql://user:password@host:3306/db",
+        );
+        let port = container.get_host_port_ipv4(3306).await.unwrap();
+        // Kept for the life of the test process.
+        Box::leak(Box::new(container));
+        format!("mysql://root@127.0.0.1:{port}/test")
+    })
+    .await
+}
+
+/// A fresh database with the migrations applied.
+struct TestDb {
+    options: MySqlConnectOptions,
+    name: String,
+    pool: MySqlPool,
+}
+
+impl TestDb {
+    async fn new() -> TestDb {
+        let base = MySqlConnectOptions::from_str(server_url().await).unwrap();
+        let name = format!("ingest_test_{}", uuid::Uuid::now_v7().simple());
+        let mut admin = base.connect().await.expect("connect to the test server");
+        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE `{name}`")))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        admin.close().await.unwrap();
+        let options = base.database(&name);
+        let pool = MySqlPool::connect_with(options.clone()).await.unwrap();
+        MIGRATOR.run(&pool).await.unwrap();
+        TestDb {
+            options,
+            name,
+            pool,
+        }
+    }
+
+    fn url(&self, host_port: Option<(&str, u16)>) -> String {
+        let (host, port) = host_port.unwrap_or((self.options.get_host(), self.options.get_port()));
+        let base = url::Url::parse(
+            &std::env::var("DATABASE_URL").unwrap_or_else(|_| "mysql://root@x/".into()),
+        )
+        .unwrap();
+        let pass = base.password().map(|p| format!(":{p}")).unwrap_or_default();
+        format!(
+            "mysql://{}{pass}@{host}:{port}/{}",
+            base.username(),
+            self.name
+        )
+    }
+
+    async fn store(&self) -> MySqlStore {
+        self.store_at(None, &[]).await
+    }
+
+    async fn store_at(&self, host_port: Option<(&str, u16)>, extra: &[(&str, &str)]) -> MySqlStore {
+        let mut vars: HashMap<String, String> =
+            HashMap::from([("DATABASE_URL".into(), self.url(host_port))]);
+        vars.insert("DB_ACQUIRE_TIMEOUT_MS".into(), "1500".into());
+        vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let config = DbConfig::from_lookup(|k| vars.get(k).cloned()).unwrap();
+        MySqlStore::connect(config).await.unwrap()
+    }
+
+    async fn count(&self) -> i64 {
+        sqlx::query("SELECT COUNT(*) FROM events")
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+            .get(0)
+    }
+
+    async fn row(&self, event_id: &str) -> sqlx::mysql::MySqlRow {
+        sqlx::query("SELECT source, val1, val2, CAST(recorded_at AS CHAR) AS recorded_at, payload, received_at FROM events WHERE event_id = ?")
+            .bind(event_id)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let (options, name) = (self.options.clone(), self.name.clone());
+        // Best effort: a leftover test database is harmless.
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(mut c) = options.database("mysql").connect().await {
+                    let _ = sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS `{name}`")))
+                        .execute(&mut c)
+                        .await;
+                }
+            });
+        });
+    }
+}
+
+fn invoke(payload: Value, request_id: &str) -> LambdaEvent<Value> {
+    let mut context = Context::default();
+    context.request_id = request_id.to_owned();
+    LambdaEvent::new(payload, context)
+}
+
+fn event(source: &str, v: f64) -> Value {
+    json!({"source": source, "val1": v, "val2": v * 2.0})
+}
+
+fn diagnostic(e: IngestError) -> Diagnostic {
+    e.into()
+}
+
+// ---------- direct invokes ----------
+
+#[tokio::test]
+async fn direct_invoke_writes_one_event_and_an_array() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    let r = handle(
+        &store,
+        invoke(
+            json!({"source": "dev-1", "val1": 1.5, "val2": 2.5, "event_id": "e-1",
+        "recorded_at": "2026-08-22T15:17:05.123456Z", "payload": {"temp": 21.5}}),
+            "req-1",
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        r,
+        json!({"inserted": 1, "duplicates": 0, "event_ids": ["e-1"]})
+    );
+    let row = db.row("e-1").await;
+    assert_eq!(row.get::<String, _>("source"), "dev-1");
+    assert_eq!(
+        (row.get::<f64, _>("val1"), row.get::<f64, _>("val2")),
+        (1.5, 2.5)
+    );
+    assert_eq!(
+        row.get::<String, _>("recorded_at"),
+        "2026-08-22 15:17:05.123456"
+    );
+    let payload: Value = serde_json::from_str(&row.get::<String, _>("payload")).unwrap();
+    assert_eq!(payload, json!({"temp": 21.5}));
+
+    let items: Vec<Value> = (0..3).map(|i| event("dev-2", i as f64)).collect();
+    let r = handle(&store, invoke(Value::Array(items), "req-2"))
+        .await
+        .unwrap();
+    assert_eq!(
+        r,
+        json!({"inserted": 3, "duplicates": 0, "event_ids": ["req-2:0", "req-2:1", "req-2:2"]})
+    );
+    // recorded_at defaults to the time of receipt.
+    let row = db.row("req-2:1").await;
+    assert_eq!(row.get::<String, _>("recorded_at").len(), 26);
+    assert_eq!(db.count().await, 4);
+}
+
+#[tokio::test]
+async fn retries_and_duplicates_write_one_row() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    // Lambda retries an invoke with the same request id.
+    let first = handle(&store, invoke(event("dev", 1.0), "req-same"))
+        .await
+        .unwrap();
+    let again = handle(&store, invoke(event("dev", 1.0), "req-same"))
+        .await
+        .unwrap();
+    assert_eq!(first["inserted"], 1);
+    assert_eq!(
+        again,
+        json!({"inserted": 0, "duplicates": 1, "event_ids": ["req-same"]})
+    );
+    // The same event_id twice in one array, and again later.
+    let e = json!({"source": "dev", "val1": 1, "val2": 2, "event_id": "k-1"});
+    let r = handle(&store, invoke(json!([e, e]), "req-x"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (r["inserted"].clone(), r["duplicates"].clone()),
+        (json!(1), json!(1))
+    );
+    let r = handle(&store, invoke(e.clone(), "req-y")).await.unwrap();
+    assert_eq!(r["duplicates"], 1);
+    assert_eq!(db.count().await, 2);
+}
+
+#[tokio::test]
+async fn bad_input_is_named_and_nothing_is_written() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    let too_many: Vec<Value> = (0..1001).map(|i| event("d", i as f64)).collect();
+    let cases: Vec<(Value, &[&str])> = vec![
+        (
+            json!({"source": 5, "val1": "1", "val2": 2}),
+            &["source", "val1"],
+        ),
+        (
+            json!({"source": "d", "val1": "NaN", "val2": "Infinity"}),
+            &["val1", "val2"],
+        ),
+        (
+            json!({"source": "d", "val1": 1, "val2": 2, "recorded_at": "0001-01-01T00:00:00Z"}),
+            &["recorded_at"],
+        ),
+        (
+            json!({"source": "d", "val1": 1, "val2": 2, "recorded_at": "2026-02-30T00:00:00Z"}),
+            &["recorded_at"],
+        ),
+        (
+            json!({"source": "d", "val1": 1, "val2": 2, "payload": {"x": "y".repeat(17 * 1024)}}),
+            &["payload"],
+        ),
+        (
+            json!({"source": "d", "val1": 1, "val2": 2, "vall": 3}),
+            &["vall"],
+        ),
+        (json!({"source": "d", "val1": 1}), &["val2"]),
+        (json!([]), &["empty array"]),
+        (Value::Array(too_many), &["1001 events", "1000"]),
+        (
+            json!([event("ok", 1.0), {"source": "d"}, event("ok", 2.0), "text"]),
+            &["[1].val1", "[1].val2", "[3]"],
+        ),
+        (json!(42), &["expected an event object"]),
+    ];
+    for (payload, mentions) in cases {
+        let e = handle(&store, invoke(payload.clone(), "req-bad"))
+            .await
+            .unwrap_err();
+        let d = diagnostic(e);
+        assert_eq!(d.error_type, "InvalidEvent", "{payload}");
+        for m in mentions {
+            assert!(
+                d.error_message.contains(m),
+                "{:?} does not mention {m}",
+                d.error_message
+            );
+        }
+    }
+    assert_eq!(db.count().await, 0, "nothing written for rejected requests");
+}
+
+#[tokio::test]
+async fn sql_metacharacters_and_unicode_are_stored_verbatim() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    let nasty = "x'); DROP TABLE events; -- \\ \" ` % _ 😀 \u{0}";
+    let r = handle(
+        &store,
+        invoke(
+            json!({"source": nasty, "val1": -0.0, "val2": 1e308, "event_id": "q'\"`;--",
+        "payload": {"sql": "' OR 1=1 --", "nested": {"a": [1, null, true]}}}),
+            "r",
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r["inserted"], 1);
+    let row = db.row("q'\"`;--").await;
+    assert_eq!(row.get::<String, _>("source"), nasty);
+    assert_eq!(row.get::<f64, _>("val2"), 1e308);
+    let payload: Value = serde_json::from_str(&row.get::<String, _>("payload")).unwrap();
+    assert_eq!(payload["sql"], "' OR 1=1 --");
+}
+
+// ---------- HTTP ----------
+
+fn http(method: &str, body: Option<&[u8]>, base64: bool, key: Option<&str>) -> Value {
+    let mut headers =
+        json!({"content-type": "application/json", "host": "abc.lambda-url.ap-northeast-1.on.aws"});
+    if let Some(k) = key {
+        headers["idempotency-key"] = json!(k);
+    }
+    let body = body.map(|b| {
+        if base64 {
+            base64::engine::general_purpose::STANDARD.encode(b)
+        } else {
+            String::from_utf8(b.to_vec()).unwrap()
+        }
+    });
+    // A Function URL event (payload format 2.0), as Lambda delivers it.
+    json!({
+        "version": "2.0", "routeKey": "$default", "rawPath": "/", "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "abc", "domainName": "abc.lambda-url.ap-northeast-1.on.aws",
+            "domainPrefix": "abc", "requestId": "3f8c2d1e-0000-4000-8000-000000000001", "routeKey": "$default", "stage": "$default",
+            "time": "22/Aug/2026:15:17:05 +0000", "timeEpoch": 1787411825000u64,
+            "http": {"method": method, "path": "/", "protocol": "HTTP/1.1", "sourceIp": "203.0.113.9", "userAgent": "curl/8"},
+            "authorizer": {"iam": {"accessKey": "AKIA", "accountId": "123456789012", "callerId": "AIDA", "userArn": "arn:aws:iam::123456789012:user/dev", "userId": "AIDA"}}
+        },
+        "body": body,
+        "isBase64Encoded": base64
+    })
+}
+
+fn status_body(r: &Value) -> (i64, Value) {
+    (
+        r["statusCode"].as_i64().unwrap(),
+        serde_json::from_str(r["body"].as_str().unwrap_or("null")).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn http_posts_answer_with_the_right_status() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    let one = serde_json::to_vec(&event("web", 1.0)).unwrap();
+    let r = handle(
+        &store,
+        invoke(http("POST", Some(&one), false, Some("client-key-1")), "r1"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        status_body(&r),
+        (201, json!({"inserted": 1, "duplicates": 0}))
+    );
+    // The client retries with the same key: a duplicate, still 201.
+    let r = handle(
+        &store,
+        invoke(http("POST", Some(&one), true, Some("client-key-1")), "r2"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        status_body(&r),
+        (201, json!({"inserted": 0, "duplicates": 1}))
+    );
+    let many = serde_json::to_vec(&json!([event("web", 2.0), event("web", 3.0)])).unwrap();
+    let r = handle(&store, invoke(http("POST", Some(&many), false, None), "r3"))
+        .await
+        .unwrap();
+    assert_eq!(status_body(&r).0, 201);
+    assert_eq!(db.count().await, 3);
+
+    let bad = serde_json::to_vec(&json!({"source": "web", "val1": "x", "val2": 1})).unwrap();
+    let (status, body) = status_body(
+        &handle(&store, invoke(http("POST", Some(&bad), false, None), "r4"))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(status, 400);
+    assert!(body["message"].as_str().unwrap().contains("val1"), "{body}");
+    let (status, body) = status_body(
+        &handle(
+            &store,
+            invoke(
+                http("POST", Some(b"{\"source\": \"\xff\xfe\"}"), true, None),
+                "r5",
+            ),
+        )
+        .await
+        .unwrap(),
+    );
+    assert_eq!(status, 400);
+    assert!(
+        body["message"].as_str().unwrap().contains("UTF-8"),
+        "{body}"
+    );
+    let (status, _) = status_body(
+        &handle(
+            &store,
+            invoke(http("POST", Some(b"{not json"), false, None), "r6"),
+        )
+        .await
+        .unwrap(),
+    );
+    assert_eq!(status, 400);
+    let huge = vec![b' '; (1 << 20) + 1];
+    let (status, _) = status_body(
+        &handle(&store, invoke(http("POST", Some(&huge), true, None), "r7"))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(status, 413);
+    let r = handle(&store, invoke(http("GET", None, false, None), "r8"))
+        .await
+        .unwrap();
+    assert_eq!(r["statusCode"], 405);
+    assert_eq!(r["headers"]["allow"], "POST");
+    assert_eq!(db.count().await, 3);
+}
+
+// ---------- SQS and Kinesis ----------
+
+fn sqs(bodies: &[(&str, String)]) -> Value {
+    let records: Vec<Value> = bodies
+        .iter()
+        .map(|(id, body)| json!({
+            "messageId": id, "receiptHandle": "AQEB", "body": body,
+            "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1787411825000", "SenderId": "AIDA", "ApproximateFirstReceiveTimestamp": "1787411825001"},
+            "messageAttributes": {}, "md5OfBody": "x", "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:ap-northeast-1:123456789012:ingest", "awsRegion": "ap-northeast-1"
+        }))
+        .collect();
+    json!({"Records": records})
+}
+
+#[tokio::test]
+async fn sqs_writes_the_valid_and_reports_the_invalid() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    let ev = sqs(&[
+        ("m-1", event("q", 1.0).to_string()),
+        ("m-2", json!({"source": "q"}).to_string()),
+        ("m-3", "not json".into()),
+        ("m-4", event("q", 4.0).to_string()),
+    ]);
+    let r = handle(&store, invoke(ev.clone(), "r")).await.unwrap();
+    assert_eq!(
+        r,
+        json!({"batchItemFailures": [{"itemIdentifier": "m-2"}, {"itemIdentifier": "m-3"}]})
+    );
+    assert_eq!(db.count().await, 2);
+    // SQS redelivers the same messages: no second row.
+    handle(&store, invoke(ev, "r2")).await.unwrap();
+    assert_eq!(db.count().await, 2);
+    assert_eq!(db.row("m-4").await.get::<f64, _>("val1"), 4.0);
+}
+
+#[tokio::test]
+async fn kinesis_reports_failures_by_sequence_number() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    let record = |seq: &str, data: &[u8]| {
+        json!({
+            "kinesis": {"kinesisSchemaVersion": "1.0", "partitionKey": "dev", "sequenceNumber": seq,
+                "data": base64::engine::general_purpose::STANDARD.encode(data), "approximateArrivalTimestamp": 1787411825.123},
+            "eventSource": "aws:kinesis", "eventVersion": "1.0",
+            "eventID": format!("shardId-000000000006:{seq}"), "eventName": "aws:kinesis:record",
+            "invokeIdentityArn": "arn:aws:iam::123456789012:role/ingest", "awsRegion": "ap-northeast-1",
+            "eventSourceARN": "arn:aws:kinesis:ap-northeast-1:123456789012:stream/ingest"
+        })
+    };
+    let good = serde_json::to_vec(&event("k", 1.0)).unwrap();
+    let s1 = "49590338271490256608559692538361571095921575989136588898";
+    let s2 = "49590338271490256608559692540925702759324208523137515618";
+    let ev = json!({"Records": [record(s1, &good), record(s2, b"{\"source\": 1}")]});
+    let r = handle(&store, invoke(ev.clone(), "r")).await.unwrap();
+    assert_eq!(r, json!({"batchItemFailures": [{"itemIdentifier": s2}]}));
+    handle(&store, invoke(ev, "r2")).await.unwrap();
+    assert_eq!(db.count().await, 1);
+}
+
+// ---------- connections ----------
+
+#[tokio::test]
+async fn a_connection_killed_between_invocations_is_replaced() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    handle(&store, invoke(event("k", 1.0), "before"))
+        .await
+        .unwrap();
+    // The server drops the function's connection while it is frozen.
+    let id: u64 = sqlx::query("SELECT CONNECTION_ID()")
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+        .get(0);
+    sqlx::query(AssertSqlSafe(format!("KILL {id}")))
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let r = handle(&store, invoke(event("k", 2.0), "after"))
+        .await
+        .unwrap();
+    assert_eq!(r["inserted"], 1);
+    assert_eq!(db.count().await, 2);
+}
+
+/// A TCP proxy in front of the server that can be cut and restored, to play an outage.
+struct Outage {
+    up: Arc<AtomicBool>,
+    port: u16,
+}
+
+impl Outage {
+    async fn start(target: (String, u16)) -> Outage {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = Arc::new(AtomicBool::new(true));
+        let flag = up.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    return;
+                };
+                let flag = flag.clone();
+                let target = target.clone();
+                tokio::spawn(async move {
+                    if !flag.load(Ordering::SeqCst) {
+                        return; // refused: dropped at once
+                    }
+                    let Ok(mut server) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    let (mut cr, mut cw) = client.split();
+                    let (mut sr, mut sw) = server.split();
+                    let watch = async {
+                        while flag.load(Ordering::SeqCst) {
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy(&mut cr, &mut sw) => {}
+                        _ = tokio::io::copy(&mut sr, &mut cw) => {}
+                        _ = watch => {}
+                    }
+                });
+            }
+        });
+        Outage { up, port }
+    }
+
+    fn set(&self, up: bool) {
+        self.up.store(up, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_store_unavailable_until_it_is_back() {
+    let db = TestDb::new().await;
+    let proxy = Outage::start((db.options.get_host().to_owned(), db.options.get_port())).await;
+    let store = db.store_at(Some(("127.0.0.1", proxy.port)), &[]).await;
+    handle(&store, invoke(event("o", 1.0), "up-1"))
+        .await
+        .unwrap();
+    proxy.set(false);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let d = diagnostic(
+        handle(&store, invoke(event("o", 2.0), "down"))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(d.error_type, "StoreUnavailable");
+    assert!(!d.error_message.contains("password"));
+    // HTTP says 503, SQS fails the whole batch.
+    let body = serde_json::to_vec(&event("o", 3.0)).unwrap();
+    let r = handle(
+        &store,
+        invoke(http("POST", Some(&body), false, None), "down-http"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r["statusCode"], 503);
+    let d = diagnostic(
+        handle(
+            &store,
+            invoke(sqs(&[("m-9", event("o", 4.0).to_string())]), "down-sqs"),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(d.error_type, "StoreUnavailable");
+    proxy.set(true);
+    let r = handle(&store, invoke(event("o", 5.0), "up-2"))
+        .await
+        .unwrap();
+    assert_eq!(r["inserted"], 1);
+    assert_eq!(db.count().await, 2);
+}
