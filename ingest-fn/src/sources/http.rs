@@ -37,7 +37,11 @@ struct Refusal {
 }
 
 fn refuse(status: i64, error: &'static str, message: impl Into<String>) -> Refusal {
-    Refusal { status, error, message: message.into() }
+    Refusal {
+        status,
+        error,
+        message: message.into(),
+    }
 }
 
 /// The body as text: base64-decoded when the front end encoded it, refused when not UTF-8.
@@ -79,9 +83,7 @@ fn body_text(req: &ApiGatewayV2httpRequest) -> Result<String, Refusal> {
 }
 
 /// The client's `Idempotency-Key`, when it sent one.
-fn idempotency_key(
-    req: &ApiGatewayV2httpRequest,
-) -> Result<Option<String>, Refusal> {
+fn idempotency_key(req: &ApiGatewayV2httpRequest) -> Result<Option<String>, Refusal> {
     let Some(v) = req.headers.get("idempotency-key") else {
         return Ok(None);
     };
