@@ -1,1 +1,345 @@
-fn main() {}
+//! ingest-fn through a Lambda Runtime API on loopback against a real MySQL-compatible server:
+//! cold start, warm latency per invocation, SQS batch throughput and peak memory, beside two
+//! baselines measured in the same run (a no-op lambda_runtime function and a bare sqlx INSERT
+//! over an open connection).
+//!
+//!     DATABASE_URL=mysql://user:password@127.0.0.1:3306/db cargo bench -p ingest-fn --bench invoke
+//!
+//! The function under test is the release `ingest-fn` binary; the no-op function is this
+//! bench binary re-run with `INVOKE_BENCH_ROLE=noop`.
+
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ingest::MIGRATOR;
+use serde_json::{Value, json};
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+const WARM: usize = 3000;
+const SQS_BATCHES: usize = 300;
+const SQS_BATCH: usize = 100;
+
+/// What one invocation took, as the Runtime API saw it: from handing out the event to
+/// receiving the function's response.
+struct Outcome {
+    latency: Duration,
+    done: Instant,
+    body: String,
+    error: bool,
+}
+
+type Pending = Arc<Mutex<HashMap<String, (Instant, oneshot::Sender<Outcome>)>>>;
+
+/// A minimal Lambda Runtime API (the `next` / `response` / `error` calls) on loopback.
+struct RuntimeApi {
+    port: u16,
+    queue: mpsc::Sender<(String, String, oneshot::Sender<Outcome>)>,
+    counter: std::sync::atomic::AtomicU64,
+}
+
+impl RuntimeApi {
+    async fn start() -> RuntimeApi {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (tx, rx) = mpsc::channel::<(String, String, oneshot::Sender<Outcome>)>(1);
+        let rx = Arc::new(Mutex::new(rx));
+        let pending: Pending = Arc::default();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                stream.set_nodelay(true).unwrap();
+                tokio::spawn(serve(stream, rx.clone(), pending.clone()));
+            }
+        });
+        RuntimeApi {
+            port,
+            queue: tx,
+            counter: 0.into(),
+        }
+    }
+
+    async fn invoke(&self, event: String) -> Outcome {
+        let id = format!(
+            "bench-{}",
+            self.counter
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let (tx, rx) = oneshot::channel();
+        self.queue.send((id, event, tx)).await.unwrap();
+        rx.await.expect("the function died")
+    }
+}
+
+async fn serve(
+    stream: TcpStream,
+    queue: Arc<Mutex<mpsc::Receiver<(String, String, oneshot::Sender<Outcome>)>>>,
+    pending: Pending,
+) {
+    let (read, mut write) = stream.into_split();
+    let mut read = BufReader::new(read);
+    loop {
+        let mut line = String::new();
+        if read.read_line(&mut line).await.unwrap_or(0) == 0 {
+            return;
+        }
+        let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
+        let mut length = 0usize;
+        loop {
+            let mut h = String::new();
+            read.read_line(&mut h).await.unwrap();
+            if h == "\r\n" || h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':')
+                && k.eq_ignore_ascii_case("content-length")
+            {
+                length = v.trim().parse().unwrap();
+            }
+        }
+        let mut body = vec![0; length];
+        read.read_exact(&mut body).await.unwrap();
+        if path.ends_with("/invocation/next") {
+            let Some((id, event, done)) = queue.lock().await.recv().await else {
+                return;
+            };
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nlambda-runtime-aws-request-id: {id}\r\n\
+                 lambda-runtime-deadline-ms: 9999999999999\r\nlambda-runtime-invoked-function-arn: \
+                 arn:aws:lambda:ap-northeast-1:123456789012:function:ingest-fn\r\ncontent-length: {}\r\n\r\n",
+                event.len()
+            );
+            pending.lock().await.insert(id, (Instant::now(), done));
+            write.write_all(head.as_bytes()).await.unwrap();
+            write.write_all(event.as_bytes()).await.unwrap();
+        } else {
+            let now = Instant::now();
+            write
+                .write_all(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n")
+                .await
+                .unwrap();
+            let parts: Vec<&str> = path.split('/').collect();
+            // /2018-06-01/runtime/invocation/{id}/response|error
+            if parts.len() >= 6 && parts[3] == "invocation" {
+                if let Some((sent, done)) = pending.lock().await.remove(parts[4]) {
+                    let _ = done.send(Outcome {
+                        latency: now - sent,
+                        done: now,
+                        body: String::from_utf8_lossy(&body).into_owned(),
+                        error: parts[5] == "error",
+                    });
+                }
+            } else {
+                panic!(
+                    "the function reported an init error: {}",
+                    String::from_utf8_lossy(&body)
+                );
+            }
+        }
+    }
+}
+
+fn spawn_function(program: &str, api: &RuntimeApi, env: &[(&str, &str)]) -> (Child, Instant) {
+    let mut cmd = Command::new(program);
+    cmd.env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{}", api.port))
+        .env("AWS_LAMBDA_FUNCTION_NAME", "ingest-fn")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_LEVEL", "WARN")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let start = Instant::now();
+    (cmd.spawn().expect("spawn the function"), start)
+}
+
+/// Peak resident memory of a process, from /proc.
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i].as_secs_f64() * 1e3
+}
+
+fn report(name: &str, mut samples: Vec<Duration>) -> f64 {
+    samples.sort();
+    let p50 = percentile(&samples, 0.50);
+    println!(
+        "{name:<44} n={:<5} p50 {p50:>6.3} ms  p90 {:>6.3} ms  p99 {:>6.3} ms  max {:>7.3} ms",
+        samples.len(),
+        percentile(&samples, 0.90),
+        percentile(&samples, 0.99),
+        samples.last().unwrap().as_secs_f64() * 1e3
+    );
+    p50
+}
+
+async fn warm_runs(api: &RuntimeApi, n: usize, event: impl Fn(usize) -> Value) -> Vec<Duration> {
+    let mut samples = Vec::with_capacity(n);
+    for i in 0..n {
+        let out = api.invoke(event(i).to_string()).await;
+        assert!(!out.error, "invocation failed: {}", out.body);
+        samples.push(out.latency);
+    }
+    samples
+}
+
+async fn noop_function() {
+    let f = lambda_runtime::service_fn(|e: lambda_runtime::LambdaEvent<Value>| async move {
+        Ok::<Value, lambda_runtime::Error>(e.payload)
+    });
+    lambda_runtime::run(f).await.unwrap();
+}
+
+fn reading(i: usize) -> Value {
+    json!({"source": format!("bench-{}", i % 16), "val1": i as f64 * 0.5, "val2": 20.0 + (i % 100) as f64 / 10.0})
+}
+
+fn sqs_batch(b: usize) -> Value {
+    let records: Vec<Value> = (0..SQS_BATCH)
+        .map(|i| {
+            json!({"messageId": format!("m-{b}-{i}"), "receiptHandle": "AQEB", "body": reading(b * SQS_BATCH + i).to_string(),
+                "attributes": {}, "messageAttributes": {}, "md5OfBody": "x", "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:ap-northeast-1:123456789012:ingest", "awsRegion": "ap-northeast-1"})
+        })
+        .collect();
+    json!({"Records": records})
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    if std::env::var("INVOKE_BENCH_ROLE").as_deref() == Ok("noop") {
+        return noop_function().await;
+    }
+    // cargo bench passes --bench; nothing else is taken.
+    let url =
+        std::env::var("DATABASE_URL").expect("set DATABASE_URL=mysql://user:password@host:3306/db");
+    let base = MySqlConnectOptions::from_str(&url).unwrap();
+    let name = format!("ingest_bench_{}", std::process::id());
+    let mut admin = base.connect().await.unwrap();
+    sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS `{name}`")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE `{name}`")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let db = base.clone().database(&name);
+    let pool = MySqlPool::connect_with(db.clone()).await.unwrap();
+    MIGRATOR.run(&pool).await.unwrap();
+    let parsed = url::Url::parse(&url).unwrap();
+    let mut db_url = parsed.clone();
+    db_url.set_path(&name);
+    let db_url = db_url.to_string();
+
+    // Baseline 1: a bare prepared INSERT over an open connection.
+    let mut conn = db.connect().await.unwrap();
+    let mut bare = Vec::with_capacity(WARM);
+    let now = chrono::Utc::now().naive_utc();
+    for i in 0..WARM {
+        let start = Instant::now();
+        sqlx::query("INSERT INTO events (event_id, source, recorded_at, received_at, val1, val2, payload) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            .bind(format!("bare-{i}"))
+            .bind("bench")
+            .bind(now)
+            .bind(now)
+            .bind(i as f64)
+            .bind(1.0)
+            .bind(None::<String>)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        bare.push(start.elapsed());
+    }
+    conn.close().await.unwrap();
+
+    // Baseline 2: a no-op lambda_runtime function.
+    let api = RuntimeApi::start().await;
+    let me = std::env::current_exe().unwrap();
+    let (mut noop, _) =
+        spawn_function(me.to_str().unwrap(), &api, &[("INVOKE_BENCH_ROLE", "noop")]);
+    let noop_samples = warm_runs(&api, WARM, reading).await;
+    noop.kill().unwrap();
+    drop(api);
+
+    // The function: cold start, then warm single events, then SQS batches.
+    let api = RuntimeApi::start().await;
+    let (mut child, started) = spawn_function(
+        env!("CARGO_BIN_EXE_ingest-fn"),
+        &api,
+        &[("DATABASE_URL", &db_url)],
+    );
+    let first = api
+        .invoke(json!({"source": "cold", "val1": 1, "val2": 2}).to_string())
+        .await;
+    assert!(!first.error, "{}", first.body);
+    let cold = first.done - started;
+    let warm = warm_runs(&api, WARM, reading).await;
+    let sqs_start = Instant::now();
+    let mut sqs = Vec::with_capacity(SQS_BATCHES);
+    for b in 0..SQS_BATCHES {
+        let out = api.invoke(sqs_batch(b).to_string()).await;
+        assert_eq!(out.body, r#"{"batchItemFailures":[]}"#);
+        sqs.push(out.latency);
+    }
+    let sqs_elapsed = sqs_start.elapsed();
+    let peak = peak_rss_kib(child.id());
+    child.kill().unwrap();
+    let rows: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE event_id NOT LIKE 'bare-%'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        rows as usize,
+        1 + WARM + SQS_BATCHES * SQS_BATCH,
+        "every event stored once"
+    );
+
+    println!(
+        "ingest-fn through a loopback Runtime API, {}",
+        parsed.host_str().unwrap_or("?")
+    );
+    let bare_p50 = report("bare sqlx INSERT, open connection", bare);
+    let noop_p50 = report("no-op lambda_runtime function", noop_samples);
+    let warm_p50 = report("ingest-fn, 1 event per invocation (warm)", warm);
+    report(&format!("ingest-fn, SQS batch of {SQS_BATCH}"), sqs);
+    let target = 1.15 * (noop_p50 + bare_p50);
+    println!("warm p50 {warm_p50:.3} ms vs target 1.15 x (no-op + bare insert) = {target:.3} ms");
+    println!(
+        "cold start (process start to first event committed): {:.2} ms",
+        cold.as_secs_f64() * 1e3
+    );
+    println!(
+        "SQS throughput: {:.0} events/s ({} batches of {SQS_BATCH} in {:.2} s)",
+        (SQS_BATCHES * SQS_BATCH) as f64 / sqs_elapsed.as_secs_f64(),
+        SQS_BATCHES,
+        sqs_elapsed.as_secs_f64()
+    );
+    match peak {
+        Some(kib) => println!("peak memory (VmHWM): {:.1} MB", kib as f64 / 1024.0),
+        None => println!("peak memory: /proc not readable"),
+    }
+    pool.close().await;
+    sqlx::query(AssertSqlSafe(format!("DROP DATABASE `{name}`")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+}
