@@ -36,11 +36,13 @@ struct Outcome {
 }
 
 type Pending = Arc<Mutex<HashMap<String, (Instant, oneshot::Sender<Outcome>)>>>;
+/// An invocation waiting for the function: request id, event, where to report.
+type Invocation = (String, String, oneshot::Sender<Outcome>);
 
 /// A minimal Lambda Runtime API (the `next` / `response` / `error` calls) on loopback.
 struct RuntimeApi {
     port: u16,
-    queue: mpsc::Sender<(String, String, oneshot::Sender<Outcome>)>,
+    queue: mpsc::Sender<Invocation>,
     counter: std::sync::atomic::AtomicU64,
 }
 
@@ -48,7 +50,7 @@ impl RuntimeApi {
     async fn start() -> RuntimeApi {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let (tx, rx) = mpsc::channel::<(String, String, oneshot::Sender<Outcome>)>(1);
+        let (tx, rx) = mpsc::channel::<Invocation>(1);
         let rx = Arc::new(Mutex::new(rx));
         let pending: Pending = Arc::default();
         tokio::spawn(async move {
@@ -76,11 +78,7 @@ impl RuntimeApi {
     }
 }
 
-async fn serve(
-    stream: TcpStream,
-    queue: Arc<Mutex<mpsc::Receiver<(String, String, oneshot::Sender<Outcome>)>>>,
-    pending: Pending,
-) {
+async fn serve(stream: TcpStream, queue: Arc<Mutex<mpsc::Receiver<Invocation>>>, pending: Pending) {
     let (read, mut write) = stream.into_split();
     let mut read = BufReader::new(read);
     loop {
