@@ -3,6 +3,7 @@
 //! container through testcontainers (`TEST_MYSQL_IMAGE` overrides the image).
 
 use std::collections::HashMap;
+use std::process::{Command, Stdio};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -600,4 +601,180 @@ async fn an_unreachable_server_is_store_unavailable_until_it_is_back() {
         .unwrap();
     assert_eq!(r["inserted"], 1);
     assert_eq!(db.count().await, 2);
+}
+
+// ---------- TLS ----------
+
+/// A CA and a server certificate for `localhost` and 127.0.0.1, written as PEM files.
+fn certificates(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, format!("{name} test CA"));
+    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let server =
+        CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+    let cert = server.signed_by(&key, &ca).unwrap();
+    std::fs::write(dir.join(format!("{name}-ca.pem")), ca.pem()).unwrap();
+    std::fs::write(dir.join(format!("{name}-server.pem")), cert.pem()).unwrap();
+    std::fs::write(dir.join(format!("{name}-server.key")), key.serialize_pem()).unwrap();
+    dir.join(format!("{name}-ca.pem"))
+}
+
+/// A throwaway MariaDB serving the certificate from `certificates`.
+struct TlsServer {
+    child: std::process::Child,
+    port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn mariadbd() -> Option<String> {
+    let path = std::env::var("MARIADBD").unwrap_or_else(|_| "/usr/sbin/mariadbd".into());
+    std::path::Path::new(&path).exists().then_some(path)
+}
+
+async fn tls_server(mariadbd: &str) -> (TlsServer, std::path::PathBuf, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("ingest-tls-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    let right = certificates(&dir, "right");
+    let wrong = certificates(&dir, "wrong");
+    let status = Command::new("mariadb-install-db")
+        .args([
+            "--no-defaults",
+            "--auth-root-authentication-method=normal",
+            "--skip-test-db",
+            "--user=root",
+        ])
+        .arg(format!("--datadir={}", dir.join("data").display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("mariadb-install-db");
+    assert!(status.success(), "mariadb-install-db failed");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(mariadbd)
+        .arg("--no-defaults")
+        .arg(format!("--datadir={}", dir.join("data").display()))
+        .arg(format!("--socket={}", dir.join("sock").display()))
+        .arg(format!("--pid-file={}", dir.join("pid").display()))
+        .arg(format!("--port={port}"))
+        .args([
+            "--bind-address=127.0.0.1",
+            "--user=root",
+            "--skip-grant-tables",
+        ])
+        .args(["--innodb-buffer-pool-size=16M", "--skip-log-bin"])
+        .arg(format!("--ssl-ca={}", right.display()))
+        .arg(format!(
+            "--ssl-cert={}",
+            dir.join("right-server.pem").display()
+        ))
+        .arg(format!(
+            "--ssl-key={}",
+            dir.join("right-server.key").display()
+        ))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start mariadbd");
+    let server = TlsServer { child, port, dir };
+    for _ in 0..150 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (server, right, wrong)
+}
+
+#[tokio::test]
+async fn tls_verify_identity_accepts_the_servers_ca_and_refuses_another() {
+    let Some(mariadbd) = mariadbd() else {
+        // Only on machines without a local MariaDB server binary; CI has one.
+        eprintln!("skipped: no mariadbd (set MARIADBD to its path)");
+        return;
+    };
+    let (server, right, wrong) = tls_server(&mariadbd).await;
+    let vars = |ca: &std::path::Path, mode: &str| {
+        let map: HashMap<&str, String> = HashMap::from([
+            (
+                "DATABASE_URL",
+                format!("mysql://root@localhost:{}/tlsdb", server.port),
+            ),
+            ("DB_TLS", mode.to_owned()),
+            ("DB_CA_BUNDLE", ca.display().to_string()),
+            ("DB_ACQUIRE_TIMEOUT_MS", "3000".to_owned()),
+        ]);
+        DbConfig::from_lookup(move |k| map.get(k).cloned()).unwrap()
+    };
+    // Schema over a verified connection.
+    let config = vars(&right, "verify-identity");
+    let mut admin = config
+        .options
+        .clone()
+        .database("mysql")
+        .connect()
+        .await
+        .expect("TLS with the right CA");
+    sqlx::query("CREATE DATABASE tlsdb")
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let cipher: (String, String) = sqlx::query_as("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    assert!(!cipher.1.is_empty(), "the session is encrypted");
+    let pool = MySqlPool::connect_with(config.options.clone())
+        .await
+        .unwrap();
+    MIGRATOR.run(&pool).await.unwrap();
+
+    let store = MySqlStore::connect(vars(&right, "verify-identity"))
+        .await
+        .unwrap();
+    let r = handle(&store, invoke(event("tls", 1.0), "tls-1"))
+        .await
+        .unwrap();
+    assert_eq!(r["inserted"], 1);
+    // The same server with a CA that did not sign its certificate: refused.
+    let store = MySqlStore::connect(vars(&wrong, "verify-identity"))
+        .await
+        .unwrap();
+    let d = diagnostic(
+        handle(&store, invoke(event("tls", 2.0), "tls-2"))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(d.error_type, "StoreUnavailable");
+    let store = MySqlStore::connect(vars(&wrong, "verify-ca"))
+        .await
+        .unwrap();
+    assert!(
+        handle(&store, invoke(event("tls", 3.0), "tls-3"))
+            .await
+            .is_err()
+    );
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 1);
 }
