@@ -128,6 +128,75 @@ mod tests {
         );
     }
 
+    /// Serves one canned HTTP response per connection on loopback.
+    async fn serve(response: Vec<u8>) -> Url {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = Url::parse(&format!(
+            "http://{}/ip-ranges.json",
+            listener.local_addr().unwrap()
+        ))
+        .unwrap();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            while let Ok((mut s, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let _ = s.write_all(&response).await;
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn fetches_over_http_and_refuses_errors_and_oversize_bodies() {
+        let f = Fetcher::new().unwrap();
+        let ok =
+            serve(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}".to_vec())
+                .await;
+        assert_eq!(f.fetch(&ok).await.unwrap(), b"{}");
+        let missing = serve(
+            b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_vec(),
+        )
+        .await;
+        assert!(matches!(
+            f.fetch(&missing).await,
+            Err(FetchError::Status { status: 404, .. })
+        ));
+        let big = format!(
+            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            MAX_DOCUMENT_BYTES + 1
+        );
+        let big = serve(big.into_bytes()).await;
+        assert!(matches!(
+            f.fetch(&big).await,
+            Err(FetchError::TooLarge { .. })
+        ));
+        // Chunked, no length announced: the cap still holds while reading.
+        let mut chunked =
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n".to_vec();
+        let chunk = vec![b'x'; 1 << 20];
+        for _ in 0..33 {
+            chunked.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+            chunked.extend_from_slice(&chunk);
+            chunked.extend_from_slice(b"\r\n");
+        }
+        chunked.extend_from_slice(b"0\r\n\r\n");
+        let chunked = serve(chunked).await;
+        assert!(matches!(
+            f.fetch(&chunked).await,
+            Err(FetchError::TooLarge { .. })
+        ));
+        let redirect = serve(
+            b"HTTP/1.1 302 Found\r\nlocation: http://127.0.0.1:1/\r\ncontent-length: 0\r\n\r\n"
+                .to_vec(),
+        )
+        .await;
+        assert!(matches!(
+            f.fetch(&redirect).await,
+            Err(FetchError::Status { status: 302, .. })
+        ));
+    }
+
     #[tokio::test]
     async fn reads_files_and_names_missing_ones() {
         let dir = std::env::temp_dir().join(format!("sg-sync-fetch-{}", std::process::id()));

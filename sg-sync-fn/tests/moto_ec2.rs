@@ -476,3 +476,67 @@ async fn the_lambda_handler_takes_an_sns_event_as_aws_delivers_it() {
     .unwrap();
     assert!(r.dry_run && r.added == 0);
 }
+
+#[tokio::test]
+async fn the_cli_plans_as_json_and_applies() {
+    let ids = groups(2).await;
+    let file = fixtures().join("ip-ranges-2026-08-22.json");
+    let run = |command: &str, json: bool| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sg-sync"));
+        cmd.arg(command)
+            .args(["--security-group-ids", &ids.join(","), "--regions", REGION])
+            .arg("--ranges")
+            .arg(&file)
+            .env("AWS_ENDPOINT_URL", endpoint())
+            .env("AWS_REGION", REGION)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env_remove("SECURITY_GROUP_IDS");
+        if json {
+            cmd.arg("--json");
+        }
+        cmd.output().unwrap()
+    };
+    let out = run("plan", true);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (plan["added"].as_u64(), plan["dry_run"].as_bool()),
+        (Some(70), Some(true))
+    );
+    assert_eq!(plan["changes"].as_array().unwrap().len(), 70);
+    assert!(
+        managed(&ids).await.concat().is_empty(),
+        "plan changes nothing"
+    );
+    let out = run("apply", false);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(table.contains("wanted 70, add 70, remove 0"), "{table}");
+    assert!(table.contains(&ids[1]), "{table}");
+    assert_eq!(managed(&ids).await.concat().len(), 70);
+    // A bad setting is a clear error and a non-zero exit.
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sg-sync"));
+    let out = cmd
+        .args([
+            "plan",
+            "--security-group-ids",
+            "sg-1",
+            "--regions",
+            REGION,
+            "--ports",
+            "tcp/99999",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("PORTS"));
+}

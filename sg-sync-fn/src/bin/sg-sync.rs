@@ -116,44 +116,65 @@ fn ranges_url(r: &str) -> Result<String> {
         .map_err(|_| anyhow::anyhow!("--ranges {r}: not a usable file path"))
 }
 
-fn print_table(report: &SyncReport) {
+fn table(report: &SyncReport) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
     let token = report
         .sync_token
         .map(|t| t.to_string())
         .unwrap_or_else(|| "-".into());
-    println!(
-        "sync token {token}{}: wanted {}, add {}, remove {}, unchanged {}{}",
-        report
-            .create_date
-            .as_deref()
-            .map(|d| format!(" ({d})"))
-            .unwrap_or_default(),
+    let date = report
+        .create_date
+        .as_deref()
+        .map(|d| format!(" ({d})"))
+        .unwrap_or_default();
+    let dry = if report.dry_run { " (dry run)" } else { "" };
+    let (w, a, r, u) = (
         report.wanted,
         report.added,
         report.removed,
         report.unchanged,
-        if report.dry_run { " (dry run)" } else { "" }
+    );
+    let _ = writeln!(
+        out,
+        "sync token {token}{date}: wanted {w}, add {a}, remove {r}, unchanged {u}{dry}"
     );
     if let Some(reason) = &report.reason {
-        println!(
+        let _ = writeln!(
+            out,
             "{}: {reason}",
             if report.skipped { "skipped" } else { "note" }
         );
     }
-    println!(
+    let _ = writeln!(
+        out,
         "{:<24} {:>8} {:>6} {:>5}",
         "GROUP", "MANAGED", "OTHER", "FREE"
     );
     for g in &report.groups {
-        println!("{:<24} {:>8} {:>6} {:>5}", g.id, g.managed, g.other, g.free);
+        let _ = writeln!(
+            out,
+            "{:<24} {:>8} {:>6} {:>5}",
+            g.id, g.managed, g.other, g.free
+        );
         for c in report.changes.iter().filter(|c| c.target == g.id) {
             let sign = if matches!(c.action, "authorize" | "add") {
                 '+'
             } else {
                 '-'
             };
-            println!("    {sign} {}", c.rule);
+            let _ = writeln!(out, "    {sign} {}", c.rule);
         }
+    }
+    out
+}
+
+/// Writes to stdout; a closed pipe (`| head`) ends the output quietly.
+fn emit(text: &str) -> Result<()> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
     }
 }
 
@@ -184,9 +205,8 @@ async fn main() -> Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("{}: {e}", e.kind()))?;
     if options.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        emit(&(serde_json::to_string_pretty(&report)? + "\n"))
     } else {
-        print_table(&report);
+        emit(&table(&report))
     }
-    Ok(())
 }
