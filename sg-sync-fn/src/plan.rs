@@ -238,6 +238,22 @@ impl Plan {
     }
 }
 
+/// Per-group figures of `groups` as they are, for the families in `families`.
+pub fn reports(groups: &[GroupState], quota: usize, families: &[Family]) -> Vec<GroupReport> {
+    groups
+        .iter()
+        .map(|g| GroupReport {
+            id: g.id.clone(),
+            managed: g.managed.len(),
+            other: g.other.iter().sum(),
+            free: families
+                .iter()
+                .map(|&f| quota.saturating_sub(g.used(f)))
+                .sum(),
+        })
+        .collect()
+}
+
 /// Plans the change from `groups` (in placement order) to `wanted`, with `quota` rules per
 /// group and family. Managed rules that stay wanted stay where they are; new ones go first-fit
 /// into the free slots; removed and duplicate rules are revoked.

@@ -238,22 +238,6 @@ impl<E: Ec2, F: FetchRanges> Syncer<E, F> {
         Ok(report)
     }
 
-    /// The run's staleness check: a notification or file that is not newer than what the
-    /// target already holds changes nothing.
-    fn stale(
-        &self,
-        applied: Option<SyncToken>,
-        candidate: SyncToken,
-        what: &str,
-    ) -> Option<String> {
-        match applied {
-            Some(a) if candidate < a || (candidate == a && what == "notification") => Some(
-                format!("{what} sync token {candidate} is not newer than the applied {a}"),
-            ),
-            _ => None,
-        }
-    }
-
     async fn sync_groups(
         &self,
         ids: &[String],
@@ -264,22 +248,14 @@ impl<E: Ec2, F: FetchRanges> Syncer<E, F> {
         let families = self.families();
         let mut groups = self.ec2.describe_groups(ids).await?;
         let applied = applied_token(groups.iter().map(|g| g.sync_token));
-        let idle = |g: &[GroupState]| {
-            Plan {
-                placements: vec![],
-                wanted: 0,
-                unchanged: 0,
-                managed_before: 0,
-            }
-            .report(g, quota, &families)
-        };
+        let idle = |g: &[GroupState]| plan::reports(g, quota, &families);
         if let Trigger::Notification(n) = trigger
-            && let Some(reason) = self.stale(applied, n.sync_token, "notification")
+            && let Some(reason) = stale_notification(applied, n.sync_token)
         {
             return Ok(SyncReport::skipped(applied, idle(&groups), dry_run, reason));
         }
         let publication = self.publication(trigger).await?;
-        if let Some(reason) = self.stale(applied, publication.sync_token, "file") {
+        if let Some(reason) = stale_file(applied, publication.sync_token) {
             return Ok(SyncReport::skipped(applied, idle(&groups), dry_run, reason));
         }
         let (mut added, mut removed, mut changes) = (0, 0, Vec::new());
@@ -404,7 +380,7 @@ impl<E: Ec2, F: FetchRanges> Syncer<E, F> {
                 .saturating_sub(s.managed.len() + s.other.len()),
         };
         if let Trigger::Notification(n) = trigger
-            && let Some(reason) = self.stale(applied, n.sync_token, "notification")
+            && let Some(reason) = stale_notification(applied, n.sync_token)
         {
             return Ok(SyncReport::skipped(
                 applied,
@@ -414,7 +390,7 @@ impl<E: Ec2, F: FetchRanges> Syncer<E, F> {
             ));
         }
         let publication = self.publication(trigger).await?;
-        if let Some(reason) = self.stale(applied, publication.sync_token, "file") {
+        if let Some(reason) = stale_file(applied, publication.sync_token) {
             return Ok(SyncReport::skipped(
                 applied,
                 vec![idle(&state)],
@@ -502,6 +478,21 @@ impl<E: Ec2, F: FetchRanges> Syncer<E, F> {
         }
         Ok(())
     }
+}
+
+/// Why a notification that is not newer than what the target holds changes nothing.
+fn stale_notification(applied: Option<SyncToken>, notified: SyncToken) -> Option<String> {
+    applied
+        .filter(|a| notified <= *a)
+        .map(|a| format!("notification sync token {notified} is not newer than the applied {a}"))
+}
+
+/// Why a file older than what the target holds changes nothing (CDN lag, a late retry). The
+/// same file again is applied: that is how a scheduled run repairs drift.
+fn stale_file(applied: Option<SyncToken>, file: SyncToken) -> Option<String> {
+    applied
+        .filter(|a| file < *a)
+        .map(|a| format!("file sync token {file} is older than the applied {a}"))
 }
 
 /// The token every target holds: the oldest one, or none if any target has none.
