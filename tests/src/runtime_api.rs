@@ -1,0 +1,145 @@
+//! A minimal Lambda Runtime API (`next`, `response`, `error`, `init/error`) on loopback, and a
+//! launcher for function binaries behind it.
+
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+/// What one invocation took, as the Runtime API saw it: from handing out the event to
+/// receiving the function's response.
+pub struct Outcome {
+    pub latency: Duration,
+    pub done: Instant,
+    pub body: String,
+    pub error: bool,
+}
+
+type Pending = Arc<Mutex<HashMap<String, (Instant, oneshot::Sender<Outcome>)>>>;
+/// An invocation waiting for the function: request id, event, where to report.
+type Invocation = (String, String, oneshot::Sender<Outcome>);
+
+/// A minimal Lambda Runtime API (the `next` / `response` / `error` calls) on loopback.
+pub struct RuntimeApi {
+    pub port: u16,
+    queue: mpsc::Sender<Invocation>,
+    counter: std::sync::atomic::AtomicU64,
+}
+
+impl RuntimeApi {
+    pub async fn start() -> RuntimeApi {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (tx, rx) = mpsc::channel::<Invocation>(1);
+        let rx = Arc::new(Mutex::new(rx));
+        let pending: Pending = Arc::default();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                stream.set_nodelay(true).unwrap();
+                tokio::spawn(serve(stream, rx.clone(), pending.clone()));
+            }
+        });
+        RuntimeApi {
+            port,
+            queue: tx,
+            counter: 0.into(),
+        }
+    }
+
+    /// Hands `event` to the function and waits for its response or error.
+    pub async fn invoke(&self, event: String) -> Outcome {
+        let id = format!(
+            "bench-{}",
+            self.counter
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let (tx, rx) = oneshot::channel();
+        self.queue.send((id, event, tx)).await.unwrap();
+        rx.await.expect("the function died")
+    }
+}
+
+async fn serve(stream: TcpStream, queue: Arc<Mutex<mpsc::Receiver<Invocation>>>, pending: Pending) {
+    let (read, mut write) = stream.into_split();
+    let mut read = BufReader::new(read);
+    loop {
+        let mut line = String::new();
+        if read.read_line(&mut line).await.unwrap_or(0) == 0 {
+            return;
+        }
+        let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
+        let mut length = 0usize;
+        loop {
+            let mut h = String::new();
+            read.read_line(&mut h).await.unwrap();
+            if h == "\r\n" || h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':')
+                && k.eq_ignore_ascii_case("content-length")
+            {
+                length = v.trim().parse().unwrap();
+            }
+        }
+        let mut body = vec![0; length];
+        read.read_exact(&mut body).await.unwrap();
+        if path.ends_with("/invocation/next") {
+            let Some((id, event, done)) = queue.lock().await.recv().await else {
+                return;
+            };
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nlambda-runtime-aws-request-id: {id}\r\n\
+                 lambda-runtime-deadline-ms: 9999999999999\r\nlambda-runtime-invoked-function-arn: \
+                 arn:aws:lambda:ap-northeast-1:123456789012:function:ingest-fn\r\ncontent-length: {}\r\n\r\n",
+                event.len()
+            );
+            pending.lock().await.insert(id, (Instant::now(), done));
+            write.write_all(head.as_bytes()).await.unwrap();
+            write.write_all(event.as_bytes()).await.unwrap();
+        } else {
+            let now = Instant::now();
+            write
+                .write_all(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n")
+                .await
+                .unwrap();
+            let parts: Vec<&str> = path.split('/').collect();
+            // /2018-06-01/runtime/invocation/{id}/response|error
+            if parts.len() >= 6 && parts[3] == "invocation" {
+                if let Some((sent, done)) = pending.lock().await.remove(parts[4]) {
+                    let _ = done.send(Outcome {
+                        latency: now - sent,
+                        done: now,
+                        body: String::from_utf8_lossy(&body).into_owned(),
+                        error: parts[5] == "error",
+                    });
+                }
+            } else {
+                panic!(
+                    "the function reported an init error: {}",
+                    String::from_utf8_lossy(&body)
+                );
+            }
+        }
+    }
+}
+
+/// Starts a function binary against `api` with the Lambda environment variables set.
+pub fn spawn_function(program: &str, api: &RuntimeApi, env: &[(&str, &str)]) -> (Child, Instant) {
+    let mut cmd = Command::new(program);
+    cmd.env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{}", api.port))
+        .env("AWS_LAMBDA_FUNCTION_NAME", "ingest-fn")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_LEVEL", "WARN")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let start = Instant::now();
+    (cmd.spawn().expect("spawn the function"), start)
+}

@@ -1,0 +1,368 @@
+//! Both functions through their real Lambda entry points (the release-shaped binaries behind a
+//! Runtime API), against a real MySQL-compatible server (`DATABASE_URL`) and moto's EC2
+//! (`AWS_ENDPOINT_URL`, or `moto_server` started here): a sync, ingest through every source,
+//! then a second sync with a newer snapshot served over loopback HTTP.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_ec2::config::Credentials;
+use base64::Engine;
+use e2e::{RuntimeApi, runtime_api::spawn_function};
+use serde_json::{Value, json};
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool};
+use sqlx::{AssertSqlSafe, ConnectOptions};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const REGION: &str = "ap-northeast-1";
+
+/// Builds the functions as they are deployed (their binaries) and returns the folder.
+fn binaries() -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        // The targets `cargo test --workspace` builds, so features unify the same way and
+        // nothing is rebuilt after it.
+        .args(["build", "--quiet", "--workspace", "--tests"])
+        .status()
+        .expect("run cargo build");
+    assert!(status.success(), "building the function binaries failed");
+    // This test runs from <target>/debug/deps/.
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().and_then(|d| d.parent()).unwrap().to_path_buf()
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    let dir = std::env::var("IP_RANGES_FIXTURES")
+        .expect("IP_RANGES_FIXTURES names the ip-ranges snapshot folder");
+    std::fs::read(PathBuf::from(dir).join(name)).unwrap()
+}
+
+fn moto() -> String {
+    if let Ok(url) = std::env::var("AWS_ENDPOINT_URL") {
+        return url;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
+    let script = format!(
+        "{server} -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; trap 'kill $m' EXIT; while kill -0 {} 2>/dev/null; do sleep 0.5; done",
+        std::process::id()
+    );
+    let mut child = Command::new("sh")
+        .args(["-c", &script])
+        .spawn()
+        .expect("start moto_server");
+    std::thread::spawn(move || child.wait());
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return format!("http://127.0.0.1:{port}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("moto_server did not start: pip install 'moto[server]' or set AWS_ENDPOINT_URL");
+}
+
+/// Serves whatever `body` holds at any path, over plain HTTP on loopback.
+async fn ranges_server(body: Arc<Mutex<Vec<u8>>>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/ip-ranges.json", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let body = body.lock().unwrap().clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let _ = s.read(&mut buf).await;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(head.as_bytes()).await;
+                let _ = s.write_all(&body).await;
+            });
+        }
+    });
+    url
+}
+
+fn sns(notification: &[u8]) -> String {
+    json!({"Records": [{
+        "EventSource": "aws:sns", "EventVersion": "1.0",
+        "EventSubscriptionArn": "arn:aws:sns:us-east-1:806199016981:AmazonIpSpaceChanged:5c3a6f2e-0000-4000-8000-000000000000",
+        "Sns": {
+            "Type": "Notification", "MessageId": "95df01b4-ee98-5cb9-9903-4c221d41eb5e",
+            "TopicArn": "arn:aws:sns:us-east-1:806199016981:AmazonIpSpaceChanged", "Subject": null,
+            "Message": String::from_utf8(notification.to_vec()).unwrap(),
+            "Timestamp": "2026-08-22T15:17:10.123Z", "SignatureVersion": "1", "Signature": "EXAMPLE",
+            "SigningCertUrl": "https://sns.us-east-1.amazonaws.com/x.pem", "UnsubscribeUrl": "https://sns.us-east-1.amazonaws.com/?x",
+            "MessageAttributes": {}
+        }
+    }]})
+    .to_string()
+}
+
+async fn invoke(api: &RuntimeApi, event: Value) -> Value {
+    let out = api.invoke(event.to_string()).await;
+    assert!(!out.error, "function error: {}", out.body);
+    serde_json::from_str(&out.body).unwrap()
+}
+
+async fn group_rules(ec2: &aws_sdk_ec2::Client, group: &str) -> Vec<(String, String)> {
+    let out = ec2
+        .describe_security_groups()
+        .group_ids(group)
+        .send()
+        .await
+        .unwrap();
+    out.security_groups()[0]
+        .ip_permissions()
+        .iter()
+        .flat_map(|p| p.ip_ranges())
+        .map(|r| {
+            (
+                r.cidr_ip().unwrap_or_default().to_owned(),
+                r.description().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn sync_ingest_through_every_source_then_sync_again() {
+    let bin = binaries();
+    let endpoint = moto();
+    let aws = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .endpoint_url(&endpoint)
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+        .load()
+        .await;
+    let ec2 = aws_sdk_ec2::Client::new(&aws);
+
+    // The database's security groups, one of them with a rule someone else made.
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block("10.1.0.0/16")
+        .send()
+        .await
+        .unwrap();
+    let vpc = vpc.vpc().unwrap().vpc_id().unwrap().to_owned();
+    let mut groups = Vec::new();
+    for i in 0..2 {
+        let g = ec2
+            .create_security_group()
+            .group_name(format!("e2e-{i}-{vpc}"))
+            .description("db")
+            .vpc_id(&vpc)
+            .send()
+            .await
+            .unwrap();
+        groups.push(g.group_id().unwrap().to_owned());
+    }
+    ec2.authorize_security_group_ingress()
+        .group_id(&groups[0])
+        .ip_permissions(
+            aws_sdk_ec2::types::IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(3306)
+                .to_port(3306)
+                .ip_ranges(
+                    aws_sdk_ec2::types::IpRange::builder()
+                        .cidr_ip("198.51.100.7/32")
+                        .description("office")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    // A fresh database, migrated by the migrate binary.
+    let url =
+        std::env::var("DATABASE_URL").expect("DATABASE_URL=mysql://user:password@host:3306/db");
+    let base = MySqlConnectOptions::from_str(&url).unwrap();
+    let name = format!("ingest_e2e_{}", std::process::id());
+    let mut admin = base.connect().await.unwrap();
+    sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS `{name}`")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE `{name}`")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let mut db_url = url::Url::parse(&url).unwrap();
+    db_url.set_path(&name);
+    let db_url = db_url.to_string();
+    let migrate = Command::new(bin.join("migrate"))
+        .env("DATABASE_URL", &db_url)
+        .output()
+        .unwrap();
+    assert!(
+        migrate.status.success(),
+        "migrate: {}",
+        String::from_utf8_lossy(&migrate.stderr)
+    );
+    let pool = MySqlPool::connect_with(base.clone().database(&name))
+        .await
+        .unwrap();
+
+    // 1. The first sync, from the 2026-07-24 publication.
+    let published = Arc::new(Mutex::new(fixture("ip-ranges-2026-07-24.json")));
+    let ranges_url = ranges_server(published.clone()).await;
+    let sync_api = RuntimeApi::start().await;
+    let sg_env = [
+        ("SECURITY_GROUP_IDS", groups.join(",")),
+        ("REGIONS", REGION.to_owned()),
+        ("IP_RANGES_URL", ranges_url.clone()),
+        ("AWS_ENDPOINT_URL", endpoint.clone()),
+        ("AWS_REGION", REGION.to_owned()),
+        ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+    ];
+    let sg_env: Vec<(&str, &str)> = sg_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (mut sync_fn, _) =
+        spawn_function(bin.join("sg-sync-fn").to_str().unwrap(), &sync_api, &sg_env);
+    let first = invoke(
+        &sync_api,
+        serde_json::from_str(&sns(&fixture("notification-2026-07-24.json"))).unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (
+            first["wanted"].clone(),
+            first["added"].clone(),
+            first["removed"].clone()
+        ),
+        (json!(69), json!(69), json!(0))
+    );
+    assert_eq!(first["sync_token"], "1784890025");
+
+    // 2. Ingest through every source.
+    let ingest_api = RuntimeApi::start().await;
+    let (mut ingest_fn, _) = spawn_function(
+        bin.join("ingest-fn").to_str().unwrap(),
+        &ingest_api,
+        &[("DATABASE_URL", &db_url)],
+    );
+    let direct = invoke(
+        &ingest_api,
+        json!({"source": "e2e", "val1": 1, "val2": 2, "event_id": "direct-1"}),
+    )
+    .await;
+    assert_eq!(
+        direct,
+        json!({"inserted": 1, "duplicates": 0, "event_ids": ["direct-1"]})
+    );
+    let array = invoke(
+        &ingest_api,
+        json!([{"source": "e2e", "val1": 2, "val2": 3}, {"source": "e2e", "val1": 3, "val2": 4}]),
+    )
+    .await;
+    assert_eq!(array["inserted"], 2);
+    let body = json!({"source": "e2e-http", "val1": 4, "val2": 5}).to_string();
+    let http = invoke(&ingest_api, json!({
+        "version": "2.0", "routeKey": "$default", "rawPath": "/", "rawQueryString": "",
+        "headers": {"content-type": "application/json", "idempotency-key": "http-1"},
+        "requestContext": {"accountId": "123456789012", "apiId": "x", "domainName": "x.lambda-url.ap-northeast-1.on.aws",
+            "domainPrefix": "x", "requestId": "r", "routeKey": "$default", "stage": "$default", "time": "22/Aug/2026:15:17:05 +0000",
+            "timeEpoch": 1787411825000u64, "http": {"method": "POST", "path": "/", "protocol": "HTTP/1.1", "sourceIp": "203.0.113.9", "userAgent": "e2e"}},
+        "body": body, "isBase64Encoded": false
+    }))
+    .await;
+    assert_eq!(http["statusCode"], 201);
+    let sqs = invoke(&ingest_api, json!({"Records": [
+        {"messageId": "sqs-1", "receiptHandle": "h", "body": json!({"source": "e2e-sqs", "val1": 5, "val2": 6}).to_string(),
+         "attributes": {}, "messageAttributes": {}, "md5OfBody": "x", "eventSource": "aws:sqs",
+         "eventSourceARN": "arn:aws:sqs:ap-northeast-1:123456789012:ingest", "awsRegion": REGION},
+        {"messageId": "sqs-2", "receiptHandle": "h", "body": "{\"source\": \"e2e-sqs\"}",
+         "attributes": {}, "messageAttributes": {}, "md5OfBody": "x", "eventSource": "aws:sqs",
+         "eventSourceARN": "arn:aws:sqs:ap-northeast-1:123456789012:ingest", "awsRegion": REGION}
+    ]}))
+    .await;
+    assert_eq!(
+        sqs,
+        json!({"batchItemFailures": [{"itemIdentifier": "sqs-2"}]})
+    );
+    let data = base64::engine::general_purpose::STANDARD
+        .encode(json!({"source": "e2e-kinesis", "val1": 6, "val2": 7}).to_string());
+    let kinesis = invoke(&ingest_api, json!({"Records": [{
+        "kinesis": {"kinesisSchemaVersion": "1.0", "partitionKey": "p", "sequenceNumber": "49590338271490256608559692538361571095921575989136588898",
+            "data": data, "approximateArrivalTimestamp": 1787411825.5},
+        "eventSource": "aws:kinesis", "eventVersion": "1.0", "eventID": "shardId-000000000000:49590338271490256608559692538361571095921575989136588898",
+        "eventName": "aws:kinesis:record", "invokeIdentityArn": "arn:aws:iam::123456789012:role/x", "awsRegion": REGION,
+        "eventSourceARN": "arn:aws:kinesis:ap-northeast-1:123456789012:stream/ingest"}]}))
+    .await;
+    assert_eq!(kinesis, json!({"batchItemFailures": []}));
+    // A bad direct invoke is a typed function error, and writes nothing.
+    let bad = ingest_api
+        .invoke(json!({"source": "e2e", "val1": "NaN", "val2": 1}).to_string())
+        .await;
+    assert!(bad.error);
+    assert!(
+        bad.body.contains("InvalidEvent") && bad.body.contains("val1"),
+        "{}",
+        bad.body
+    );
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT event_id, source FROM events ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(rows.len(), 6, "{rows:?}");
+    assert!(rows.contains(&("http-1".into(), "e2e-http".into())));
+    assert!(rows.contains(&("sqs-1".into(), "e2e-sqs".into())));
+
+    // 3. AWS publishes 2026-08-22 (one prefix more); the same environment syncs again.
+    *published.lock().unwrap() = fixture("ip-ranges-2026-08-22.json");
+    let second = invoke(
+        &sync_api,
+        serde_json::from_str(&sns(&fixture("notification-2026-08-22.json"))).unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (
+            second["added"].clone(),
+            second["removed"].clone(),
+            second["unchanged"].clone()
+        ),
+        (json!(1), json!(0), json!(69))
+    );
+    let all: Vec<(String, String)> = [
+        group_rules(&ec2, &groups[0]).await,
+        group_rules(&ec2, &groups[1]).await,
+    ]
+    .concat();
+    assert_eq!(
+        all.iter()
+            .filter(|(_, d)| d.starts_with("sg-sync-fn:"))
+            .count(),
+        70
+    );
+    assert!(
+        all.contains(&("198.51.100.7/32".into(), "office".into())),
+        "the unmanaged rule survived"
+    );
+    // The old notification again (SNS retry, out of order): skipped.
+    let again = invoke(
+        &sync_api,
+        serde_json::from_str(&sns(&fixture("notification-2026-07-24.json"))).unwrap(),
+    )
+    .await;
+    assert_eq!(again["skipped"], true);
+
+    sync_fn.kill().unwrap();
+    ingest_fn.kill().unwrap();
+    pool.close().await;
+    sqlx::query(AssertSqlSafe(format!("DROP DATABASE `{name}`")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+}
