@@ -213,6 +213,16 @@ async fn sync_ingest_through_every_source_then_sync_again() {
     let pool = MySqlPool::connect_with(base.clone().database(&name))
         .await
         .unwrap();
+    // The deploy runs migrate as a Lambda once per release: a second run changes nothing.
+    let migrate_api = RuntimeApi::start().await;
+    let (mut migrate_fn, _) = spawn_function(
+        bin.join("migrate").to_str().unwrap(),
+        &migrate_api,
+        &[("DATABASE_URL", &db_url)],
+    );
+    let applied = invoke(&migrate_api, json!({})).await;
+    assert_eq!(applied["migrations"], 1);
+    migrate_fn.kill().unwrap();
 
     // 1. The first sync, from the 2026-07-24 publication.
     let published = Arc::new(Mutex::new(fixture("ip-ranges-2026-07-24.json")));
