@@ -185,34 +185,7 @@ async fn sync_ingest_through_every_source_then_sync_again() {
         .unwrap();
 
     // A fresh database, migrated by the migrate binary.
-    let url =
-        std::env::var("DATABASE_URL").expect("DATABASE_URL=mysql://user:password@host:3306/db");
-    let base = MySqlConnectOptions::from_str(&url).unwrap();
-    let name = format!("ingest_e2e_{}", std::process::id());
-    let mut admin = base.connect().await.unwrap();
-    sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS `{name}`")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE `{name}`")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let mut db_url = url::Url::parse(&url).unwrap();
-    db_url.set_path(&name);
-    let db_url = db_url.to_string();
-    let migrate = Command::new(bin.join("migrate"))
-        .env("DATABASE_URL", &db_url)
-        .output()
-        .unwrap();
-    assert!(
-        migrate.status.success(),
-        "migrate: {}",
-        String::from_utf8_lossy(&migrate.stderr)
-    );
-    let pool = MySqlPool::connect_with(base.clone().database(&name))
-        .await
-        .unwrap();
+    let (db_url, name, pool, mut admin) = fresh_database(&bin).await;
     // The deploy runs migrate as a Lambda once per release: a second run changes nothing.
     let migrate_api = RuntimeApi::start().await;
     let (mut migrate_fn, _) = spawn_function(
@@ -371,6 +344,170 @@ async fn sync_ingest_through_every_source_then_sync_again() {
     sync_fn.kill().unwrap();
     ingest_fn.kill().unwrap();
     pool.close().await;
+    sqlx::query(AssertSqlSafe(format!("DROP DATABASE `{name}`")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+}
+
+/// A fresh database beside `DATABASE_URL`'s, migrated by the migrate binary.
+async fn fresh_database(
+    bin: &std::path::Path,
+) -> (String, String, MySqlPool, sqlx::mysql::MySqlConnection) {
+    let url =
+        std::env::var("DATABASE_URL").expect("DATABASE_URL=mysql://user:password@host:3306/db");
+    let base = MySqlConnectOptions::from_str(&url).unwrap();
+    let name = format!("ingest_e2e_{}", uuid::Uuid::now_v7().simple());
+    let mut admin = base.connect().await.unwrap();
+    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE `{name}`")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let mut db_url = url::Url::parse(&url).unwrap();
+    db_url.set_path(&name);
+    let db_url = db_url.to_string();
+    let migrate = Command::new(bin.join("migrate"))
+        .env("DATABASE_URL", &db_url)
+        .output()
+        .unwrap();
+    assert!(
+        migrate.status.success(),
+        "migrate: {}",
+        String::from_utf8_lossy(&migrate.stderr)
+    );
+    let pool = MySqlPool::connect_with(base.database(&name)).await.unwrap();
+    (db_url, name, pool, admin)
+}
+
+// The load tester runs as a child process while this test serves its Invoke API: two threads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_load_verifies_every_acknowledged_event() {
+    let bin = binaries();
+    let (db_url, name, pool, mut admin) = fresh_database(&bin).await;
+    let runtime = Arc::new(RuntimeApi::start().await);
+    let (mut function, _) = spawn_function(
+        bin.join("ingest-fn").to_str().unwrap(),
+        &runtime,
+        &[("DATABASE_URL", &db_url)],
+    );
+    let endpoint = e2e::invoke_api::start(runtime.clone()).await;
+    let out_dir =
+        std::env::temp_dir().join(format!("ingest-load-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let load = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_ingest-load"))
+            .args(args)
+            .env("AWS_REGION", REGION)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .output()
+            .unwrap()
+    };
+    let json_path = out_dir.join("closed.json");
+    let out = load(&[
+        "--function",
+        "ingest-fn",
+        "--endpoint",
+        &endpoint,
+        "--requests",
+        "200",
+        "--concurrency",
+        "2",
+        "--batch",
+        "5",
+        "--verify",
+        &db_url,
+        "--json",
+        json_path.to_str().unwrap(),
+        "--max-error-rate",
+        "0",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+    assert_eq!(
+        (report["requests"].clone(), report["events"].clone()),
+        (json!(200), json!(1000))
+    );
+    assert_eq!(report["verify"]["missing"], json!([]));
+    assert_eq!(report["verify"]["doubled"], json!([]));
+    assert_eq!(report["latency_ms"]["client_cold"]["count"], 1);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("1000 acknowledged events checked, 0 missing, 0 doubled"),
+        "{stdout}"
+    );
+    // An open loop at a fixed rate.
+    let out = load(&[
+        "--function",
+        "ingest-fn",
+        "--endpoint",
+        &endpoint,
+        "--rate",
+        "100",
+        "--duration",
+        "1",
+        "--verify",
+        &db_url,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!((1090..=1110).contains(&rows), "{rows} rows");
+    // A threshold that cannot be met exits 2; bad input exits 1 with a message.
+    let out = load(&[
+        "--function",
+        "ingest-fn",
+        "--endpoint",
+        &endpoint,
+        "--requests",
+        "5",
+        "--max-p99",
+        "0.000001",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = load(&[
+        "--function",
+        "ingest-fn",
+        "--endpoint",
+        &format!("http://127.0.0.1:{closed}"),
+        "--requests",
+        "5",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not answer"));
+    let bad_events = out_dir.join("bad.jsonl");
+    std::fs::write(&bad_events, "{\"source\": \"x\"}\nnot json\n").unwrap();
+    let out = load(&[
+        "--function",
+        "ingest-fn",
+        "--endpoint",
+        &endpoint,
+        "--requests",
+        "5",
+        "--events",
+        bad_events.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 2"));
+    function.kill().unwrap();
+    pool.close().await;
+    let _ = std::fs::remove_dir_all(&out_dir);
     sqlx::query(AssertSqlSafe(format!("DROP DATABASE `{name}`")))
         .execute(&mut admin)
         .await

@@ -1,0 +1,94 @@
+//! The Lambda Invoke API (`POST /2015-03-31/functions/{name}/invocations`) in front of a
+//! [`RuntimeApi`], as `cargo lambda watch` provides locally: tools that invoke functions
+//! through the SDK (ingest-load) reach a local function binary through it.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+
+use crate::RuntimeApi;
+
+/// Starts the Invoke API on a free loopback port; returns its base URL.
+pub async fn start(runtime: Arc<RuntimeApi>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let url = format!("http://{}", listener.local_addr().expect("local address"));
+    let cold = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let runtime = runtime.clone();
+            let cold = cold.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = stream.into_split();
+                let mut read = BufReader::new(read);
+                loop {
+                    let mut line = String::new();
+                    if read.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let mut length = 0usize;
+                    let mut dry_run = false;
+                    loop {
+                        let mut h = String::new();
+                        if read.read_line(&mut h).await.unwrap_or(0) == 0 || h == "\r\n" {
+                            break;
+                        }
+                        if let Some((k, v)) = h.split_once(':') {
+                            if k.eq_ignore_ascii_case("content-length") {
+                                length = v.trim().parse().unwrap_or(0);
+                            }
+                            // A DryRun checks that the function exists and may be invoked.
+                            if k.eq_ignore_ascii_case("x-amz-invocation-type")
+                                && v.trim() == "DryRun"
+                            {
+                                dry_run = true;
+                            }
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    if read.read_exact(&mut body).await.is_err() {
+                        return;
+                    }
+                    let (status, payload, extra) = if dry_run {
+                        (204, String::new(), String::new())
+                    } else {
+                        let out = runtime
+                            .invoke(String::from_utf8_lossy(&body).into_owned())
+                            .await;
+                        let ms = out.latency.as_secs_f64() * 1e3;
+                        let init = if cold.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                            "\tInit Duration: 0.00 ms"
+                        } else {
+                            ""
+                        };
+                        let report = format!(
+                            "REPORT RequestId: local\tDuration: {ms:.2} ms\tBilled Duration: {} ms\tMemory Size: 128 MB\tMax Memory Used: 0 MB{init}\t\n",
+                            ms.ceil() as u64
+                        );
+                        let log = base64::engine::general_purpose::STANDARD.encode(report);
+                        let mut extra = format!(
+                            "x-amz-log-result: {log}\r\nx-amz-executed-version: $LATEST\r\n"
+                        );
+                        if out.error {
+                            extra.push_str("x-amz-function-error: Unhandled\r\n");
+                        }
+                        (200, out.body, extra)
+                    };
+                    let head = format!(
+                        "HTTP/1.1 {status} OK\r\ncontent-type: application/json\r\n{extra}content-length: {}\r\n\r\n",
+                        payload.len()
+                    );
+                    if write.write_all(head.as_bytes()).await.is_err()
+                        || write.write_all(payload.as_bytes()).await.is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    url
+}

@@ -1,0 +1,138 @@
+//! The events a load run sends: generated ones that follow the ingest contract, or templates
+//! from a file. Every sent event gets a unique `event_id`, so `--verify` can find it.
+
+use serde_json::{Map, Value, json};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EventsError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {what}")]
+    Invalid { path: String, what: String },
+}
+
+pub struct Events {
+    run_id: String,
+    seq: u64,
+    templates: Vec<Map<String, Value>>,
+}
+
+impl Events {
+    pub fn generated() -> Events {
+        Events {
+            run_id: run_id(),
+            seq: 0,
+            templates: Vec::new(),
+        }
+    }
+
+    /// A JSON array of event objects, or one object per line.
+    pub fn from_file(path: &str) -> Result<Events, EventsError> {
+        let text = std::fs::read_to_string(path).map_err(|source| EventsError::Read {
+            path: path.into(),
+            source,
+        })?;
+        let invalid = |what: String| EventsError::Invalid {
+            path: path.into(),
+            what,
+        };
+        let values: Vec<Value> = if text.trim_start().starts_with('[') {
+            serde_json::from_str(&text)
+                .map_err(|e| invalid(format!("not a JSON array of events: {e}")))?
+        } else {
+            text.lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+                .map(|(i, l)| {
+                    serde_json::from_str(l).map_err(|e| invalid(format!("line {}: {e}", i + 1)))
+                })
+                .collect::<Result<_, _>>()?
+        };
+        let mut templates = Vec::new();
+        for (i, v) in values.into_iter().enumerate() {
+            match v {
+                Value::Object(o) => templates.push(o),
+                _ => return Err(invalid(format!("event {i} is not a JSON object"))),
+            }
+        }
+        if templates.is_empty() {
+            return Err(invalid("no events".into()));
+        }
+        Ok(Events {
+            run_id: run_id(),
+            seq: 0,
+            templates,
+        })
+    }
+
+    /// The next `n` events, as one request payload (an object for 1, else an array), and
+    /// their ids.
+    pub fn next_request(&mut self, n: usize) -> (String, Vec<String>) {
+        let mut items = Vec::with_capacity(n);
+        let mut ids = Vec::with_capacity(n);
+        for _ in 0..n {
+            let id = format!("{}-{}", self.run_id, self.seq);
+            let mut event = if self.templates.is_empty() {
+                let i = self.seq as f64;
+                json!({"source": format!("load-{}", self.seq % 32), "val1": i, "val2": (i * 0.1).sin()})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default()
+            } else {
+                self.templates[(self.seq as usize) % self.templates.len()].clone()
+            };
+            event.insert("event_id".into(), Value::String(id.clone()));
+            items.push(Value::Object(event));
+            ids.push(id);
+            self.seq += 1;
+        }
+        let payload = if n == 1 {
+            items.remove(0)
+        } else {
+            Value::Array(items)
+        };
+        (payload.to_string(), ids)
+    }
+}
+
+fn run_id() -> String {
+    format!("load-{}", uuid::Uuid::now_v7().simple())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_and_fit_the_contract() {
+        let mut e = Events::generated();
+        let (p1, ids1) = e.next_request(1);
+        let (p2, ids2) = e.next_request(3);
+        assert!(p1.starts_with('{') && p2.starts_with('['));
+        assert_ne!(ids1[0], ids2[0]);
+        assert!(ids2.iter().all(|id| id.len() <= 64));
+        let v: Value = serde_json::from_str(&p2).unwrap();
+        assert_eq!(v[2]["event_id"], ids2[2]);
+    }
+
+    #[test]
+    fn files_are_checked_line_by_line() {
+        let dir = std::env::temp_dir();
+        let good = dir.join(format!("events-{}.jsonl", std::process::id()));
+        std::fs::write(&good, "{\"source\": \"a\", \"val1\": 1, \"val2\": 2}\n\n{\"source\": \"b\", \"val1\": 1, \"val2\": 2}\n").unwrap();
+        let mut e = Events::from_file(good.to_str().unwrap()).unwrap();
+        let (p, _) = e.next_request(3);
+        assert!(p.contains("\"b\""));
+        let bad = dir.join(format!("events-bad-{}.jsonl", std::process::id()));
+        std::fs::write(&bad, "{\"source\": \"a\"}\n{oops\n").unwrap();
+        let err = Events::from_file(bad.to_str().unwrap())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("line 2"), "{err}");
+        assert!(Events::from_file("/nonexistent/events.json").is_err());
+    }
+}

@@ -1,0 +1,183 @@
+//! Where the load goes: the Lambda Invoke API (a deployed function, or `cargo lambda watch`
+//! locally with `--endpoint`), or a Function URL.
+
+use std::time::Duration;
+
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::{InvocationType, LogType};
+use base64::Engine;
+use serde_json::Value;
+
+use super::report_line::{Report, parse_report};
+
+/// What came back for one request.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// `None` on success; else the error's type (`errorType`, an HTTP status, `Timeout`).
+    pub error: Option<String>,
+    pub report: Option<Report>,
+}
+
+pub enum Target {
+    Lambda {
+        client: aws_sdk_lambda::Client,
+        function: String,
+    },
+    Url {
+        client: reqwest::Client,
+        url: String,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("function {function}: {message}")]
+    Lambda { function: String, message: String },
+    #[error("{url}: {message}")]
+    Url { url: String, message: String },
+}
+
+impl Target {
+    pub async fn lambda(function: &str, endpoint: Option<&str>) -> Target {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Some(e) = endpoint {
+            loader = loader.endpoint_url(e);
+        }
+        let config = loader.load().await;
+        let lambda_config = aws_sdk_lambda::config::Builder::from(&config)
+            .timeout_config(
+                aws_sdk_lambda::config::timeout::TimeoutConfig::builder()
+                    .operation_timeout(Duration::from_secs(60))
+                    .build(),
+            )
+            .build();
+        Target::Lambda {
+            client: aws_sdk_lambda::Client::from_conf(lambda_config),
+            function: function.to_owned(),
+        }
+    }
+
+    pub fn url(url: &str) -> Result<Target, TargetError> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| TargetError::Url {
+                url: url.to_owned(),
+                message: e.to_string(),
+            })?;
+        Ok(Target::Url {
+            client,
+            url: url.to_owned(),
+        })
+    }
+
+    /// Checks the target answers before the run starts: a function that does not exist or an
+    /// endpoint that refuses connections ends the run with a clear message.
+    pub async fn probe(&self) -> Result<(), TargetError> {
+        match self {
+            Target::Lambda { client, function } => client
+                .invoke()
+                .function_name(function)
+                .invocation_type(InvocationType::DryRun)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| TargetError::Lambda {
+                    function: function.clone(),
+                    message: aws_sdk_lambda::error::DisplayErrorContext(&e).to_string(),
+                }),
+            Target::Url { client, url } => {
+                client
+                    .head(url)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| TargetError::Url {
+                        url: url.clone(),
+                        message: e.to_string(),
+                    })
+            }
+        }
+    }
+
+    pub async fn send(&self, payload: String) -> Reply {
+        match self {
+            Target::Lambda { client, function } => {
+                let out = client
+                    .invoke()
+                    .function_name(function)
+                    .log_type(LogType::Tail)
+                    .payload(Blob::new(payload))
+                    .send()
+                    .await;
+                match out {
+                    Err(e) => Reply {
+                        error: Some(error_name(
+                            &aws_sdk_lambda::error::DisplayErrorContext(&e).to_string(),
+                        )),
+                        report: None,
+                    },
+                    Ok(out) => {
+                        let report = out
+                            .log_result()
+                            .and_then(|l| base64::engine::general_purpose::STANDARD.decode(l).ok())
+                            .and_then(|l| parse_report(&String::from_utf8_lossy(&l)));
+                        let error = out.function_error().map(|_| {
+                            let body: Value = out
+                                .payload()
+                                .and_then(|p| serde_json::from_slice(p.as_ref()).ok())
+                                .unwrap_or_default();
+                            body["errorType"]
+                                .as_str()
+                                .unwrap_or("FunctionError")
+                                .to_owned()
+                        });
+                        Reply { error, report }
+                    }
+                }
+            }
+            Target::Url { client, url } => {
+                let out = client
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .body(payload)
+                    .send()
+                    .await;
+                match out {
+                    Err(e) if e.is_timeout() => Reply {
+                        error: Some("Timeout".into()),
+                        report: None,
+                    },
+                    Err(e) if e.is_connect() => Reply {
+                        error: Some("ConnectFailed".into()),
+                        report: None,
+                    },
+                    Err(_) => Reply {
+                        error: Some("HttpError".into()),
+                        report: None,
+                    },
+                    Ok(r) if r.status().as_u16() == 201 => Reply {
+                        error: None,
+                        report: None,
+                    },
+                    Ok(r) => Reply {
+                        error: Some(format!("HTTP {}", r.status().as_u16())),
+                        report: None,
+                    },
+                }
+            }
+        }
+    }
+}
+
+/// A short, countable name for an SDK error.
+fn error_name(message: &str) -> String {
+    if message.contains("timeout") || message.contains("TimedOut") {
+        "Timeout".into()
+    } else if message.contains("dispatch failure") || message.contains("Connect") {
+        "ConnectFailed".into()
+    } else {
+        "InvokeFailed".into()
+    }
+}
