@@ -26,9 +26,12 @@ struct Args {
     /// The Invoke API's address, e.g. http://127.0.0.1:9000 for `cargo lambda watch`.
     #[arg(long, requires = "function")]
     endpoint: Option<String>,
-    /// POST to this Function URL instead.
+    /// POST to this Function URL instead, SigV4-signed with the default credentials (IAM auth).
     #[arg(long)]
     url: Option<String>,
+    /// Send --url requests unsigned (a Function URL with AuthType NONE).
+    #[arg(long, requires = "url")]
+    unsigned: bool,
     /// Closed loop: this many requests in flight.
     #[arg(long, conflicts_with = "rate")]
     concurrency: Option<usize>,
@@ -131,7 +134,7 @@ async fn main_result() -> Result<bool> {
     };
     let target = match (&args.function, &args.url) {
         (Some(f), None) => Target::lambda(f, args.endpoint.as_deref()).await,
-        (None, Some(u)) => Target::url(u)?,
+        (None, Some(u)) => Target::url(u, !args.unsigned).await?,
         _ => bail!("name a target: --function NAME [--endpoint URL] or --url URL"),
     };
     target.probe().await.context("the target does not answer")?;

@@ -23,9 +23,11 @@ pub enum Target {
         client: aws_sdk_lambda::Client,
         function: String,
     },
+    /// A Function URL; requests are SigV4-signed for IAM auth when `signer` is set.
     Url {
         client: reqwest::Client,
         url: String,
+        signer: Option<Box<aws_config::SdkConfig>>,
     },
 }
 
@@ -57,7 +59,8 @@ impl Target {
         }
     }
 
-    pub fn url(url: &str) -> Result<Target, TargetError> {
+    /// A Function URL, signed with the default credentials unless `signed` is false.
+    pub async fn url(url: &str, signed: bool) -> Result<Target, TargetError> {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(60))
@@ -66,9 +69,16 @@ impl Target {
                 url: url.to_owned(),
                 message: e.to_string(),
             })?;
+        let signer = match signed {
+            true => Some(Box::new(
+                aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await,
+            )),
+            false => None,
+        };
         Ok(Target::Url {
             client,
             url: url.to_owned(),
+            signer,
         })
     }
 
@@ -87,7 +97,7 @@ impl Target {
                     function: function.clone(),
                     message: aws_sdk_lambda::error::DisplayErrorContext(&e).to_string(),
                 }),
-            Target::Url { client, url } => {
+            Target::Url { client, url, .. } => {
                 client
                     .head(url)
                     .send()
@@ -137,13 +147,28 @@ impl Target {
                     }
                 }
             }
-            Target::Url { client, url } => {
-                let out = client
-                    .post(url)
-                    .header("content-type", "application/json")
-                    .body(payload)
-                    .send()
-                    .await;
+            Target::Url {
+                client,
+                url,
+                signer,
+            } => {
+                let mut request = client.post(url).header("content-type", "application/json");
+                if let Some(sdk) = signer {
+                    match sign(sdk, url, payload.as_bytes()).await {
+                        Ok(headers) => {
+                            for (name, value) in headers {
+                                request = request.header(name, value);
+                            }
+                        }
+                        Err(e) => {
+                            return Reply {
+                                error: Some(format!("SigningFailed: {e}")),
+                                report: None,
+                            };
+                        }
+                    }
+                }
+                let out = request.body(payload).send().await;
                 match out {
                     Err(e) if e.is_timeout() => Reply {
                         error: Some("Timeout".into()),
@@ -171,6 +196,48 @@ impl Target {
     }
 }
 
+/// SigV4 headers for a Function URL POST (service `lambda`), as IAM auth requires.
+pub async fn sign(
+    sdk: &aws_config::SdkConfig,
+    url: &str,
+    body: &[u8],
+) -> Result<Vec<(String, String)>, String> {
+    use aws_credential_types::provider::ProvideCredentials;
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    use aws_smithy_runtime_api::client::identity::Identity;
+    let credentials = sdk
+        .credentials_provider()
+        .ok_or("no AWS credentials to sign with")?
+        .provide_credentials()
+        .await
+        .map_err(|e| e.to_string())?;
+    let identity: Identity = credentials.into();
+    let region = sdk
+        .region()
+        .map(|r| r.to_string())
+        .ok_or("no AWS region to sign for")?;
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(&region)
+        .name("lambda")
+        .time(std::time::SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|e| e.to_string())?
+        .into();
+    let headers = [("content-type", "application/json")];
+    let signable =
+        SignableRequest::new("POST", url, headers.into_iter(), SignableBody::Bytes(body))
+            .map_err(|e| e.to_string())?;
+    let (instructions, _) = sign(signable, &params)
+        .map_err(|e| e.to_string())?
+        .into_parts();
+    Ok(instructions
+        .headers()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect())
+}
+
 /// A short, countable name for an SDK error.
 fn error_name(message: &str) -> String {
     if message.contains("timeout") || message.contains("TimedOut") {
@@ -179,5 +246,52 @@ fn error_name(message: &str) -> String {
         "ConnectFailed".into()
     } else {
         "InvokeFailed".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_config::{BehaviorVersion, Region};
+    use aws_credential_types::Credentials;
+
+    #[tokio::test]
+    async fn function_url_requests_are_sigv4_signed_for_lambda() {
+        let sdk = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new("ap-northeast-1"))
+            .credentials_provider(Credentials::new(
+                "AKIDEXAMPLE",
+                "secret",
+                None,
+                None,
+                "test",
+            ))
+            .load()
+            .await;
+        let headers = sign(&sdk, "https://abc.lambda-url.ap-northeast-1.on.aws/", b"{}")
+            .await
+            .unwrap();
+        let auth = headers
+            .iter()
+            .find(|(k, _)| k == "authorization")
+            .map(|(_, v)| v.as_str())
+            .unwrap();
+        assert!(
+            auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"),
+            "{auth}"
+        );
+        assert!(
+            auth.contains("/ap-northeast-1/lambda/aws4_request"),
+            "{auth}"
+        );
+        assert!(
+            auth.contains("SignedHeaders=") && auth.contains("x-amz-date"),
+            "{auth}"
+        );
+        assert!(
+            headers
+                .iter()
+                .any(|(k, _)| k == "x-amz-content-sha256" || k == "x-amz-date")
+        );
     }
 }
