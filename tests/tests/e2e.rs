@@ -404,6 +404,7 @@ async fn ingest_load_verifies_every_acknowledged_event() {
             .unwrap()
     };
     let json_path = out_dir.join("closed.json");
+    let plot_path = out_dir.join("closed.svg");
     let out = load(&[
         "--function",
         "ingest-fn",
@@ -421,6 +422,8 @@ async fn ingest_load_verifies_every_acknowledged_event() {
         json_path.to_str().unwrap(),
         "--max-error-rate",
         "0",
+        "--plot",
+        plot_path.to_str().unwrap(),
     ]);
     assert!(
         out.status.success(),
@@ -436,6 +439,10 @@ async fn ingest_load_verifies_every_acknowledged_event() {
     assert_eq!(report["verify"]["missing"], json!([]));
     assert_eq!(report["verify"]["doubled"], json!([]));
     assert_eq!(report["latency_ms"]["client_cold"]["count"], 1);
+    let svg = std::fs::read_to_string(&plot_path).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("latency over time") && svg.contains("<circle")
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("1000 acknowledged events checked, 0 missing, 0 doubled"),

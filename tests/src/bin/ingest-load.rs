@@ -53,6 +53,9 @@ struct Args {
     /// Write the results as JSON here.
     #[arg(long)]
     json: Option<String>,
+    /// Draw latency over time and the latency distribution into this SVG file.
+    #[arg(long)]
+    plot: Option<String>,
     /// Exit non-zero if the warm p99 client latency exceeds this many milliseconds.
     #[arg(long)]
     max_p99: Option<f64>,
@@ -214,6 +217,10 @@ async fn main_result() -> Result<bool> {
         std::fs::write(path, serde_json::to_string_pretty(&report)?)
             .with_context(|| format!("--json {path}"))?;
         println!("results written to {path}");
+    }
+    if let Some(path) = &args.plot {
+        e2e::load::plot::plot(&results, path).map_err(anyhow::Error::msg)?;
+        println!("plot written to {path}");
     }
     for f in &failures {
         eprintln!("threshold failed: {f}");

@@ -2,6 +2,7 @@
 //! what an event costs, cold and warm, and whether every acknowledged event was stored once.
 
 pub mod events;
+pub mod plot;
 pub mod report_line;
 pub mod run;
 pub mod target;
