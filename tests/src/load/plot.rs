@@ -54,6 +54,8 @@ pub fn plot(results: &Results, path: &str) -> Result<(), String> {
     let mut distribution = ChartBuilder::on(&right)
         .caption("latency distribution (warm)", ("sans-serif", 18))
         .margin(12)
+        // Room for the last percentile label.
+        .margin_right(36)
         .x_label_area_size(35)
         .y_label_area_size(55)
         .build_cartesian_2d(0.0..4.0, 0.0..top)
@@ -76,4 +78,25 @@ pub fn plot(results: &Results, path: &str) -> Result<(), String> {
         .draw_series(LineSeries::new(points, &RED))
         .map_err(|e| e.to_string())?;
     root.present().map_err(|e| format!("--plot {path}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draws_both_charts_and_refuses_other_formats() {
+        let mut r = Results::new();
+        for i in 0..500u64 {
+            let ms = 0.4 + (i % 50) as f64 / 100.0 + if i % 97 == 0 { 3.0 } else { 0.0 };
+            r.timeline.push((i as f64 / 100.0, ms));
+            r.warm.record((ms * 1e3) as u64).unwrap();
+        }
+        let path = std::env::temp_dir().join(format!("plot-{}.svg", std::process::id()));
+        plot(&r, path.to_str().unwrap()).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        assert!(svg.contains("latency over time") && svg.contains("99.9%"));
+        assert_eq!(svg.matches("<circle").count(), 500);
+        assert!(plot(&r, "/tmp/x.png").unwrap_err().contains("only .svg"));
+    }
 }

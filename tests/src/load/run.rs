@@ -55,7 +55,7 @@ fn histogram() -> Histogram<u64> {
 }
 
 impl Results {
-    fn new() -> Results {
+    pub(crate) fn new() -> Results {
         Results {
             requests: 0,
             events: 0,
