@@ -223,18 +223,7 @@ impl Plan {
         quota: usize,
         families: &[Family],
     ) -> Vec<GroupReport> {
-        self.apply_to(groups)
-            .iter()
-            .map(|g| GroupReport {
-                id: g.id.clone(),
-                managed: g.managed.len(),
-                other: g.other.iter().sum(),
-                free: families
-                    .iter()
-                    .map(|&f| quota.saturating_sub(g.used(f)))
-                    .sum(),
-            })
-            .collect()
+        reports(&self.apply_to(groups), quota, families)
     }
 }
 
