@@ -1,13 +1,10 @@
 //! sg-sync against moto's EC2 server through the real aws-sdk-ec2, with AWS's real
-//! ip-ranges.json snapshots. moto is used from `AWS_ENDPOINT_URL` when set, otherwise started
-//! here on a free loopback port (`moto_server` on PATH, or `MOTO_SERVER`). The snapshots are
-//! read from `IP_RANGES_FIXTURES`. Rules moto does not enforce (per-family quotas, prefix-list
+//! ip-ranges.json snapshots. moto comes from `e2e::moto` (`AWS_ENDPOINT_URL`, or started
+//! here); the snapshots are read from `IP_RANGES_FIXTURES`. Rules moto does not enforce (per-family quotas, prefix-list
 //! versions and sizes) are tested in the library's own tests against an enforcing fake.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::OnceLock;
-use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_ec2::config::Credentials;
@@ -30,36 +27,7 @@ const SNAPSHOTS: [&str; 7] = [
 ];
 
 fn endpoint() -> &'static str {
-    static ENDPOINT: OnceLock<String> = OnceLock::new();
-    ENDPOINT.get_or_init(|| {
-        if let Ok(url) = std::env::var("AWS_ENDPOINT_URL") {
-            return url;
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let server = std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
-        // The shell stops moto when this test process exits, however it exits.
-        let script = format!(
-            "{server} -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; trap 'kill $m' EXIT; \
-             while kill -0 {} 2>/dev/null; do sleep 0.5; done",
-            std::process::id()
-        );
-        let child = std::process::Command::new("sh")
-            .args(["-c", &script])
-            .spawn()
-            .expect("start moto: pip install 'moto[server]', or set AWS_ENDPOINT_URL to a running moto server");
-        // The shell ends with this process; reap it in the background.
-        std::thread::spawn(move || {
-            let mut child = child;
-            let _ = child.wait();
-        });
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return format!("http://127.0.0.1:{port}");
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        panic!("{server} did not listen on 127.0.0.1:{port} within 20 s: is moto[server] installed?");
-    })
+    e2e::moto::endpoint()
 }
 
 async fn sdk_config() -> aws_config::SdkConfig {

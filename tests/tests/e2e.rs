@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_ec2::config::Credentials;
@@ -39,34 +38,6 @@ fn fixture(name: &str) -> Vec<u8> {
     let dir = std::env::var("IP_RANGES_FIXTURES")
         .expect("IP_RANGES_FIXTURES names the ip-ranges snapshot folder");
     std::fs::read(PathBuf::from(dir).join(name)).unwrap()
-}
-
-fn moto() -> String {
-    if let Ok(url) = std::env::var("AWS_ENDPOINT_URL") {
-        return url;
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let server = std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
-    let script = format!(
-        "{server} -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; trap 'kill $m' EXIT; while kill -0 {} 2>/dev/null; do sleep 0.5; done",
-        std::process::id()
-    );
-    let mut child = Command::new("sh")
-        .args(["-c", &script])
-        .spawn()
-        .expect("start moto_server");
-    std::thread::spawn(move || child.wait());
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return format!("http://127.0.0.1:{port}");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!("moto_server did not start: pip install 'moto[server]' or set AWS_ENDPOINT_URL");
 }
 
 /// Serves whatever `body` holds at any path, over plain HTTP on loopback.
@@ -136,7 +107,7 @@ async fn group_rules(ec2: &aws_sdk_ec2::Client, group: &str) -> Vec<(String, Str
 #[tokio::test]
 async fn sync_ingest_through_every_source_then_sync_again() {
     let bin = binaries();
-    let endpoint = moto();
+    let endpoint = e2e::moto::endpoint().to_owned();
     let aws = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(REGION))
         .endpoint_url(&endpoint)

@@ -1,0 +1,39 @@
+//! moto's EC2 server for tests: `AWS_ENDPOINT_URL` when set, otherwise one started on a free
+//! loopback port for the life of the test process (`moto_server` on PATH, or `MOTO_SERVER`).
+
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// The endpoint to point the AWS SDK at.
+pub fn endpoint() -> &'static str {
+    static ENDPOINT: OnceLock<String> = OnceLock::new();
+    ENDPOINT.get_or_init(|| {
+        if let Ok(url) = std::env::var("AWS_ENDPOINT_URL") {
+            return url;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free loopback port");
+        let server = std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
+        // The shell stops moto when this test process exits, however it exits.
+        let script = format!(
+            "{server} -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; trap 'kill $m' EXIT; \
+             while kill -0 {} 2>/dev/null; do sleep 0.5; done",
+            std::process::id()
+        );
+        let mut child = Command::new("sh")
+            .args(["-c", &script])
+            .spawn()
+            .expect("start moto: pip install 'moto[server]', or set AWS_ENDPOINT_URL to a running moto server");
+        std::thread::spawn(move || child.wait());
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return format!("http://127.0.0.1:{port}");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!("{server} did not listen on 127.0.0.1:{port} within 20 s: is moto[server] installed?");
+    })
+}
