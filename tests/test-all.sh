@@ -8,7 +8,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-cache=${PROJECT_CACHE:-$HOME/.cache/lambda-rds-ingest}
+cache=${PROJECT_CACHE:-${HOME:-/root}/.cache/lambda-rds-ingest}
 mkdir -p "$cache"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$cache/target}
 export IP_RANGES_FIXTURES=${IP_RANGES_FIXTURES:-$root/../shared/fixtures/ip-ranges}
