@@ -86,17 +86,29 @@ impl Target {
     /// endpoint that refuses connections ends the run with a clear message.
     pub async fn probe(&self) -> Result<(), TargetError> {
         match self {
-            Target::Lambda { client, function } => client
-                .invoke()
-                .function_name(function)
-                .invocation_type(InvocationType::DryRun)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| TargetError::Lambda {
-                    function: function.clone(),
-                    message: aws_sdk_lambda::error::DisplayErrorContext(&e).to_string(),
-                }),
+            Target::Lambda { client, function } => {
+                let out = client
+                    .invoke()
+                    .function_name(function)
+                    .invocation_type(InvocationType::DryRun)
+                    .send()
+                    .await;
+                match out {
+                    Ok(_) => Ok(()),
+                    // An endpoint that answered, even with an error of the function (local
+                    // emulators run a DryRun as an empty invoke), is there; a missing
+                    // function or no answer at all is not.
+                    Err(aws_sdk_lambda::error::SdkError::ServiceError(e))
+                        if !e.err().is_resource_not_found_exception() =>
+                    {
+                        Ok(())
+                    }
+                    Err(e) => Err(TargetError::Lambda {
+                        function: function.clone(),
+                        message: aws_sdk_lambda::error::DisplayErrorContext(&e).to_string(),
+                    }),
+                }
+            }
             Target::Url { client, url, .. } => {
                 client
                     .head(url)
