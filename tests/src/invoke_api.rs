@@ -5,10 +5,11 @@
 use std::sync::Arc;
 
 use base64::Engine;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
 use crate::RuntimeApi;
+use crate::runtime_api::read_request;
 
 /// Starts the Invoke API on a free loopback port; returns its base URL.
 pub async fn start(runtime: Arc<RuntimeApi>) -> String {
@@ -24,34 +25,10 @@ pub async fn start(runtime: Arc<RuntimeApi>) -> String {
             tokio::spawn(async move {
                 let (read, mut write) = stream.into_split();
                 let mut read = BufReader::new(read);
-                loop {
-                    let mut line = String::new();
-                    if read.read_line(&mut line).await.unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let mut length = 0usize;
-                    let mut dry_run = false;
-                    loop {
-                        let mut h = String::new();
-                        if read.read_line(&mut h).await.unwrap_or(0) == 0 || h == "\r\n" {
-                            break;
-                        }
-                        if let Some((k, v)) = h.split_once(':') {
-                            if k.eq_ignore_ascii_case("content-length") {
-                                length = v.trim().parse().unwrap_or(0);
-                            }
-                            // A DryRun checks that the function exists and may be invoked.
-                            if k.eq_ignore_ascii_case("x-amz-invocation-type")
-                                && v.trim() == "DryRun"
-                            {
-                                dry_run = true;
-                            }
-                        }
-                    }
-                    let mut body = vec![0; length];
-                    if read.read_exact(&mut body).await.is_err() {
-                        return;
-                    }
+                while let Some(request) = read_request(&mut read).await {
+                    // A DryRun checks that the function exists and may be invoked.
+                    let dry_run = request.header("x-amz-invocation-type") == Some("DryRun");
+                    let body = request.body;
                     let (status, payload, extra) = if dry_run {
                         (204, String::new(), String::new())
                     } else {

@@ -63,30 +63,58 @@ impl RuntimeApi {
     }
 }
 
+/// One HTTP/1.1 request as these loopback servers need it.
+pub struct Request {
+    pub path: String,
+    /// Header names in lower case.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Reads the next request of a keep-alive connection; `None` when the client is gone.
+pub async fn read_request<R: tokio::io::AsyncBufRead + Unpin>(read: &mut R) -> Option<Request> {
+    let mut line = String::new();
+    if read.read_line(&mut line).await.unwrap_or(0) == 0 {
+        return None;
+    }
+    let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        if read.read_line(&mut h).await.unwrap_or(0) == 0 || h == "\r\n" {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
+        }
+    }
+    let length = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    read.read_exact(&mut body).await.ok()?;
+    Some(Request {
+        path,
+        headers,
+        body,
+    })
+}
+
 async fn serve(stream: TcpStream, queue: Arc<Mutex<mpsc::Receiver<Invocation>>>, pending: Pending) {
     let (read, mut write) = stream.into_split();
     let mut read = BufReader::new(read);
-    loop {
-        let mut line = String::new();
-        if read.read_line(&mut line).await.unwrap_or(0) == 0 {
-            return;
-        }
-        let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
-        let mut length = 0usize;
-        loop {
-            let mut h = String::new();
-            read.read_line(&mut h).await.unwrap();
-            if h == "\r\n" || h.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':')
-                && k.eq_ignore_ascii_case("content-length")
-            {
-                length = v.trim().parse().unwrap();
-            }
-        }
-        let mut body = vec![0; length];
-        read.read_exact(&mut body).await.unwrap();
+    while let Some(Request { path, body, .. }) = read_request(&mut read).await {
         if path.ends_with("/invocation/next") {
             let Some((id, event, done)) = queue.lock().await.recv().await else {
                 return;
