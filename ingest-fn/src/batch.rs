@@ -37,8 +37,6 @@ pub struct Rejected {
 pub struct EventBatch {
     received_at: NaiveDateTime,
     pub rows: Vec<Row>,
-    /// For each row, its item's index in the delivery.
-    pub indexes: Vec<usize>,
     pub rejected: Vec<Rejected>,
     len: usize,
 }
@@ -55,7 +53,6 @@ impl EventBatch {
         EventBatch {
             received_at,
             rows: Vec::new(),
-            indexes: Vec::new(),
             rejected: Vec::new(),
             len: 0,
         }
@@ -104,7 +101,6 @@ impl EventBatch {
             val2: e.val2,
             payload: e.payload,
         });
-        self.indexes.push(self.len);
         self.len += 1;
     }
 
@@ -200,7 +196,6 @@ mod tests {
         b.push(&json!({"source": "a"}), || "req-1:2".into());
         assert_eq!(b.event_ids(), ["req-1:0", "mine"]);
         assert_eq!(b.rows[0].recorded_at, now());
-        assert_eq!(b.indexes, [0, 1]);
         assert_eq!(b.rejected[0].index, 2);
         assert_eq!(b.len(), 3);
     }

@@ -54,16 +54,12 @@ pub fn batch(
     Ok(batch)
 }
 
-/// The request id is the same when Lambda retries the same invoke, so is the derived key.
-pub fn request_key(request_id: &str, index: Option<usize>) -> String {
-    let base = if request_id.is_empty() {
-        uuid::Uuid::now_v7().to_string()
-    } else {
-        request_id.to_owned()
-    };
+/// The key of item `index` of a request whose own key (Lambda's request id, a client's
+/// `Idempotency-Key`) stays the same when the request is retried: so does the derived key.
+pub fn request_key(key: &str, index: Option<usize>) -> String {
     match index {
-        Some(i) => format!("{base}:{i}"),
-        None => base,
+        Some(i) => format!("{key}:{i}"),
+        None => key.to_owned(),
     }
 }
 

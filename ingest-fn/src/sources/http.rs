@@ -128,10 +128,9 @@ pub async fn handle<S: EventStore>(
         Err(e) => return error(400, "InvalidEvent", format!("body is not JSON: {e}")),
     };
     // Without a client key every attempt is a new event: a fresh, time-ordered UUID.
-    let derive = |i: Option<usize>| match (&key, i) {
-        (Some(k), Some(i)) => format!("{k}:{i}"),
-        (Some(k), None) => k.clone(),
-        (None, _) => uuid::Uuid::now_v7().to_string(),
+    let derive = |i: Option<usize>| match &key {
+        Some(k) => direct::request_key(k, i),
+        None => uuid::Uuid::now_v7().to_string(),
     };
     let batch = match direct::batch(&body, received_at, derive) {
         Ok(b) => b,
