@@ -169,16 +169,17 @@ impl<E: Ec2, F: FetchRanges> Syncer<E, F> {
             Trigger::Notification(n) => Some(n),
             _ => None,
         };
-        let mut bytes = self.fetcher.fetch(url).await?;
-        if let Some(n) = notification {
-            let (md5, _) = digest_and_parse(&bytes, true);
-            if md5.as_deref() != Some(n.md5.as_str()) {
-                // The CDN may still serve the previous file for a moment.
-                tracing::warn!(url = %url, expected = %n.md5, actual = ?md5, "md5 mismatch, fetching once more");
-                bytes = self.fetcher.fetch(url).await?;
-            }
+        let first = self.fetcher.fetch(url).await?;
+        let (mut md5, mut doc) = digest_and_parse(&first, notification.is_some());
+        let second;
+        if let Some(n) = notification
+            && md5.as_deref() != Some(n.md5.as_str())
+        {
+            // The CDN may still serve the previous file for a moment.
+            tracing::warn!(url = %url, expected = %n.md5, actual = ?md5, "md5 mismatch, fetching once more");
+            second = self.fetcher.fetch(url).await?;
+            (md5, doc) = digest_and_parse(&second, true);
         }
-        let (md5, doc) = digest_and_parse(&bytes, notification.is_some());
         if let Some(n) = notification.filter(|n| md5.as_deref() != Some(n.md5.as_str())) {
             let file_token = doc.as_ref().map(|d| d.sync_token);
             if !file_token.as_ref().is_ok_and(|t| *t > n.sync_token) {
