@@ -1,40 +1,33 @@
 #!/usr/bin/env bash
-# Runs every check of the workspace: formatting, clippy, unit, property and integration tests.
+# Runs every check of the project: formatting, clippy, the Rust unit, property, integration
+# and end-to-end tests, then the infra checks (infra/check.sh). Ends with one summary line.
 #
 # Needs a MySQL-compatible server: DATABASE_URL=mysql://user:password@host:3306/db (the tests
-# create and drop their own databases beside it); without it the tests start MySQL through
-# testcontainers, which needs Docker. moto's EC2 server is installed into a virtualenv under
-# the cache folder and started here on a free loopback port.
+# create and drop their own databases beside it); without it ingest-fn's tests start MySQL
+# through testcontainers, which needs Docker. moto's EC2 server and the other Python tools are
+# installed into a virtualenv under the cache folder; moto is started on a free port.
 set -euo pipefail
+source "$(dirname "$0")/env.sh"
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-cache=${PROJECT_CACHE:-${HOME:-/root}/.cache/lambda-rds-ingest}
-mkdir -p "$cache"
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$cache/target}
 export IP_RANGES_FIXTURES=${IP_RANGES_FIXTURES:-$root/../shared/fixtures/ip-ranges}
 [ -f "$IP_RANGES_FIXTURES/ip-ranges-2026-08-22.json" ] || {
     echo "IP_RANGES_FIXTURES=$IP_RANGES_FIXTURES holds no ip-ranges snapshots" >&2
     exit 1
 }
-
-venv=$cache/venv
-if [ ! -x "$venv/bin/moto_server" ]; then
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5,<6'
-fi
-
-port=$("$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$cache/moto.log" 2>&1 &
-moto=$!
-trap 'kill $moto 2>/dev/null || true' EXIT
-for _ in $(seq 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-    sleep 0.2
-done
-export AWS_ENDPOINT_URL=http://127.0.0.1:$port
-export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=ap-northeast-1
+ensure_venv
+start_moto
 
 cd "$root"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo test --workspace --locked
+rust_log=$cache/cargo-test.log
+status=0
+cargo test --workspace --locked 2>&1 | tee "$rust_log" || status=1
+infra_log=$cache/infra-check.log
+infra/check.sh 2>&1 | tee "$infra_log" || status=1
+
+read -r rust_passed rust_failed < <(awk '/^test result:/ { p += $4; f += $6 } END { print p + 0, f + 0 }' "$rust_log")
+read -r infra_passed infra_failed < <(sed -n 's/^infra: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$infra_log" | tail -1)
+echo "rust: $rust_passed passed, $rust_failed failed"
+echo "total: $((rust_passed + ${infra_passed:-0})) passed, $((rust_failed + ${infra_failed:-1})) failed"
+exit $status

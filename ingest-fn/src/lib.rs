@@ -8,6 +8,7 @@ pub mod batch;
 pub mod config;
 pub mod event;
 pub mod handler;
+pub mod iam_account;
 pub mod sources;
 pub mod store;
 pub mod telemetry;
@@ -15,6 +16,7 @@ pub mod telemetry;
 pub use batch::{EventBatch, Row, Written};
 pub use config::DbConfig;
 pub use handler::{IngestError, handle};
+pub use iam_account::IamAccount;
 pub use store::{EventStore, MySqlStore};
 
 /// The workspace's `migrations/`, embedded.

@@ -37,3 +37,35 @@ pub fn endpoint() -> &'static str {
         panic!("{server} did not listen on 127.0.0.1:{port} within 20 s: is moto[server] installed?");
     })
 }
+
+/// One IPv4 inbound rule of a security group, as the tests and the local stack print it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundRule {
+    pub port: i32,
+    pub cidr: String,
+    pub description: String,
+}
+
+/// The IPv4 inbound rules of one group.
+pub async fn inbound_rules(
+    ec2: &aws_sdk_ec2::Client,
+    group: &str,
+) -> Result<Vec<InboundRule>, aws_sdk_ec2::Error> {
+    let out = ec2
+        .describe_security_groups()
+        .group_ids(group)
+        .send()
+        .await?;
+    Ok(out
+        .security_groups()
+        .iter()
+        .flat_map(|g| g.ip_permissions())
+        .flat_map(|p| {
+            p.ip_ranges().iter().map(|r| InboundRule {
+                port: p.from_port().unwrap_or_default(),
+                cidr: r.cidr_ip().unwrap_or_default().to_owned(),
+                description: r.description().unwrap_or_default().to_owned(),
+            })
+        })
+        .collect())
+}

@@ -491,3 +491,46 @@ async fn ingest_load_verifies_every_acknowledged_event() {
         .await
         .unwrap();
 }
+
+// `DB_IAM_USER` asks migrate for an account with RDS's `AWSAuthenticationPlugin`, which only
+// RDS MySQL has: elsewhere the migrations still apply and migrate fails naming the account.
+#[tokio::test]
+async fn migrate_names_the_iam_account_it_could_not_create() {
+    let bin = binaries();
+    let (db_url, name, pool, mut admin) = fresh_database(&bin).await;
+
+    let refused = Command::new(bin.join("migrate"))
+        .env("DATABASE_URL", &db_url)
+        .env("DB_IAM_USER", "ingest'fn")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("DB_IAM_USER") && stderr.contains("\"ingest'fn\""),
+        "{stderr}"
+    );
+
+    let failed = Command::new(bin.join("migrate"))
+        .env("DATABASE_URL", &db_url)
+        .env("DB_IAM_USER", "ingest_fn")
+        .output()
+        .unwrap();
+    assert!(!failed.status.success());
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        stderr.contains("CREATE USER for IAM account \"ingest_fn\" failed"),
+        "{stderr}"
+    );
+    let tables: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'events'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(tables, 1);
+
+    pool.close().await;
+    sqlx::query(AssertSqlSafe(format!("DROP DATABASE `{name}`")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+}

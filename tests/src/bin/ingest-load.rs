@@ -1,7 +1,6 @@
 //! ingest-load: load-tests ingest-fn, deployed or local, and reports latency cold and warm,
 //! throughput, errors and (with --verify) whether every acknowledged event was stored once.
 
-use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -11,6 +10,7 @@ use e2e::load::events::Events;
 use e2e::load::run::{Latency, Limits, Results, Shape, run};
 use e2e::load::target::Target;
 use e2e::load::verify::verify;
+use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 #[derive(Parser)]
@@ -53,7 +53,7 @@ struct Args {
     /// Write the results as JSON here.
     #[arg(long)]
     json: Option<String>,
-    /// Draw latency over time and the latency distribution into this SVG file.
+    /// Draw latency over time and the latency distribution into this .svg or .png file.
     #[arg(long)]
     plot: Option<String>,
     /// Exit non-zero if the warm p99 client latency exceeds this many milliseconds.
@@ -108,6 +108,61 @@ fn print_table(r: &Results) {
     }
 }
 
+/// The live progress bar: position in requests or seconds, the rate over the last tick, the
+/// warm p99 so far and the errors. Drawn only on a terminal.
+struct Progress {
+    bar: ProgressBar,
+    by_requests: bool,
+    last: std::cell::Cell<(u64, f64)>,
+}
+
+impl Progress {
+    fn new(limits: &Limits) -> Progress {
+        let (len, by_requests, unit) = match (limits.requests, limits.duration) {
+            (Some(n), _) => (n, true, "requests"),
+            (None, Some(d)) => (d.as_millis() as u64, false, "ms"),
+            (None, None) => (0, true, "requests"),
+        };
+        let bar = ProgressBar::new(len);
+        let template = format!(
+            "{{elapsed_precise}} [{{bar:32.cyan/blue}}] {{human_pos}}/{{human_len}} {unit}  {{msg}}"
+        );
+        if let Ok(style) = ProgressStyle::with_template(&template) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        Progress {
+            bar,
+            by_requests,
+            last: (0, 0.0).into(),
+        }
+    }
+
+    fn update(&self, r: &Results, t: Duration) {
+        let (requests, seconds) = self.last.get();
+        let window = t.as_secs_f64() - seconds;
+        let rate = if window > 0.0 {
+            (r.requests - requests) as f64 / window
+        } else {
+            0.0
+        };
+        self.last.set((r.requests, t.as_secs_f64()));
+        self.bar.set_position(if self.by_requests {
+            r.requests
+        } else {
+            t.as_millis() as u64
+        });
+        self.bar.set_message(format!(
+            "{rate:>7.0} req/s  p99 {:>7.3} ms  errors {}",
+            Latency::of(&r.warm).p99,
+            r.error_count()
+        ));
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
 async fn main_result() -> Result<bool> {
     let args = Args::parse();
     if args.batch == 0 || args.batch > 1000 {
@@ -141,20 +196,12 @@ async fn main_result() -> Result<bool> {
         _ => bail!("name a target: --function NAME [--endpoint URL] or --url URL"),
     };
     target.probe().await.context("the target does not answer")?;
+    let progress = Progress::new(&limits);
     let results = run(target, events, shape, limits, args.batch, |r, t| {
-        let p99 = Latency::of(&r.warm).p99;
-        eprint!(
-            "\r{:>6.1} s  {:>8} requests  {:>7.0}/s  p99 {:>8.3} ms  errors {}   ",
-            t.as_secs_f64(),
-            r.requests,
-            r.requests as f64 / t.as_secs_f64(),
-            p99,
-            r.error_count()
-        );
-        let _ = std::io::stderr().flush();
+        progress.update(r, t)
     })
     .await?;
-    eprintln!();
+    progress.finish();
     print_table(&results);
     let verification = match &args.verify {
         Some(url) => {

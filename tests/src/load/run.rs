@@ -149,7 +149,8 @@ impl Shared {
     }
 }
 
-/// Runs the load; `tick` is called about once a second with the results so far.
+/// Runs the load; `tick` is called about four times a second with the results so far, also
+/// while an open loop is still issuing requests.
 pub async fn run(
     target: Target,
     events: Events,
@@ -169,6 +170,16 @@ pub async fn run(
     });
     let mut tasks = tokio::task::JoinSet::new();
     let mut behind = 0u64;
+    const TICK: Duration = Duration::from_millis(250);
+    let mut last = Instant::now();
+    let maybe_tick = |last: &mut Instant| {
+        if last.elapsed() >= TICK {
+            if let Ok(r) = shared.results.lock() {
+                tick(&r, shared.start.elapsed());
+            }
+            *last = Instant::now();
+        }
+    };
     match shape {
         Shape::Closed { concurrency } => {
             for _ in 0..concurrency {
@@ -198,6 +209,7 @@ pub async fn run(
                 };
                 let s2 = s.clone();
                 tasks.spawn(async move { s2.one(intended, payload, ids).await });
+                maybe_tick(&mut last);
                 i = i.saturating_add(1);
                 if i.is_multiple_of(64) {
                     while tasks.try_join_next().is_some() {}
@@ -205,18 +217,12 @@ pub async fn run(
             }
         }
     }
-    let mut last = Instant::now();
     loop {
         tokio::select! {
             next = tasks.join_next() => if next.is_none() { break },
-            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+            _ = tokio::time::sleep(TICK) => {}
         }
-        if last.elapsed() >= Duration::from_secs(1) {
-            if let Ok(r) = shared.results.lock() {
-                tick(&r, shared.start.elapsed());
-            }
-            last = Instant::now();
-        }
+        maybe_tick(&mut last);
     }
     let elapsed = shared.start.elapsed();
     let mut results = std::mem::replace(

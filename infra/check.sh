@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# The infra checks, all offline: type check, the jest tests (aws-cdk-lib/assertions and
+# cdk-nag), `SKIP_BUNDLING=1 cdk synth` of both modes, cfn-lint on every template, and one
+# real synth that builds the three Rust functions with cargo-lambda. Ends with the plain line
+# `infra: N passed, N failed` (each jest test and each other check counts once).
+set -uo pipefail
+source "$(dirname "$0")/../tests/env.sh"
+ensure_venv
+cd "$root/infra"
+
+passed=0 failed=0
+check() { # check NAME COMMAND...: runs one check and counts it
+    local name=$1
+    shift
+    echo "== infra: $name"
+    if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $name" >&2; fi
+}
+
+# npm ci only when package-lock.json changed since the last install.
+lock=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ "$(cat node_modules/.lock.sha256 2>/dev/null)" != "$lock" ]; then
+    npm ci --no-audit --no-fund --loglevel=error && echo "$lock" >node_modules/.lock.sha256 || {
+        echo "infra: 0 passed, 1 failed"
+        exit 1
+    }
+fi
+
+check "tsc" npx tsc --noEmit
+
+jest_json=$(mktemp)
+npx jest --json --outputFile="$jest_json" 2>&1 | grep -v '^\s*$' | tail -n 60
+read -r jp jf < <(node -e 'const r = require(process.argv[1]); console.log(r.numPassedTests, r.numFailedTests + r.numRuntimeErrorTestSuites)' "$jest_json" 2>/dev/null || echo "0 1")
+passed=$((passed + jp)) failed=$((failed + jf))
+rm -f "$jest_json"
+
+out=$(mktemp -d)
+synth() { # synth DIR [-c k=v ...]
+    local dir=$1
+    shift
+    SKIP_BUNDLING=1 npx cdk synth --quiet -c region=ap-northeast-1 -o "$dir" "$@" >"$dir.log" 2>&1 || {
+        cat "$dir.log" >&2
+        return 1
+    }
+}
+check "SKIP_BUNDLING=1 cdk synth (public, iam)" synth "$out/public"
+check "SKIP_BUNDLING=1 cdk synth (vpc, secret)" synth "$out/vpc" -c mode=vpc -c dbAuth=secret
+# W3005 (a DependsOn that a GetAtt already implies) is how CDK writes every function's role.
+check "cfn-lint" cfn-lint --ignore-checks W3005 -- "$out"/public/*.template.json "$out"/vpc/*.template.json
+
+# The real build. The arm64 standard library comes from rustup; where rustup cannot reach
+# its server the build falls back to x86_64 and says so, which still proves the bundling.
+arch=arm64
+if ! rustc --print target-libdir --target aarch64-unknown-linux-gnu 2>/dev/null | xargs test -d; then
+    timeout 60 rustup target add aarch64-unknown-linux-gnu >/dev/null 2>&1 || true
+    if ! rustc --print target-libdir --target aarch64-unknown-linux-gnu 2>/dev/null | xargs test -d; then
+        echo "infra: rustup could not install aarch64-unknown-linux-gnu here; bundling for x86_64 instead" >&2
+        arch=x86_64
+    fi
+fi
+bundled() { # a real synth, then each function asset must hold a bootstrap of the right machine
+    npx cdk synth --quiet -c region=ap-northeast-1 -c architecture="$arch" -o "$out/bundled" >"$out/bundled.log" 2>&1 || {
+        tail -n 40 "$out/bundled.log" >&2
+        return 1
+    }
+    node "$root/infra/scripts/check-bundles.js" "$out/bundled" "$arch"
+}
+check "cdk synth with bundling ($arch)" bundled
+
+rm -rf "$out" "$out".*
+echo "infra: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

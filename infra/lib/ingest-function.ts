@@ -1,0 +1,106 @@
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Duration } from 'aws-cdk-lib';
+import { Construct } from 'constructs';
+import { StackConfig } from './config';
+import { CA_BUNDLE_PATH, DATABASE_NAME, DATABASE_PORT, Database, IAM_DB_USER } from './database';
+import { Alarms, deadLetterQueue } from './alarms';
+import { workspaceFunction } from './rust-function';
+
+const TIMEOUT = Duration.seconds(30);
+
+/** Where a function inside the VPC runs (vpc mode only). */
+export interface Placement {
+  readonly vpc: ec2.IVpc;
+  readonly subnets: ec2.SubnetSelection;
+  readonly securityGroup: ec2.SecurityGroup;
+}
+
+/** The environment both database clients (ingest-fn, migrate) share. */
+export function databaseEnvironment(database: Database, config: StackConfig): Record<string, string> {
+  return {
+    DB_HOST: database.host,
+    DB_PORT: String(DATABASE_PORT),
+    DB_NAME: DATABASE_NAME,
+    DB_TLS: 'verify-identity',
+    DB_CA_BUNDLE: CA_BUNDLE_PATH,
+    DB_POOL_MAX: String(config.dbPoolMax),
+  };
+}
+
+/** ingest-fn: a Function URL (IAM auth) and an SQS queue in front of the events table. */
+export class IngestFunction extends Construct {
+  readonly function: lambda.Function;
+  readonly url: lambda.FunctionUrl;
+  readonly queue: sqs.Queue;
+  readonly queueSource: lambda.EventSourceMapping;
+
+  constructor(
+    scope: Construct,
+    id: string,
+    database: Database,
+    config: StackConfig,
+    alarms: Alarms,
+    placement?: Placement,
+  ) {
+    super(scope, id);
+    const environment = databaseEnvironment(database, config);
+    if (config.dbAuth === 'iam') {
+      environment.DB_USER = IAM_DB_USER;
+      environment.DB_IAM_AUTH = 'true';
+    } else {
+      environment.DB_SECRET_ARN = database.secret.secretArn;
+    }
+    this.function = workspaceFunction(this, 'Function', {
+      binaryName: 'ingest-fn',
+      architecture: config.architecture,
+      description: 'Writes events into the RDS MySQL events table',
+      memorySize: 256,
+      timeout: TIMEOUT,
+      // Each environment holds at most DB_POOL_MAX connections, so this caps the
+      // connections ingest-fn can open (see the README for the arithmetic).
+      reservedConcurrentExecutions: config.ingestConcurrency,
+      layers: [database.caLayer],
+      environment,
+      ...(placement && {
+        vpc: placement.vpc,
+        vpcSubnets: placement.subnets,
+        securityGroups: [placement.securityGroup],
+      }),
+    });
+    if (config.dbAuth === 'iam') {
+      database.instance.grantConnect(this.function, IAM_DB_USER);
+    } else {
+      database.secret.grantRead(this.function);
+    }
+
+    this.url = this.function.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.AWS_IAM });
+
+    const dlq = deadLetterQueue(this, 'DeadLetters');
+    this.queue = new sqs.Queue(this, 'Queue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      // Lambda's advice: six times the function timeout, so retries don't overlap.
+      visibilityTimeout: Duration.seconds(TIMEOUT.toSeconds() * 6),
+      deadLetterQueue: { queue: dlq, maxReceiveCount: 5 },
+    });
+    this.queueSource = this.function.addEventSourceMapping('QueueSource', {
+      eventSourceArn: this.queue.queueArn,
+      batchSize: 100,
+      maxBatchingWindow: Duration.seconds(1),
+      reportBatchItemFailures: true,
+      // Leaves half of the reserved concurrency to the Function URL and direct invokes.
+      maxConcurrency: Math.max(2, Math.floor(config.ingestConcurrency / 2)),
+    });
+    this.queue.grantConsumeMessages(this.function);
+
+    alarms.any('IngestErrors', this.function.metricErrors({ period: Duration.minutes(5) }), 'ingest-fn failed');
+    alarms.any(
+      'IngestThrottles',
+      this.function.metricThrottles({ period: Duration.minutes(5) }),
+      'ingest-fn hit its reserved concurrency',
+    );
+    alarms.deadLetters('IngestDeadLetters', dlq, 'SQS events were given up (invalid or undeliverable)');
+  }
+}

@@ -1,0 +1,116 @@
+import { Stack, Validations } from 'aws-cdk-lib';
+import { StackConfig } from './config';
+import { IConstruct } from 'constructs';
+
+// cdk-nag's AwsSolutions findings this design accepts, each with its reason. Everything else
+// fails `cdk synth` and the infra tests.
+
+interface Acknowledgement {
+  readonly id: string;
+  readonly reason: string;
+}
+
+const BASIC_EXECUTION_ROLE =
+  'AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]';
+const VPC_ACCESS_EXECUTION_ROLE =
+  'AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]';
+
+const everywhere: Acknowledgement[] = [
+  {
+    id: BASIC_EXECUTION_ROLE,
+    reason:
+      'AWSLambdaBasicExecutionRole grants only logs:CreateLogGroup, CreateLogStream and PutLogEvents; ' +
+      "AWS keeps it current, and each function's log group is its own",
+  },
+  {
+    id: VPC_ACCESS_EXECUTION_ROLE,
+    reason:
+      'vpc mode: AWSLambdaVPCAccessExecutionRole is the ENI and log permission set Lambda needs to ' +
+      'attach to the VPC; its EC2 actions do not take resource-level permissions',
+  },
+];
+
+const byPath: Record<string, Acknowledgement[]> = {
+  'Database/Instance': [
+    {
+      id: 'AwsSolutions::AwsSolutions-RDS3',
+      reason:
+        'A single-AZ instance keeps the reference stack cheap at rest; automated backups cover ' +
+        'recovery. Set multiAz on the instance for production availability',
+    },
+    {
+      id: 'AwsSolutions::AwsSolutions-RDS11',
+      reason:
+        'Port 3306 is what sg-sync-fn opens and clients expect; a non-default port hides nothing ' +
+        'from a scan, and the security groups, TLS and IAM authentication are the real gate',
+    },
+    {
+      id: 'CloudFormation-Validate::W9011',
+      reason:
+        'public mode: the function runs outside any VPC, so the instance must be public; its ' +
+        'groups admit only the EC2 ranges of the region (see README). The vpc mode makes it private',
+    },
+  ],
+  'Database/Instance/Secret': [
+    {
+      id: 'AwsSolutions::AwsSolutions-SMG4',
+      reason:
+        'The admin secret is read only by migrate once per deploy; ingest-fn uses IAM tokens by ' +
+        'default. Rotation needs a rotation function with network access to the database and ' +
+        'to Secrets Manager, which this reference stack leaves to its operator',
+    },
+  ],
+  'Sync/Function': [
+    {
+      id: 'Annotation::@aws-cdk/aws-lambda:addPermissionsToVersionOrAlias',
+      reason:
+        'SNS and EventBridge invoke the unqualified function; only the deploy trigger uses a ' +
+        'version, through its own lambda:InvokeFunction grant',
+    },
+  ],
+  'Sync/DescribeSecurityGroups': [
+    {
+      id: 'AwsSolutions::AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'ec2:DescribeSecurityGroups, DescribeSecurityGroupRules and DescribeManagedPrefixLists ' +
+        'support no resource-level permissions; every write is limited to the pool groups',
+    },
+  ],
+};
+
+function acknowledge(scope: IConstruct, list: Acknowledgement[]): void {
+  for (const a of list) Validations.of(scope).acknowledge(a);
+}
+
+/** Findings that follow from a setting the operator chose on purpose. */
+function chosen(config: StackConfig): Record<string, Acknowledgement[]> {
+  if (config.protectDatabase) return {};
+  return {
+    'Database/Instance': [
+      {
+        id: 'AwsSolutions::AwsSolutions-RDS10',
+        reason: 'protectDatabase=false: a throwaway stack whose database may go with it',
+      },
+    ],
+  };
+}
+
+export function acknowledgeFindings(stack: Stack, config: StackConfig): void {
+  acknowledge(stack, everywhere);
+  for (const [path, list] of Object.entries(chosen(config))) {
+    const scope = findPath(stack, path);
+    if (scope) acknowledge(scope, list);
+  }
+  for (const [path, list] of Object.entries(byPath)) {
+    const scope = findPath(stack, path);
+    if (scope) acknowledge(scope, list);
+  }
+}
+
+function findPath(root: IConstruct, path: string): IConstruct | undefined {
+  let node: IConstruct | undefined = root;
+  for (const part of path.split('/')) {
+    node = node?.node.tryFindChild(part);
+  }
+  return node;
+}

@@ -1,0 +1,100 @@
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import * as triggers from 'aws-cdk-lib/triggers';
+import { Duration, Stack } from 'aws-cdk-lib';
+import { Construct } from 'constructs';
+import { StackConfig } from './config';
+import { DATABASE_PORT } from './database';
+import { Alarms, deadLetterQueue } from './alarms';
+import { workspaceFunction } from './rust-function';
+
+/** AWS announces every change of ip-ranges.json here; the topic lives in us-east-1 only. */
+export const IP_SPACE_CHANGED_TOPIC = 'arn:aws:sns:us-east-1:806199016981:AmazonIpSpaceChanged';
+
+/** sg-sync-fn: keeps the pool's inbound rules equal to the region's EC2 ranges, on every
+ *  AmazonIpSpaceChanged notification, on a schedule as a backstop, and once after a deploy. */
+export class SyncFunction extends Construct {
+  readonly function: lambda.Function;
+  readonly firstSync: triggers.Trigger;
+  /** The one statement with `Resource: *`. */
+  readonly describePolicy: iam.Policy;
+
+  constructor(scope: Construct, id: string, groups: ec2.SecurityGroup[], config: StackConfig, alarms: Alarms) {
+    super(scope, id);
+    const dlq = deadLetterQueue(this, 'DeadLetters');
+    this.function = workspaceFunction(this, 'Function', {
+      binaryName: 'sg-sync-fn',
+      architecture: config.architecture,
+      description: 'Keeps the database security groups equal to the EC2 ranges of this region',
+      memorySize: 256,
+      timeout: Duration.minutes(1),
+      // SNS and EventBridge invoke asynchronously: two retries, then the dead-letter queue.
+      retryAttempts: 2,
+      deadLetterQueue: dlq,
+      environment: {
+        SECURITY_GROUP_IDS: groups.map((g) => g.securityGroupId).join(','),
+        PORTS: `tcp/${DATABASE_PORT}`,
+        RULES_PER_GROUP: String(config.rulesPerGroup),
+      },
+    });
+
+    // Describe calls take no resource-level permissions (a policy of its own, so the nag
+    // acknowledgement covers exactly it); every write names the pool's groups.
+    this.describePolicy = new iam.Policy(this, 'DescribeSecurityGroups', {
+      statements: [
+        new iam.PolicyStatement({
+          actions: [
+            'ec2:DescribeSecurityGroups',
+            'ec2:DescribeSecurityGroupRules',
+            'ec2:DescribeManagedPrefixLists',
+          ],
+          resources: ['*'],
+        }),
+      ],
+    });
+    this.function.role?.attachInlinePolicy(this.describePolicy);
+    const stack = Stack.of(this);
+    this.function.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: [
+          'ec2:AuthorizeSecurityGroupIngress',
+          'ec2:RevokeSecurityGroupIngress',
+          'ec2:CreateTags',
+        ],
+        resources: groups.map((g) =>
+          stack.formatArn({ service: 'ec2', resource: 'security-group', resourceName: g.securityGroupId }),
+        ),
+      }),
+    );
+
+    // A topic in another region: the subscription carries Region: us-east-1.
+    const topic = sns.Topic.fromTopicArn(this, 'AmazonIpSpaceChanged', IP_SPACE_CHANGED_TOPIC);
+    topic.addSubscription(new subscriptions.LambdaSubscription(this.function, { deadLetterQueue: dlq }));
+
+    new events.Rule(this, 'Backstop', {
+      description: 'Syncs even if an AmazonIpSpaceChanged notification was missed',
+      schedule: events.Schedule.expression(config.syncSchedule),
+      targets: [
+        new targets.LambdaFunction(this.function, {
+          retryAttempts: 2,
+          deadLetterQueue: dlq,
+        }),
+      ],
+    });
+
+    // `{}` is a direct, applying run; it fails the deploy if the sync fails.
+    this.firstSync = new triggers.Trigger(this, 'FirstSync', {
+      handler: this.function,
+      invocationType: triggers.InvocationType.REQUEST_RESPONSE,
+      timeout: Duration.minutes(2),
+    });
+
+    alarms.any('SyncErrors', this.function.metricErrors({ period: Duration.hours(1) }), 'sg-sync-fn failed');
+    alarms.deadLetters('SyncDeadLetters', dlq, 'a sg-sync-fn event was given up');
+  }
+}

@@ -1,0 +1,99 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { Template } from 'aws-cdk-lib/assertions';
+import { App } from 'aws-cdk-lib';
+import { buildApp } from '../lib/app';
+import { IngestStack } from '../lib/ingest-stack';
+
+/** cdk.json's context: only the CLI reads it, so tests pass it in to build the same app. */
+const cdkJsonContext = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'cdk.json'), 'utf8')).context;
+
+export interface Synthesized {
+  readonly app: App;
+  readonly stack: IngestStack;
+  readonly template: Template;
+  /** The cloud assembly folder, with cdk-nag's validation-report.json. */
+  readonly outdir: string;
+  /** The raw template, for properties no matcher expresses. */
+  readonly json: { Resources: Record<string, { Type: string; Properties?: any; DependsOn?: string[] }> } & Record<string, any>;
+}
+
+/** The app as `cdk synth` builds it, without bundling, in ap-northeast-1 unless told. */
+export function synth(context: Record<string, unknown> = {}): Synthesized {
+  const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'infra-test-'));
+  const { app, stack } = buildApp({
+    skipBundling: true,
+    baseContext: cdkJsonContext,
+    context: { region: 'ap-northeast-1', account: '123456789012', ...context },
+    outdir,
+  });
+  // Runs cdk-nag too: an unacknowledged finding throws here.
+  app.synth();
+  const template = Template.fromStack(stack);
+  return { app, stack, template, outdir, json: template.toJSON() as Synthesized['json'] };
+}
+
+/** The logical ids of the resources of one type. */
+export function idsOf(json: Synthesized['json'], type: string): string[] {
+  return Object.entries(json.Resources)
+    .filter(([, r]) => r.Type === type)
+    .map(([id]) => id);
+}
+
+/** The one resource of a type whose properties match a predicate. */
+export function findOne(json: Synthesized['json'], type: string, pick: (p: any) => boolean): [string, any] {
+  const found = Object.entries(json.Resources).filter(([, r]) => r.Type === type && pick(r.Properties ?? {}));
+  if (found.length !== 1) throw new Error(`expected one ${type}, found ${found.length}`);
+  return [found[0][0], found[0][1]];
+}
+
+export function functionNamed(json: Synthesized['json'], binary: string): [string, any] {
+  return findOne(json, 'AWS::Lambda::Function', (p) => (p.Description ?? '').includes(DESCRIPTIONS[binary]));
+}
+
+const DESCRIPTIONS: Record<string, string> = {
+  'ingest-fn': 'Writes events',
+  'sg-sync-fn': 'Keeps the database security groups',
+  migrate: 'Applies the sqlx migrations',
+};
+
+/** Every CIDR any security group rule of the template names, ingress and egress. */
+export function allRuleCidrs(json: Synthesized['json']): string[] {
+  const cidrs: string[] = [];
+  const collect = (rule: any) => {
+    for (const key of ['CidrIp', 'CidrIpv6']) if (rule?.[key] !== undefined) cidrs.push(String(rule[key]));
+  };
+  for (const r of Object.values(json.Resources)) {
+    if (r.Type === 'AWS::EC2::SecurityGroup') {
+      for (const rule of [...(r.Properties?.SecurityGroupIngress ?? []), ...(r.Properties?.SecurityGroupEgress ?? [])]) {
+        collect(rule);
+      }
+    }
+    if (r.Type === 'AWS::EC2::SecurityGroupIngress' || r.Type === 'AWS::EC2::SecurityGroupEgress') {
+      collect(r.Properties);
+    }
+  }
+  return cidrs;
+}
+
+/** The deploy trigger that invokes a function (through its current version). */
+export function triggerOf(json: Synthesized['json'], functionId: string): [string, any] {
+  const [versionId] = findOne(json, 'AWS::Lambda::Version', (p) => p.FunctionName?.Ref === functionId);
+  return findOne(json, 'Custom::Trigger', (p) => p.HandlerArn?.Ref === versionId);
+}
+
+/** The IAM statements attached to a function's role. */
+export function statementsOf(json: Synthesized['json'], fn: any): any[] {
+  const role = fn.Properties.Role['Fn::GetAtt'][0];
+  return idsOf(json, 'AWS::IAM::Policy')
+    .map((id) => json.Resources[id].Properties)
+    .filter((p) => (p.Roles ?? []).some((r: any) => r.Ref === role))
+    .flatMap((p) => p.PolicyDocument.Statement);
+}
+
+/** cdk-nag's report of one synth. */
+export function nagReport(s: Synthesized): any {
+  const report = JSON.parse(fs.readFileSync(path.join(s.outdir, 'validation-report.json'), 'utf8'));
+  return report.pluginReports.find((r: any) => r.pluginName === 'AwsSolutions');
+}

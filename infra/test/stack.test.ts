@@ -1,0 +1,374 @@
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { buildApp } from '../lib/app';
+import { IP_SPACE_CHANGED_TOPIC } from '../lib/sync-function';
+import { allRuleCidrs, findOne, functionNamed, idsOf, nagReport, statementsOf, synth, triggerOf } from './helpers';
+
+// One synth per mode, shared by the tests that only read it.
+const pub = synth();
+const vpc = synth({ mode: 'vpc' });
+
+describe('functions', () => {
+  test.each(['ingest-fn', 'sg-sync-fn', 'migrate'])('%s is a provided.al2023 arm64 Rust function', (binary) => {
+    const [, fn] = functionNamed(pub.json, binary);
+    expect(fn.Properties).toMatchObject({
+      Runtime: 'provided.al2023',
+      Architectures: ['arm64'],
+      Handler: 'bootstrap',
+      LoggingConfig: { LogFormat: 'JSON' },
+    });
+  });
+
+  test('architecture comes from context', () => {
+    const x86 = synth({ architecture: 'x86_64' });
+    const [, fn] = functionNamed(x86.json, 'ingest-fn');
+    expect(fn.Properties.Architectures).toEqual(['x86_64']);
+  });
+});
+
+describe('network', () => {
+  test('public subnets in two AZs and no NAT gateway', () => {
+    pub.template.resourceCountIs('AWS::EC2::NatGateway', 0);
+    const subnets = idsOf(pub.json, 'AWS::EC2::Subnet').map((id) => pub.json.Resources[id].Properties);
+    expect(subnets).toHaveLength(2);
+    expect(subnets.every((s) => s.MapPublicIpOnLaunch === true)).toBe(true);
+    expect(new Set(subnets.map((s) => JSON.stringify(s.AvailabilityZone))).size).toBe(2);
+  });
+
+  test('flow logs record all traffic', () => {
+    pub.template.hasResourceProperties('AWS::EC2::FlowLog', { TrafficType: 'ALL', ResourceType: 'VPC' });
+  });
+});
+
+describe('database', () => {
+  test('MySQL 8.0 pinned, public, encrypted, IAM auth, backups, TLS-only parameters', () => {
+    pub.template.hasResourceProperties('AWS::RDS::DBInstance', {
+      Engine: 'mysql',
+      EngineVersion: Match.stringLikeRegexp('^8\\.0\\.\\d+$'),
+      AutoMinorVersionUpgrade: false,
+      PubliclyAccessible: true,
+      StorageEncrypted: true,
+      EnableIAMDatabaseAuthentication: true,
+      BackupRetentionPeriod: 7,
+      DBName: 'ingest',
+    });
+    pub.template.hasResourceProperties('AWS::RDS::DBParameterGroup', {
+      Family: 'mysql8.0',
+      Parameters: { require_secure_transport: 'ON', max_connections: '100' },
+    });
+  });
+
+  test('credentials are generated into Secrets Manager', () => {
+    pub.template.hasResourceProperties('AWS::SecretsManager::Secret', {
+      GenerateSecretString: Match.objectLike({ GenerateStringKey: 'password' }),
+    });
+    const [, db] = findOne(pub.json, 'AWS::RDS::DBInstance', () => true);
+    expect(JSON.stringify(db.Properties.MasterUserPassword)).toContain('resolve:secretsmanager');
+  });
+
+  test('protected by default: deletion protection, retained with its secret', () => {
+    pub.template.hasResource('AWS::RDS::DBInstance', {
+      DeletionPolicy: 'Retain',
+      Properties: Match.objectLike({ DeletionProtection: true }),
+    });
+    pub.template.hasResource('AWS::SecretsManager::Secret', { DeletionPolicy: 'Retain' });
+  });
+
+  test('protectDatabase=false makes a throwaway stack', () => {
+    const loose = synth({ protectDatabase: 'false' });
+    loose.template.hasResource('AWS::RDS::DBInstance', {
+      DeletionPolicy: 'Delete',
+      Properties: Match.objectLike({ DeletionProtection: false, DeleteAutomatedBackups: true }),
+    });
+  });
+
+  test('the vpc mode keeps the database private, reachable from the two functions only', () => {
+    vpc.template.hasResourceProperties('AWS::RDS::DBInstance', { PubliclyAccessible: false });
+    const [dbGroup] = findOne(vpc.json, 'AWS::EC2::SecurityGroup', (p) => p.GroupDescription.startsWith('RDS MySQL'));
+    const ingress = idsOf(vpc.json, 'AWS::EC2::SecurityGroupIngress')
+      .map((id) => vpc.json.Resources[id].Properties)
+      .filter((p) => JSON.stringify(p.GroupId).includes(dbGroup));
+    expect(ingress).toHaveLength(2);
+    for (const rule of ingress) {
+      expect(rule).toMatchObject({ IpProtocol: 'tcp', FromPort: 3306, ToPort: 3306 });
+      expect(rule.SourceSecurityGroupId).toBeDefined();
+    }
+  });
+});
+
+describe('security group pool', () => {
+  const poolOf = (s: typeof pub) => {
+    const [, db] = findOne(s.json, 'AWS::RDS::DBInstance', () => true);
+    return db.Properties.VPCSecurityGroups.map((g: any) => g['Fn::GetAtt'][0]);
+  };
+
+  test('three empty groups on the instance by default', () => {
+    const pool = poolOf(pub);
+    expect(pool).toHaveLength(3);
+    for (const id of pool) {
+      expect(pub.json.Resources[id].Properties.SecurityGroupIngress).toBeUndefined();
+    }
+    // No stand-alone ingress rule targets them either: sg-sync-fn fills them after deploy.
+    const targets = idsOf(pub.json, 'AWS::EC2::SecurityGroupIngress').map((id) =>
+      JSON.stringify(pub.json.Resources[id].Properties.GroupId),
+    );
+    for (const id of pool) expect(targets.some((t) => t.includes(id))).toBe(false);
+  });
+
+  test('the pool size comes from context', () => {
+    expect(poolOf(synth({ securityGroupPoolSize: '5' }))).toHaveLength(5);
+  });
+
+  test.each([
+    ['public', pub],
+    ['vpc', vpc],
+  ])('no rule in the %s template opens 0.0.0.0/0 or ::/0', (_mode, s) => {
+    const cidrs = allRuleCidrs(s.json);
+    expect(cidrs.length).toBeGreaterThan(0);
+    expect(cidrs).not.toContain('0.0.0.0/0');
+    expect(cidrs).not.toContain('::/0');
+  });
+
+  test('the check above sees an open rule when there is one', () => {
+    const { stack } = buildApp({ skipBundling: true, checks: false, context: { region: 'ap-northeast-1' } });
+    const open = new ec2.SecurityGroup(stack, 'Open', { vpc: stack.network.vpc, allowAllOutbound: false });
+    open.addIngressRule(ec2.Peer.anyIpv6(), ec2.Port.tcp(3306));
+    expect(allRuleCidrs(Template.fromStack(stack).toJSON() as any)).toContain('::/0');
+  });
+});
+
+describe('sg-sync-fn', () => {
+  test('subscribed to AmazonIpSpaceChanged in us-east-1 from a stack in another region', () => {
+    pub.template.hasResourceProperties('AWS::SNS::Subscription', {
+      TopicArn: IP_SPACE_CHANGED_TOPIC,
+      Protocol: 'lambda',
+      Region: 'us-east-1',
+      RedrivePolicy: Match.anyValue(),
+    });
+    pub.template.hasResourceProperties('AWS::Lambda::Permission', {
+      Principal: 'sns.amazonaws.com',
+      SourceArn: IP_SPACE_CHANGED_TOPIC,
+    });
+    expect(IP_SPACE_CHANGED_TOPIC).toBe('arn:aws:sns:us-east-1:806199016981:AmazonIpSpaceChanged');
+  });
+
+  test('an hourly backstop schedule, overridable', () => {
+    pub.template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(1 hour)' });
+    synth({ syncSchedule: 'rate(15 minutes)' }).template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(15 minutes)',
+    });
+  });
+
+  test('settings name every pool group, in order, and the MySQL port', () => {
+    const [, fn] = functionNamed(pub.json, 'sg-sync-fn');
+    const env = fn.Properties.Environment.Variables;
+    expect(env.PORTS).toBe('tcp/3306');
+    expect(env.RULES_PER_GROUP).toBe('60');
+    const [, db] = findOne(pub.json, 'AWS::RDS::DBInstance', () => true);
+    const pool = db.Properties.VPCSecurityGroups.map((g: any) => g['Fn::GetAtt'][0]);
+    const listed = env.SECURITY_GROUP_IDS['Fn::Join'][1]
+      .filter((part: any) => typeof part !== 'string')
+      .map((g: any) => g['Fn::GetAtt'][0]);
+    expect(listed).toEqual(pool);
+  });
+
+  test('IAM: describe calls, plus authorize/revoke/tag on exactly the pool groups', () => {
+    const statements = idsOf(pub.json, 'AWS::IAM::Policy').flatMap(
+      (id) => pub.json.Resources[id].Properties.PolicyDocument.Statement,
+    );
+    const ec2Statements = statements.filter((s: any) =>
+      [s.Action].flat().some((a: string) => a.startsWith('ec2:')),
+    );
+    const writes = ec2Statements.filter((s: any) => [s.Action].flat().some((a: string) => !a.startsWith('ec2:Describe')));
+    expect(writes).toHaveLength(1);
+    expect([writes[0].Action].flat().sort()).toEqual([
+      'ec2:AuthorizeSecurityGroupIngress',
+      'ec2:CreateTags',
+      'ec2:RevokeSecurityGroupIngress',
+    ]);
+    const [, db] = findOne(pub.json, 'AWS::RDS::DBInstance', () => true);
+    const pool = db.Properties.VPCSecurityGroups.map((g: any) => g['Fn::GetAtt'][0]).sort();
+    const resources = writes[0].Resource.map((r: any) => {
+      const parts = r['Fn::Join'][1];
+      expect(parts.filter((x: unknown) => typeof x === 'string').join('')).toBe(
+        'arn::ec2:ap-northeast-1:123456789012:security-group/',
+      );
+      return parts[parts.length - 1]['Fn::GetAtt'][0];
+    });
+    expect(resources.sort()).toEqual(pool);
+    const reads = ec2Statements.filter((s: any) => s !== writes[0]);
+    for (const s of reads) {
+      expect([s.Action].flat().every((a: string) => a.startsWith('ec2:Describe'))).toBe(true);
+    }
+  });
+
+  test('a dead-letter queue for failed async events, and alarms on errors and dead letters', () => {
+    const [, fn] = functionNamed(pub.json, 'sg-sync-fn');
+    const dlq = fn.Properties.DeadLetterConfig.TargetArn['Fn::GetAtt'][0];
+    expect(pub.json.Resources[dlq].Type).toBe('AWS::SQS::Queue');
+    pub.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'Errors',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: functionNamed(pub.json, 'sg-sync-fn')[0] } }],
+      AlarmActions: Match.anyValue(),
+    });
+    pub.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [dlq, 'QueueName'] } }],
+    });
+  });
+
+  test('a trigger runs one applying sync after each deploy that changes the function', () => {
+    const [, trigger] = triggerOf(pub.json, functionNamed(pub.json, 'sg-sync-fn')[0]);
+    expect(trigger.Properties).toMatchObject({ InvocationType: 'RequestResponse', ExecuteOnHandlerChange: true });
+  });
+
+  test('the vpc mode has no sync function and no subscription', () => {
+    vpc.template.resourceCountIs('AWS::SNS::Subscription', 0);
+    vpc.template.resourceCountIs('AWS::Events::Rule', 0);
+    expect(() => functionNamed(vpc.json, 'sg-sync-fn')).toThrow(/found 0/);
+  });
+});
+
+describe('ingest-fn', () => {
+  test('outside the VPC, IAM database auth with the matching rds-db:connect grant', () => {
+    const [, fn] = functionNamed(pub.json, 'ingest-fn');
+    expect(fn.Properties.VpcConfig).toBeUndefined();
+    expect(fn.Properties.Environment.Variables).toMatchObject({
+      DB_IAM_AUTH: 'true',
+      DB_USER: 'ingest_fn',
+      DB_NAME: 'ingest',
+      DB_PORT: '3306',
+      DB_TLS: 'verify-identity',
+      DB_CA_BUNDLE: '/opt/rds-ca-bundle.pem',
+    });
+    expect(fn.Properties.Environment.Variables.DB_SECRET_ARN).toBeUndefined();
+    expect(fn.Properties.Layers).toHaveLength(1);
+    const policy = JSON.stringify(statementsOf(pub.json, fn));
+    expect(policy).toContain('rds-db:connect');
+    expect(policy).toContain('/ingest_fn');
+    expect(policy).not.toContain('secretsmanager:GetSecretValue');
+  });
+
+  test('dbAuth=secret wires DB_SECRET_ARN and a read grant instead', () => {
+    const s = synth({ dbAuth: 'secret' });
+    const [, fn] = functionNamed(s.json, 'ingest-fn');
+    const env = fn.Properties.Environment.Variables;
+    expect(env.DB_SECRET_ARN).toBeDefined();
+    expect(env.DB_IAM_AUTH).toBeUndefined();
+    const policies = JSON.stringify(idsOf(s.json, 'AWS::IAM::Policy').map((p) => s.json.Resources[p].Properties));
+    expect(policies).not.toContain('rds-db:connect');
+    const [, migrate] = functionNamed(s.json, 'migrate');
+    expect(migrate.Properties.Environment.Variables.DB_IAM_USER).toBeUndefined();
+  });
+
+  test('a Function URL with IAM auth', () => {
+    pub.template.hasResourceProperties('AWS::Lambda::Url', {
+      AuthType: 'AWS_IAM',
+      TargetFunctionArn: { 'Fn::GetAtt': [functionNamed(pub.json, 'ingest-fn')[0], 'Arn'] },
+    });
+  });
+
+  test('an SQS source with a dead-letter queue and partial batch failures', () => {
+    const [queueId, queue] = findOne(pub.json, 'AWS::SQS::Queue', (p) => p.RedrivePolicy !== undefined);
+    expect(queue.Properties.RedrivePolicy.maxReceiveCount).toBe(5);
+    expect(queue.Properties.VisibilityTimeout).toBe(180);
+    pub.template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: { 'Fn::GetAtt': [queueId, 'Arn'] },
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      BatchSize: 100,
+      ScalingConfig: { MaximumConcurrency: 45 },
+    });
+    const dlq = queue.Properties.RedrivePolicy.deadLetterTargetArn['Fn::GetAtt'][0];
+    pub.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [dlq, 'QueueName'] } }],
+    });
+    pub.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'Errors',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: functionNamed(pub.json, 'ingest-fn')[0] } }],
+    });
+  });
+
+  test('reserved concurrency = (max_connections - reserved) / DB_POOL_MAX', () => {
+    expect(functionNamed(pub.json, 'ingest-fn')[1].Properties.ReservedConcurrentExecutions).toBe(90);
+    const bigger = synth({ dbMaxConnections: '400', dbPoolMax: '2' });
+    const [, fn] = functionNamed(bigger.json, 'ingest-fn');
+    expect(fn.Properties.ReservedConcurrentExecutions).toBe(195);
+    expect(fn.Properties.Environment.Variables.DB_POOL_MAX).toBe('2');
+    bigger.template.hasResourceProperties('AWS::RDS::DBParameterGroup', {
+      Parameters: Match.objectLike({ max_connections: '400' }),
+    });
+  });
+
+  test('a concurrency the database cannot serve is refused at synth', () => {
+    expect(() => synth({ ingestConcurrency: '91' })).toThrow(
+      /ingestConcurrency="91".*exceed dbMaxConnections 100 - dbReservedConnections 10; at most 90/,
+    );
+  });
+
+  test('the vpc mode puts it in the isolated subnets with egress to MySQL and Secrets Manager only', () => {
+    const [, fn] = functionNamed(vpc.json, 'ingest-fn');
+    expect(fn.Properties.VpcConfig.SubnetIds).toHaveLength(2);
+    const group = fn.Properties.VpcConfig.SecurityGroupIds[0]['Fn::GetAtt'][0];
+    expect(vpc.json.Resources[group].Properties.SecurityGroupEgress).toBeUndefined();
+    const egress = idsOf(vpc.json, 'AWS::EC2::SecurityGroupEgress')
+      .map((id) => vpc.json.Resources[id].Properties)
+      .filter((p) => JSON.stringify(p.GroupId).includes(group))
+      .map((p) => p.FromPort)
+      .sort();
+    expect(egress).toEqual([3306, 443]);
+    vpc.template.hasResourceProperties('AWS::EC2::VPCEndpoint', {
+      ServiceName: 'com.amazonaws.ap-northeast-1.secretsmanager',
+      VpcEndpointType: 'Interface',
+    });
+  });
+});
+
+describe('migrations', () => {
+  test('migrate runs once per deploy: after the database and the first sync, before traffic', () => {
+    const [migrateId, migrate] = functionNamed(pub.json, 'migrate');
+    expect(migrate.Properties.Environment.Variables).toMatchObject({ DB_IAM_USER: 'ingest_fn' });
+    expect(migrate.Properties.Environment.Variables.DB_SECRET_ARN).toBeDefined();
+    const [triggerId, trigger] = triggerOf(pub.json, migrateId);
+    const [dbId] = findOne(pub.json, 'AWS::RDS::DBInstance', () => true);
+    const [syncTrigger] = triggerOf(pub.json, functionNamed(pub.json, 'sg-sync-fn')[0]);
+    expect(trigger.DependsOn).toEqual(expect.arrayContaining([dbId, syncTrigger]));
+    const [urlId] = findOne(pub.json, 'AWS::Lambda::Url', () => true);
+    const [esmId] = findOne(pub.json, 'AWS::Lambda::EventSourceMapping', () => true);
+    expect(pub.json.Resources[urlId].DependsOn).toContain(triggerId);
+    expect(pub.json.Resources[esmId].DependsOn).toContain(triggerId);
+  });
+});
+
+describe('outputs', () => {
+  test.each([
+    'IngestFunctionName',
+    'IngestFunctionUrl',
+    'IngestQueueUrl',
+    'MigrateFunctionName',
+    'SyncFunctionName',
+    'DatabaseEndpoint',
+    'DatabaseSecurityGroupIds',
+  ])('%s', (name) => {
+    expect(Object.keys(pub.json.Outputs)).toContain(name);
+  });
+});
+
+describe('cdk-nag', () => {
+  test.each([
+    ['public, iam', {}],
+    ['vpc, secret', { mode: 'vpc', dbAuth: 'secret' }],
+    ['unprotected', { protectDatabase: 'false' }],
+  ])('%s: zero unacknowledged AwsSolutions findings, every acknowledgement with a reason', (_name, context) => {
+    const report = nagReport(synth(context));
+    expect(report.conclusion).toBe('success');
+    expect(report.violations).toEqual([]);
+    expect(report.suppressedViolations.length).toBeGreaterThan(0);
+    for (const v of report.suppressedViolations) expect(v.reason.length).toBeGreaterThan(40);
+  });
+
+  test('an unacknowledged finding fails synth', () => {
+    const { app, stack } = buildApp({ skipBundling: true, context: { region: 'ap-northeast-1' } });
+    new ec2.SecurityGroup(stack, 'Wide', { vpc: stack.network.vpc }).addIngressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(22));
+    expect(() => app.synth()).toThrow(/AwsSolutions-EC23/);
+  });
+});

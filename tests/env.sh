@@ -1,0 +1,63 @@
+# Sourced by the scripts in tests/ and infra/: the cache folder, the cargo target folder, the
+# project's Python virtualenv, and helpers to start servers that are stopped again on exit.
+# shellcheck shell=bash
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cache=${PROJECT_CACHE:-${HOME:-/root}/.cache/lambda-rds-ingest}
+mkdir -p "$cache"
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$cache/target}
+venv=$cache/venv
+
+# Installs tests/requirements.txt into the virtualenv when it changed since the last install.
+ensure_venv() {
+    local stamp=$venv/.requirements.sha256 want
+    want=$(sha256sum "$root/tests/requirements.txt" | cut -d' ' -f1)
+    if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+        echo "installing tests/requirements.txt into $venv" >&2
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$root/tests/requirements.txt"
+        echo "$want" >"$stamp"
+    fi
+    export PATH=$venv/bin:$PATH
+}
+
+# Processes to stop on exit, newest first.
+started=()
+stop_started() {
+    local i
+    for ((i = ${#started[@]} - 1; i >= 0; i--)); do
+        kill -- "${started[i]}" 2>/dev/null || true
+    done
+    for pid in "${started[@]}"; do wait "$pid" 2>/dev/null || true; done
+    started=()
+}
+trap stop_started EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+free_port() {
+    "$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_port PORT SECONDS NAME: fails with a message if nothing listens in time.
+wait_port() {
+    local i
+    for ((i = 0; i < $2 * 5; i++)); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.2
+    done
+    echo "$3 did not listen on 127.0.0.1:$1 within $2 s" >&2
+    return 1
+}
+
+# Starts moto's server on a free loopback port and points the AWS SDKs at it.
+start_moto() {
+    local port
+    port=$(free_port)
+    "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$cache/moto.log" 2>&1 &
+    started+=($!)
+    wait_port "$port" 20 "moto_server (log: $cache/moto.log)"
+    export AWS_ENDPOINT_URL=http://127.0.0.1:$port
+    export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
+    export AWS_REGION=${AWS_REGION:-ap-northeast-1} AWS_DEFAULT_REGION=${AWS_REGION:-ap-northeast-1}
+}

@@ -1,0 +1,379 @@
+//! `local-stack`: the reference flow on one machine, started by `tests/local-stack.sh`.
+//!
+//! 1. a MySQL: `DATABASE_URL`, else a MySQL 8.0 container through testcontainers (Docker);
+//! 2. moto's EC2 API with three stand-ins for the database's security groups, one holding a
+//!    rule this project does not own;
+//! 3. the migrations (the `migrate` binary); both functions under `cargo lambda watch`;
+//! 4. a sync from ip-ranges.json (`IP_RANGES_URL`, default the live file), then the groups;
+//! 5. a short ingest-load run with `--verify`, its table, JSON report and plot;
+//! 6. everything it started is stopped again on exit, also on Ctrl-C.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use aws_sdk_ec2::types::{IpPermission, IpRange};
+use e2e::moto::inbound_rules;
+use tokio::process::{Child, Command};
+
+const REGION: &str = "ap-northeast-1";
+const MANAGED: &str = "sg-sync-fn:";
+
+/// Child processes started in their own process group, stopped group by group on drop, so
+/// `cargo lambda watch` takes the function processes it started down with it.
+#[derive(Default)]
+struct Started(Vec<(String, Child)>);
+
+impl Started {
+    fn spawn(&mut self, name: &str, command: &mut Command) -> Result<u32> {
+        let child = command
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {name}"))?;
+        let pid = child.id().context("a started process has a pid")?;
+        self.0.push((name.to_owned(), child));
+        Ok(pid)
+    }
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        for (name, child) in self.0.iter_mut().rev() {
+            if let Some(pid) = child.id() {
+                // SIGTERM to the whole group first, so each can stop its own children.
+                let _ = std::process::Command::new("kill")
+                    .args(["-TERM", "--", &format!("-{pid}")])
+                    .status();
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while Instant::now() < deadline {
+                    if matches!(child.try_wait(), Ok(Some(_))) {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                let _ = std::process::Command::new("kill")
+                    .args(["-KILL", "--", &format!("-{pid}")])
+                    .stderr(Stdio::null())
+                    .status();
+                eprintln!("stopped {name}");
+            }
+        }
+    }
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+async fn wait_for_port(port: u16, within: Duration, what: &str) -> Result<()> {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    bail!("{what} did not listen on 127.0.0.1:{port} within {within:?}")
+}
+
+/// `DATABASE_URL`, or a container kept until the returned guard drops.
+async fn mysql() -> Result<(String, Option<Box<dyn std::any::Any>>)> {
+    if let Ok(url) = std::env::var("DATABASE_URL") {
+        println!("MySQL: DATABASE_URL");
+        return Ok((url, None));
+    }
+    let docker = std::process::Command::new("docker")
+        .arg("info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !docker {
+        bail!(
+            "no MySQL: set DATABASE_URL=mysql://user:password@127.0.0.1:3306/db for a server \
+             you run (MySQL 8 or MariaDB 10.11), or install and start Docker so a MySQL 8.0 \
+             container can be started through testcontainers"
+        );
+    }
+    use testcontainers_modules::testcontainers::ImageExt;
+    use testcontainers_modules::testcontainers::runners::AsyncRunner;
+    println!("MySQL: starting a mysql:8.0 container through testcontainers");
+    let container = testcontainers_modules::mysql::Mysql::default()
+        .with_tag("8.0")
+        .start()
+        .await
+        .context("starting the MySQL container")?;
+    let port = container.get_host_port_ipv4(3306).await?;
+    Ok((
+        format!("mysql://root@127.0.0.1:{port}/test"),
+        Some(Box::new(container)),
+    ))
+}
+
+/// Three empty groups in a new VPC, the first with one rule this project does not own.
+async fn security_groups(ec2: &aws_sdk_ec2::Client) -> Result<Vec<String>> {
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block("10.42.0.0/16")
+        .send()
+        .await?
+        .vpc()
+        .and_then(|v| v.vpc_id())
+        .context("moto returned no VPC id")?
+        .to_owned();
+    let mut ids = Vec::new();
+    for i in 1..=3 {
+        let id = ec2
+            .create_security_group()
+            .group_name(format!("database-{i}"))
+            .description(format!("stand-in for the database's group {i}/3"))
+            .vpc_id(&vpc)
+            .send()
+            .await?
+            .group_id()
+            .context("moto returned no group id")?
+            .to_owned();
+        ids.push(id);
+    }
+    ec2.authorize_security_group_ingress()
+        .group_id(&ids[0])
+        .ip_permissions(
+            IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(3306)
+                .to_port(3306)
+                .ip_ranges(
+                    IpRange::builder()
+                        .cidr_ip("198.51.100.7/32")
+                        .description("office VPN (not managed by sg-sync-fn)")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await?;
+    Ok(ids)
+}
+
+async fn print_groups(ec2: &aws_sdk_ec2::Client, groups: &[String]) -> Result<()> {
+    println!(
+        "\n{:<22} {:>7} {:>7}  rules (first three managed, every other)",
+        "group", "managed", "other"
+    );
+    for g in groups {
+        let rules = inbound_rules(ec2, g).await?;
+        let (managed, other): (Vec<_>, Vec<_>) = rules
+            .iter()
+            .partition(|r| r.description.starts_with(MANAGED));
+        println!("{g:<22} {:>7} {:>7}", managed.len(), other.len());
+        for r in managed.iter().take(3) {
+            println!(
+                "{:<40} managed  tcp/{} {:<18} {}",
+                "", r.port, r.cidr, r.description
+            );
+        }
+        for r in &other {
+            println!(
+                "{:<40} kept     tcp/{} {:<18} {}",
+                "", r.port, r.cidr, r.description
+            );
+        }
+    }
+    println!();
+    Ok(())
+}
+
+async fn invoke(
+    lambda: &aws_sdk_lambda::Client,
+    function: &str,
+    payload: &str,
+) -> Result<serde_json::Value> {
+    let out = lambda
+        .invoke()
+        .function_name(function)
+        .payload(payload.as_bytes().to_vec().into())
+        .send()
+        .await
+        .with_context(|| format!("invoking {function} under cargo lambda watch"))?;
+    let body = out
+        .payload()
+        .map(|b| b.as_ref().to_vec())
+        .unwrap_or_default();
+    let value: serde_json::Value = serde_json::from_slice(&body)
+        .with_context(|| format!("{function} answered {}", String::from_utf8_lossy(&body)))?;
+    if let Some(error) = out.function_error() {
+        bail!("{function} failed ({error}): {value}");
+    }
+    Ok(value)
+}
+
+async fn flow(started: &mut Started, out_dir: &Path) -> Result<()> {
+    let bin = std::env::current_exe()?
+        .parent()
+        .context("the binary's folder")?
+        .to_path_buf();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .context("the workspace root")?
+        .to_path_buf();
+
+    // 1. MySQL, migrated.
+    let (db_url, _container) = mysql().await?;
+    let migrate = Command::new(bin.join("migrate"))
+        .env("DATABASE_URL", &db_url)
+        .output()
+        .await
+        .context("running migrate")?;
+    if !migrate.status.success() {
+        bail!(
+            "migrate failed: {}",
+            String::from_utf8_lossy(&migrate.stderr)
+        );
+    }
+    println!(
+        "migrations: {}",
+        String::from_utf8_lossy(&migrate.stdout).trim()
+    );
+
+    // 2. moto with the stand-in groups.
+    let moto_port = free_port()?;
+    started.spawn(
+        "moto_server",
+        Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &moto_port.to_string()])
+            .stdout(std::fs::File::create(out_dir.join("moto.log"))?)
+            .stderr(Stdio::null()),
+    )?;
+    wait_for_port(moto_port, Duration::from_secs(30), "moto_server").await?;
+    let moto = format!("http://127.0.0.1:{moto_port}");
+    let ec2_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&moto)
+        .region(aws_config::Region::new(REGION))
+        .load()
+        .await;
+    let ec2 = aws_sdk_ec2::Client::new(&ec2_config);
+    let groups = security_groups(&ec2).await?;
+    println!("moto: {moto}, groups {}", groups.join(", "));
+
+    // 3. Both functions under cargo lambda watch.
+    let ranges = std::env::var("IP_RANGES_URL")
+        .unwrap_or_else(|_| "https://ip-ranges.amazonaws.com/ip-ranges.json".into());
+    let env_file = out_dir.join("functions.env");
+    std::fs::write(
+        &env_file,
+        format!(
+            "DATABASE_URL={db_url}\nSECURITY_GROUP_IDS={}\nREGIONS={REGION}\nIP_RANGES_URL={ranges}\n\
+             AWS_ENDPOINT_URL={moto}\nAWS_REGION={REGION}\nAWS_ACCESS_KEY_ID=testing\n\
+             AWS_SECRET_ACCESS_KEY=testing\n",
+            groups.join(",")
+        ),
+    )?;
+    let watch_port = free_port()?;
+    let watch_log = out_dir.join("cargo-lambda-watch.log");
+    started.spawn(
+        "cargo lambda watch",
+        Command::new("cargo")
+            .current_dir(&root)
+            .args(["lambda", "watch", "--invoke-address", "127.0.0.1"])
+            .args(["--invoke-port", &watch_port.to_string()])
+            .arg("--env-file")
+            .arg(&env_file)
+            .args(["--timeout", "600"])
+            .stdout(std::fs::File::create(&watch_log)?)
+            .stderr(std::fs::File::create(
+                out_dir.join("cargo-lambda-watch.err"),
+            )?),
+    )?;
+    wait_for_port(watch_port, Duration::from_secs(120), "cargo lambda watch").await?;
+    let endpoint = format!("http://127.0.0.1:{watch_port}");
+    let lambda_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&endpoint)
+        .region(aws_config::Region::new(REGION))
+        .load()
+        .await;
+    let lambda = aws_sdk_lambda::Client::new(&lambda_config);
+    println!(
+        "cargo lambda watch: {endpoint} (the first invoke of each function builds it; log: {})",
+        watch_log.display()
+    );
+
+    // 4. A sync, then the groups.
+    println!("sync: sg-sync-fn from {ranges}");
+    let report = invoke(&lambda, "sg-sync-fn", "{}").await?;
+    println!(
+        "sync: {} wanted, {} added, {} removed, {} unchanged",
+        report["wanted"], report["added"], report["removed"], report["unchanged"]
+    );
+    print_groups(&ec2, &groups).await?;
+
+    // 5. A short load run through the same Invoke API, verified against the table.
+    invoke(
+        &lambda,
+        "ingest-fn",
+        r#"{"source":"local-stack","val1":1,"val2":2}"#,
+    )
+    .await
+    .context("warming ingest-fn")?;
+    let plot = out_dir.join("latency.png");
+    let json = out_dir.join("ingest-load.json");
+    let status = Command::new(bin.join("ingest-load"))
+        .args(["--function", "ingest-fn", "--endpoint", &endpoint])
+        .args(["--concurrency", "4", "--requests", "400", "--batch", "5"])
+        .args(["--verify", &db_url])
+        .arg("--json")
+        .arg(&json)
+        .arg("--plot")
+        .arg(&plot)
+        .status()
+        .await
+        .context("running ingest-load")?;
+    if !status.success() {
+        bail!("ingest-load failed ({status})");
+    }
+    println!(
+        "\nplot: {}\nJSON report: {}",
+        plot.display(),
+        json.display()
+    );
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let out_dir = std::env::var_os("LOCAL_STACK_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("lambda-rds-ingest-local"));
+    if let Err(e) = std::fs::create_dir_all(&out_dir) {
+        eprintln!("local-stack: {}: {e}", out_dir.display());
+        return std::process::ExitCode::FAILURE;
+    }
+    let mut started = Started::default();
+    let terminated = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    let result = tokio::select! {
+        r = flow(&mut started, &out_dir) => r,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted (Ctrl-C)")),
+        _ = terminated => Err(anyhow::anyhow!("terminated")),
+    };
+    drop(started);
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("local-stack: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
