@@ -17,6 +17,13 @@ export interface Placement {
   readonly securityGroup: ec2.SecurityGroup;
 }
 
+/** The function props that put a function inside the VPC, or none (public mode). */
+export function placedIn(placement?: Placement) {
+  return placement
+    ? { vpc: placement.vpc, vpcSubnets: placement.subnets, securityGroups: [placement.securityGroup] }
+    : {};
+}
+
 /** The environment both database clients (ingest-fn, migrate) share. */
 export function databaseEnvironment(database: Database, config: StackConfig): Record<string, string> {
   return {
@@ -63,11 +70,7 @@ export class IngestFunction extends Construct {
       reservedConcurrentExecutions: config.ingestConcurrency,
       layers: [database.caLayer],
       environment,
-      ...(placement && {
-        vpc: placement.vpc,
-        vpcSubnets: placement.subnets,
-        securityGroups: [placement.securityGroup],
-      }),
+      ...placedIn(placement),
     });
     if (config.dbAuth === 'iam') {
       database.instance.grantConnect(this.function, IAM_DB_USER);

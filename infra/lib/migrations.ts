@@ -4,7 +4,7 @@ import { Duration } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { StackConfig } from './config';
 import { Database, IAM_DB_USER } from './database';
-import { Placement, databaseEnvironment } from './ingest-function';
+import { Placement, databaseEnvironment, placedIn } from './ingest-function';
 import { workspaceFunction } from './rust-function';
 
 /** The `migrate` binary as a Lambda, run by a trigger after the database exists (and, in the
@@ -31,11 +31,7 @@ export class Migrations extends Construct {
       reservedConcurrentExecutions: 1,
       layers: [database.caLayer],
       environment,
-      ...(placement && {
-        vpc: placement.vpc,
-        vpcSubnets: placement.subnets,
-        securityGroups: [placement.securityGroup],
-      }),
+      ...placedIn(placement),
     });
     database.secret.grantRead(this.function);
 

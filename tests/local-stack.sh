@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The main job on one machine (see README): a MySQL (DATABASE_URL, or a testcontainers MySQL
+# when Docker runs), moto's EC2 API with stand-ins for the database's security groups, the
+# migrations, both functions under `cargo lambda watch`, a sync from ip-ranges.json, the groups
+# as a table, and a short ingest-load run with --verify, its table, JSON report and plot.
+# Everything it starts is stopped again on exit, also on Ctrl-C.
+#
+# IP_RANGES_URL picks the file (default: the live one; on a machine without internet, e.g.
+# IP_RANGES_URL=file://$PWD/../shared/fixtures/ip-ranges/ip-ranges-2026-08-22.json).
+# LOCAL_STACK_DIR is where the logs, the report and the plot go.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+ensure_venv
+
+export LOCAL_STACK_DIR=${LOCAL_STACK_DIR:-$cache/local-stack}
+mkdir -p "$LOCAL_STACK_DIR"
+cd "$root"
+echo "building migrate, ingest-load and local-stack" >&2
+cargo build --quiet --locked -p ingest-fn --bin migrate -p e2e --bin ingest-load --bin local-stack
+exec "$CARGO_TARGET_DIR/debug/local-stack"
