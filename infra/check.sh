@@ -16,20 +16,18 @@ check() { # check NAME COMMAND...: runs one check and counts it
     if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $name" >&2; fi
 }
 
-# npm ci only when package-lock.json changed since the last install.
-lock=$(sha256sum package-lock.json | cut -d' ' -f1)
-if [ "$(cat node_modules/.lock.sha256 2>/dev/null)" != "$lock" ]; then
-    npm ci --no-audit --no-fund --loglevel=error && echo "$lock" >node_modules/.lock.sha256 || {
-        echo "infra: 0 passed, 1 failed"
-        exit 1
-    }
-fi
+ensure_infra_packages || {
+    echo "infra: 0 passed, 1 failed"
+    exit 1
+}
 
 check "tsc" npx tsc --noEmit
 
 jest_json=$(mktemp)
 npx jest --json --outputFile="$jest_json" 2>&1 | grep -v '^\s*$' | tail -n 60
-read -r jp jf < <(node -e 'const r = require(process.argv[1]); console.log(r.numPassedTests, r.numFailedTests + r.numRuntimeErrorTestSuites)' "$jest_json" 2>/dev/null || echo "0 1")
+read -r jp jf < <(node -e '
+    const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+    console.log(r.numPassedTests, r.numFailedTests + r.numRuntimeErrorTestSuites);' "$jest_json" 2>/dev/null || echo "0 1")
 passed=$((passed + jp)) failed=$((failed + jf))
 rm -f "$jest_json"
 

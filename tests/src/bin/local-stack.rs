@@ -63,6 +63,29 @@ impl Drop for Started {
     }
 }
 
+/// moto and `cargo lambda watch` take any credentials; these keep the SDK from looking for
+/// real ones (and from asking an instance metadata service that is not there).
+const EMULATOR_ENV: [(&str, &str); 3] = [
+    ("AWS_ACCESS_KEY_ID", "testing"),
+    ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ("AWS_REGION", REGION),
+];
+
+async fn emulator_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new(REGION))
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "local-stack",
+        ))
+        .load()
+        .await
+}
+
 fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
@@ -227,6 +250,7 @@ async fn flow(started: &mut Started, out_dir: &Path) -> Result<()> {
     // 1. MySQL, migrated.
     let (db_url, _container) = mysql().await?;
     let migrate = Command::new(bin.join("migrate"))
+        .kill_on_drop(true)
         .env("DATABASE_URL", &db_url)
         .output()
         .await
@@ -253,12 +277,7 @@ async fn flow(started: &mut Started, out_dir: &Path) -> Result<()> {
     )?;
     wait_for_port(moto_port, Duration::from_secs(30), "moto_server").await?;
     let moto = format!("http://127.0.0.1:{moto_port}");
-    let ec2_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&moto)
-        .region(aws_config::Region::new(REGION))
-        .load()
-        .await;
-    let ec2 = aws_sdk_ec2::Client::new(&ec2_config);
+    let ec2 = aws_sdk_ec2::Client::new(&emulator_config(&moto).await);
     let groups = security_groups(&ec2).await?;
     println!("moto: {moto}, groups {}", groups.join(", "));
 
@@ -293,12 +312,7 @@ async fn flow(started: &mut Started, out_dir: &Path) -> Result<()> {
     )?;
     wait_for_port(watch_port, Duration::from_secs(120), "cargo lambda watch").await?;
     let endpoint = format!("http://127.0.0.1:{watch_port}");
-    let lambda_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&endpoint)
-        .region(aws_config::Region::new(REGION))
-        .load()
-        .await;
-    let lambda = aws_sdk_lambda::Client::new(&lambda_config);
+    let lambda = aws_sdk_lambda::Client::new(&emulator_config(&endpoint).await);
     println!(
         "cargo lambda watch: {endpoint} (the first invoke of each function builds it; log: {})",
         watch_log.display()
@@ -324,9 +338,12 @@ async fn flow(started: &mut Started, out_dir: &Path) -> Result<()> {
     let plot = out_dir.join("latency.png");
     let json = out_dir.join("ingest-load.json");
     let status = Command::new(bin.join("ingest-load"))
+        // Ctrl-C drops this future: the load run must stop with it.
+        .kill_on_drop(true)
         .args(["--function", "ingest-fn", "--endpoint", &endpoint])
         .args(["--concurrency", "4", "--requests", "400", "--batch", "5"])
         .args(["--verify", &db_url])
+        .envs(EMULATOR_ENV)
         .arg("--json")
         .arg(&json)
         .arg("--plot")
