@@ -257,6 +257,9 @@ describe('ingest-fn', () => {
     expect(env.DB_IAM_AUTH).toBeUndefined();
     const policies = JSON.stringify(idsOf(s.json, 'AWS::IAM::Policy').map((p) => s.json.Resources[p].Properties));
     expect(policies).not.toContain('rds-db:connect');
+    const own = JSON.stringify(statementsOf(s.json, fn));
+    expect(own).toContain('secretsmanager:GetSecretValue');
+    expect(own).toContain(JSON.stringify(env.DB_SECRET_ARN));
     const [, migrate] = functionNamed(s.json, 'migrate');
     expect(migrate.Properties.Environment.Variables.DB_IAM_USER).toBeUndefined();
   });
