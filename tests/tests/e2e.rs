@@ -499,28 +499,28 @@ async fn migrate_names_the_iam_account_it_could_not_create() {
     let bin = binaries();
     let (db_url, name, pool, mut admin) = fresh_database(&bin).await;
 
-    let refused = Command::new(bin.join("migrate"))
-        .env("DATABASE_URL", &db_url)
-        .env("DB_IAM_USER", "ingest'fn")
-        .output()
-        .unwrap();
-    assert!(!refused.status.success());
-    let stderr = String::from_utf8_lossy(&refused.stderr);
+    // migrate with DB_IAM_USER=user must fail; its stderr.
+    let failing = |user: &str| {
+        let out = Command::new(bin.join("migrate"))
+            .env("DATABASE_URL", &db_url)
+            .env("DB_IAM_USER", user)
+            .output()
+            .unwrap();
+        assert!(
+            !out.status.success(),
+            "migrate with DB_IAM_USER={user} succeeded"
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let refused = failing("ingest'fn");
     assert!(
-        stderr.contains("DB_IAM_USER") && stderr.contains("\"ingest'fn\""),
-        "{stderr}"
+        refused.contains("DB_IAM_USER") && refused.contains("\"ingest'fn\""),
+        "{refused}"
     );
-
-    let failed = Command::new(bin.join("migrate"))
-        .env("DATABASE_URL", &db_url)
-        .env("DB_IAM_USER", "ingest_fn")
-        .output()
-        .unwrap();
-    assert!(!failed.status.success());
-    let stderr = String::from_utf8_lossy(&failed.stderr);
+    let failed = failing("ingest_fn");
     assert!(
-        stderr.contains("CREATE USER for IAM account \"ingest_fn\" failed"),
-        "{stderr}"
+        failed.contains("CREATE USER for IAM account \"ingest_fn\" failed"),
+        "{failed}"
     );
     let tables: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'events'")
         .fetch_one(&pool)
