@@ -102,22 +102,12 @@ async fn syncer(settings: Settings) -> Syncer<Ec2Client, Fetcher> {
 /// Every inbound rule of a group as (port, cidr, description).
 async fn rules(group: &str) -> Vec<(i32, String, String)> {
     let ec2 = aws_sdk_ec2::Client::new(&sdk_config().await);
-    let out = ec2
-        .describe_security_groups()
-        .group_ids(group)
-        .send()
+    let mut v: Vec<_> = e2e::moto::inbound_rules(&ec2, group)
         .await
-        .unwrap();
-    let mut v = Vec::new();
-    for p in out.security_groups()[0].ip_permissions() {
-        for r in p.ip_ranges() {
-            v.push((
-                p.from_port().unwrap_or(-1),
-                r.cidr_ip().unwrap().to_owned(),
-                r.description().unwrap_or("").to_owned(),
-            ));
-        }
-    }
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.port, r.cidr, r.description))
+        .collect();
     v.sort();
     v
 }
@@ -393,24 +383,7 @@ async fn the_lambda_handler_takes_an_sns_event_as_aws_delivers_it() {
     let ids = groups(2).await;
     let s = syncer(settings(&ids, &snapshot_url("2026-08-22"), &[])).await;
     let message = std::fs::read_to_string(fixtures().join("notification-2026-08-22.json")).unwrap();
-    let event = json!({"Records": [{
-        "EventSource": "aws:sns",
-        "EventVersion": "1.0",
-        "EventSubscriptionArn": "arn:aws:sns:us-east-1:806199016981:AmazonIpSpaceChanged:0b6b3c5e-7c3f-4e4b-9d1a-2f1f7e1d2c3b",
-        "Sns": {
-            "Type": "Notification",
-            "MessageId": "4d8c1a2e-95a4-5f4e-a0a6-0f6e1c4b9d21",
-            "TopicArn": "arn:aws:sns:us-east-1:806199016981:AmazonIpSpaceChanged",
-            "Subject": null,
-            "Message": message,
-            "Timestamp": "2026-08-22T15:17:12.345Z",
-            "SignatureVersion": "1",
-            "Signature": "EXAMPLE==",
-            "SigningCertUrl": "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-example.pem",
-            "UnsubscribeUrl": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe&SubscriptionArn=example",
-            "MessageAttributes": {}
-        }
-    }]});
+    let event = e2e::sns::sns_event(&message);
     let r = invocation::handle(&s, LambdaEvent::new(event.clone(), Context::default()))
         .await
         .unwrap();

@@ -6,5 +6,6 @@ pub mod invoke_api;
 pub mod load;
 pub mod moto;
 pub mod runtime_api;
+pub mod sns;
 
 pub use runtime_api::{Outcome, RuntimeApi};

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_ec2::config::Credentials;
 use base64::Engine;
+use e2e::moto::inbound_rules;
 use e2e::{RuntimeApi, runtime_api::spawn_function};
 use serde_json::{Value, json};
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool};
@@ -62,46 +63,15 @@ async fn ranges_server(body: Arc<Mutex<Vec<u8>>>) -> String {
     url
 }
 
-fn sns(notification: &[u8]) -> String {
-    json!({"Records": [{
-        "EventSource": "aws:sns", "EventVersion": "1.0",
-        "EventSubscriptionArn": "arn:aws:sns:us-east-1:806199016981:AmazonIpSpaceChanged:5c3a6f2e-0000-4000-8000-000000000000",
-        "Sns": {
-            "Type": "Notification", "MessageId": "95df01b4-ee98-5cb9-9903-4c221d41eb5e",
-            "TopicArn": "arn:aws:sns:us-east-1:806199016981:AmazonIpSpaceChanged", "Subject": null,
-            "Message": String::from_utf8(notification.to_vec()).unwrap(),
-            "Timestamp": "2026-08-22T15:17:10.123Z", "SignatureVersion": "1", "Signature": "EXAMPLE",
-            "SigningCertUrl": "https://sns.us-east-1.amazonaws.com/x.pem", "UnsubscribeUrl": "https://sns.us-east-1.amazonaws.com/?x",
-            "MessageAttributes": {}
-        }
-    }]})
-    .to_string()
+/// The SNS event that delivers one of the fixture notifications.
+fn sns(notification: &str) -> Value {
+    e2e::sns::sns_event(&String::from_utf8(fixture(notification)).unwrap())
 }
 
 async fn invoke(api: &RuntimeApi, event: Value) -> Value {
     let out = api.invoke(event.to_string()).await;
     assert!(!out.error, "function error: {}", out.body);
     serde_json::from_str(&out.body).unwrap()
-}
-
-async fn group_rules(ec2: &aws_sdk_ec2::Client, group: &str) -> Vec<(String, String)> {
-    let out = ec2
-        .describe_security_groups()
-        .group_ids(group)
-        .send()
-        .await
-        .unwrap();
-    out.security_groups()[0]
-        .ip_permissions()
-        .iter()
-        .flat_map(|p| p.ip_ranges())
-        .map(|r| {
-            (
-                r.cidr_ip().unwrap_or_default().to_owned(),
-                r.description().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect()
 }
 
 #[tokio::test]
@@ -184,11 +154,7 @@ async fn sync_ingest_through_every_source_then_sync_again() {
     let sg_env: Vec<(&str, &str)> = sg_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let (mut sync_fn, _) =
         spawn_function(bin.join("sg-sync-fn").to_str().unwrap(), &sync_api, &sg_env);
-    let first = invoke(
-        &sync_api,
-        serde_json::from_str(&sns(&fixture("notification-2026-07-24.json"))).unwrap(),
-    )
-    .await;
+    let first = invoke(&sync_api, sns("notification-2026-07-24.json")).await;
     assert_eq!(
         (
             first["wanted"].clone(),
@@ -276,11 +242,7 @@ async fn sync_ingest_through_every_source_then_sync_again() {
 
     // 3. AWS publishes 2026-08-22 (one prefix more); the same environment syncs again.
     *published.lock().unwrap() = fixture("ip-ranges-2026-08-22.json");
-    let second = invoke(
-        &sync_api,
-        serde_json::from_str(&sns(&fixture("notification-2026-08-22.json"))).unwrap(),
-    )
-    .await;
+    let second = invoke(&sync_api, sns("notification-2026-08-22.json")).await;
     assert_eq!(
         (
             second["added"].clone(),
@@ -290,10 +252,13 @@ async fn sync_ingest_through_every_source_then_sync_again() {
         (json!(1), json!(0), json!(69))
     );
     let all: Vec<(String, String)> = [
-        group_rules(&ec2, &groups[0]).await,
-        group_rules(&ec2, &groups[1]).await,
+        inbound_rules(&ec2, &groups[0]).await.unwrap(),
+        inbound_rules(&ec2, &groups[1]).await.unwrap(),
     ]
-    .concat();
+    .concat()
+    .into_iter()
+    .map(|r| (r.cidr, r.description))
+    .collect();
     assert_eq!(
         all.iter()
             .filter(|(_, d)| d.starts_with("sg-sync-fn:"))
@@ -305,11 +270,7 @@ async fn sync_ingest_through_every_source_then_sync_again() {
         "the unmanaged rule survived"
     );
     // The old notification again (SNS retry, out of order): skipped.
-    let again = invoke(
-        &sync_api,
-        serde_json::from_str(&sns(&fixture("notification-2026-07-24.json"))).unwrap(),
-    )
-    .await;
+    let again = invoke(&sync_api, sns("notification-2026-07-24.json")).await;
     assert_eq!(again["skipped"], true);
 
     sync_fn.kill().unwrap();
