@@ -13,6 +13,9 @@ export interface StackConfig {
   readonly dbAuth: DbAuth;
   /** Security groups on the instance that sg-sync-fn fills (public mode). */
   readonly securityGroupPoolSize: number;
+  /** The account's VPC quota "Security groups per network interface" (RDS attaches the
+   *  instance's groups to its network interface). */
+  readonly securityGroupsPerInterface: number;
   /** The account's inbound-rule quota per group and IP family. */
   readonly rulesPerGroup: number;
   /** EventBridge schedule expression for the backstop sync. */
@@ -28,13 +31,16 @@ export interface StackConfig {
   /** Deletion protection, retained instance and secret, snapshot on replacement. */
   readonly protectDatabase: boolean;
   readonly instanceType: string;
-  /** A pinned RDS MySQL version, e.g. 8.0.44. */
+  /** A pinned RDS MySQL version, e.g. 8.4.10 (default) or 8.0.46. */
   readonly mysqlVersion: string;
   readonly backupRetentionDays: number;
   readonly architecture: Arch;
   /** Optional address subscribed to the alarm topic. */
   readonly alarmEmail?: string;
 }
+
+/** The newest RDS MySQL 8.4 minor this aws-cdk-lib knows (`MysqlEngineVersion.VER_8_4_10`). */
+export const DEFAULT_MYSQL_VERSION = '8.4.10';
 
 export class ConfigError extends Error {
   constructor(key: string, value: unknown, reason: string) {
@@ -82,9 +88,30 @@ export function loadConfig(get: Lookup): StackConfig {
   const mode = oneOf<Mode>(get, 'mode', ['public', 'vpc'], 'public');
   const dbAuth = oneOf<DbAuth>(get, 'dbAuth', ['iam', 'secret'], 'iam');
   // 72 aggregated ap-northeast-1 ranges at 60 rules per group need 2 groups; 3 leaves
-  // room for growth. RDS allows 5 groups per instance unless the quota is raised.
+  // room for growth.
   const securityGroupPoolSize = integer(get, 'securityGroupPoolSize', 3, 1, 16);
+  // The VPC quotas: 5 groups per network interface and 60 rules per group by default, and
+  // their product may not pass 1,000
+  // (https://docs.aws.amazon.com/vpc/latest/userguide/amazon-vpc-limits.html#vpc-limits-security-groups).
+  const securityGroupsPerInterface = integer(get, 'securityGroupsPerInterface', 5, 1, 16);
+  if (securityGroupPoolSize > securityGroupsPerInterface) {
+    throw new ConfigError(
+      'securityGroupPoolSize',
+      String(securityGroupPoolSize),
+      `the instance would carry ${securityGroupPoolSize} security groups but securityGroupsPerInterface is ` +
+        `${securityGroupsPerInterface}; at most ${securityGroupsPerInterface} (raise the VPC quota ` +
+        `"Security groups per network interface" first, then set securityGroupsPerInterface)`,
+    );
+  }
   const rulesPerGroup = integer(get, 'rulesPerGroup', 60, 1, 1000);
+  if (rulesPerGroup * securityGroupsPerInterface > 1000) {
+    throw new ConfigError(
+      'rulesPerGroup',
+      String(rulesPerGroup),
+      `${rulesPerGroup} rules x ${securityGroupsPerInterface} groups per interface exceed the VPC limit of ` +
+        `1000 rules per network interface; at most ${Math.floor(1000 / securityGroupsPerInterface)}`,
+    );
+  }
   const syncSchedule = text(get, 'syncSchedule', 'rate(1 hour)');
   if (!/^(rate|cron)\(.+\)$/.test(syncSchedule)) {
     throw new ConfigError('syncSchedule', syncSchedule, 'expected rate(...) or cron(...)');
@@ -107,7 +134,8 @@ export function loadConfig(get: Lookup): StackConfig {
   if (!/^[a-z][a-z0-9-]*\.[a-z0-9]+$/.test(instanceType)) {
     throw new ConfigError('instanceType', instanceType, 'expected CLASS.SIZE, e.g. t4g.micro');
   }
-  const mysqlVersion = text(get, 'mysqlVersion', '8.0.44');
+  // RDS MySQL 8.0 left standard support on 31 July 2026: an 8.0 instance pays Extended Support.
+  const mysqlVersion = text(get, 'mysqlVersion', DEFAULT_MYSQL_VERSION);
   if (!/^8\.(0|4)\.\d+$/.test(mysqlVersion)) {
     throw new ConfigError('mysqlVersion', mysqlVersion, 'expected a pinned 8.0.x or 8.4.x');
   }
@@ -119,6 +147,7 @@ export function loadConfig(get: Lookup): StackConfig {
     mode,
     dbAuth,
     securityGroupPoolSize,
+    securityGroupsPerInterface,
     rulesPerGroup,
     syncSchedule,
     dbMaxConnections,

@@ -13,6 +13,11 @@ export const DATABASE_NAME = 'ingest';
 export const DATABASE_PORT = 3306;
 /** The MySQL account ingest-fn logs in as with IAM tokens; migrate creates it. */
 export const IAM_DB_USER = 'ingest_fn';
+/** The MySQL account ingest-fn logs in as with `dbAuth=secret`; migrate creates it with the
+ *  password of its own generated secret. */
+export const PASSWORD_DB_USER = 'ingest_fn_pw';
+/** Characters left out of generated passwords: they need quoting in SQL or in a URL. */
+const PASSWORD_EXCLUDES = ' %+~`#$&*()|[]{}:;<>?!\'/@"\\';
 /** Where the CA layer puts the RDS certificate bundle inside a function. */
 export const CA_BUNDLE_PATH = '/opt/rds-ca-bundle.pem';
 
@@ -21,7 +26,10 @@ export const CA_BUNDLE_PATH = '/opt/rds-ca-bundle.pem';
  *  empty and that sg-sync-fn fills with the region's EC2 ranges. */
 export class Database extends Construct {
   readonly instance: rds.DatabaseInstance;
+  /** The admin (master) account's generated secret: migrate alone reads it. */
   readonly secret: secretsmanager.ISecret;
+  /** The least-privilege password account's secret (`dbAuth=secret`): ingest-fn reads it. */
+  readonly ingestSecret?: secretsmanager.Secret;
   /** The groups sg-sync-fn manages (public mode); empty in the vpc mode. */
   readonly syncedGroups: ec2.SecurityGroup[];
   /** The group on the instance that admits the functions inside the VPC (vpc mode). */
@@ -44,6 +52,11 @@ export class Database extends Construct {
         max_connections: String(config.dbMaxConnections),
         // A retired Lambda environment never closes its connection; this frees its slot.
         wait_timeout: '300',
+        // The `slowquery` export publishes the slow query log file: it must be on, and RDS
+        // writes it to a file only with log_output=FILE (the RDS default is TABLE).
+        slow_query_log: '1',
+        long_query_time: '1',
+        log_output: 'FILE',
       },
     });
 
@@ -53,7 +66,9 @@ export class Database extends Construct {
       for (let i = 1; i <= config.securityGroupPoolSize; i++) {
         const group = new ec2.SecurityGroup(this, `SyncedGroup${i}`, {
           vpc: network.vpc,
-          description: `RDS MySQL ingress ${i}/${config.securityGroupPoolSize}, managed by sg-sync-fn`,
+          // GroupDescription is immutable (a change replaces the group): nothing in it may
+          // depend on the pool size, or growing the pool would empty every group.
+          description: `RDS MySQL ingress, pool group ${i}, managed by sg-sync-fn`,
           // No ingress at deploy time; the database itself opens no connections.
           allowAllOutbound: false,
         });
@@ -82,7 +97,7 @@ export class Database extends Construct {
       port: DATABASE_PORT,
       databaseName: DATABASE_NAME,
       credentials: rds.Credentials.fromGeneratedSecret('admin', {
-        excludeCharacters: ' %+~`#$&*()|[]{}:;<>?!\'/@"\\',
+        excludeCharacters: PASSWORD_EXCLUDES,
       }),
       parameterGroup,
       storageEncrypted: true,
@@ -104,6 +119,18 @@ export class Database extends Construct {
     this.secret = this.instance.secret as secretsmanager.ISecret;
     // `secret` is the attachment; the generated secret itself is the instance's child.
     (this.instance.node.findChild('Secret') as secretsmanager.Secret).applyRemovalPolicy(removalPolicy);
+    if (config.dbAuth === 'secret') {
+      this.ingestSecret = new secretsmanager.Secret(this, 'IngestSecret', {
+        description: `Password of the MySQL account ${PASSWORD_DB_USER} (SELECT, INSERT on events) for ingest-fn`,
+        generateSecretString: {
+          secretStringTemplate: JSON.stringify({ username: PASSWORD_DB_USER }),
+          generateStringKey: 'password',
+          excludeCharacters: PASSWORD_EXCLUDES,
+          passwordLength: 32,
+        },
+        removalPolicy,
+      });
+    }
 
     // Written to build/ at synth and packaged as a layer.
     const dir = path.join(__dirname, '..', 'build', 'rds-ca');
@@ -113,6 +140,12 @@ export class Database extends Construct {
       description: 'Amazon RDS certificate authorities (PEM), for verify-identity TLS',
       compatibleArchitectures: [lambda.Architecture.ARM_64, lambda.Architecture.X86_64],
     });
+  }
+
+  /** The password account's secret; only `dbAuth=secret` creates it. */
+  requireIngestSecret(): secretsmanager.Secret {
+    if (!this.ingestSecret) throw new Error('the ingest secret exists only with dbAuth=secret');
+    return this.ingestSecret;
   }
 
   /** The instance's endpoint address, for DB_HOST. */

@@ -57,7 +57,8 @@ export class IngestFunction extends Construct {
       environment.DB_USER = IAM_DB_USER;
       environment.DB_IAM_AUTH = 'true';
     } else {
-      environment.DB_SECRET_ARN = database.secret.secretArn;
+      // Its own least-privilege account's secret, never the admin's.
+      environment.DB_SECRET_ARN = database.requireIngestSecret().secretArn;
     }
     this.function = workspaceFunction(this, 'Function', {
       binaryName: 'ingest-fn',
@@ -75,7 +76,7 @@ export class IngestFunction extends Construct {
     if (config.dbAuth === 'iam') {
       database.instance.grantConnect(this.function, IAM_DB_USER);
     } else {
-      database.secret.grantRead(this.function);
+      database.requireIngestSecret().grantRead(this.function);
     }
 
     this.url = this.function.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.AWS_IAM });

@@ -1,5 +1,5 @@
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import { CfnOutput, Stack, StackProps } from 'aws-cdk-lib';
+import { Aspects, CfnOutput, Stack, StackProps } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { StackConfig } from './config';
 import { DATABASE_PORT, Database } from './database';
@@ -9,6 +9,7 @@ import { Migrations } from './migrations';
 import { Network } from './network';
 import { SyncFunction } from './sync-function';
 import { acknowledgeFindings } from './nag';
+import { FunctionsAfterTheirPolicies } from './iam-ordering';
 
 export interface IngestStackProps extends StackProps {
   readonly config: StackConfig;
@@ -82,6 +83,7 @@ export class IngestStack extends Stack {
     new CfnOutput(this, 'AlarmTopicArn', { value: alarms.topic.topicArn });
 
     acknowledgeFindings(this, config);
+    Aspects.of(this).add(new FunctionsAfterTheirPolicies());
   }
 
   /** A group for a function inside the VPC: no egress but what is added explicitly. */

@@ -9,7 +9,8 @@ import { workspaceFunction } from './rust-function';
 
 /** The `migrate` binary as a Lambda, run by a trigger after the database exists (and, in the
  *  public mode, after the first sync opened it) and before ingest-fn takes traffic. It logs in
- *  with the generated admin secret and, with IAM auth, creates ingest-fn's MySQL account. */
+ *  with the generated admin secret and creates ingest-fn's least-privilege MySQL account: an
+ *  IAM-token account (dbAuth=iam) or a password account from its own secret (dbAuth=secret). */
 export class Migrations extends Construct {
   readonly function: lambda.Function;
   readonly trigger: triggers.Trigger;
@@ -20,6 +21,7 @@ export class Migrations extends Construct {
       ...databaseEnvironment(database, config),
       DB_SECRET_ARN: database.secret.secretArn,
       ...(config.dbAuth === 'iam' && { DB_IAM_USER: IAM_DB_USER }),
+      ...(config.dbAuth === 'secret' && { DB_INGEST_SECRET_ARN: database.requireIngestSecret().secretArn }),
     };
     this.function = workspaceFunction(this, 'Function', {
       binaryName: 'migrate',
@@ -27,13 +29,15 @@ export class Migrations extends Construct {
       description: 'Applies the sqlx migrations to the events database',
       memorySize: 256,
       timeout: Duration.minutes(5),
-      // One migration at a time; the trigger is its only caller.
-      reservedConcurrentExecutions: 1,
+      // No reserved concurrency: Lambda keeps 100 of the account's quota unreserved, so a new
+      // account (quota 10) could not reserve even 1 and the deploy would fail. The trigger is
+      // the only caller, and sqlx serialises concurrent runs with a database lock.
       layers: [database.caLayer],
       environment,
       ...placedIn(placement),
     });
     database.secret.grantRead(this.function);
+    database.ingestSecret?.grantRead(this.function);
 
     // Re-runs whenever the function changes, i.e. whenever the embedded migrations do.
     this.trigger = new triggers.Trigger(this, 'Run', {

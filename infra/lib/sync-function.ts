@@ -16,6 +16,12 @@ import { workspaceFunction } from './rust-function';
 /** AWS announces every change of ip-ranges.json here; the topic lives in us-east-1 only. */
 export const IP_SPACE_CHANGED_TOPIC = 'arn:aws:sns:us-east-1:806199016981:AmazonIpSpaceChanged';
 
+/** How long sg-sync-fn retries EC2's UnauthorizedOperation (IAM is eventually consistent); the
+ *  Rust side waits the same 60 s (`ec2::IAM_SETTLE`). */
+export const SYNC_IAM_SETTLE = Duration.seconds(60);
+/** Room for the IAM wait plus a full sync. */
+export const SYNC_TIMEOUT = Duration.minutes(2);
+
 /** sg-sync-fn: keeps the pool's inbound rules equal to the region's EC2 ranges, on every
  *  AmazonIpSpaceChanged notification, on a schedule as a backstop, and once after a deploy. */
 export class SyncFunction extends Construct {
@@ -32,7 +38,9 @@ export class SyncFunction extends Construct {
       architecture: config.architecture,
       description: 'Keeps the database security groups equal to the EC2 ranges of this region',
       memorySize: 256,
-      timeout: Duration.minutes(1),
+      // A normal sync takes seconds; right after a deploy EC2 may answer UnauthorizedOperation
+      // for up to SYNC_IAM_SETTLE while the new role policy propagates, and the sync waits.
+      timeout: SYNC_TIMEOUT,
       // SNS and EventBridge invoke asynchronously: two retries, then the dead-letter queue.
       retryAttempts: 2,
       deadLetterQueue: dlq,
@@ -72,9 +80,11 @@ export class SyncFunction extends Construct {
       }),
     );
 
-    // A topic in another region: the subscription carries Region: us-east-1.
+    // A topic in another region: the subscription carries Region: us-east-1. No redrive policy:
+    // SNS takes a subscription's dead-letter queue only in the topic's own account and region.
+    // A message SNS delivered but the function failed on still reaches `dlq` (async retries).
     const topic = sns.Topic.fromTopicArn(this, 'AmazonIpSpaceChanged', IP_SPACE_CHANGED_TOPIC);
-    topic.addSubscription(new subscriptions.LambdaSubscription(this.function, { deadLetterQueue: dlq }));
+    topic.addSubscription(new subscriptions.LambdaSubscription(this.function));
 
     new events.Rule(this, 'Backstop', {
       description: 'Syncs even if an AmazonIpSpaceChanged notification was missed',
@@ -91,7 +101,7 @@ export class SyncFunction extends Construct {
     this.firstSync = new triggers.Trigger(this, 'FirstSync', {
       handler: this.function,
       invocationType: triggers.InvocationType.REQUEST_RESPONSE,
-      timeout: Duration.minutes(2),
+      timeout: SYNC_TIMEOUT.plus(Duration.minutes(1)),
     });
 
     alarms.any('SyncErrors', this.function.metricErrors({ period: Duration.hours(1) }), 'sg-sync-fn failed');

@@ -97,3 +97,33 @@ export function nagReport(s: Synthesized): any {
   const report = JSON.parse(fs.readFileSync(path.join(s.outdir, 'validation-report.json'), 'utf8'));
   return report.pluginReports.find((r: any) => r.pluginName === 'AwsSolutions');
 }
+
+/** The logical ids a value references through Ref or Fn::GetAtt (pseudo parameters left out). */
+export function referencedIds(value: unknown): string[] {
+  const found: string[] = [];
+  const walk = (v: any) => {
+    if (Array.isArray(v)) return v.forEach(walk);
+    if (v === null || typeof v !== 'object') return;
+    if (typeof v.Ref === 'string' && !v.Ref.startsWith('AWS::')) found.push(v.Ref);
+    if (Array.isArray(v['Fn::GetAtt'])) found.push(v['Fn::GetAtt'][0]);
+    Object.values(v).forEach(walk);
+  };
+  walk(value);
+  return found;
+}
+
+/** Whether CloudFormation creates `to` before `from`: a path of DependsOn, Ref or GetAtt. */
+export function reaches(json: Synthesized['json'], from: string, to: string): boolean {
+  const seen = new Set<string>();
+  const stack = [from];
+  while (stack.length > 0) {
+    const id = stack.pop() as string;
+    if (id === to && id !== from) return true;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    const r = json.Resources[id];
+    if (!r) continue;
+    stack.push(...[r.DependsOn ?? []].flat(), ...referencedIds(r.Properties));
+  }
+  return false;
+}

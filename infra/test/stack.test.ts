@@ -41,10 +41,10 @@ describe('network', () => {
 });
 
 describe('database', () => {
-  test('MySQL 8.0 pinned, public, encrypted, IAM auth, backups, TLS-only parameters', () => {
+  test('MySQL 8.4 pinned, public, encrypted, IAM auth, backups, TLS-only parameters', () => {
     pub.template.hasResourceProperties('AWS::RDS::DBInstance', {
       Engine: 'mysql',
-      EngineVersion: Match.stringLikeRegexp('^8\\.0\\.\\d+$'),
+      EngineVersion: Match.stringLikeRegexp('^8\\.4\\.\\d+$'),
       AutoMinorVersionUpgrade: false,
       PubliclyAccessible: true,
       StorageEncrypted: true,
@@ -53,8 +53,8 @@ describe('database', () => {
       DBName: 'ingest',
     });
     pub.template.hasResourceProperties('AWS::RDS::DBParameterGroup', {
-      Family: 'mysql8.0',
-      Parameters: { require_secure_transport: 'ON', max_connections: '100' },
+      Family: 'mysql8.4',
+      Parameters: Match.objectLike({ require_secure_transport: 'ON', max_connections: '100' }),
     });
   });
 
@@ -149,7 +149,6 @@ describe('sg-sync-fn', () => {
       TopicArn: IP_SPACE_CHANGED_TOPIC,
       Protocol: 'lambda',
       Region: 'us-east-1',
-      RedrivePolicy: Match.anyValue(),
     });
     pub.template.hasResourceProperties('AWS::Lambda::Permission', {
       Principal: 'sns.amazonaws.com',
@@ -255,7 +254,7 @@ describe('ingest-fn', () => {
     expect(policy).not.toContain('secretsmanager:GetSecretValue');
   });
 
-  test('dbAuth=secret wires DB_SECRET_ARN and a read grant instead', () => {
+  test('dbAuth=secret wires its own account\'s secret (DB_SECRET_ARN) and a read grant instead', () => {
     const s = synth({ dbAuth: 'secret' });
     const [, fn] = functionNamed(s.json, 'ingest-fn');
     const env = fn.Properties.Environment.Variables;
@@ -267,7 +266,16 @@ describe('ingest-fn', () => {
     expect(own).toContain('secretsmanager:GetSecretValue');
     expect(own).toContain(JSON.stringify(env.DB_SECRET_ARN));
     const [, migrate] = functionNamed(s.json, 'migrate');
-    expect(migrate.Properties.Environment.Variables.DB_IAM_USER).toBeUndefined();
+    const migrateEnv = migrate.Properties.Environment.Variables;
+    expect(migrateEnv.DB_IAM_USER).toBeUndefined();
+    // migrate creates the account from the same secret ingest-fn reads, logged in as the admin.
+    expect(migrateEnv.DB_INGEST_SECRET_ARN).toEqual(env.DB_SECRET_ARN);
+    expect(migrateEnv.DB_SECRET_ARN).not.toEqual(env.DB_SECRET_ARN);
+    const [, secret] = findOne(s.json, 'AWS::SecretsManager::Secret', (p) =>
+      (p.GenerateSecretString?.SecretStringTemplate ?? '').includes('ingest_fn_pw'),
+    );
+    expect(secret.Properties.GenerateSecretString).toMatchObject({ GenerateStringKey: 'password' });
+    expect(secret.Properties.GenerateSecretString.ExcludeCharacters).toContain("'");
   });
 
   test('a Function URL with IAM auth', () => {

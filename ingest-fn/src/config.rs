@@ -41,7 +41,27 @@ pub struct DbConfig {
     /// `DB_USER`; a secret's `username` fills it when unset.
     pub user: Option<String>,
     pub pool_max: u32,
-    pub acquire_timeout: Duration,
+    /// Bounds getting a usable connection: a free pool slot, TCP, TLS and login.
+    pub connect_timeout: Duration,
+    /// Bounds one write's round trip. A connection that went silent while the environment was
+    /// frozen (no reset, no FIN) would otherwise hang the write until the function times out.
+    pub write_timeout: Duration,
+}
+
+/// A duration setting in milliseconds, from 10 ms to a minute (well below Lambda's timeout).
+fn millis(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default_ms: u64,
+) -> Result<Duration, ConfigError> {
+    let Some(v) = get(name) else {
+        return Ok(Duration::from_millis(default_ms));
+    };
+    v.parse::<u64>()
+        .ok()
+        .filter(|n| (10..=60_000).contains(n))
+        .map(Duration::from_millis)
+        .ok_or_else(|| err(name, format!("{v:?} is not a whole number from 10 to 60000")))
 }
 
 fn tls_mode(value: &str) -> Result<MySqlSslMode, ConfigError> {
@@ -80,20 +100,14 @@ impl DbConfig {
                     )
                 })?,
         };
-        let acquire_timeout = match get("DB_ACQUIRE_TIMEOUT_MS") {
-            None => Duration::from_secs(3),
-            Some(v) => v
-                .parse::<u64>()
-                .ok()
-                .filter(|n| (10..=60_000).contains(n))
-                .map(Duration::from_millis)
-                .ok_or_else(|| {
-                    err(
-                        "DB_ACQUIRE_TIMEOUT_MS",
-                        format!("{v:?} is not a whole number from 10 to 60000"),
-                    )
-                })?,
-        };
+        if get("DB_ACQUIRE_TIMEOUT_MS").is_some() {
+            return Err(err(
+                "DB_ACQUIRE_TIMEOUT_MS",
+                "renamed: set DB_CONNECT_TIMEOUT_MS (and DB_WRITE_TIMEOUT_MS for the write)",
+            ));
+        }
+        let connect_timeout = millis(&get, "DB_CONNECT_TIMEOUT_MS", 3_000)?;
+        let write_timeout = millis(&get, "DB_WRITE_TIMEOUT_MS", 5_000)?;
         let (mut options, auth, user, default_tls) = if let Some(url) = get("DATABASE_URL") {
             // The URL may hold a password: never repeat it in an error.
             let invalid = || {
@@ -199,7 +213,8 @@ impl DbConfig {
             auth,
             user,
             pool_max,
-            acquire_timeout,
+            connect_timeout,
+            write_timeout,
         })
     }
 
@@ -225,7 +240,20 @@ mod tests {
     fn local_url() {
         let c = config(&[("DATABASE_URL", "mysql://u:p@127.0.0.1:3306/db")]).unwrap();
         assert_eq!(c.auth, Auth::Url);
-        assert_eq!((c.pool_max, c.acquire_timeout), (1, Duration::from_secs(3)));
+        assert_eq!(
+            (c.pool_max, c.connect_timeout, c.write_timeout),
+            (1, Duration::from_secs(3), Duration::from_secs(5))
+        );
+        let c = config(&[
+            ("DATABASE_URL", "mysql://u:p@127.0.0.1:3306/db"),
+            ("DB_CONNECT_TIMEOUT_MS", "250"),
+            ("DB_WRITE_TIMEOUT_MS", "750"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (c.connect_timeout, c.write_timeout),
+            (Duration::from_millis(250), Duration::from_millis(750))
+        );
         assert_eq!(c.options.get_database(), Some("db"));
     }
 
@@ -300,6 +328,22 @@ mod tests {
                 ("DB_CA_BUNDLE", "/nonexistent.pem")
             ]),
             "DB_CA_BUNDLE"
+        );
+        for setting in ["DB_CONNECT_TIMEOUT_MS", "DB_WRITE_TIMEOUT_MS"] {
+            for bad in ["0", "5", "60001", "soon"] {
+                let e = config(&[("DATABASE_URL", "mysql://h/db"), (setting, bad)])
+                    .err()
+                    .unwrap();
+                assert_eq!(e.name, setting);
+                assert!(e.reason.contains(&format!("{bad:?}")), "{}", e.reason);
+            }
+        }
+        assert_eq!(
+            name(&[
+                ("DATABASE_URL", "mysql://h/db"),
+                ("DB_ACQUIRE_TIMEOUT_MS", "3000")
+            ]),
+            "DB_ACQUIRE_TIMEOUT_MS"
         );
     }
 }

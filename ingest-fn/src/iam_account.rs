@@ -1,6 +1,8 @@
-//! The MySQL account ingest-fn logs in as with RDS IAM tokens. `migrate` creates it after the
-//! migrations (`DB_IAM_USER`), logged in as the admin, because only an account that exists with
-//! the `AWSAuthenticationPlugin` can log in with a token.
+//! The least-privilege MySQL account ingest-fn logs in as, which `migrate` creates after the
+//! migrations, logged in as the admin: with RDS IAM tokens (`DB_IAM_USER`: only an account
+//! that exists with the `AWSAuthenticationPlugin` can log in with a token), or with the
+//! password of its own Secrets Manager secret (`DB_INGEST_SECRET_ARN`), so ingest-fn never
+//! holds the admin's credentials.
 
 use sqlx::{AssertSqlSafe, MySqlPool};
 
@@ -12,9 +14,11 @@ use crate::config::ConfigError;
 pub struct IamAccount(String);
 
 #[derive(Debug, thiserror::Error)]
-#[error("{action} for IAM account {account:?} failed: {source}")]
+#[error("{action} for {kind} account {account:?} failed: {source}")]
 pub struct IamAccountError {
     pub action: &'static str,
+    /// `IAM` or `password`.
+    pub kind: &'static str,
     pub account: String,
     #[source]
     pub source: sqlx::Error,
@@ -54,34 +58,124 @@ impl IamAccount {
 
     /// Runs [`IamAccount::statements`] against the pool's current database.
     pub async fn ensure(&self, pool: &MySqlPool) -> Result<(), IamAccountError> {
-        let fail = |action| {
-            let account = self.0.clone();
-            move |source| IamAccountError {
-                action,
-                account,
-                source,
-            }
-        };
-        let database: Option<String> = sqlx::query_scalar("SELECT DATABASE()")
-            .fetch_one(pool)
-            .await
-            .map_err(fail("reading the current database"))?;
-        let database = database.ok_or_else(|| IamAccountError {
-            action: "finding the database to grant on",
-            account: self.0.clone(),
-            source: sqlx::Error::Configuration("the connection names no database".into()),
-        })?;
+        let database = current_database(pool, &self.0).await?;
         let [create, grant] = self.statements(&database);
-        sqlx::query(AssertSqlSafe(create))
-            .execute(pool)
-            .await
-            .map_err(fail("CREATE USER"))?;
-        sqlx::query(AssertSqlSafe(grant))
-            .execute(pool)
-            .await
-            .map_err(fail("GRANT"))?;
+        for (sql, action) in [(create, "CREATE USER"), (grant, "GRANT")] {
+            sqlx::query(AssertSqlSafe(sql))
+                .execute(pool)
+                .await
+                .map_err(|source| IamAccountError {
+                    action,
+                    kind: "IAM",
+                    account: self.0.clone(),
+                    source,
+                })?;
+        }
         Ok(())
     }
+}
+
+/// A password account (`dbAuth=secret`): its name and password come from its own secret.
+/// Deliberately not `Debug`: it holds the password.
+pub struct PasswordAccount {
+    name: String,
+    password: String,
+}
+
+impl PasswordAccount {
+    /// The name as [`IamAccount::parse`] takes it; the password 16 to 128 printable ASCII
+    /// characters without quotes, backslashes or spaces (the infra's generated secrets exclude
+    /// them), because `IDENTIFIED BY` takes no bind parameter either.
+    pub fn new(name: &str, password: &str) -> Result<PasswordAccount, ConfigError> {
+        let name = IamAccount::parse(name)
+            .map_err(|e| ConfigError {
+                name: "DB_INGEST_SECRET_ARN",
+                reason: format!("the secret's username: {}", e.reason),
+            })?
+            .0;
+        let ok = (16..=128).contains(&password.len())
+            && password
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && !matches!(b, b'\'' | b'\\' | b'"' | b'`'));
+        if !ok {
+            return Err(ConfigError {
+                name: "DB_INGEST_SECRET_ARN",
+                reason: format!(
+                    "the password of account {name:?} is not 16 to 128 printable ASCII characters \
+                     without quotes, backslashes or spaces"
+                ),
+            });
+        }
+        Ok(PasswordAccount {
+            name,
+            password: password.to_owned(),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Idempotent: creates the account if missing, sets its password to the secret's (so a
+    /// rotated secret takes effect on the next migrate), and grants the events table.
+    pub fn statements(&self, database: &str) -> [String; 3] {
+        let (user, password) = (&self.name, &self.password);
+        let database = database.replace('`', "``");
+        [
+            format!(
+                "CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY '{password}' REQUIRE SSL"
+            ),
+            format!("ALTER USER '{user}'@'%' IDENTIFIED BY '{password}' REQUIRE SSL"),
+            format!("GRANT SELECT, INSERT ON `{database}`.`events` TO '{user}'@'%'"),
+        ]
+    }
+
+    /// Runs [`PasswordAccount::statements`] against the pool's current database. Errors name the
+    /// account and the statement, never the password.
+    pub async fn ensure(&self, pool: &MySqlPool) -> Result<(), IamAccountError> {
+        let database = current_database(pool, &self.name).await?;
+        let actions = ["CREATE USER", "ALTER USER", "GRANT"];
+        for (sql, action) in self.statements(&database).into_iter().zip(actions) {
+            sqlx::query(AssertSqlSafe(sql))
+                .execute(pool)
+                .await
+                .map_err(|source| IamAccountError {
+                    action,
+                    kind: "password",
+                    account: self.name.clone(),
+                    source: redact(source, &self.password),
+                })?;
+        }
+        Ok(())
+    }
+}
+
+/// A server error can quote the statement; keep the password out of it.
+fn redact(e: sqlx::Error, password: &str) -> sqlx::Error {
+    let text = e.to_string();
+    if text.contains(password) {
+        sqlx::Error::Configuration(text.replace(password, "<redacted>").into())
+    } else {
+        e
+    }
+}
+
+async fn current_database(pool: &MySqlPool, account: &str) -> Result<String, IamAccountError> {
+    let database: Option<String> = sqlx::query_scalar("SELECT DATABASE()")
+        .fetch_one(pool)
+        .await
+        .map_err(|source| IamAccountError {
+            action: "reading the current database",
+            kind: "database",
+            account: account.to_owned(),
+            source,
+        })?;
+    database.ok_or_else(|| IamAccountError {
+        action: "finding the database to grant on",
+        kind: "database",
+        account: account.to_owned(),
+        source: sqlx::Error::Configuration("the connection names no database".into()),
+    })
 }
 
 #[cfg(test)]
@@ -109,5 +203,36 @@ mod tests {
             assert!(e.reason.contains(&format!("{bad:?}")), "{}", e.reason);
         }
         assert_eq!(IamAccount::parse("Ingest_2").unwrap().name(), "Ingest_2");
+    }
+
+    #[test]
+    fn a_password_account_gets_its_secret_password_and_only_the_events_table() {
+        let account = PasswordAccount::new("ingest_fn_pw", "Abcdefgh12345678-_=.,^").unwrap();
+        assert_eq!(
+            account.statements("ingest"),
+            [
+                "CREATE USER IF NOT EXISTS 'ingest_fn_pw'@'%' IDENTIFIED BY 'Abcdefgh12345678-_=.,^' REQUIRE SSL".to_owned(),
+                "ALTER USER 'ingest_fn_pw'@'%' IDENTIFIED BY 'Abcdefgh12345678-_=.,^' REQUIRE SSL".to_owned(),
+                "GRANT SELECT, INSERT ON `ingest`.`events` TO 'ingest_fn_pw'@'%'".to_owned(),
+            ]
+        );
+    }
+
+    #[test]
+    fn passwords_that_could_break_out_of_the_quotes_are_refused_without_echoing_them() {
+        for bad in [
+            "short",
+            "sixteen chars ok",
+            "quote'quote'quote'",
+            "back\\slash\\back\\slash",
+            "double\"quote\"quote\"",
+            "tick`tick`tick`tick",
+        ] {
+            let e = PasswordAccount::new("ingest_fn_pw", bad).err().unwrap();
+            assert_eq!(e.name, "DB_INGEST_SECRET_ARN", "{bad:?}");
+            assert!(!e.reason.contains(bad), "{}", e.reason);
+        }
+        let e = PasswordAccount::new("ingest-fn", "Abcdefgh12345678").err().unwrap();
+        assert!(e.reason.contains("username"), "{}", e.reason);
     }
 }

@@ -16,7 +16,7 @@ pub mod telemetry;
 pub use batch::{EventBatch, Row, Written};
 pub use config::DbConfig;
 pub use handler::{IngestError, handle};
-pub use iam_account::IamAccount;
+pub use iam_account::{IamAccount, PasswordAccount};
 pub use store::{EventStore, MySqlStore};
 
 /// The workspace's `migrations/`, embedded.

@@ -3,13 +3,13 @@
 //! container through testcontainers (`TEST_MYSQL_IMAGE` overrides the image).
 
 use std::collections::HashMap;
-use std::process::{Command, Stdio};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use base64::Engine;
+use e2e::mariadb::{mariadbd, tls_server};
 use ingest::{DbConfig, IngestError, MIGRATOR, MySqlStore, handle};
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use serde_json::{Value, json};
@@ -91,7 +91,7 @@ impl TestDb {
     async fn store_at(&self, host_port: Option<(&str, u16)>, extra: &[(&str, &str)]) -> MySqlStore {
         let mut vars: HashMap<String, String> =
             HashMap::from([("DATABASE_URL".into(), self.url(host_port))]);
-        vars.insert("DB_ACQUIRE_TIMEOUT_MS".into(), "1500".into());
+        vars.insert("DB_CONNECT_TIMEOUT_MS".into(), "1500".into());
         vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let config = DbConfig::from_lookup(|k| vars.get(k).cloned()).unwrap();
         MySqlStore::connect(config).await.unwrap()
@@ -493,16 +493,23 @@ async fn a_connection_killed_between_invocations_is_replaced() {
     handle(&store, invoke(event("k", 1.0), "before"))
         .await
         .unwrap();
-    // The server drops the function's connection while it is frozen.
-    let id: u64 = sqlx::query("SELECT CONNECTION_ID()")
-        .fetch_one(store.pool())
-        .await
-        .unwrap()
-        .get(0);
-    sqlx::query(AssertSqlSafe(format!("KILL {id}")))
-        .execute(&db.pool)
-        .await
-        .unwrap();
+    // The server drops the function's connection while it is frozen: every connection to this
+    // database but the one asking (the test's own pool reconnects by itself).
+    let mut admin = db.pool.acquire().await.unwrap();
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = DATABASE() AND ID <> CONNECTION_ID()",
+    )
+    .fetch_all(&mut *admin)
+    .await
+    .unwrap();
+    assert!(!ids.is_empty());
+    for id in ids {
+        sqlx::query(AssertSqlSafe(format!("KILL {id}")))
+            .execute(&mut *admin)
+            .await
+            .unwrap();
+    }
+    drop(admin);
     tokio::time::sleep(Duration::from_millis(100)).await;
     let r = handle(&store, invoke(event("k", 2.0), "after"))
         .await
@@ -603,106 +610,173 @@ async fn an_unreachable_server_is_store_unavailable_until_it_is_back() {
     assert_eq!(db.count().await, 2);
 }
 
-// ---------- TLS ----------
-
-/// A CA and a server certificate for `localhost` and 127.0.0.1, written as PEM files.
-fn certificates(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(DnType::CommonName, format!("{name} test CA"));
-    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let server =
-        CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
-    let cert = server.signed_by(&key, &ca).unwrap();
-    std::fs::write(dir.join(format!("{name}-ca.pem")), ca.pem()).unwrap();
-    std::fs::write(dir.join(format!("{name}-server.pem")), cert.pem()).unwrap();
-    std::fs::write(dir.join(format!("{name}-server.key")), key.serialize_pem()).unwrap();
-    dir.join(format!("{name}-ca.pem"))
-}
-
-/// A throwaway MariaDB serving the certificate from `certificates`.
-struct TlsServer {
-    child: std::process::Child,
+/// A TCP proxy whose connections can go silent: bytes stop flowing both ways, but neither side
+/// sees a reset or a FIN, as when a connection is dropped somewhere on the path while Lambda
+/// has the environment frozen.
+struct SilentProxy {
     port: u16,
-    dir: std::path::PathBuf,
+    /// Connections accepted before the current epoch are silent.
+    epoch: Arc<std::sync::atomic::AtomicUsize>,
+    /// New connections are accepted and then never answered.
+    all: Arc<AtomicBool>,
 }
 
-impl Drop for TlsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
+impl SilentProxy {
+    async fn start(target: (String, u16)) -> SilentProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let epoch = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let all = Arc::new(AtomicBool::new(false));
+        let (e, a) = (epoch.clone(), all.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let (epoch, all, target) = (e.clone(), a.clone(), target.clone());
+                tokio::spawn(async move {
+                    let mut server = tokio::net::TcpStream::connect(target).await.unwrap();
+                    let born = epoch.load(Ordering::SeqCst);
+                    // Checked before every chunk is passed on, so silence takes effect at once.
+                    let alive = || !all.load(Ordering::SeqCst) && epoch.load(Ordering::SeqCst) == born;
+                    let (mut cr, mut cw) = client.split();
+                    let (mut sr, mut sw) = server.split();
+                    tokio::join!(pump(&mut cr, &mut sw, &alive), pump(&mut sr, &mut cw, &alive));
+                });
+            }
+        });
+        SilentProxy { port, epoch, all }
+    }
+
+    /// Every connection open now goes silent; new ones still work.
+    fn silence_existing(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Every connection, open or new, goes silent.
+    fn silence_all(&self) {
+        self.all.store(true, Ordering::SeqCst);
+        self.silence_existing();
     }
 }
 
-fn mariadbd() -> Option<String> {
-    let path = std::env::var("MARIADBD").unwrap_or_else(|_| "/usr/sbin/mariadbd".into());
-    std::path::Path::new(&path).exists().then_some(path)
-}
-
-async fn tls_server(mariadbd: &str) -> (TlsServer, std::path::PathBuf, std::path::PathBuf) {
-    let dir = std::env::temp_dir().join(format!("ingest-tls-{}", uuid::Uuid::now_v7().simple()));
-    std::fs::create_dir_all(dir.join("data")).unwrap();
-    let right = certificates(&dir, "right");
-    let wrong = certificates(&dir, "wrong");
-    let status = Command::new("mariadb-install-db")
-        .args([
-            "--no-defaults",
-            "--auth-root-authentication-method=normal",
-            "--skip-test-db",
-            "--user=root",
-        ])
-        .arg(format!("--datadir={}", dir.join("data").display()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("mariadb-install-db");
-    assert!(status.success(), "mariadb-install-db failed");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(mariadbd)
-        .arg("--no-defaults")
-        .arg(format!("--datadir={}", dir.join("data").display()))
-        .arg(format!("--socket={}", dir.join("sock").display()))
-        .arg(format!("--pid-file={}", dir.join("pid").display()))
-        .arg(format!("--port={port}"))
-        .args([
-            "--bind-address=127.0.0.1",
-            "--user=root",
-            "--skip-grant-tables",
-        ])
-        .args(["--innodb-buffer-pool-size=16M", "--skip-log-bin"])
-        .arg(format!("--ssl-ca={}", right.display()))
-        .arg(format!(
-            "--ssl-cert={}",
-            dir.join("right-server.pem").display()
-        ))
-        .arg(format!(
-            "--ssl-key={}",
-            dir.join("right-server.key").display()
-        ))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start mariadbd");
-    let server = TlsServer { child, port, dir };
-    for _ in 0..150 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            break;
+/// Passes bytes on while `alive`; once it is not, holds both sockets open and passes nothing.
+async fn pump(
+    from: &mut (impl tokio::io::AsyncRead + Unpin),
+    to: &mut (impl tokio::io::AsyncWrite + Unpin),
+    alive: &impl Fn() -> bool,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = from.read(&mut buf).await.unwrap_or(0);
+        if !alive() {
+            return std::future::pending().await;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        if n == 0 || to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
     }
-    (server, right, wrong)
 }
+
+/// Fails the test instead of hanging it: a liveness guard, not a speed check.
+async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(25), f)
+        .await
+        .unwrap_or_else(|_| panic!("{what} hung"))
+}
+
+const SHORT_TIMEOUTS: &[(&str, &str)] = &[
+    ("DB_CONNECT_TIMEOUT_MS", "500"),
+    ("DB_WRITE_TIMEOUT_MS", "300"),
+];
+
+// A write on a connection that went silent would hang until the function's own timeout:
+// DB_WRITE_TIMEOUT_MS bounds it, the connection is replaced, and the write retried once.
+#[tokio::test]
+async fn a_connection_that_went_silent_during_a_freeze_is_replaced_after_the_write_timeout() {
+    let db = TestDb::new().await;
+    let proxy = SilentProxy::start((db.options.get_host().to_owned(), db.options.get_port())).await;
+    let store = db.store_at(Some(("127.0.0.1", proxy.port)), SHORT_TIMEOUTS).await;
+    handle(&store, invoke(event("s", 1.0), "before")).await.unwrap();
+    proxy.silence_existing();
+    let r = within("the write", handle(&store, invoke(event("s", 2.0), "after")))
+        .await
+        .unwrap();
+    assert_eq!(r["inserted"], 1);
+    assert_eq!(db.count().await, 2);
+}
+
+#[tokio::test]
+async fn a_server_that_goes_silent_is_store_unavailable_not_a_hang() {
+    let db = TestDb::new().await;
+    let proxy = SilentProxy::start((db.options.get_host().to_owned(), db.options.get_port())).await;
+    let store = db.store_at(Some(("127.0.0.1", proxy.port)), SHORT_TIMEOUTS).await;
+    handle(&store, invoke(event("s", 1.0), "before")).await.unwrap();
+    proxy.silence_all();
+    let d = diagnostic(
+        within("the write", handle(&store, invoke(event("s", 2.0), "silent")))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(d.error_type, "StoreUnavailable");
+    assert!(
+        d.error_message.contains("DB_CONNECT_TIMEOUT_MS=500"),
+        "{}",
+        d.error_message
+    );
+    assert_eq!(db.count().await, 1);
+}
+
+// Every connection the pool may open is in use: retry later, the event is fine.
+#[tokio::test]
+async fn an_exhausted_pool_is_store_unavailable_never_invalid_event() {
+    let db = TestDb::new().await;
+    let store = db.store_at(None, SHORT_TIMEOUTS).await;
+    let held = store.pool().acquire().await.unwrap();
+    let d = diagnostic(
+        within("the write", handle(&store, invoke(event("p", 1.0), "exhausted")))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(d.error_type, "StoreUnavailable", "{}", d.error_message);
+    drop(held);
+    let r = handle(&store, invoke(event("p", 2.0), "freed")).await.unwrap();
+    assert_eq!(r["inserted"], 1);
+}
+
+// A MySQL server at max_connections answers a new connection with an error packet, 1040 Too
+// many connections, instead of its handshake: a retry later, not a bad event.
+// https://dev.mysql.com/doc/refman/8.4/en/too-many-connections.html
+#[tokio::test]
+async fn a_server_at_max_connections_is_store_unavailable_never_invalid_event() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        while let Ok((mut client, _)) = listener.accept().await {
+            // ERR packet: 0xff, error code 1040 (LE), '#', SQLSTATE 08004, message.
+            let mut payload = vec![0xff, 0x10, 0x04, b'#'];
+            payload.extend_from_slice(b"08004Too many connections");
+            let mut packet = (payload.len() as u32).to_le_bytes()[..3].to_vec();
+            packet.push(0);
+            packet.extend_from_slice(&payload);
+            let _ = client.write_all(&packet).await;
+        }
+    });
+    let vars: HashMap<&str, String> = HashMap::from([
+        ("DATABASE_URL", format!("mysql://ingest@127.0.0.1:{port}/ingest")),
+        ("DB_CONNECT_TIMEOUT_MS", "500".to_owned()),
+    ]);
+    let store = MySqlStore::connect(DbConfig::from_lookup(|k| vars.get(k).cloned()).unwrap())
+        .await
+        .unwrap();
+    let d = diagnostic(
+        within("the write", handle(&store, invoke(event("m", 1.0), "full")))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(d.error_type, "StoreUnavailable", "{}", d.error_message);
+}
+
+// ---------- TLS ----------
 
 #[tokio::test]
 async fn tls_verify_identity_accepts_the_servers_ca_and_refuses_another() {
@@ -711,7 +785,7 @@ async fn tls_verify_identity_accepts_the_servers_ca_and_refuses_another() {
         eprintln!("skipped: no mariadbd (set MARIADBD to its path)");
         return;
     };
-    let (server, right, wrong) = tls_server(&mariadbd).await;
+    let (server, right, wrong) = tls_server(&mariadbd, &[]).await;
     // With RDS_CA_BUNDLE (tests/test-all.sh writes the bundle the infra deploys), each CA file
     // is that bundle plus the test CA: sqlx must read all of it, and still trust only it.
     let with_rds = |ca: std::path::PathBuf| match std::env::var("RDS_CA_BUNDLE") {
@@ -733,7 +807,7 @@ async fn tls_verify_identity_accepts_the_servers_ca_and_refuses_another() {
             ),
             ("DB_TLS", mode.to_owned()),
             ("DB_CA_BUNDLE", ca.display().to_string()),
-            ("DB_ACQUIRE_TIMEOUT_MS", "3000".to_owned()),
+            ("DB_CONNECT_TIMEOUT_MS", "3000".to_owned()),
         ]);
         DbConfig::from_lookup(move |k| map.get(k).cloned()).unwrap()
     };

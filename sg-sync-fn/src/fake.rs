@@ -45,6 +45,9 @@ pub struct FakeEc2 {
     pub quota: usize,
     /// Runs before each mutating call: how a test plays an overlapping run.
     pub hook: Mutex<Option<Hook>>,
+    /// How many calls from now on answer `UnauthorizedOperation`: a role whose new policy is
+    /// not in effect yet.
+    pub unauthorized: Mutex<usize>,
 }
 
 impl FakeEc2 {
@@ -57,6 +60,7 @@ impl FakeEc2 {
             world: Mutex::new(world),
             quota,
             hook: Mutex::new(None),
+            unauthorized: Mutex::new(0),
         }
     }
 
@@ -81,6 +85,20 @@ impl FakeEc2 {
             .collect();
         v.sort();
         v
+    }
+
+    /// Counts down [`FakeEc2::unauthorized`]: `Err` while it is above zero.
+    fn authorized(&self, op: &'static str, resource: &str) -> Result<(), Ec2Error> {
+        let mut left = self.unauthorized.lock().unwrap();
+        if *left == 0 {
+            return Ok(());
+        }
+        *left -= 1;
+        Err(Ec2Error::Unauthorized {
+            op,
+            resource: resource.into(),
+            message: "You are not authorized to perform this operation.".into(),
+        })
     }
 
     fn before(&self, call: String) -> std::sync::MutexGuard<'_, World> {
@@ -112,6 +130,7 @@ fn api(op: &'static str, resource: &str, message: &str) -> Ec2Error {
 
 impl Ec2 for FakeEc2 {
     async fn describe_groups(&self, ids: &[String]) -> Result<Vec<GroupState>, Ec2Error> {
+        self.authorized("DescribeSecurityGroups", &ids.join(","))?;
         let mut w = self.world.lock().unwrap();
         w.calls.push("describe groups".into());
         ids.iter()
@@ -140,6 +159,7 @@ impl Ec2 for FakeEc2 {
         port: PortRange,
         rules: &[(IpNet, &str)],
     ) -> Result<(), Ec2Error> {
+        self.authorized("AuthorizeSecurityGroupIngress", group_id)?;
         let mut w = self.before(format!("authorize {group_id} {port} {}", rules.len()));
         let quota = self.quota;
         let g = w

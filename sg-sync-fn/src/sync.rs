@@ -1,9 +1,11 @@
 //! One sync run: read the target, fetch and verify the publication, plan, guard, apply
 //! (authorize before revoke), record the token. I/O goes through [`Ec2`] and [`FetchRanges`].
 
+use std::time::Duration;
+
 use serde::Serialize;
 
-use crate::ec2::{Ec2, Ec2Error};
+use crate::ec2::{Ec2, Ec2Error, IAM_SETTLE};
 use crate::fetch::{FetchError, FetchRanges, md5_hex};
 use crate::ip_ranges::{IpRanges, IpRangesError};
 use crate::notification::{Notification, SyncToken};
@@ -48,6 +50,11 @@ pub enum SyncError {
     Plan(#[from] PlanError),
     #[error(transparent)]
     Ec2(#[from] Ec2Error),
+    #[error(
+        "{source}; still refused after retrying for {waited_s} s: IAM changes can take that long to \
+         take effect, so check that the function's role allows this call on these resources"
+    )]
+    IamNotSettled { source: Ec2Error, waited_s: u64 },
     #[error("gave up after {MAX_ATTEMPTS} attempts: other runs kept changing the same rules ({0})")]
     Unconverged(String),
 }
@@ -63,7 +70,7 @@ impl SyncError {
             SyncError::Plan(PlanError::TooBroad { .. }) => "PrefixTooBroad",
             SyncError::Plan(PlanError::CapacityExceeded { .. }) => "CapacityExceeded",
             SyncError::Plan(PlanError::RemovalGuard { .. }) => "RemovalGuard",
-            SyncError::Ec2(_) => "Ec2Failed",
+            SyncError::Ec2(_) | SyncError::IamNotSettled { .. } => "Ec2Failed",
             SyncError::Unconverged(_) => "Unconverged",
         }
     }
@@ -219,10 +226,7 @@ impl<E: Ec2, F: FetchRanges> Syncer<E, F> {
     }
 
     pub async fn run(&self, trigger: Trigger) -> Result<SyncReport, SyncError> {
-        let report = match &self.settings.target {
-            Target::SecurityGroups(ids) => self.sync_groups(ids, &trigger).await?,
-            Target::PrefixList(id) => self.sync_prefix_list(id, &trigger).await?,
-        };
+        let report = self.run_once_authorized(&trigger).await?;
         tracing::info!(
             sync_token = ?report.sync_token.map(|t| t.0),
             create_date = report.create_date.as_deref(),
@@ -237,6 +241,34 @@ impl<E: Ec2, F: FetchRanges> Syncer<E, F> {
             "sync finished"
         );
         Ok(report)
+    }
+
+    /// One sync, started over while EC2 answers `UnauthorizedOperation`, for up to
+    /// [`IAM_SETTLE`]: right after a deploy the role's new policy may not be in effect yet.
+    /// Starting over is safe: every step reads the current state first.
+    /// https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html#troubleshoot_general_eventual-consistency
+    async fn run_once_authorized(&self, trigger: &Trigger) -> Result<SyncReport, SyncError> {
+        let started = tokio::time::Instant::now();
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            let result = match &self.settings.target {
+                Target::SecurityGroups(ids) => self.sync_groups(ids, trigger).await,
+                Target::PrefixList(id) => self.sync_prefix_list(id, trigger).await,
+            };
+            let Err(SyncError::Ec2(e @ Ec2Error::Unauthorized { .. })) = result else {
+                return result;
+            };
+            let waited = started.elapsed();
+            if waited + backoff > IAM_SETTLE {
+                return Err(SyncError::IamNotSettled {
+                    source: e,
+                    waited_s: waited.as_secs(),
+                });
+            }
+            tracing::warn!(error = %e, waited_ms = waited.as_millis() as u64, "not authorized yet; IAM may still be settling, retrying");
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(8));
+        }
     }
 
     async fn sync_groups(
@@ -654,6 +686,35 @@ mod tests {
                 .iter()
                 .any(|(_, d)| d == "office")
         );
+    }
+
+    // IAM is eventually consistent: a policy the deploy just attached may not be in effect for
+    // a while, and EC2 answers UnauthorizedOperation meanwhile.
+    // https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html#troubleshoot_general_eventual-consistency
+    #[tokio::test(start_paused = true)]
+    async fn iam_eventual_consistency_unauthorized_is_retried_for_up_to_60_s() {
+        let body = doc(100, 0..5);
+        let s = syncer(&[], vec![body.clone()]);
+        // Describe refused twice, then authorize refused once: the run starts over and succeeds.
+        *s.ec2().unauthorized.lock().unwrap() = 3;
+        let started = tokio::time::Instant::now();
+        let r = s.run(Trigger::Scheduled).await.unwrap();
+        assert_eq!(r.added, 5);
+        assert!(started.elapsed() >= Duration::from_secs(1 + 2 + 4));
+        assert!(started.elapsed() < IAM_SETTLE);
+
+        // Never authorized: fails after about a minute, saying why.
+        let s = syncer(&[], vec![body]);
+        *s.ec2().unauthorized.lock().unwrap() = usize::MAX;
+        let started = tokio::time::Instant::now();
+        let e = s.run(Trigger::Scheduled).await.unwrap_err();
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_secs(45) && waited <= IAM_SETTLE, "{waited:?}");
+        assert_eq!(e.kind(), "Ec2Failed");
+        let message = e.to_string();
+        assert!(message.contains("UnauthorizedOperation"), "{message}");
+        assert!(message.contains("IAM changes can take that long"), "{message}");
+        assert!(s.ec2().mutations().is_empty());
     }
 
     #[tokio::test]

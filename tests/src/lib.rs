@@ -4,6 +4,7 @@
 
 pub mod invoke_api;
 pub mod load;
+pub mod mariadb;
 pub mod moto;
 pub mod runtime_api;
 pub mod sns;

@@ -1,14 +1,17 @@
-//! A minimal Lambda Runtime API (`next`, `response`, `error`, `init/error`) on loopback, and a
-//! launcher for function binaries behind it.
+//! A minimal Lambda Runtime API (`next`, `response`, `error`, `init/error`) and Extensions API
+//! (`register`, `event/next`) on loopback, a launcher for function binaries behind it, and
+//! Lambda's shutdown: SIGTERM only to a runtime with a registered extension, SIGKILL after the
+//! phase's limit.
+//! https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html#runtimes-lifecycle-shutdown
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 
 /// What one invocation took, as the Runtime API saw it: from handing out the event to
 /// receiving the function's response.
@@ -23,11 +26,47 @@ type Pending = Arc<Mutex<HashMap<String, (Instant, oneshot::Sender<Outcome>)>>>;
 /// An invocation waiting for the function: request id, event, where to report.
 type Invocation = (String, String, oneshot::Sender<Outcome>);
 
+/// Extensions registered through the Extensions API, and how many wait in `event/next`.
+#[derive(Default)]
+struct Extensions {
+    registered: std::sync::Mutex<Vec<String>>,
+    waiting: std::sync::atomic::AtomicUsize,
+    changed: Notify,
+}
+
+impl Extensions {
+    /// Lambda's init phase ends when the runtime and every extension have called `next`.
+    async fn all_waiting(&self) {
+        loop {
+            let notified = self.changed.notified();
+            let registered = self.registered.lock().map(|r| r.len()).unwrap_or(0);
+            if self.waiting.load(std::sync::atomic::Ordering::SeqCst) >= registered {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// How a shutdown went, as Lambda would have done it.
+#[derive(Debug)]
+pub struct Shutdown {
+    /// SIGTERM was sent: at least one extension had registered.
+    pub sigterm: bool,
+    /// The process exited by itself within the limit (else it was killed).
+    pub exited_in_time: bool,
+    pub status: ExitStatus,
+}
+
+/// The shutdown phase's limit for a function with internal extensions only.
+pub const SHUTDOWN_LIMIT: Duration = Duration::from_millis(500);
+
 /// A minimal Lambda Runtime API (the `next` / `response` / `error` calls) on loopback.
 pub struct RuntimeApi {
     pub port: u16,
     queue: mpsc::Sender<Invocation>,
     counter: std::sync::atomic::AtomicU64,
+    extensions: Arc<Extensions>,
 }
 
 impl RuntimeApi {
@@ -37,16 +76,56 @@ impl RuntimeApi {
         let (tx, rx) = mpsc::channel::<Invocation>(1);
         let rx = Arc::new(Mutex::new(rx));
         let pending: Pending = Arc::default();
+        let extensions: Arc<Extensions> = Arc::default();
+        let shared = extensions.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 stream.set_nodelay(true).unwrap();
-                tokio::spawn(serve(stream, rx.clone(), pending.clone()));
+                tokio::spawn(serve(stream, rx.clone(), pending.clone(), shared.clone()));
             }
         });
         RuntimeApi {
             port,
             queue: tx,
             counter: 0.into(),
+            extensions,
+        }
+    }
+
+    /// The names of the extensions that registered.
+    pub fn extensions(&self) -> Vec<String> {
+        self.extensions
+            .registered
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_default()
+    }
+
+    /// Ends the environment as Lambda does: SIGTERM if an extension registered (Lambda sends
+    /// none otherwise), then SIGKILL once [`SHUTDOWN_LIMIT`] has passed.
+    pub async fn shutdown(&self, child: &mut Child) -> Shutdown {
+        let sigterm = !self.extensions().is_empty();
+        if sigterm {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + SHUTDOWN_LIMIT;
+            while Instant::now() < deadline {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return Shutdown {
+                        sigterm,
+                        exited_in_time: true,
+                        status,
+                    };
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        let _ = child.kill();
+        Shutdown {
+            sigterm,
+            exited_in_time: false,
+            status: child.wait().expect("wait for the function"),
         }
     }
 
@@ -111,11 +190,47 @@ pub async fn read_request<R: tokio::io::AsyncBufRead + Unpin>(read: &mut R) -> O
     })
 }
 
-async fn serve(stream: TcpStream, queue: Arc<Mutex<mpsc::Receiver<Invocation>>>, pending: Pending) {
+async fn serve(
+    stream: TcpStream,
+    queue: Arc<Mutex<mpsc::Receiver<Invocation>>>,
+    pending: Pending,
+    extensions: Arc<Extensions>,
+) {
     let (read, mut write) = stream.into_split();
     let mut read = BufReader::new(read);
-    while let Some(Request { path, body, .. }) = read_request(&mut read).await {
+    while let Some(request) = read_request(&mut read).await {
+        let Request { path, body, .. } = &request;
+        if path.ends_with("/extension/register") {
+            let name = request
+                .header("lambda-extension-name")
+                .unwrap_or_default()
+                .to_owned();
+            let id = {
+                let mut registered = extensions.registered.lock().unwrap();
+                registered.push(name);
+                format!("extension-{}", registered.len())
+            };
+            let body = r#"{"functionName":"ingest-fn","functionVersion":"$LATEST","handler":"bootstrap","accountId":"123456789012"}"#;
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nlambda-extension-identifier: {id}\r\n\
+                 content-length: {}\r\n\r\n",
+                body.len()
+            );
+            write.write_all(head.as_bytes()).await.unwrap();
+            write.write_all(body.as_bytes()).await.unwrap();
+            continue;
+        }
+        if path.ends_with("/extension/event/next") {
+            // An extension subscribed to no events waits here for good; its process ends at
+            // shutdown.
+            extensions
+                .waiting
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            extensions.changed.notify_waiters();
+            std::future::pending::<()>().await;
+        }
         if path.ends_with("/invocation/next") {
+            extensions.all_waiting().await;
             let Some((id, event, done)) = queue.lock().await.recv().await else {
                 return;
             };
@@ -141,14 +256,14 @@ async fn serve(stream: TcpStream, queue: Arc<Mutex<mpsc::Receiver<Invocation>>>,
                     let _ = done.send(Outcome {
                         latency: now - sent,
                         done: now,
-                        body: String::from_utf8_lossy(&body).into_owned(),
+                        body: String::from_utf8_lossy(body).into_owned(),
                         error: parts[5] == "error",
                     });
                 }
             } else {
                 panic!(
                     "the function reported an init error: {}",
-                    String::from_utf8_lossy(&body)
+                    String::from_utf8_lossy(body)
                 );
             }
         }

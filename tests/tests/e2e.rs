@@ -495,3 +495,197 @@ async fn migrate_names_the_iam_account_it_could_not_create() {
         .await
         .unwrap();
 }
+
+/// Runs migrate against `db_url` with `DB_INGEST_SECRET_ARN=arn`; its status and output.
+fn migrate_with_secret(bin: &std::path::Path, db_url: &str, arn: &str) -> (bool, String) {
+    let out = Command::new(bin.join("migrate"))
+        .env("DATABASE_URL", db_url)
+        .env("DB_INGEST_SECRET_ARN", arn)
+        .env("AWS_ENDPOINT_URL", e2e::moto::endpoint())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", REGION)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+// dbAuth=secret: ingest-fn logs in as a least-privilege password account from its own secret,
+// never as the admin (https://docs.aws.amazon.com/IAM/latest/UserGuide/best-practices.html#grant-least-privilege).
+// migrate creates it with SELECT, INSERT on events only and REQUIRE SSL, and a rotated secret
+// takes effect on the next run.
+#[tokio::test]
+async fn migrate_creates_the_password_account_from_its_secret() {
+    let bin = binaries();
+    let (db_url, name, pool, mut admin) = fresh_database(&bin).await;
+    let aws = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .endpoint_url(e2e::moto::endpoint())
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+        .load()
+        .await;
+    let secrets = aws_sdk_secretsmanager::Client::new(&aws);
+    let suffix = &uuid::Uuid::now_v7().simple().to_string()[24..];
+    let user = format!("ingest_pw_{suffix}");
+    let put = |password: &str| {
+        serde_json::json!({"username": user, "password": password}).to_string()
+    };
+    let arn = secrets
+        .create_secret()
+        .name(format!("ingest-e2e-{suffix}"))
+        .secret_string(put("First-password-0123456789"))
+        .send()
+        .await
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_owned();
+
+    let (ok, out) = migrate_with_secret(&bin, &db_url, &arn);
+    assert!(ok, "{out}");
+    assert!(out.contains(&format!("\"account\":\"{user}\"")), "{out}");
+    let grants: Vec<String> = sqlx::query_scalar(AssertSqlSafe(format!("SHOW GRANTS FOR '{user}'@'%'")))
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    let all = grants.join("\n");
+    assert!(all.contains(&format!("GRANT SELECT, INSERT ON `{name}`.`events`")), "{all}");
+    assert_eq!(grants.len(), 2, "USAGE plus the events table, nothing more: {all}");
+    let create: String = sqlx::query_scalar(AssertSqlSafe(format!("SHOW CREATE USER '{user}'@'%'")))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(create.contains("REQUIRE SSL"), "{create}");
+
+    // Rotation: a new value in the secret, migrate again, the account's password follows.
+    secrets
+        .put_secret_value()
+        .secret_id(&arn)
+        .secret_string(put("Second-password-0123456789"))
+        .send()
+        .await
+        .unwrap();
+    let before: String = sqlx::query_scalar(AssertSqlSafe(format!("SHOW CREATE USER '{user}'@'%'")))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let (ok, out) = migrate_with_secret(&bin, &db_url, &arn);
+    assert!(ok, "{out}");
+    let after: String = sqlx::query_scalar(AssertSqlSafe(format!("SHOW CREATE USER '{user}'@'%'")))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_ne!(before, after, "the password hash changed");
+
+    // A password that could break out of the SQL quotes is refused, and not echoed.
+    secrets
+        .put_secret_value()
+        .secret_id(&arn)
+        .secret_string(put("x' OR '1'='1-padding-padding"))
+        .send()
+        .await
+        .unwrap();
+    let (ok, out) = migrate_with_secret(&bin, &db_url, &arn);
+    assert!(!ok);
+    assert!(out.contains("DB_INGEST_SECRET_ARN") && !out.contains("OR '1'"), "{out}");
+
+    sqlx::query(AssertSqlSafe(format!("DROP USER '{user}'@'%'")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    pool.close().await;
+    sqlx::query(AssertSqlSafe(format!("DROP DATABASE `{name}`")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+}
+
+/// A TCP proxy in front of `DATABASE_URL`'s server that records whether a client ended its
+/// session with COM_QUIT (the packet `01 00 00 00 01`) before closing.
+async fn quit_watching_proxy() -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let url = MySqlConnectOptions::from_str(&std::env::var("DATABASE_URL").unwrap()).unwrap();
+    let target = (url.get_host().to_owned(), url.get_port());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let quits = Arc::new(AtomicUsize::new(0));
+    let seen = quits.clone();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let mut server = tokio::net::TcpStream::connect(target.clone()).await.unwrap();
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let (mut cr, mut cw) = client.split();
+                let (mut sr, mut sw) = server.split();
+                let upstream = async {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = cr.read(&mut buf).await.unwrap_or(0);
+                        if n == 0 {
+                            break;
+                        }
+                        if buf[..n].ends_with(&[1, 0, 0, 0, 1]) {
+                            seen.fetch_add(1, Ordering::SeqCst);
+                        }
+                        if sw.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                };
+                tokio::select! {
+                    _ = upstream => {}
+                    _ = tokio::io::copy(&mut sr, &mut cw) => {}
+                }
+            });
+        }
+    });
+    (port, quits)
+}
+
+// Lambda sends SIGTERM at shutdown only to a runtime that registered an extension, and kills
+// it 500 ms later; ingest-fn registers one and closes its pool, so the server frees the
+// connection slot at once instead of at wait_timeout.
+// https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html#runtimes-lifecycle-shutdown
+#[tokio::test]
+async fn lambda_shutdown_sigterm_closes_the_database_connection_politely() {
+    use std::sync::atomic::Ordering;
+    let bin = binaries();
+    let (db_url, name, pool, mut admin) = fresh_database(&bin).await;
+    let (port, quits) = quit_watching_proxy().await;
+    let mut via_proxy = url::Url::parse(&db_url).unwrap();
+    via_proxy.set_host(Some("127.0.0.1")).unwrap();
+    via_proxy.set_port(Some(port)).unwrap();
+    let env = [("DATABASE_URL", via_proxy.as_str())];
+
+    // Killed without SIGTERM (what Lambda does when no extension registered): no COM_QUIT.
+    let api = RuntimeApi::start().await;
+    let (mut function, _) = spawn_function(bin.join("ingest-fn").to_str().unwrap(), &api, &env);
+    let out = invoke(&api, json!({"event_id": "shutdown-1", "source": "shutdown", "val1": 1, "val2": 1})).await;
+    assert_eq!(out["inserted"], 1, "{out}");
+    function.kill().unwrap();
+    function.wait().unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(quits.load(Ordering::SeqCst), 0);
+
+    // Through Lambda's shutdown phase: the extension registered, SIGTERM, a polite close.
+    let api = RuntimeApi::start().await;
+    let (mut function, _) = spawn_function(bin.join("ingest-fn").to_str().unwrap(), &api, &env);
+    let out = invoke(&api, json!({"event_id": "shutdown-2", "source": "shutdown", "val1": 2, "val2": 2})).await;
+    assert_eq!(out["inserted"], 1, "{out}");
+    assert_eq!(
+        api.extensions(),
+        ["_lambda-rust-runtime-no-op-graceful-shutdown-helper"]
+    );
+    let shutdown = api.shutdown(&mut function).await;
+    assert!(shutdown.sigterm && shutdown.exited_in_time, "{shutdown:?}");
+    assert!(shutdown.status.success(), "{shutdown:?}");
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(quits.load(Ordering::SeqCst), 1, "the pool sent COM_QUIT");
+
+    pool.close().await;
+    sqlx::query(AssertSqlSafe(format!("DROP DATABASE `{name}`")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+}
