@@ -61,7 +61,12 @@ fn millis(
         .ok()
         .filter(|n| (10..=60_000).contains(n))
         .map(Duration::from_millis)
-        .ok_or_else(|| err(name, format!("{v:?} is not a whole number from 10 to 60000")))
+        .ok_or_else(|| {
+            err(
+                name,
+                format!("{v:?} is not a whole number from 10 to 60000"),
+            )
+        })
 }
 
 fn tls_mode(value: &str) -> Result<MySqlSslMode, ConfigError> {

@@ -232,7 +232,9 @@ mod tests {
             assert_eq!(e.name, "DB_INGEST_SECRET_ARN", "{bad:?}");
             assert!(!e.reason.contains(bad), "{}", e.reason);
         }
-        let e = PasswordAccount::new("ingest-fn", "Abcdefgh12345678").err().unwrap();
+        let e = PasswordAccount::new("ingest-fn", "Abcdefgh12345678")
+            .err()
+            .unwrap();
         assert!(e.reason.contains("username"), "{}", e.reason);
     }
 }

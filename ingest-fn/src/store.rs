@@ -281,26 +281,29 @@ impl MySqlStore {
     async fn try_insert(&self, rows: &[Row]) -> Result<u64, Failure> {
         let connect_ms = self.connect_timeout.as_millis();
         let acquire = async {
-            let permit = self.slots.acquire().await.map_err(|_| sqlx::Error::PoolClosed)?;
+            let permit = self
+                .slots
+                .acquire()
+                .await
+                .map_err(|_| sqlx::Error::PoolClosed)?;
             Ok::<_, sqlx::Error>((permit, self.checkout().await?))
         };
-        let (_permit, mut conn) =
-            match tokio::time::timeout(self.connect_timeout, acquire).await {
-                Ok(Ok(conn)) => conn,
-                Ok(Err(e)) if is_access_denied(&e) => return Err(Failure::Denied(e.to_string())),
-                Ok(Err(e @ sqlx::Error::PoolTimedOut)) => {
-                    return Err(Failure::Lost(format!(
-                        "{e} (no connection within DB_CONNECT_TIMEOUT_MS={connect_ms})"
-                    )));
-                }
-                Ok(Err(e)) if is_connection_lost(&e) => return Err(Failure::Lost(e.to_string())),
-                Ok(Err(e)) => return Err(Failure::Final(unavailable(e))),
-                Err(_) => {
-                    return Err(Failure::Lost(format!(
-                        "no connection within DB_CONNECT_TIMEOUT_MS={connect_ms}"
-                    )));
-                }
-            };
+        let (_permit, mut conn) = match tokio::time::timeout(self.connect_timeout, acquire).await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) if is_access_denied(&e) => return Err(Failure::Denied(e.to_string())),
+            Ok(Err(e @ sqlx::Error::PoolTimedOut)) => {
+                return Err(Failure::Lost(format!(
+                    "{e} (no connection within DB_CONNECT_TIMEOUT_MS={connect_ms})"
+                )));
+            }
+            Ok(Err(e)) if is_connection_lost(&e) => return Err(Failure::Lost(e.to_string())),
+            Ok(Err(e)) => return Err(Failure::Final(unavailable(e))),
+            Err(_) => {
+                return Err(Failure::Lost(format!(
+                    "no connection within DB_CONNECT_TIMEOUT_MS={connect_ms}"
+                )));
+            }
+        };
         let mut q = insert_query(rows);
         match tokio::time::timeout(self.write_timeout, conn.execute(q.build())).await {
             Ok(Ok(done)) => {

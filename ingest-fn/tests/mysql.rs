@@ -610,6 +610,91 @@ async fn an_unreachable_server_is_store_unavailable_until_it_is_back() {
     assert_eq!(db.count().await, 2);
 }
 
+// A rotated password: the server refuses the old one (1045), the store reads the secret again
+// and retries once. Secrets Manager is moto's (AWS_ENDPOINT_URL, set by tests/test-all.sh).
+#[tokio::test]
+async fn a_refused_login_reads_the_rotated_secret_and_retries_once() {
+    if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
+        eprintln!("skipped: needs AWS_ENDPOINT_URL (moto), as tests/test-all.sh sets");
+        return;
+    }
+    let db = TestDb::new().await;
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+    let suffix = &uuid::Uuid::now_v7().simple().to_string()[24..];
+    let user = format!("ingest_rot_{suffix}");
+    let value = |password: &str| json!({"username": user, "password": password}).to_string();
+    let arn = secrets
+        .create_secret()
+        .name(format!("ingest-rotation-{suffix}"))
+        .secret_string(value("first-Password-1"))
+        .send()
+        .await
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_owned();
+    for sql in [
+        format!("CREATE USER '{user}'@'%' IDENTIFIED BY 'first-Password-1'"),
+        format!("GRANT INSERT ON `{}`.`events` TO '{user}'@'%'", db.name),
+    ] {
+        sqlx::query(AssertSqlSafe(sql))
+            .execute(&db.pool)
+            .await
+            .unwrap();
+    }
+    let port = db.options.get_port().to_string();
+    let vars: HashMap<&str, String> = HashMap::from([
+        ("DB_HOST", db.options.get_host().to_owned()),
+        ("DB_PORT", port),
+        ("DB_NAME", db.name.clone()),
+        ("DB_SECRET_ARN", arn.clone()),
+        ("DB_TLS", "disabled".to_owned()),
+    ]);
+    let store = MySqlStore::connect(DbConfig::from_lookup(|k| vars.get(k).cloned()).unwrap())
+        .await
+        .unwrap();
+    handle(&store, invoke(event("r", 1.0), "first"))
+        .await
+        .unwrap();
+
+    // Rotation: new password on the server and in the secret; the store's connection is gone.
+    sqlx::query(AssertSqlSafe(format!(
+        "ALTER USER '{user}'@'%' IDENTIFIED BY 'second-Password-2'"
+    )))
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    secrets
+        .put_secret_value()
+        .secret_id(&arn)
+        .secret_string(value("second-Password-2"))
+        .send()
+        .await
+        .unwrap();
+    let ids: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = '{user}'"
+    )))
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    for id in ids {
+        sqlx::query(AssertSqlSafe(format!("KILL {id}")))
+            .execute(&db.pool)
+            .await
+            .unwrap();
+    }
+    let r = handle(&store, invoke(event("r", 2.0), "after-rotation"))
+        .await
+        .unwrap();
+    assert_eq!(r["inserted"], 1);
+    assert_eq!(db.count().await, 2);
+    sqlx::query(AssertSqlSafe(format!("DROP USER '{user}'@'%'")))
+        .execute(&db.pool)
+        .await
+        .unwrap();
+}
+
 /// A TCP proxy whose connections can go silent: bytes stop flowing both ways, but neither side
 /// sees a reset or a FIN, as when a connection is dropped somewhere on the path while Lambda
 /// has the environment frozen.
@@ -635,10 +720,14 @@ impl SilentProxy {
                     let mut server = tokio::net::TcpStream::connect(target).await.unwrap();
                     let born = epoch.load(Ordering::SeqCst);
                     // Checked before every chunk is passed on, so silence takes effect at once.
-                    let alive = || !all.load(Ordering::SeqCst) && epoch.load(Ordering::SeqCst) == born;
+                    let alive =
+                        || !all.load(Ordering::SeqCst) && epoch.load(Ordering::SeqCst) == born;
                     let (mut cr, mut cw) = client.split();
                     let (mut sr, mut sw) = server.split();
-                    tokio::join!(pump(&mut cr, &mut sw, &alive), pump(&mut sr, &mut cw, &alive));
+                    tokio::join!(
+                        pump(&mut cr, &mut sw, &alive),
+                        pump(&mut sr, &mut cw, &alive)
+                    );
                 });
             }
         });
@@ -694,12 +783,19 @@ const SHORT_TIMEOUTS: &[(&str, &str)] = &[
 async fn a_connection_that_went_silent_during_a_freeze_is_replaced_after_the_write_timeout() {
     let db = TestDb::new().await;
     let proxy = SilentProxy::start((db.options.get_host().to_owned(), db.options.get_port())).await;
-    let store = db.store_at(Some(("127.0.0.1", proxy.port)), SHORT_TIMEOUTS).await;
-    handle(&store, invoke(event("s", 1.0), "before")).await.unwrap();
-    proxy.silence_existing();
-    let r = within("the write", handle(&store, invoke(event("s", 2.0), "after")))
+    let store = db
+        .store_at(Some(("127.0.0.1", proxy.port)), SHORT_TIMEOUTS)
+        .await;
+    handle(&store, invoke(event("s", 1.0), "before"))
         .await
         .unwrap();
+    proxy.silence_existing();
+    let r = within(
+        "the write",
+        handle(&store, invoke(event("s", 2.0), "after")),
+    )
+    .await
+    .unwrap();
     assert_eq!(r["inserted"], 1);
     assert_eq!(db.count().await, 2);
 }
@@ -708,13 +804,20 @@ async fn a_connection_that_went_silent_during_a_freeze_is_replaced_after_the_wri
 async fn a_server_that_goes_silent_is_store_unavailable_not_a_hang() {
     let db = TestDb::new().await;
     let proxy = SilentProxy::start((db.options.get_host().to_owned(), db.options.get_port())).await;
-    let store = db.store_at(Some(("127.0.0.1", proxy.port)), SHORT_TIMEOUTS).await;
-    handle(&store, invoke(event("s", 1.0), "before")).await.unwrap();
+    let store = db
+        .store_at(Some(("127.0.0.1", proxy.port)), SHORT_TIMEOUTS)
+        .await;
+    handle(&store, invoke(event("s", 1.0), "before"))
+        .await
+        .unwrap();
     proxy.silence_all();
     let d = diagnostic(
-        within("the write", handle(&store, invoke(event("s", 2.0), "silent")))
-            .await
-            .unwrap_err(),
+        within(
+            "the write",
+            handle(&store, invoke(event("s", 2.0), "silent")),
+        )
+        .await
+        .unwrap_err(),
     );
     assert_eq!(d.error_type, "StoreUnavailable");
     assert!(
@@ -732,13 +835,18 @@ async fn an_exhausted_pool_is_store_unavailable_never_invalid_event() {
     let store = db.store_at(None, SHORT_TIMEOUTS).await;
     let held = store.pool().acquire().await.unwrap();
     let d = diagnostic(
-        within("the write", handle(&store, invoke(event("p", 1.0), "exhausted")))
-            .await
-            .unwrap_err(),
+        within(
+            "the write",
+            handle(&store, invoke(event("p", 1.0), "exhausted")),
+        )
+        .await
+        .unwrap_err(),
     );
     assert_eq!(d.error_type, "StoreUnavailable", "{}", d.error_message);
     drop(held);
-    let r = handle(&store, invoke(event("p", 2.0), "freed")).await.unwrap();
+    let r = handle(&store, invoke(event("p", 2.0), "freed"))
+        .await
+        .unwrap();
     assert_eq!(r["inserted"], 1);
 }
 
@@ -762,7 +870,10 @@ async fn a_server_at_max_connections_is_store_unavailable_never_invalid_event() 
         }
     });
     let vars: HashMap<&str, String> = HashMap::from([
-        ("DATABASE_URL", format!("mysql://ingest@127.0.0.1:{port}/ingest")),
+        (
+            "DATABASE_URL",
+            format!("mysql://ingest@127.0.0.1:{port}/ingest"),
+        ),
         ("DB_CONNECT_TIMEOUT_MS", "500".to_owned()),
     ]);
     let store = MySqlStore::connect(DbConfig::from_lookup(|k| vars.get(k).cloned()).unwrap())

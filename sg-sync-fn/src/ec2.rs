@@ -236,7 +236,11 @@ const UNKNOWN_AWS_MANAGED_WEIGHT: usize = 55;
 /// customer-managed list counts its `MaxEntries`; an AWS-managed list (owner `AWS`) counts its
 /// published weight, which DescribeManagedPrefixLists does not return.
 /// https://docs.aws.amazon.com/vpc/latest/userguide/amazon-vpc-limits.html#vpc-limits-prefix-lists
-pub fn reference_weight(owner: Option<&str>, name: Option<&str>, max_entries: Option<i32>) -> usize {
+pub fn reference_weight(
+    owner: Option<&str>,
+    name: Option<&str>,
+    max_entries: Option<i32>,
+) -> usize {
     if owner == Some("AWS") {
         let service = name.and_then(|n| {
             let rest = n.strip_prefix("com.amazonaws.")?;
@@ -565,7 +569,11 @@ mod tests {
     fn vpc_quota_a_referenced_prefix_list_counts_by_its_weight() {
         let aws = Some("AWS");
         assert_eq!(
-            reference_weight(aws, Some("com.amazonaws.global.cloudfront.origin-facing"), None),
+            reference_weight(
+                aws,
+                Some("com.amazonaws.global.cloudfront.origin-facing"),
+                None
+            ),
             55
         );
         assert_eq!(

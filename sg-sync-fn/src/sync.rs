@@ -709,11 +709,17 @@ mod tests {
         let started = tokio::time::Instant::now();
         let e = s.run(Trigger::Scheduled).await.unwrap_err();
         let waited = started.elapsed();
-        assert!(waited >= Duration::from_secs(45) && waited <= IAM_SETTLE, "{waited:?}");
+        assert!(
+            waited >= Duration::from_secs(45) && waited <= IAM_SETTLE,
+            "{waited:?}"
+        );
         assert_eq!(e.kind(), "Ec2Failed");
         let message = e.to_string();
         assert!(message.contains("UnauthorizedOperation"), "{message}");
-        assert!(message.contains("IAM changes can take that long"), "{message}");
+        assert!(
+            message.contains("IAM changes can take that long"),
+            "{message}"
+        );
         assert!(s.ec2().mutations().is_empty());
     }
 

@@ -108,4 +108,3 @@ pub async fn tls_server(mariadbd: &str, extra: &[&str]) -> (TlsServer, PathBuf, 
     }
     (server, right, wrong)
 }
-

@@ -507,7 +507,8 @@ fn migrate_with_secret(bin: &std::path::Path, db_url: &str, arn: &str) -> (bool,
         .env("AWS_REGION", REGION)
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
 }
 
@@ -528,9 +529,8 @@ async fn migrate_creates_the_password_account_from_its_secret() {
     let secrets = aws_sdk_secretsmanager::Client::new(&aws);
     let suffix = &uuid::Uuid::now_v7().simple().to_string()[24..];
     let user = format!("ingest_pw_{suffix}");
-    let put = |password: &str| {
-        serde_json::json!({"username": user, "password": password}).to_string()
-    };
+    let put =
+        |password: &str| serde_json::json!({"username": user, "password": password}).to_string();
     let arn = secrets
         .create_secret()
         .name(format!("ingest-e2e-{suffix}"))
@@ -545,17 +545,26 @@ async fn migrate_creates_the_password_account_from_its_secret() {
     let (ok, out) = migrate_with_secret(&bin, &db_url, &arn);
     assert!(ok, "{out}");
     assert!(out.contains(&format!("\"account\":\"{user}\"")), "{out}");
-    let grants: Vec<String> = sqlx::query_scalar(AssertSqlSafe(format!("SHOW GRANTS FOR '{user}'@'%'")))
-        .fetch_all(&pool)
-        .await
-        .unwrap();
+    let grants: Vec<String> =
+        sqlx::query_scalar(AssertSqlSafe(format!("SHOW GRANTS FOR '{user}'@'%'")))
+            .fetch_all(&pool)
+            .await
+            .unwrap();
     let all = grants.join("\n");
-    assert!(all.contains(&format!("GRANT SELECT, INSERT ON `{name}`.`events`")), "{all}");
-    assert_eq!(grants.len(), 2, "USAGE plus the events table, nothing more: {all}");
-    let create: String = sqlx::query_scalar(AssertSqlSafe(format!("SHOW CREATE USER '{user}'@'%'")))
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    assert!(
+        all.contains(&format!("GRANT SELECT, INSERT ON `{name}`.`events`")),
+        "{all}"
+    );
+    assert_eq!(
+        grants.len(),
+        2,
+        "USAGE plus the events table, nothing more: {all}"
+    );
+    let create: String =
+        sqlx::query_scalar(AssertSqlSafe(format!("SHOW CREATE USER '{user}'@'%'")))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     assert!(create.contains("REQUIRE SSL"), "{create}");
 
     // Rotation: a new value in the secret, migrate again, the account's password follows.
@@ -566,10 +575,11 @@ async fn migrate_creates_the_password_account_from_its_secret() {
         .send()
         .await
         .unwrap();
-    let before: String = sqlx::query_scalar(AssertSqlSafe(format!("SHOW CREATE USER '{user}'@'%'")))
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let before: String =
+        sqlx::query_scalar(AssertSqlSafe(format!("SHOW CREATE USER '{user}'@'%'")))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     let (ok, out) = migrate_with_secret(&bin, &db_url, &arn);
     assert!(ok, "{out}");
     let after: String = sqlx::query_scalar(AssertSqlSafe(format!("SHOW CREATE USER '{user}'@'%'")))
@@ -588,7 +598,10 @@ async fn migrate_creates_the_password_account_from_its_secret() {
         .unwrap();
     let (ok, out) = migrate_with_secret(&bin, &db_url, &arn);
     assert!(!ok);
-    assert!(out.contains("DB_INGEST_SECRET_ARN") && !out.contains("OR '1'"), "{out}");
+    assert!(
+        out.contains("DB_INGEST_SECRET_ARN") && !out.contains("OR '1'"),
+        "{out}"
+    );
 
     sqlx::query(AssertSqlSafe(format!("DROP USER '{user}'@'%'")))
         .execute(&mut admin)
@@ -613,7 +626,9 @@ async fn quit_watching_proxy() -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
     let seen = quits.clone();
     tokio::spawn(async move {
         while let Ok((mut client, _)) = listener.accept().await {
-            let mut server = tokio::net::TcpStream::connect(target.clone()).await.unwrap();
+            let mut server = tokio::net::TcpStream::connect(target.clone())
+                .await
+                .unwrap();
             let seen = seen.clone();
             tokio::spawn(async move {
                 let (mut cr, mut cw) = client.split();
@@ -661,7 +676,11 @@ async fn lambda_shutdown_sigterm_closes_the_database_connection_politely() {
     // Killed without SIGTERM (what Lambda does when no extension registered): no COM_QUIT.
     let api = RuntimeApi::start().await;
     let (mut function, _) = spawn_function(bin.join("ingest-fn").to_str().unwrap(), &api, &env);
-    let out = invoke(&api, json!({"event_id": "shutdown-1", "source": "shutdown", "val1": 1, "val2": 1})).await;
+    let out = invoke(
+        &api,
+        json!({"event_id": "shutdown-1", "source": "shutdown", "val1": 1, "val2": 1}),
+    )
+    .await;
     assert_eq!(out["inserted"], 1, "{out}");
     function.kill().unwrap();
     function.wait().unwrap();
@@ -671,7 +690,11 @@ async fn lambda_shutdown_sigterm_closes_the_database_connection_politely() {
     // Through Lambda's shutdown phase: the extension registered, SIGTERM, a polite close.
     let api = RuntimeApi::start().await;
     let (mut function, _) = spawn_function(bin.join("ingest-fn").to_str().unwrap(), &api, &env);
-    let out = invoke(&api, json!({"event_id": "shutdown-2", "source": "shutdown", "val1": 2, "val2": 2})).await;
+    let out = invoke(
+        &api,
+        json!({"event_id": "shutdown-2", "source": "shutdown", "val1": 2, "val2": 2}),
+    )
+    .await;
     assert_eq!(out["inserted"], 1, "{out}");
     assert_eq!(
         api.extensions(),

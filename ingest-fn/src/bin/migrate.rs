@@ -43,8 +43,7 @@ impl Account {
             }
             Account::Password(arn) => {
                 let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-                let secret =
-                    fetch_secret(&aws_sdk_secretsmanager::Client::new(&sdk), arn).await?;
+                let secret = fetch_secret(&aws_sdk_secretsmanager::Client::new(&sdk), arn).await?;
                 let name = secret.username.ok_or_else(|| {
                     format!("setting DB_INGEST_SECRET_ARN: secret {arn} has no username")
                 })?;
@@ -67,7 +66,10 @@ async fn migrate(store: &MySqlStore, account: Option<&Account>) -> Result<Value,
     let mut created = None;
     if let Some(account) = account {
         let name = account.ensure(store).await?;
-        tracing::info!(account = name, "ingest-fn's database account exists with its grants");
+        tracing::info!(
+            account = name,
+            "ingest-fn's database account exists with its grants"
+        );
         created = Some(name);
     }
     let iam_user = match account {
