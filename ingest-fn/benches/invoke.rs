@@ -7,6 +7,11 @@
 //!
 //! The function under test is the release `ingest-fn` binary; the no-op function is this
 //! bench binary re-run with `INVOKE_BENCH_ROLE=noop`.
+//!
+//! Then the same over TLS as production runs it (`verify-identity`, a CA bundle the size of
+//! RDS's): a throwaway `mariadbd` serving a certificate from a CA generated here, the function
+//! loading `RDS_CA_BUNDLE` (tests/test-all.sh writes it) plus that CA, and the bare INSERT over
+//! TLS as the floor. Skipped, saying so, without `mariadbd` or `RDS_CA_BUNDLE`.
 
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -112,25 +117,7 @@ async fn main() {
     let db_url = db_url.to_string();
 
     // Baseline 1: a bare prepared INSERT over an open connection.
-    let mut conn = db.connect().await.unwrap();
-    let mut bare = Vec::with_capacity(WARM);
-    let now = chrono::Utc::now().naive_utc();
-    for i in 0..WARM {
-        let start = Instant::now();
-        sqlx::query("INSERT INTO events (event_id, source, recorded_at, received_at, val1, val2, payload) VALUES (?, ?, ?, ?, ?, ?, ?)")
-            .bind(format!("bare-{i}"))
-            .bind("bench")
-            .bind(now)
-            .bind(now)
-            .bind(i as f64)
-            .bind(1.0)
-            .bind(None::<String>)
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        bare.push(start.elapsed());
-    }
-    conn.close().await.unwrap();
+    let bare = bare_inserts(&db).await;
 
     // Baseline 2: a no-op lambda_runtime function.
     let api = RuntimeApi::start().await;
@@ -143,16 +130,7 @@ async fn main() {
 
     // The function: cold start, then warm single events, then SQS batches.
     let api = RuntimeApi::start().await;
-    let (mut child, started) = spawn_function(
-        env!("CARGO_BIN_EXE_ingest-fn"),
-        &api,
-        &[("DATABASE_URL", &db_url)],
-    );
-    let first = api
-        .invoke(json!({"source": "cold", "val1": 1, "val2": 2}).to_string())
-        .await;
-    assert!(!first.error, "{}", first.body);
-    let cold = first.done - started;
+    let (mut child, cold) = cold_start(&api, &[("DATABASE_URL", &db_url)]).await;
     let warm = warm_runs(&api, WARM, reading).await;
     let sqs_start = Instant::now();
     let mut sqs = Vec::with_capacity(SQS_BATCHES);
@@ -199,9 +177,99 @@ async fn main() {
         Some(kib) => println!("peak memory (VmHWM): {:.1} MB", kib as f64 / 1024.0),
         None => println!("peak memory: /proc not readable"),
     }
+    match (e2e::mariadb::mariadbd(), std::env::var("RDS_CA_BUNDLE")) {
+        (Some(mariadbd), Ok(bundle)) => tls(&mariadbd, &bundle, noop_p50).await,
+        _ => println!(
+            "TLS: skipped (needs mariadbd, or MARIADBD, and RDS_CA_BUNDLE as tests/test-all.sh writes it)"
+        ),
+    }
     pool.close().await;
     sqlx::query(AssertSqlSafe(format!("DROP DATABASE `{name}`")))
         .execute(&mut admin)
         .await
         .unwrap();
+}
+
+/// `WARM` bare prepared INSERTs over one open connection to `db`.
+async fn bare_inserts(db: &MySqlConnectOptions) -> Vec<Duration> {
+    let mut conn = db.connect().await.unwrap();
+    let mut samples = Vec::with_capacity(WARM);
+    let now = chrono::Utc::now().naive_utc();
+    for i in 0..WARM {
+        let start = Instant::now();
+        sqlx::query("INSERT INTO events (event_id, source, recorded_at, received_at, val1, val2, payload) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            .bind(format!("bare-{i}"))
+            .bind("bench")
+            .bind(now)
+            .bind(now)
+            .bind(i as f64)
+            .bind(1.0)
+            .bind(None::<String>)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        samples.push(start.elapsed());
+    }
+    conn.close().await.unwrap();
+    samples
+}
+
+/// Starts the release ingest-fn and times process start to its first event committed.
+async fn cold_start(api: &RuntimeApi, env: &[(&str, &str)]) -> (std::process::Child, Duration) {
+    let (child, started) = spawn_function(env!("CARGO_BIN_EXE_ingest-fn"), api, env);
+    let first = api
+        .invoke(json!({"source": "cold", "val1": 1, "val2": 2}).to_string())
+        .await;
+    assert!(!first.error, "{}", first.body);
+    (child, first.done - started)
+}
+
+/// The TLS figures: verify-identity against a server whose CA is one of ~120 in the bundle.
+async fn tls(mariadbd: &str, rds_bundle: &str, noop_p50: f64) {
+    let (server, ca, _) = e2e::mariadb::tls_server(mariadbd, &[]).await;
+    let rds = std::fs::read_to_string(rds_bundle).expect("RDS_CA_BUNDLE is readable");
+    let bundle = ca.with_extension("bundle.pem");
+    std::fs::write(&bundle, rds + &std::fs::read_to_string(&ca).unwrap()).unwrap();
+    let certificates = std::fs::read_to_string(&bundle)
+        .unwrap()
+        .matches("BEGIN CERTIFICATE")
+        .count();
+    let url = format!("mysql://root@localhost:{}/tlsbench", server.port);
+    let tls = MySqlConnectOptions::from_str(&url)
+        .unwrap()
+        .ssl_mode(sqlx::mysql::MySqlSslMode::VerifyIdentity)
+        .ssl_ca(&bundle);
+    let mut admin = tls.clone().database("mysql").connect().await.unwrap();
+    sqlx::query("CREATE DATABASE tlsbench")
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let pool = MySqlPool::connect_with(tls.clone()).await.unwrap();
+    MIGRATOR.run(&pool).await.unwrap();
+    let floor = bare_inserts(&tls).await;
+
+    let api = RuntimeApi::start().await;
+    let bundle_path = bundle.display().to_string();
+    let env = [
+        ("DATABASE_URL", url.as_str()),
+        ("DB_TLS", "verify-identity"),
+        ("DB_CA_BUNDLE", bundle_path.as_str()),
+    ];
+    let (mut child, cold) = cold_start(&api, &env).await;
+    let warm = warm_runs(&api, WARM, reading).await;
+    let shutdown = api.shutdown(&mut child).await;
+    assert!(shutdown.exited_in_time, "{shutdown:?}");
+
+    println!(
+        "TLS verify-identity, {certificates} certificates in DB_CA_BUNDLE, throwaway mariadbd"
+    );
+    let floor_p50 = report("bare sqlx INSERT over TLS, open connection", floor);
+    let warm_p50 = report("ingest-fn over TLS, 1 event per invocation", warm);
+    let target = 1.15 * (noop_p50 + floor_p50);
+    println!("TLS warm p50 {warm_p50:.3} ms vs target 1.15 x (no-op + TLS floor) = {target:.3} ms");
+    println!(
+        "TLS cold start (process start to first event committed): {:.2} ms (target < 20 ms)",
+        cold.as_secs_f64() * 1e3
+    );
+    pool.close().await;
 }

@@ -619,21 +619,8 @@ async fn a_refused_login_reads_the_rotated_secret_and_retries_once() {
         return;
     }
     let db = TestDb::new().await;
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
-    let suffix = &uuid::Uuid::now_v7().simple().to_string()[24..];
-    let user = format!("ingest_rot_{suffix}");
-    let value = |password: &str| json!({"username": user, "password": password}).to_string();
-    let arn = secrets
-        .create_secret()
-        .name(format!("ingest-rotation-{suffix}"))
-        .secret_string(value("first-Password-1"))
-        .send()
-        .await
-        .unwrap()
-        .arn()
-        .unwrap()
-        .to_owned();
+    let secret = e2e::moto::TestSecret::create("ingest_rot", "first-Password-1").await;
+    let (arn, user) = (secret.arn.clone(), secret.user.clone());
     for sql in [
         format!("CREATE USER '{user}'@'%' IDENTIFIED BY 'first-Password-1'"),
         format!("GRANT INSERT ON `{}`.`events` TO '{user}'@'%'", db.name),
@@ -665,13 +652,7 @@ async fn a_refused_login_reads_the_rotated_secret_and_retries_once() {
     .execute(&db.pool)
     .await
     .unwrap();
-    secrets
-        .put_secret_value()
-        .secret_id(&arn)
-        .secret_string(value("second-Password-2"))
-        .send()
-        .await
-        .unwrap();
+    secret.rotate("second-Password-2").await;
     let ids: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
         "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = '{user}'"
     )))
@@ -777,10 +758,8 @@ const SHORT_TIMEOUTS: &[(&str, &str)] = &[
     ("DB_WRITE_TIMEOUT_MS", "300"),
 ];
 
-// A write on a connection that went silent would hang until the function's own timeout:
-// DB_WRITE_TIMEOUT_MS bounds it, the connection is replaced, and the write retried once.
-#[tokio::test]
-async fn a_connection_that_went_silent_during_a_freeze_is_replaced_after_the_write_timeout() {
+/// A store with short timeouts behind a [`SilentProxy`], its connection open after one event.
+async fn one_event_through_a_silent_proxy() -> (TestDb, SilentProxy, MySqlStore) {
     let db = TestDb::new().await;
     let proxy = SilentProxy::start((db.options.get_host().to_owned(), db.options.get_port())).await;
     let store = db
@@ -789,6 +768,14 @@ async fn a_connection_that_went_silent_during_a_freeze_is_replaced_after_the_wri
     handle(&store, invoke(event("s", 1.0), "before"))
         .await
         .unwrap();
+    (db, proxy, store)
+}
+
+// A write on a connection that went silent would hang until the function's own timeout:
+// DB_WRITE_TIMEOUT_MS bounds it, the connection is replaced, and the write retried once.
+#[tokio::test]
+async fn a_connection_that_went_silent_during_a_freeze_is_replaced_after_the_write_timeout() {
+    let (db, proxy, store) = one_event_through_a_silent_proxy().await;
     proxy.silence_existing();
     let r = within(
         "the write",
@@ -802,14 +789,7 @@ async fn a_connection_that_went_silent_during_a_freeze_is_replaced_after_the_wri
 
 #[tokio::test]
 async fn a_server_that_goes_silent_is_store_unavailable_not_a_hang() {
-    let db = TestDb::new().await;
-    let proxy = SilentProxy::start((db.options.get_host().to_owned(), db.options.get_port())).await;
-    let store = db
-        .store_at(Some(("127.0.0.1", proxy.port)), SHORT_TIMEOUTS)
-        .await;
-    handle(&store, invoke(event("s", 1.0), "before"))
-        .await
-        .unwrap();
+    let (db, proxy, store) = one_event_through_a_silent_proxy().await;
     proxy.silence_all();
     let d = diagnostic(
         within(

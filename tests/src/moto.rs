@@ -69,3 +69,53 @@ pub async fn inbound_rules(
         })
         .collect())
 }
+
+/// A database secret in moto's Secrets Manager, JSON with `username` and `password` as RDS
+/// writes them, for an account named `<prefix>_<random>`.
+pub struct TestSecret {
+    client: aws_sdk_secretsmanager::Client,
+    pub arn: String,
+    pub user: String,
+}
+
+impl TestSecret {
+    pub async fn create(prefix: &str, password: &str) -> TestSecret {
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("ap-northeast-1"))
+            .endpoint_url(endpoint())
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "testing", "testing", None, None, "moto",
+            ))
+            .load()
+            .await;
+        let client = aws_sdk_secretsmanager::Client::new(&sdk);
+        let suffix = &uuid::Uuid::now_v7().simple().to_string()[24..];
+        let user = format!("{prefix}_{suffix}");
+        let arn = client
+            .create_secret()
+            .name(format!("{prefix}-{suffix}"))
+            .secret_string(Self::value(&user, password))
+            .send()
+            .await
+            .expect("CreateSecret on moto")
+            .arn()
+            .expect("an ARN")
+            .to_owned();
+        TestSecret { client, arn, user }
+    }
+
+    /// Puts a new password in the secret, as a rotation does.
+    pub async fn rotate(&self, password: &str) {
+        self.client
+            .put_secret_value()
+            .secret_id(&self.arn)
+            .secret_string(Self::value(&self.user, password))
+            .send()
+            .await
+            .expect("PutSecretValue on moto");
+    }
+
+    fn value(user: &str, password: &str) -> String {
+        serde_json::json!({"username": user, "password": password}).to_string()
+    }
+}

@@ -520,27 +520,8 @@ fn migrate_with_secret(bin: &std::path::Path, db_url: &str, arn: &str) -> (bool,
 async fn migrate_creates_the_password_account_from_its_secret() {
     let bin = binaries();
     let (db_url, name, pool, mut admin) = fresh_database(&bin).await;
-    let aws = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .endpoint_url(e2e::moto::endpoint())
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-        .load()
-        .await;
-    let secrets = aws_sdk_secretsmanager::Client::new(&aws);
-    let suffix = &uuid::Uuid::now_v7().simple().to_string()[24..];
-    let user = format!("ingest_pw_{suffix}");
-    let put =
-        |password: &str| serde_json::json!({"username": user, "password": password}).to_string();
-    let arn = secrets
-        .create_secret()
-        .name(format!("ingest-e2e-{suffix}"))
-        .secret_string(put("First-password-0123456789"))
-        .send()
-        .await
-        .unwrap()
-        .arn()
-        .unwrap()
-        .to_owned();
+    let secret = e2e::moto::TestSecret::create("ingest_pw", "First-password-0123456789").await;
+    let (arn, user) = (secret.arn.clone(), secret.user.clone());
 
     let (ok, out) = migrate_with_secret(&bin, &db_url, &arn);
     assert!(ok, "{out}");
@@ -568,13 +549,7 @@ async fn migrate_creates_the_password_account_from_its_secret() {
     assert!(create.contains("REQUIRE SSL"), "{create}");
 
     // Rotation: a new value in the secret, migrate again, the account's password follows.
-    secrets
-        .put_secret_value()
-        .secret_id(&arn)
-        .secret_string(put("Second-password-0123456789"))
-        .send()
-        .await
-        .unwrap();
+    secret.rotate("Second-password-0123456789").await;
     let before: String =
         sqlx::query_scalar(AssertSqlSafe(format!("SHOW CREATE USER '{user}'@'%'")))
             .fetch_one(&pool)
@@ -589,13 +564,7 @@ async fn migrate_creates_the_password_account_from_its_secret() {
     assert_ne!(before, after, "the password hash changed");
 
     // A password that could break out of the SQL quotes is refused, and not echoed.
-    secrets
-        .put_secret_value()
-        .secret_id(&arn)
-        .secret_string(put("x' OR '1'='1-padding-padding"))
-        .send()
-        .await
-        .unwrap();
+    secret.rotate("x' OR '1'='1-padding-padding").await;
     let (ok, out) = migrate_with_secret(&bin, &db_url, &arn);
     assert!(!ok);
     assert!(
