@@ -21,7 +21,7 @@ export class Migrations extends Construct {
       ...databaseEnvironment(database, config),
       DB_SECRET_ARN: database.secret.secretArn,
       ...(config.dbAuth === 'iam' && { DB_IAM_USER: IAM_DB_USER }),
-      ...(config.dbAuth === 'secret' && { DB_INGEST_SECRET_ARN: database.requireIngestSecret().secretArn }),
+      ...(database.ingestSecret && { DB_INGEST_SECRET_ARN: database.ingestSecret.secretArn }),
     };
     this.function = workspaceFunction(this, 'Function', {
       binaryName: 'migrate',

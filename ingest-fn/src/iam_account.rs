@@ -59,19 +59,15 @@ impl IamAccount {
     /// Runs [`IamAccount::statements`] against the pool's current database.
     pub async fn ensure(&self, pool: &MySqlPool) -> Result<(), IamAccountError> {
         let database = current_database(pool, &self.0).await?;
-        let [create, grant] = self.statements(&database);
-        for (sql, action) in [(create, "CREATE USER"), (grant, "GRANT")] {
-            sqlx::query(AssertSqlSafe(sql))
-                .execute(pool)
-                .await
-                .map_err(|source| IamAccountError {
-                    action,
-                    kind: "IAM",
-                    account: self.0.clone(),
-                    source,
-                })?;
-        }
-        Ok(())
+        let statements = self.statements(&database);
+        run_statements(
+            pool,
+            "IAM",
+            &self.0,
+            statements.into_iter().zip(["CREATE USER", "GRANT"]),
+            None,
+        )
+        .await
     }
 }
 
@@ -134,20 +130,43 @@ impl PasswordAccount {
     /// account and the statement, never the password.
     pub async fn ensure(&self, pool: &MySqlPool) -> Result<(), IamAccountError> {
         let database = current_database(pool, &self.name).await?;
+        let statements = self.statements(&database);
         let actions = ["CREATE USER", "ALTER USER", "GRANT"];
-        for (sql, action) in self.statements(&database).into_iter().zip(actions) {
-            sqlx::query(AssertSqlSafe(sql))
-                .execute(pool)
-                .await
-                .map_err(|source| IamAccountError {
-                    action,
-                    kind: "password",
-                    account: self.name.clone(),
-                    source: redact(source, &self.password),
-                })?;
-        }
-        Ok(())
+        run_statements(
+            pool,
+            "password",
+            &self.name,
+            statements.into_iter().zip(actions),
+            Some(&self.password),
+        )
+        .await
     }
+}
+
+/// Runs each statement in order; an error names its action and the account, with `secret`
+/// (a password spliced into the statement) redacted from the server's message.
+async fn run_statements(
+    pool: &MySqlPool,
+    kind: &'static str,
+    account: &str,
+    statements: impl IntoIterator<Item = (String, &'static str)>,
+    secret: Option<&str>,
+) -> Result<(), IamAccountError> {
+    for (sql, action) in statements {
+        sqlx::query(AssertSqlSafe(sql))
+            .execute(pool)
+            .await
+            .map_err(|source| IamAccountError {
+                action,
+                kind,
+                account: account.to_owned(),
+                source: match secret {
+                    Some(secret) => redact(source, secret),
+                    None => source,
+                },
+            })?;
+    }
+    Ok(())
 }
 
 /// A server error can quote the statement; keep the password out of it.

@@ -255,7 +255,7 @@ impl MySqlStore {
                 if !force {
                     return Ok(());
                 }
-                let value = read_secret(secret).await?;
+                let value = fetch_secret(&secret.client, &secret.arn).await?;
                 let user = if secret.user_set {
                     None
                 } else {
@@ -328,10 +328,6 @@ impl MySqlStore {
             }
         }
     }
-}
-
-async fn read_secret(secret: &SecretAuth) -> Result<SecretValue, StoreError> {
-    fetch_secret(&secret.client, &secret.arn).await
 }
 
 /// Reads a database secret (`GetSecretValue`); errors name the secret, never its value.

@@ -641,30 +641,31 @@ async fn lambda_shutdown_sigterm_closes_the_database_connection_politely() {
     via_proxy.set_host(Some("127.0.0.1")).unwrap();
     via_proxy.set_port(Some(port)).unwrap();
     let env = [("DATABASE_URL", via_proxy.as_str())];
+    // An environment whose connection is open: ingest-fn after one event.
+    let after_one_event = |id: &'static str| {
+        let (bin, env) = (&bin, &env);
+        async move {
+            let api = RuntimeApi::start().await;
+            let (function, _) = spawn_function(bin.join("ingest-fn").to_str().unwrap(), &api, env);
+            let out = invoke(
+                &api,
+                json!({"event_id": id, "source": "shutdown", "val1": 1, "val2": 1}),
+            )
+            .await;
+            assert_eq!(out["inserted"], 1, "{out}");
+            (api, function)
+        }
+    };
 
     // Killed without SIGTERM (what Lambda does when no extension registered): no COM_QUIT.
-    let api = RuntimeApi::start().await;
-    let (mut function, _) = spawn_function(bin.join("ingest-fn").to_str().unwrap(), &api, &env);
-    let out = invoke(
-        &api,
-        json!({"event_id": "shutdown-1", "source": "shutdown", "val1": 1, "val2": 1}),
-    )
-    .await;
-    assert_eq!(out["inserted"], 1, "{out}");
+    let (_api, mut function) = after_one_event("shutdown-1").await;
     function.kill().unwrap();
     function.wait().unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     assert_eq!(quits.load(Ordering::SeqCst), 0);
 
     // Through Lambda's shutdown phase: the extension registered, SIGTERM, a polite close.
-    let api = RuntimeApi::start().await;
-    let (mut function, _) = spawn_function(bin.join("ingest-fn").to_str().unwrap(), &api, &env);
-    let out = invoke(
-        &api,
-        json!({"event_id": "shutdown-2", "source": "shutdown", "val1": 2, "val2": 2}),
-    )
-    .await;
-    assert_eq!(out["inserted"], 1, "{out}");
+    let (api, mut function) = after_one_event("shutdown-2").await;
     assert_eq!(
         api.extensions(),
         ["_lambda-rust-runtime-no-op-graceful-shutdown-helper"]
