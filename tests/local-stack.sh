@@ -15,6 +15,7 @@ ensure_venv
 export LOCAL_STACK_DIR=${LOCAL_STACK_DIR:-$cache/local-stack}
 mkdir -p "$LOCAL_STACK_DIR"
 cd "$root"
-echo "building migrate, ingest-load and local-stack" >&2
-cargo build --quiet --locked -p ingest-fn --bin migrate -p e2e --bin ingest-load --bin local-stack
+echo "building the workspace (migrate, ingest-load, local-stack)" >&2
+# The targets `cargo test --workspace` builds (features unify the same way): nothing rebuilt.
+cargo build --quiet --locked --workspace --tests
 exec "$CARGO_TARGET_DIR/debug/local-stack"

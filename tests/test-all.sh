@@ -3,11 +3,35 @@
 # and end-to-end tests, then the infra checks (infra/check.sh). Ends with one summary line.
 #
 # Needs a MySQL-compatible server: DATABASE_URL=mysql://user:password@host:3306/db (the tests
-# create and drop their own databases beside it); without it ingest-fn's tests start MySQL
-# through testcontainers, which needs Docker. moto's EC2 server and the other Python tools are
-# installed into a virtualenv under the cache folder; moto is started on a free port.
+# create and drop their own databases beside it); without it, every test binary that needs
+# MySQL starts one container through testcontainers, which needs Docker (the image:
+# TESTCONTAINERS_MYSQL_IMAGE, default mysql:8.4). moto's EC2 server and the other Python tools
+# are installed into a virtualenv under the cache folder; moto is started on a free port.
+#
+# `tests/test-all.sh --mysql-only` runs only the MySQL-backed test binaries (ingest-fn's
+# `mysql`, the end-to-end tests): CI runs them a second time through testcontainers.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
+mysql_only=false
+case "${1:-}" in
+--mysql-only) mysql_only=true ;;
+"") ;;
+*)
+    echo "usage: tests/test-all.sh [--mysql-only]" >&2
+    exit 2
+    ;;
+esac
+
+if [ -z "${DATABASE_URL:-}" ]; then
+    image=${TESTCONTAINERS_MYSQL_IMAGE:-mysql:8.4}
+    if ! docker info >/dev/null 2>&1; then
+        echo "no MySQL: set DATABASE_URL=mysql://user:password@host:3306/db for a server you run" \
+            "(MySQL 8.4 or MariaDB 10.11), or install and start Docker so that the tests start" \
+            "$image through testcontainers" >&2
+        exit 1
+    fi
+    echo "MySQL: $image through testcontainers, one container per test binary" >&2
+fi
 
 export IP_RANGES_FIXTURES=${IP_RANGES_FIXTURES:-$root/../shared/fixtures/ip-ranges}
 [ -f "$IP_RANGES_FIXTURES/ip-ranges-2026-08-22.json" ] || {
@@ -22,6 +46,16 @@ export RDS_CA_BUNDLE=$cache/rds-ca-bundle.pem
 start_moto
 
 cd "$root"
+if $mysql_only; then
+    rust_log=$cache/cargo-test-mysql.log
+    status=0
+    # --workspace: the same feature set as the full run, so nothing is rebuilt.
+    cargo test --workspace --locked --test mysql --test e2e 2>&1 | tee "$rust_log" || status=1
+    read -r passed failed < <(awk '/^test result:/ { p += $4; f += $6 } END { print p + 0, f + 0 }' "$rust_log")
+    echo "mysql suites: $passed passed, $failed failed"
+    [ "$passed" -gt 0 ] || status=1
+    exit $status
+fi
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 rust_log=$cache/cargo-test.log

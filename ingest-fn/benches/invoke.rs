@@ -5,6 +5,8 @@
 //!
 //!     DATABASE_URL=mysql://user:password@127.0.0.1:3306/db cargo bench -p ingest-fn --bench invoke
 //!
+//! Without `DATABASE_URL` it runs against a container through testcontainers (`e2e::mysql`).
+//!
 //! The function under test is the release `ingest-fn` binary; the no-op function is this
 //! bench binary re-run with `INVOKE_BENCH_ROLE=noop`.
 //!
@@ -95,9 +97,9 @@ async fn main() {
         return noop_function().await;
     }
     // cargo bench passes --bench; nothing else is taken.
-    let url =
-        std::env::var("DATABASE_URL").expect("set DATABASE_URL=mysql://user:password@host:3306/db");
-    let base = MySqlConnectOptions::from_str(&url).unwrap();
+    // DATABASE_URL, else a container through testcontainers.
+    let url = e2e::mysql::test_server_url().await;
+    let base = MySqlConnectOptions::from_str(url).unwrap();
     let name = format!("ingest_bench_{}", std::process::id());
     let mut admin = base.connect().await.unwrap();
     sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS `{name}`")))
@@ -111,7 +113,7 @@ async fn main() {
     let db = base.clone().database(&name);
     let pool = MySqlPool::connect_with(db.clone()).await.unwrap();
     MIGRATOR.run(&pool).await.unwrap();
-    let parsed = url::Url::parse(&url).unwrap();
+    let parsed = url::Url::parse(url).unwrap();
     let mut db_url = parsed.clone();
     db_url.set_path(&name);
     let db_url = db_url.to_string();

@@ -73,6 +73,9 @@ pub async fn handle<S: EventStore>(
             to_value(kinesis::handle(store, shape(payload, "Kinesis")?, received_at).await?)
         }
         Source::Http => to_value(http::handle(store, shape(payload, "HTTP")?, received_at).await),
+        Source::HttpV1 => {
+            to_value(http::handle_v1(store, shape(payload, "REST API")?, received_at).await)
+        }
         Source::Direct => {
             to_value(direct::handle(store, payload, &context.request_id, received_at).await?)
         }

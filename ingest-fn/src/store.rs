@@ -374,24 +374,28 @@ fn insert_query(rows: &[Row]) -> QueryBuilder<MySql> {
 impl EventStore for MySqlStore {
     async fn insert(&self, rows: &[Row]) -> Result<u64, StoreError> {
         self.renew(false).await?;
-        let mut retried = false;
+        // One retry for a lost connection and one for a refused login, each at most once: after
+        // a freeze both can happen in a row (the connection dropped, then the reconnect meets a
+        // password rotated meanwhile).
+        let (mut reconnected, mut renewed) = (false, false);
         loop {
-            let (reason, failure) = match self.try_insert(rows).await {
+            let failure = match self.try_insert(rows).await {
                 Ok(n) => return Ok(n),
                 Err(Failure::Final(e)) => return Err(e),
-                Err(Failure::Lost(e)) => ("database connection lost", e),
-                Err(Failure::Denied(e)) => {
-                    if !retried {
-                        self.renew(true).await?;
-                    }
-                    ("database login refused; renewed the credentials", e)
+                Err(Failure::Lost(e)) if !reconnected => {
+                    reconnected = true;
+                    tracing::warn!(error = %e, "database connection lost; retrying once");
+                    continue;
                 }
+                Err(Failure::Denied(e)) if !renewed => {
+                    renewed = true;
+                    self.renew(true).await?;
+                    tracing::warn!(error = %e, "database login refused; renewed the credentials, retrying once");
+                    continue;
+                }
+                Err(Failure::Lost(e) | Failure::Denied(e)) => e,
             };
-            if retried {
-                return Err(StoreError::Unavailable(failure));
-            }
-            tracing::warn!(error = %failure, "{reason}; retrying once");
-            retried = true;
+            return Err(StoreError::Unavailable(failure));
         }
     }
 }

@@ -1,6 +1,6 @@
 //! ingest-fn through its real Lambda types against a real MySQL-compatible server:
-//! `DATABASE_URL` when set (each test gets a fresh database beside it), otherwise a MySQL
-//! container through testcontainers (`TEST_MYSQL_IMAGE` overrides the image).
+//! `DATABASE_URL` when set, otherwise one container for this test binary through testcontainers
+//! (`e2e::mysql`). Each test gets a fresh database beside the server's own.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -10,41 +10,18 @@ use std::time::Duration;
 
 use base64::Engine;
 use e2e::mariadb::{mariadbd, tls_server};
+use e2e::mysql::test_server_url;
 use ingest::{DbConfig, IngestError, MIGRATOR, MySqlStore, handle};
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use serde_json::{Value, json};
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row};
 use tokio::net::TcpListener;
-use tokio::sync::OnceCell;
-
-/// The server's URL without a database, shared by every test of this binary.
-async fn server_url() -> &'static str {
-    static URL: OnceCell<String> = OnceCell::const_new();
-    URL.get_or_init(|| async {
-        if let Ok(url) = std::env::var("DATABASE_URL") {
-            return url;
-        }
-        use testcontainers_modules::testcontainers::ImageExt;
-        use testcontainers_modules::testcontainers::runners::AsyncRunner;
-        let mut image = testcontainers_modules::mysql::Mysql::default().with_tag("8.0");
-        if let Ok(custom) = std::env::var("TEST_MYSQL_IMAGE") {
-            let (name, tag) = custom.split_once(':').unwrap_or((&custom, "latest"));
-            image = image.with_name(name).with_tag(tag);
-        }
-        let container = image.start().await.expect(
-            "no DATABASE_URL and no Docker: set DATABASE_URL=mysql://user:password@host:3306/db",
-        );
-        let port = container.get_host_port_ipv4(3306).await.unwrap();
-        // Kept for the life of the test process.
-        Box::leak(Box::new(container));
-        format!("mysql://root@127.0.0.1:{port}/test")
-    })
-    .await
-}
 
 /// A fresh database with the migrations applied.
 struct TestDb {
+    /// The server's URL, whose account the test database's URL uses.
+    server: &'static str,
     options: MySqlConnectOptions,
     name: String,
     pool: MySqlPool,
@@ -52,7 +29,8 @@ struct TestDb {
 
 impl TestDb {
     async fn new() -> TestDb {
-        let base = MySqlConnectOptions::from_str(server_url().await).unwrap();
+        let server = test_server_url().await;
+        let base = MySqlConnectOptions::from_str(server).unwrap();
         let name = format!("ingest_test_{}", uuid::Uuid::now_v7().simple());
         let mut admin = base.connect().await.expect("connect to the test server");
         sqlx::query(AssertSqlSafe(format!("CREATE DATABASE `{name}`")))
@@ -64,6 +42,7 @@ impl TestDb {
         let pool = MySqlPool::connect_with(options.clone()).await.unwrap();
         MIGRATOR.run(&pool).await.unwrap();
         TestDb {
+            server,
             options,
             name,
             pool,
@@ -72,10 +51,7 @@ impl TestDb {
 
     fn url(&self, host_port: Option<(&str, u16)>) -> String {
         let (host, port) = host_port.unwrap_or((self.options.get_host(), self.options.get_port()));
-        let base = url::Url::parse(
-            &std::env::var("DATABASE_URL").unwrap_or_else(|_| "mysql://root@x/".into()),
-        )
-        .unwrap();
+        let base = url::Url::parse(self.server).unwrap();
         let pass = base.password().map(|p| format!(":{p}")).unwrap_or_default();
         format!(
             "mysql://{}{pass}@{host}:{port}/{}",
@@ -306,12 +282,72 @@ async fn sql_metacharacters_and_unicode_are_stored_verbatim() {
 
 // ---------- HTTP ----------
 
+/// The two envelopes an HTTP POST arrives in.
+#[derive(Debug, Clone, Copy)]
+enum Front {
+    /// A Function URL or HTTP API: payload format 2.0.
+    FunctionUrl,
+    /// A REST API: payload format 1.0, built on one of aws_lambda_events' own fixtures.
+    RestApi(&'static str),
+}
+
+/// aws_lambda_events' REST API fixtures (the crate ships them in its source package).
+const REST_FIXTURES: [&str; 4] = [
+    "example-apigw-request.json",
+    "example-apigw-console-test-request.json",
+    "example-apigw-sam-rest-request.json",
+    "example-apigw-restapi-openapi-request.json",
+];
+
+/// A fixture from the aws_lambda_events package this build uses (its version from Cargo.lock),
+/// read from cargo's registry sources.
+fn lambda_events_fixture(name: &str) -> Value {
+    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let lock = std::fs::read_to_string(root.join("Cargo.lock")).unwrap();
+        let version = lock
+            .split("[[package]]")
+            .find(|p| p.contains("name = \"aws_lambda_events\""))
+            .and_then(|p| p.lines().find_map(|l| l.strip_prefix("version = ")))
+            .expect("aws_lambda_events in Cargo.lock")
+            .trim_matches('"')
+            .to_owned();
+        let cargo_home = std::env::var_os("CARGO_HOME")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cargo")
+            });
+        std::fs::read_dir(cargo_home.join("registry/src"))
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|index| {
+                index
+                    .path()
+                    .join(format!("aws_lambda_events-{version}/src/fixtures"))
+            })
+            .find(|d| d.is_dir())
+            .unwrap_or_else(|| {
+                panic!(
+                    "aws_lambda_events {version}'s sources under {}",
+                    cargo_home.display()
+                )
+            })
+    });
+    serde_json::from_slice(&std::fs::read(dir.join(name)).unwrap()).unwrap()
+}
+
 fn http(method: &str, body: Option<&[u8]>, base64: bool, key: Option<&str>) -> Value {
-    let mut headers =
-        json!({"content-type": "application/json", "host": "abc.lambda-url.ap-northeast-1.on.aws"});
-    if let Some(k) = key {
-        headers["idempotency-key"] = json!(k);
-    }
+    http_via(Front::FunctionUrl, method, body, base64, key)
+}
+
+fn http_via(
+    front: Front,
+    method: &str,
+    body: Option<&[u8]>,
+    base64: bool,
+    key: Option<&str>,
+) -> Value {
     let body = body.map(|b| {
         if base64 {
             base64::engine::general_purpose::STANDARD.encode(b)
@@ -319,6 +355,34 @@ fn http(method: &str, body: Option<&[u8]>, base64: bool, key: Option<&str>) -> V
             String::from_utf8(b.to_vec()).unwrap()
         }
     });
+    let Front::RestApi(fixture) = front else {
+        return function_url(method, body, base64, key);
+    };
+    let mut event = lambda_events_fixture(fixture);
+    event["httpMethod"] = json!(method);
+    event["requestContext"]["httpMethod"] = json!(method);
+    event["body"] = json!(body);
+    event["isBase64Encoded"] = json!(base64);
+    if let Some(k) = key {
+        // A REST API keeps the client's header case; the names compare case-insensitively.
+        if !event["headers"].is_object() {
+            event["headers"] = json!({});
+        }
+        if !event["multiValueHeaders"].is_object() {
+            event["multiValueHeaders"] = json!({});
+        }
+        event["headers"]["Idempotency-Key"] = json!(k);
+        event["multiValueHeaders"]["Idempotency-Key"] = json!([k]);
+    }
+    event
+}
+
+fn function_url(method: &str, body: Option<String>, base64: bool, key: Option<&str>) -> Value {
+    let mut headers =
+        json!({"content-type": "application/json", "host": "abc.lambda-url.ap-northeast-1.on.aws"});
+    if let Some(k) = key {
+        headers["idempotency-key"] = json!(k);
+    }
     // A Function URL event (payload format 2.0), as Lambda delivers it.
     json!({
         "version": "2.0", "routeKey": "$default", "rawPath": "/", "rawQueryString": "",
@@ -342,14 +406,16 @@ fn status_body(r: &Value) -> (i64, Value) {
     )
 }
 
-#[tokio::test]
-async fn http_posts_answer_with_the_right_status() {
+async fn http_posts_answer_with_the_right_status_via(front: Front) {
     let db = TestDb::new().await;
     let store = db.store().await;
     let one = serde_json::to_vec(&event("web", 1.0)).unwrap();
     let r = handle(
         &store,
-        invoke(http("POST", Some(&one), false, Some("client-key-1")), "r1"),
+        invoke(
+            http_via(front, "POST", Some(&one), false, Some("client-key-1")),
+            "r1",
+        ),
     )
     .await
     .unwrap();
@@ -360,7 +426,10 @@ async fn http_posts_answer_with_the_right_status() {
     // The client retries with the same key: a duplicate, still 201.
     let r = handle(
         &store,
-        invoke(http("POST", Some(&one), true, Some("client-key-1")), "r2"),
+        invoke(
+            http_via(front, "POST", Some(&one), true, Some("client-key-1")),
+            "r2",
+        ),
     )
     .await
     .unwrap();
@@ -369,17 +438,23 @@ async fn http_posts_answer_with_the_right_status() {
         (201, json!({"inserted": 0, "duplicates": 1}))
     );
     let many = serde_json::to_vec(&json!([event("web", 2.0), event("web", 3.0)])).unwrap();
-    let r = handle(&store, invoke(http("POST", Some(&many), false, None), "r3"))
-        .await
-        .unwrap();
+    let r = handle(
+        &store,
+        invoke(http_via(front, "POST", Some(&many), false, None), "r3"),
+    )
+    .await
+    .unwrap();
     assert_eq!(status_body(&r).0, 201);
     assert_eq!(db.count().await, 3);
 
     let bad = serde_json::to_vec(&json!({"source": "web", "val1": "x", "val2": 1})).unwrap();
     let (status, body) = status_body(
-        &handle(&store, invoke(http("POST", Some(&bad), false, None), "r4"))
-            .await
-            .unwrap(),
+        &handle(
+            &store,
+            invoke(http_via(front, "POST", Some(&bad), false, None), "r4"),
+        )
+        .await
+        .unwrap(),
     );
     assert_eq!(status, 400);
     assert!(body["message"].as_str().unwrap().contains("val1"), "{body}");
@@ -387,7 +462,13 @@ async fn http_posts_answer_with_the_right_status() {
         &handle(
             &store,
             invoke(
-                http("POST", Some(b"{\"source\": \"\xff\xfe\"}"), true, None),
+                http_via(
+                    front,
+                    "POST",
+                    Some(b"{\"source\": \"\xff\xfe\"}"),
+                    true,
+                    None,
+                ),
                 "r5",
             ),
         )
@@ -402,7 +483,10 @@ async fn http_posts_answer_with_the_right_status() {
     let (status, _) = status_body(
         &handle(
             &store,
-            invoke(http("POST", Some(b"{not json"), false, None), "r6"),
+            invoke(
+                http_via(front, "POST", Some(b"{not json"), false, None),
+                "r6",
+            ),
         )
         .await
         .unwrap(),
@@ -410,17 +494,60 @@ async fn http_posts_answer_with_the_right_status() {
     assert_eq!(status, 400);
     let huge = vec![b' '; (1 << 20) + 1];
     let (status, _) = status_body(
-        &handle(&store, invoke(http("POST", Some(&huge), true, None), "r7"))
-            .await
-            .unwrap(),
+        &handle(
+            &store,
+            invoke(http_via(front, "POST", Some(&huge), true, None), "r7"),
+        )
+        .await
+        .unwrap(),
     );
     assert_eq!(status, 413);
-    let r = handle(&store, invoke(http("GET", None, false, None), "r8"))
-        .await
-        .unwrap();
+    let r = handle(
+        &store,
+        invoke(http_via(front, "GET", None, false, None), "r8"),
+    )
+    .await
+    .unwrap();
     assert_eq!(r["statusCode"], 405);
     assert_eq!(r["headers"]["allow"], "POST");
     assert_eq!(db.count().await, 3);
+}
+
+#[tokio::test]
+async fn http_posts_answer_with_the_right_status() {
+    http_posts_answer_with_the_right_status_via(Front::FunctionUrl).await;
+}
+
+// A REST API sends payload format 1.0: handled exactly as a Function URL.
+// https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-lambda-proxy-integrations.html#api-gateway-simple-proxy-for-lambda-input-format
+#[tokio::test]
+async fn rest_api_posts_answer_exactly_as_function_url_posts() {
+    for fixture in REST_FIXTURES {
+        http_posts_answer_with_the_right_status_via(Front::RestApi(fixture)).await;
+    }
+}
+
+#[tokio::test]
+async fn rest_api_fixtures_as_aws_lambda_events_ships_them_are_http_not_direct_invokes() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    for fixture in REST_FIXTURES {
+        let r = handle(&store, invoke(lambda_events_fixture(fixture), "r1"))
+            .await
+            .unwrap_or_else(|e| panic!("{fixture}: {e}"));
+        let (status, body) = status_body(&r);
+        if lambda_events_fixture(fixture)["httpMethod"] == "POST" {
+            // Their body, {"a": 1}, is not an event: a 400 naming what is missing.
+            assert_eq!(status, 400, "{fixture}: {body}");
+            assert!(
+                body["message"].as_str().unwrap().contains("source"),
+                "{fixture}: {body}"
+            );
+        } else {
+            assert_eq!(status, 405, "{fixture}: {body}");
+        }
+    }
+    assert_eq!(db.count().await, 0);
 }
 
 // ---------- SQS and Kinesis ----------

@@ -1,6 +1,10 @@
 //! The Lambda Invoke API (`POST /2015-03-31/functions/{name}/invocations`) in front of a
-//! [`RuntimeApi`], as `cargo lambda watch` provides locally: tools that invoke functions
-//! through the SDK (ingest-load) reach a local function binary through it.
+//! [`RuntimeApi`] or a pool of [`Environments`], as `cargo lambda watch` provides locally:
+//! tools that invoke functions through the SDK (ingest-load) reach local function binaries
+//! through it.
+//!
+//! [`RuntimeApi`]: crate::RuntimeApi
+//! [`Environments`]: crate::environments::Environments
 
 use std::sync::Arc;
 
@@ -8,20 +12,18 @@ use base64::Engine;
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
-use crate::RuntimeApi;
+use crate::environments::Invoke;
 use crate::runtime_api::read_request;
 
 /// Starts the Invoke API on a free loopback port; returns its base URL.
-pub async fn start(runtime: Arc<RuntimeApi>) -> String {
+pub async fn start<I: Invoke>(runtime: Arc<I>) -> String {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind loopback");
     let url = format!("http://{}", listener.local_addr().expect("local address"));
-    let cold = Arc::new(std::sync::atomic::AtomicBool::new(true));
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let runtime = runtime.clone();
-            let cold = cold.clone();
             tokio::spawn(async move {
                 let (read, mut write) = stream.into_split();
                 let mut read = BufReader::new(read);
@@ -36,7 +38,7 @@ pub async fn start(runtime: Arc<RuntimeApi>) -> String {
                             .invoke(String::from_utf8_lossy(&body).into_owned())
                             .await;
                         let ms = out.latency.as_secs_f64() * 1e3;
-                        let init = if cold.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                        let init = if out.cold {
                             "\tInit Duration: 0.00 ms"
                         } else {
                             ""

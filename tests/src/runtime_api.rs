@@ -20,6 +20,8 @@ pub struct Outcome {
     pub done: Instant,
     pub body: String,
     pub error: bool,
+    /// The environment's first invocation (its REPORT line carries an Init Duration).
+    pub cold: bool,
 }
 
 type Pending = Arc<Mutex<HashMap<String, (Instant, oneshot::Sender<Outcome>)>>>;
@@ -131,14 +133,17 @@ impl RuntimeApi {
 
     /// Hands `event` to the function and waits for its response or error.
     pub async fn invoke(&self, event: String) -> Outcome {
-        let id = format!(
-            "bench-{}",
-            self.counter
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        );
+        let n = self
+            .counter
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        self.queue.send((id, event, tx)).await.unwrap();
-        rx.await.expect("the function died")
+        self.queue
+            .send((format!("bench-{n}"), event, tx))
+            .await
+            .unwrap();
+        let mut outcome = rx.await.expect("the function died");
+        outcome.cold = n == 0;
+        outcome
     }
 }
 
@@ -258,6 +263,7 @@ async fn serve(
                         done: now,
                         body: String::from_utf8_lossy(body).into_owned(),
                         error: parts[5] == "error",
+                        cold: false,
                     });
                 }
             } else {

@@ -1,5 +1,6 @@
 //! Both functions through their real Lambda entry points (the release-shaped binaries behind a
-//! Runtime API), against a real MySQL-compatible server (`DATABASE_URL`) and moto's EC2
+//! Runtime API), against a real MySQL-compatible server (`DATABASE_URL`, else a container for
+//! this test binary through testcontainers: `e2e::mysql`) and moto's EC2
 //! (`AWS_ENDPOINT_URL`, or `moto_server` started here): a sync, ingest through every source,
 //! then a second sync with a newer snapshot served over loopback HTTP.
 
@@ -12,6 +13,7 @@ use aws_config::{BehaviorVersion, Region};
 use aws_sdk_ec2::config::Credentials;
 use base64::Engine;
 use e2e::moto::inbound_rules;
+use e2e::mysql::test_server_url;
 use e2e::{RuntimeApi, runtime_api::spawn_function};
 use serde_json::{Value, json};
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool};
@@ -282,20 +284,19 @@ async fn sync_ingest_through_every_source_then_sync_again() {
         .unwrap();
 }
 
-/// A fresh database beside `DATABASE_URL`'s, migrated by the migrate binary.
+/// A fresh database beside the test server's own, migrated by the migrate binary.
 async fn fresh_database(
     bin: &std::path::Path,
 ) -> (String, String, MySqlPool, sqlx::mysql::MySqlConnection) {
-    let url =
-        std::env::var("DATABASE_URL").expect("DATABASE_URL=mysql://user:password@host:3306/db");
-    let base = MySqlConnectOptions::from_str(&url).unwrap();
+    let url = test_server_url().await;
+    let base = MySqlConnectOptions::from_str(url).unwrap();
     let name = format!("ingest_e2e_{}", uuid::Uuid::now_v7().simple());
     let mut admin = base.connect().await.unwrap();
     sqlx::query(AssertSqlSafe(format!("CREATE DATABASE `{name}`")))
         .execute(&mut admin)
         .await
         .unwrap();
-    let mut db_url = url::Url::parse(&url).unwrap();
+    let mut db_url = url::Url::parse(url).unwrap();
     db_url.set_path(&name);
     let db_url = db_url.to_string();
     let migrate = Command::new(bin.join("migrate"))
@@ -583,11 +584,11 @@ async fn migrate_creates_the_password_account_from_its_secret() {
         .unwrap();
 }
 
-/// A TCP proxy in front of `DATABASE_URL`'s server that records whether a client ended its
+/// A TCP proxy in front of the test server that records whether a client ended its
 /// session with COM_QUIT (the packet `01 00 00 00 01`) before closing.
 async fn quit_watching_proxy() -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
     use std::sync::atomic::{AtomicUsize, Ordering};
-    let url = MySqlConnectOptions::from_str(&std::env::var("DATABASE_URL").unwrap()).unwrap();
+    let url = MySqlConnectOptions::from_str(test_server_url().await).unwrap();
     let target = (url.get_host().to_owned(), url.get_port());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();

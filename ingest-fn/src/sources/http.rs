@@ -1,8 +1,14 @@
-//! HTTP POST through a Function URL or an API Gateway HTTP API (payload format 2.0).
+//! HTTP POST through a Function URL or an API Gateway HTTP API (payload format 2.0), or through
+//! an API Gateway REST API (payload format 1.0, also what an HTTP API sends when set to 1.0).
+//! Both formats carry the same request (method, headers, body, base64 flag) and get the same
+//! answers; only the envelopes differ.
 
-use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use aws_lambda_events::apigw::{
+    ApiGatewayProxyRequest, ApiGatewayProxyResponse, ApiGatewayV2httpRequest,
+    ApiGatewayV2httpResponse,
+};
 use aws_lambda_events::encodings::Body;
-use aws_lambda_events::http::{HeaderValue, Method, header};
+use aws_lambda_events::http::{HeaderMap, HeaderValue, Method, header};
 use base64::Engine;
 use chrono::NaiveDateTime;
 use serde_json::{Value, json};
@@ -14,19 +20,58 @@ use crate::store::EventStore;
 /// A request body larger than this is refused with 413 before it is parsed.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 
-fn response(status: i64, body: Value) -> ApiGatewayV2httpResponse {
-    let mut r = ApiGatewayV2httpResponse::default();
-    r.status_code = status;
-    r.headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r.body = Some(Body::Text(body.to_string()));
-    r
+/// What either payload format delivers.
+struct Request<'a> {
+    method: &'a Method,
+    headers: &'a HeaderMap,
+    body: Option<&'a str>,
+    is_base64_encoded: bool,
 }
 
-fn error(status: i64, error: &str, message: impl Into<String>) -> ApiGatewayV2httpResponse {
-    response(status, json!({"error": error, "message": message.into()}))
+/// The answer, before it is put in the front end's envelope.
+struct Reply {
+    status: i64,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Reply {
+    fn json(status: i64, body: Value) -> Reply {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        Reply {
+            status,
+            headers,
+            body: body.to_string(),
+        }
+    }
+
+    fn error(status: i64, error: &str, message: impl Into<String>) -> Reply {
+        Reply::json(status, json!({"error": error, "message": message.into()}))
+    }
+}
+
+impl From<Reply> for ApiGatewayV2httpResponse {
+    fn from(reply: Reply) -> Self {
+        let mut r = ApiGatewayV2httpResponse::default();
+        r.status_code = reply.status;
+        r.headers = reply.headers;
+        r.body = Some(Body::Text(reply.body));
+        r
+    }
+}
+
+impl From<Reply> for ApiGatewayProxyResponse {
+    fn from(reply: Reply) -> Self {
+        let mut r = ApiGatewayProxyResponse::default();
+        r.status_code = reply.status;
+        r.headers = reply.headers;
+        r.body = Some(Body::Text(reply.body));
+        r
+    }
 }
 
 /// A request refused before it reaches the database.
@@ -45,8 +90,8 @@ fn refuse(status: i64, error: &'static str, message: impl Into<String>) -> Refus
 }
 
 /// The body as text: base64-decoded when the front end encoded it, refused when not UTF-8.
-fn body_text(req: &ApiGatewayV2httpRequest) -> Result<String, Refusal> {
-    let raw = req.body.as_deref().unwrap_or_default();
+fn body_text(req: &Request) -> Result<String, Refusal> {
+    let raw = req.body.unwrap_or_default();
     let bytes = if req.is_base64_encoded {
         base64::engine::general_purpose::STANDARD
             .decode(raw)
@@ -82,8 +127,9 @@ fn body_text(req: &ApiGatewayV2httpRequest) -> Result<String, Refusal> {
     })
 }
 
-/// The client's `Idempotency-Key`, when it sent one.
-fn idempotency_key(req: &ApiGatewayV2httpRequest) -> Result<Option<String>, Refusal> {
+/// The client's `Idempotency-Key`, when it sent one. Header names compare case-insensitively,
+/// so a REST API's original case and a Function URL's lower case are the same header.
+fn idempotency_key(req: &Request) -> Result<Option<String>, Refusal> {
     let Some(v) = req.headers.get("idempotency-key") else {
         return Ok(None);
     };
@@ -101,19 +147,42 @@ fn idempotency_key(req: &ApiGatewayV2httpRequest) -> Result<Option<String>, Refu
     Ok(Some(key.to_owned()))
 }
 
+/// A Function URL or HTTP API request (payload format 2.0).
 pub async fn handle<S: EventStore>(
     store: &S,
     req: ApiGatewayV2httpRequest,
     received_at: NaiveDateTime,
 ) -> ApiGatewayV2httpResponse {
-    if req.request_context.http.method != Method::POST {
-        let mut r = error(
+    let request = Request {
+        method: &req.request_context.http.method,
+        headers: &req.headers,
+        body: req.body.as_deref(),
+        is_base64_encoded: req.is_base64_encoded,
+    };
+    reply(store, request, received_at).await.into()
+}
+
+/// A REST API request (payload format 1.0).
+pub async fn handle_v1<S: EventStore>(
+    store: &S,
+    req: ApiGatewayProxyRequest,
+    received_at: NaiveDateTime,
+) -> ApiGatewayProxyResponse {
+    let request = Request {
+        method: &req.http_method,
+        headers: &req.headers,
+        body: req.body.as_deref(),
+        is_base64_encoded: req.is_base64_encoded,
+    };
+    reply(store, request, received_at).await.into()
+}
+
+async fn reply<S: EventStore>(store: &S, req: Request<'_>, received_at: NaiveDateTime) -> Reply {
+    if *req.method != Method::POST {
+        let mut r = Reply::error(
             405,
             "MethodNotAllowed",
-            format!(
-                "{} is not supported; POST events",
-                req.request_context.http.method
-            ),
+            format!("{} is not supported; POST events", req.method),
         );
         r.headers
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
@@ -121,11 +190,11 @@ pub async fn handle<S: EventStore>(
     }
     let (text, key) = match body_text(&req).and_then(|t| Ok((t, idempotency_key(&req)?))) {
         Ok(v) => v,
-        Err(r) => return error(r.status, r.error, r.message),
+        Err(r) => return Reply::error(r.status, r.error, r.message),
     };
     let body: Value = match serde_json::from_str(&text) {
         Ok(v) => v,
-        Err(e) => return error(400, "InvalidEvent", format!("body is not JSON: {e}")),
+        Err(e) => return Reply::error(400, "InvalidEvent", format!("body is not JSON: {e}")),
     };
     // Without a client key every attempt is a new event: a fresh, time-ordered UUID.
     let derive = |i: Option<usize>| match &key {
@@ -134,16 +203,16 @@ pub async fn handle<S: EventStore>(
     };
     let batch = match direct::batch(&body, received_at, derive) {
         Ok(b) => b,
-        Err(e) => return error(400, e.error_type(), e.to_string()),
+        Err(e) => return Reply::error(400, e.error_type(), e.to_string()),
     };
     match batch.write(store).await {
-        Ok(w) => response(
+        Ok(w) => Reply::json(
             201,
             json!({"inserted": w.inserted, "duplicates": w.duplicates}),
         ),
         Err(e) => {
             let e = IngestError::from(e);
-            let mut r = error(503, e.error_type(), e.to_string());
+            let mut r = Reply::error(503, e.error_type(), e.to_string());
             r.headers
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             r

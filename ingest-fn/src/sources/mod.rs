@@ -14,7 +14,10 @@ use serde_json::Value;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
     Direct,
+    /// A Function URL or HTTP API (payload format 2.0).
     Http,
+    /// A REST API, or an HTTP API set to payload format 1.0.
+    HttpV1,
     Sqs,
     Kinesis,
 }
@@ -40,6 +43,14 @@ impl Source {
             && event.get("rawPath").is_some()
         {
             Source::Http
+        } else if event.get("httpMethod").is_some_and(Value::is_string)
+            && event
+                .get("requestContext")
+                .and_then(|c| c.get("httpMethod"))
+                .is_some()
+        {
+            // https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html#http-api-develop-integrations-lambda.proxy-format
+            Source::HttpV1
         } else {
             Source::Direct
         }
@@ -66,7 +77,19 @@ mod tests {
             Source::Http
         );
         assert_eq!(
+            Source::detect(&json!({
+                "httpMethod": "POST", "path": "/events",
+                "requestContext": {"httpMethod": "POST"}, "isBase64Encoded": false
+            })),
+            Source::HttpV1
+        );
+        assert_eq!(
             Source::detect(&json!({"source": "d", "val1": 1, "val2": 2})),
+            Source::Direct
+        );
+        // An event that merely has a field called httpMethod is still a direct invoke.
+        assert_eq!(
+            Source::detect(&json!({"source": "d", "httpMethod": "POST"})),
             Source::Direct
         );
         assert_eq!(Source::detect(&json!([{"source": "d"}])), Source::Direct);

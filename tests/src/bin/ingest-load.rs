@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
+use e2e::load::cost::{self, Cost};
 use e2e::load::events::Events;
 use e2e::load::run::{Latency, Limits, Results, Shape, run};
 use e2e::load::target::Target;
@@ -65,9 +66,29 @@ struct Args {
     /// After the run, check every acknowledged event is in this database exactly once.
     #[arg(long, value_name = "DATABASE_URL")]
     verify: Option<String>,
+    /// The function's architecture, for the cost estimate from billed durations.
+    #[arg(long, value_enum, default_value_t = Architecture::Arm64)]
+    architecture: Architecture,
 }
 
-fn print_table(r: &Results) {
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Architecture {
+    Arm64,
+    #[value(name = "x86_64")]
+    X86_64,
+}
+
+/// The cost of a million events at the billed durations of the run, when its REPORT lines
+/// gave them.
+fn cost(r: &Results, architecture: Architecture) -> Option<Cost> {
+    let price = match architecture {
+        Architecture::Arm64 => cost::USD_PER_GB_SECOND_ARM64,
+        Architecture::X86_64 => cost::USD_PER_GB_SECOND_X86_64,
+    };
+    cost::per_million_events(r.events, r.requests, r.billed_ms, r.memory_size_mb, price)
+}
+
+fn print_table(r: &Results, cost: Option<Cost>) {
     let secs = r.elapsed.as_secs_f64();
     println!(
         "requests {}  events {}  errors {}  in {:.2} s",
@@ -105,6 +126,13 @@ fn print_table(r: &Results) {
     }
     if r.max_memory_mb > 0.0 {
         println!("function Max Memory Used {:.0} MB", r.max_memory_mb);
+    }
+    if let Some(c) = cost {
+        println!(
+            "cost per million events ${:.4}: requests ${:.4} + duration ${:.4} at {:.0} MB \
+             (Lambda, Tokyo prices)",
+            c.total_usd, c.requests_usd, c.duration_usd, r.memory_size_mb
+        );
     }
 }
 
@@ -202,7 +230,8 @@ async fn main_result() -> Result<bool> {
     })
     .await?;
     progress.finish();
-    print_table(&results);
+    let cost = cost(&results, args.architecture);
+    print_table(&results, cost);
     let verification = match &args.verify {
         Some(url) => {
             let v = verify(url, &results.acked)
@@ -258,6 +287,7 @@ async fn main_result() -> Result<bool> {
             "latency_ms": {"client_warm": warm, "client_cold": Latency::of(&results.cold),
                            "function_duration": Latency::of(&results.function), "function_init": Latency::of(&results.init)},
             "max_memory_mb": results.max_memory_mb,
+            "cost_per_million_events_usd": cost,
             "verify": verification,
             "failed_thresholds": failures,
         });

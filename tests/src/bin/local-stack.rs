@@ -1,6 +1,7 @@
 //! `local-stack`: the reference flow on one machine, started by `tests/local-stack.sh`.
 //!
-//! 1. a MySQL: `DATABASE_URL`, else a MySQL 8.0 container through testcontainers (Docker);
+//! 1. a MySQL: `DATABASE_URL`, else a container through testcontainers (Docker; `mysql:8.4`,
+//!    or `TESTCONTAINERS_MYSQL_IMAGE`);
 //! 2. moto's EC2 API with three stand-ins for the database's security groups, one holding a
 //!    rule this project does not own;
 //! 3. the migrations (the `migrate` binary); both functions under `cargo lambda watch`;
@@ -106,38 +107,18 @@ async fn wait_for_port(port: u16, within: Duration, what: &str) -> Result<()> {
     bail!("{what} did not listen on 127.0.0.1:{port} within {within:?}")
 }
 
-/// `DATABASE_URL`, or a container kept until the returned guard drops.
-async fn mysql() -> Result<(String, Option<Box<dyn std::any::Any>>)> {
-    if let Ok(url) = std::env::var("DATABASE_URL") {
-        println!("MySQL: DATABASE_URL");
-        return Ok((url, None));
-    }
-    let docker = std::process::Command::new("docker")
-        .arg("info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !docker {
-        bail!(
-            "no MySQL: set DATABASE_URL=mysql://user:password@127.0.0.1:3306/db for a server \
-             you run (MySQL 8 or MariaDB 10.11), or install and start Docker so a MySQL 8.0 \
-             container can be started through testcontainers"
-        );
-    }
-    use testcontainers_modules::testcontainers::ImageExt;
-    use testcontainers_modules::testcontainers::runners::AsyncRunner;
-    println!("MySQL: starting a mysql:8.0 container through testcontainers");
-    let container = testcontainers_modules::mysql::Mysql::default()
-        .with_tag("8.0")
-        .start()
+/// `DATABASE_URL`, or a container through testcontainers that is removed when this process
+/// ends (`e2e::mysql`).
+async fn mysql() -> Result<String> {
+    let url = e2e::mysql::server_url()
         .await
-        .context("starting the MySQL container")?;
-    let port = container.get_host_port_ipv4(3306).await?;
-    Ok((
-        format!("mysql://root@127.0.0.1:{port}/test"),
-        Some(Box::new(container)),
-    ))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if std::env::var("DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
+        println!("MySQL: DATABASE_URL");
+    } else {
+        println!("MySQL: the container at {url}");
+    }
+    Ok(url.to_owned())
 }
 
 /// Three empty groups in a new VPC, the first with one rule this project does not own.
@@ -248,7 +229,7 @@ async fn flow(started: &mut Started, out_dir: &Path) -> Result<()> {
         .to_path_buf();
 
     // 1. MySQL, migrated.
-    let (db_url, _container) = mysql().await?;
+    let db_url = mysql().await?;
     let migrate = Command::new(bin.join("migrate"))
         .kill_on_drop(true)
         .env("DATABASE_URL", &db_url)

@@ -14,10 +14,22 @@ pub enum EventsError {
     Invalid { path: String, what: String },
 }
 
+/// How the events' `event_id`s are made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ids {
+    /// `<run id>-<sequence>`: unique per run, so `--verify` finds every event.
+    Run,
+    /// UUIDv7, time-ordered: what ingest-fn generates for a request without a client key.
+    TimeOrdered,
+    /// UUIDv4, random: what many devices send.
+    Random,
+}
+
 pub struct Events {
     run_id: String,
     seq: u64,
     templates: Vec<Map<String, Value>>,
+    ids: Ids,
 }
 
 impl Events {
@@ -26,6 +38,15 @@ impl Events {
             run_id: run_id(),
             seq: 0,
             templates: Vec::new(),
+            ids: Ids::Run,
+        }
+    }
+
+    /// Generated events whose ids are made as `ids` says.
+    pub fn with_ids(ids: Ids) -> Events {
+        Events {
+            ids,
+            ..Events::generated()
         }
     }
 
@@ -65,6 +86,7 @@ impl Events {
             run_id: run_id(),
             seq: 0,
             templates,
+            ids: Ids::Run,
         })
     }
 
@@ -74,7 +96,11 @@ impl Events {
         let mut items = Vec::with_capacity(n);
         let mut ids = Vec::with_capacity(n);
         for _ in 0..n {
-            let id = format!("{}-{}", self.run_id, self.seq);
+            let id = match self.ids {
+                Ids::Run => format!("{}-{}", self.run_id, self.seq),
+                Ids::TimeOrdered => uuid::Uuid::now_v7().to_string(),
+                Ids::Random => uuid::Uuid::new_v4().to_string(),
+            };
             let mut event = if self.templates.is_empty() {
                 let i = self.seq as f64;
                 json!({"source": format!("load-{}", self.seq % 32), "val1": i, "val2": (i * 0.1).sin()})
@@ -116,6 +142,25 @@ mod tests {
         assert!(ids2.iter().all(|id| id.len() <= 64));
         let v: Value = serde_json::from_str(&p2).unwrap();
         assert_eq!(v[2]["event_id"], ids2[2]);
+    }
+
+    #[test]
+    fn time_ordered_ids_sort_in_sending_order_and_random_ones_do_not() {
+        let ids = |kind| Events::with_ids(kind).next_request(200).1;
+        let ordered = ids(Ids::TimeOrdered);
+        assert!(ordered.windows(2).all(|w| w[0] < w[1]));
+        assert!(
+            ordered
+                .iter()
+                .all(|id| id.len() == 36 && id.as_bytes()[14] == b'7')
+        );
+        let random = ids(Ids::Random);
+        assert!(
+            random
+                .iter()
+                .all(|id| id.len() == 36 && id.as_bytes()[14] == b'4')
+        );
+        assert!(!random.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]

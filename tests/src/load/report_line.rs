@@ -6,6 +6,7 @@ use serde::Serialize;
 pub struct Report {
     pub duration_ms: f64,
     pub billed_ms: f64,
+    pub memory_size_mb: Option<f64>,
     /// Present on a cold start only.
     pub init_ms: Option<f64>,
     pub max_memory_mb: Option<f64>,
@@ -22,6 +23,7 @@ pub fn parse_report(log: &str) -> Option<Report> {
     Some(Report {
         duration_ms: field(line, "\tDuration:").or_else(|| field(line, " Duration:"))?,
         billed_ms: field(line, "Billed Duration:")?,
+        memory_size_mb: field(line, "Memory Size:"),
         init_ms: field(line, "Init Duration:"),
         max_memory_mb: field(line, "Max Memory Used:"),
     })
@@ -39,6 +41,7 @@ mod tests {
             Some(Report {
                 duration_ms: 1.23,
                 billed_ms: 2.0,
+                memory_size_mb: Some(128.0),
                 init_ms: None,
                 max_memory_mb: Some(19.0)
             })

@@ -42,6 +42,9 @@ pub struct Results {
     pub function: Histogram<u64>,
     pub init: Histogram<u64>,
     pub max_memory_mb: f64,
+    /// Billed milliseconds of every reported invocation, and the memory size they ran at.
+    pub billed_ms: f64,
+    pub memory_size_mb: f64,
     pub acked: Vec<String>,
     /// (seconds since start, latency in ms) of every request, for plots.
     pub timeline: Vec<(f64, f64)>,
@@ -65,6 +68,8 @@ impl Results {
             function: histogram(),
             init: histogram(),
             max_memory_mb: 0.0,
+            billed_ms: 0.0,
+            memory_size_mb: 0.0,
             acked: Vec::new(),
             timeline: Vec::new(),
             elapsed: Duration::ZERO,
@@ -95,6 +100,8 @@ impl Results {
                 let _ = self.init.record((init * 1e3).max(1.0) as u64);
             }
             self.max_memory_mb = self.max_memory_mb.max(r.max_memory_mb.unwrap_or(0.0));
+            self.billed_ms += r.billed_ms;
+            self.memory_size_mb = self.memory_size_mb.max(r.memory_size_mb.unwrap_or(0.0));
         }
         match reply.error {
             Some(e) => *self.errors.entry(e).or_default() += 1,

@@ -59,6 +59,28 @@ impl Target {
         }
     }
 
+    /// A local Invoke API with no AWS account behind it (`cargo lambda watch`, or
+    /// `e2e::invoke_api`): fixed credentials and region, nothing read from the environment.
+    pub fn local_lambda(function: &str, endpoint: &str) -> Target {
+        let config = aws_sdk_lambda::Config::builder()
+            .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
+            .region(aws_sdk_lambda::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_lambda::config::Credentials::new(
+                "local", "local", None, None, "local",
+            ))
+            .endpoint_url(endpoint)
+            .timeout_config(
+                aws_sdk_lambda::config::timeout::TimeoutConfig::builder()
+                    .operation_timeout(Duration::from_secs(60))
+                    .build(),
+            )
+            .build();
+        Target::Lambda {
+            client: aws_sdk_lambda::Client::from_conf(config),
+            function: function.to_owned(),
+        }
+    }
+
     /// A Function URL, signed with the default credentials unless `signed` is false.
     pub async fn url(url: &str, signed: bool) -> Result<Target, TargetError> {
         let client = reqwest::Client::builder()
