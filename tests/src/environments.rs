@@ -4,6 +4,7 @@
 //! all are busy (Lambda would start another, up to the function's concurrency; here N is the
 //! concurrency).
 
+use std::path::PathBuf;
 use std::process::Child;
 use std::sync::Arc;
 
@@ -21,6 +22,23 @@ impl Invoke for RuntimeApi {
     fn invoke(&self, event: String) -> impl Future<Output = Outcome> + Send {
         RuntimeApi::invoke(self, event)
     }
+}
+
+/// The folder of the running binary (where cargo put `migrate` beside it) and the ingest-fn
+/// binary to run: `chosen`, else the one in that folder. Errors say how to build one.
+pub fn ingest_fn_binary(chosen: Option<PathBuf>) -> Result<(PathBuf, PathBuf), String> {
+    let bin = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(PathBuf::from))
+        .ok_or("this binary's folder is unknown")?;
+    let function = chosen.unwrap_or_else(|| bin.join("ingest-fn"));
+    if !function.is_file() {
+        return Err(format!(
+            "{}: no ingest-fn binary there (cargo build --release -p ingest-fn, then --function)",
+            function.display()
+        ));
+    }
+    Ok((bin, function))
 }
 
 pub struct Environments {

@@ -23,6 +23,9 @@ pub async fn start<I: Invoke>(runtime: Arc<I>) -> String {
     let url = format!("http://{}", listener.local_addr().expect("local address"));
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
+            // Head and body go out in two writes: without this, Nagle's algorithm holds the
+            // body for the client's delayed ACK (40 ms on Linux).
+            let _ = stream.set_nodelay(true);
             let runtime = runtime.clone();
             tokio::spawn(async move {
                 let (read, mut write) = stream.into_split();
@@ -44,8 +47,9 @@ pub async fn start<I: Invoke>(runtime: Arc<I>) -> String {
                             ""
                         };
                         let report = format!(
-                            "REPORT RequestId: local\tDuration: {ms:.2} ms\tBilled Duration: {} ms\tMemory Size: 128 MB\tMax Memory Used: 0 MB{init}\t\n",
-                            ms.ceil() as u64
+                            "REPORT RequestId: local\tDuration: {ms:.2} ms\tBilled Duration: {} ms\tMemory Size: {} MB\tMax Memory Used: 0 MB{init}\t\n",
+                            ms.ceil() as u64,
+                            crate::runtime_api::MEMORY_SIZE_MB
                         );
                         let log = base64::engine::general_purpose::STANDARD.encode(report);
                         let mut extra = format!(

@@ -60,6 +60,10 @@ pub struct Shutdown {
     pub status: ExitStatus,
 }
 
+/// The memory size the local environments claim: the deployed ingest-fn's
+/// (`infra/lib/ingest-function.ts`), so cost estimates from local REPORT lines use it.
+pub const MEMORY_SIZE_MB: u32 = 256;
+
 /// The shutdown phase's limit for a function with internal extensions only.
 pub const SHUTDOWN_LIMIT: Duration = Duration::from_millis(500);
 
@@ -281,7 +285,10 @@ pub fn spawn_function(program: &str, api: &RuntimeApi, env: &[(&str, &str)]) -> 
     let mut cmd = Command::new(program);
     cmd.env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{}", api.port))
         .env("AWS_LAMBDA_FUNCTION_NAME", "ingest-fn")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env(
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+            MEMORY_SIZE_MB.to_string(),
+        )
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .env("AWS_LAMBDA_LOG_LEVEL", "WARN")
         .stdout(Stdio::null())

@@ -23,7 +23,7 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use e2e::environments::Environments;
 use e2e::load::capacity::{self, Point, Watched};
-use e2e::load::events::{Events, Ids};
+use e2e::load::events::{Envelope, Events, Ids};
 use e2e::load::scratch::ScratchDatabase;
 use sqlx::ConnectOptions;
 use sqlx::mysql::MySqlConnectOptions;
@@ -44,6 +44,9 @@ struct Args {
     /// The events per request, comma-separated (1 to 1000 each).
     #[arg(long, value_delimiter = ',', default_value = "1,10,100")]
     batches: Vec<usize>,
+    /// How the events reach the function: a direct invoke, a Function URL POST, an SQS batch.
+    #[arg(long, value_enum, default_value_t = Envelope::Direct)]
+    envelope: Envelope,
     /// Seconds measured per point.
     #[arg(long, default_value_t = 5.0)]
     duration: f64,
@@ -80,7 +83,7 @@ async fn sweep(args: &Args, function: &str, scratch: &ScratchDatabase) -> Result
                 &endpoint,
                 n,
                 batch,
-                || Events::with_ids(Ids::Run),
+                || Events::with_ids(Ids::Run).in_envelope(args.envelope),
                 Duration::from_secs_f64(args.warmup),
                 Duration::from_secs_f64(args.duration),
                 &watched,
@@ -88,8 +91,17 @@ async fn sweep(args: &Args, function: &str, scratch: &ScratchDatabase) -> Result
             )
             .await?;
             println!(
-                "{:>3} environments  batch {:>3}  {:>8.0} events/s  p50 {:>7.3} ms  p99 {:>7.3} ms  errors {}  {}",
-                p.environments, p.batch, p.events_per_s, p.p50_ms, p.p99_ms, p.errors, p.bound
+                "{:>3} environments  batch {:>3}  {:>8.0} events/s  p50 {:>7.3} ms  p99 {:>7.3} ms  \
+                 billed {:>4.1} ms  ${:.4}/M events  errors {}  {}",
+                p.environments,
+                p.batch,
+                p.events_per_s,
+                p.p50_ms,
+                p.p99_ms,
+                p.billed_ms_per_request,
+                p.cost_per_million_events.map_or(0.0, |c| c.total_usd),
+                p.errors,
+                p.bound
             );
             points.push(p);
         }
@@ -109,20 +121,8 @@ async fn main_result() -> Result<()> {
     if !(args.duration > 0.0 && args.warmup >= 0.0) {
         bail!("--duration must be positive and --warmup not negative");
     }
-    let bin = std::env::current_exe()?
-        .parent()
-        .context("the binary's folder")?
-        .to_path_buf();
-    let function = args
-        .function
-        .clone()
-        .unwrap_or_else(|| bin.join("ingest-fn"));
-    if !function.is_file() {
-        bail!(
-            "{}: no ingest-fn binary there (cargo build --release -p ingest-fn, then --function)",
-            function.display()
-        );
-    }
+    let (bin, function) =
+        e2e::environments::ingest_fn_binary(args.function.clone()).map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("{}", args.out.display()))?;
     let scratch = ScratchDatabase::create(&bin.join("migrate"), "sweep").await?;
     let function = function.to_string_lossy().into_owned();
@@ -133,6 +133,7 @@ async fn main_result() -> Result<()> {
     let report = serde_json::json!({
         "machine": {"cores": std::thread::available_parallelism().map_or(1, |c| c.get())},
         "function": function,
+        "envelope": format!("{:?}", args.envelope),
         "duration_s": args.duration,
         "points": points,
     });

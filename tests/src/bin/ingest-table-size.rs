@@ -47,9 +47,18 @@ struct Args {
     /// Seconds of load before each measurement.
     #[arg(long, default_value_t = 2.0)]
     warmup: f64,
+    /// The kinds of ids, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "time-ordered,random")]
+    ids: Vec<IdKind>,
     /// Where table-size.json goes.
     #[arg(long, default_value = "ingest-table-size")]
     out: PathBuf,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum IdKind {
+    TimeOrdered,
+    Random,
 }
 
 /// Events per request: the benchmark's fixed batch.
@@ -60,7 +69,7 @@ struct Row {
     ids: &'static str,
     rows: u64,
     seed_s: f64,
-    /// The unique index on event_id, and the buffer pool it competes for.
+    /// The unique index on event_id after seeding, and the buffer pool it competes for.
     event_id_index_mb: f64,
     buffer_pool_mb: f64,
     /// events/s relative to the empty table with the same kind of ids.
@@ -109,6 +118,7 @@ async fn one_kind(
             seed(&mut db, ids, seeded, size).await?;
             seeded = size;
             let seed_s = began.elapsed().as_secs_f64();
+            let event_id_index_mb = index_mb(&mut db, &scratch.name).await?;
             let envs = Arc::new(
                 Environments::start(function, args.environments, &[("DATABASE_URL", scratch.url.as_str())])
                     .await,
@@ -136,7 +146,7 @@ async fn one_kind(
                 ids: name,
                 rows: size,
                 seed_s,
-                event_id_index_mb: index_mb(&mut db, &scratch.name).await?,
+                event_id_index_mb,
                 buffer_pool_mb,
                 relative: point.events_per_s / first,
                 point,
@@ -169,24 +179,18 @@ async fn main_result() -> Result<()> {
     if args.environments == 0 || args.environments > 64 {
         bail!("--environments: expected 1 to 64");
     }
-    let bin = std::env::current_exe()?
-        .parent()
-        .context("the binary's folder")?
-        .to_path_buf();
-    let function = args
-        .function
-        .clone()
-        .unwrap_or_else(|| bin.join("ingest-fn"));
-    if !function.is_file() {
-        bail!(
-            "{}: no ingest-fn binary there (cargo build --release -p ingest-fn, then --function)",
-            function.display()
-        );
-    }
+    let (bin, function) =
+        e2e::environments::ingest_fn_binary(args.function.clone()).map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("{}", args.out.display()))?;
     let function = function.to_string_lossy().into_owned();
-    let mut rows = one_kind(&args, &function, &bin.join("migrate"), Ids::TimeOrdered).await?;
-    rows.extend(one_kind(&args, &function, &bin.join("migrate"), Ids::Random).await?);
+    let mut rows = Vec::new();
+    for kind in &args.ids {
+        let ids = match kind {
+            IdKind::TimeOrdered => Ids::TimeOrdered,
+            IdKind::Random => Ids::Random,
+        };
+        rows.extend(one_kind(&args, &function, &bin.join("migrate"), ids).await?);
+    }
     let json = args.out.join("table-size.json");
     let report =
         serde_json::json!({"batch": BATCH, "environments": args.environments, "rows": rows});

@@ -25,11 +25,52 @@ pub enum Ids {
     Random,
 }
 
+/// How a request's events reach the function: the event shape of each source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Envelope {
+    /// A direct invoke: the object, or an array of them.
+    #[default]
+    Direct,
+    /// A Function URL POST (payload format 2.0) whose body is the object or array.
+    FunctionUrl,
+    /// An SQS batch: one record per event.
+    Sqs,
+}
+
+impl Envelope {
+    /// Wraps a direct invoke's payload (`items`, the events) in this envelope.
+    fn wrap(self, payload: Value, items: &[(String, Value)]) -> Value {
+        match self {
+            Envelope::Direct => payload,
+            Envelope::FunctionUrl => json!({
+                "version": "2.0", "routeKey": "$default", "rawPath": "/", "rawQueryString": "",
+                "headers": {"content-type": "application/json"},
+                "requestContext": {
+                    "accountId": "123456789012", "apiId": "local", "domainName": "local.lambda-url.ap-northeast-1.on.aws",
+                    "domainPrefix": "local", "requestId": uuid::Uuid::now_v7().to_string(), "routeKey": "$default",
+                    "stage": "$default", "time": "29/Nov/2026:00:00:00 +0000", "timeEpoch": 1795910400000u64,
+                    "http": {"method": "POST", "path": "/", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "ingest-load"}
+                },
+                "body": payload.to_string(),
+                "isBase64Encoded": false
+            }),
+            Envelope::Sqs => json!({"Records": items.iter().map(|(id, event)| json!({
+                "messageId": id, "receiptHandle": "local", "body": event.to_string(),
+                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795910400000",
+                               "SenderId": "local", "ApproximateFirstReceiveTimestamp": "1795910400000"},
+                "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:ap-northeast-1:123456789012:ingest", "awsRegion": "ap-northeast-1"
+            })).collect::<Vec<_>>()}),
+        }
+    }
+}
+
 pub struct Events {
     run_id: String,
     seq: u64,
     templates: Vec<Map<String, Value>>,
     ids: Ids,
+    envelope: Envelope,
 }
 
 impl Events {
@@ -39,7 +80,13 @@ impl Events {
             seq: 0,
             templates: Vec::new(),
             ids: Ids::Run,
+            envelope: Envelope::Direct,
         }
+    }
+
+    /// The same events, delivered in `envelope`.
+    pub fn in_envelope(self, envelope: Envelope) -> Events {
+        Events { envelope, ..self }
     }
 
     /// Generated events whose ids are made as `ids` says.
@@ -87,6 +134,7 @@ impl Events {
             seq: 0,
             templates,
             ids: Ids::Run,
+            envelope: Envelope::Direct,
         })
     }
 
@@ -115,12 +163,16 @@ impl Events {
             ids.push(id);
             self.seq += 1;
         }
+        let records: Vec<(String, Value)> = match self.envelope {
+            Envelope::Sqs => ids.iter().cloned().zip(items.iter().cloned()).collect(),
+            _ => Vec::new(),
+        };
         let payload = if n == 1 {
             items.remove(0)
         } else {
             Value::Array(items)
         };
-        (payload.to_string(), ids)
+        (self.envelope.wrap(payload, &records).to_string(), ids)
     }
 }
 
@@ -161,6 +213,26 @@ mod tests {
                 .all(|id| id.len() == 36 && id.as_bytes()[14] == b'4')
         );
         assert!(!random.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn envelopes_carry_the_same_events() {
+        let (url, ids) = Events::generated()
+            .in_envelope(Envelope::FunctionUrl)
+            .next_request(2);
+        let url: Value = serde_json::from_str(&url).unwrap();
+        assert_eq!(url["requestContext"]["http"]["method"], "POST");
+        let body: Value = serde_json::from_str(url["body"].as_str().unwrap()).unwrap();
+        assert_eq!(body[1]["event_id"], ids[1]);
+        let (sqs, ids) = Events::generated()
+            .in_envelope(Envelope::Sqs)
+            .next_request(3);
+        let sqs: Value = serde_json::from_str(&sqs).unwrap();
+        assert_eq!(sqs["Records"].as_array().unwrap().len(), 3);
+        assert_eq!(sqs["Records"][2]["eventSource"], "aws:sqs");
+        let event: Value =
+            serde_json::from_str(sqs["Records"][2]["body"].as_str().unwrap()).unwrap();
+        assert_eq!(event["event_id"], ids[2]);
     }
 
     #[test]

@@ -39,6 +39,13 @@ pub enum TargetError {
     Url { url: String, message: String },
 }
 
+/// A minute for one invoke: longer than the function's own timeout.
+fn invoke_timeouts() -> aws_sdk_lambda::config::timeout::TimeoutConfig {
+    aws_sdk_lambda::config::timeout::TimeoutConfig::builder()
+        .operation_timeout(Duration::from_secs(60))
+        .build()
+}
+
 impl Target {
     pub async fn lambda(function: &str, endpoint: Option<&str>) -> Target {
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
@@ -47,11 +54,7 @@ impl Target {
         }
         let config = loader.load().await;
         let lambda_config = aws_sdk_lambda::config::Builder::from(&config)
-            .timeout_config(
-                aws_sdk_lambda::config::timeout::TimeoutConfig::builder()
-                    .operation_timeout(Duration::from_secs(60))
-                    .build(),
-            )
+            .timeout_config(invoke_timeouts())
             .build();
         Target::Lambda {
             client: aws_sdk_lambda::Client::from_conf(lambda_config),
@@ -69,11 +72,7 @@ impl Target {
                 "local", "local", None, None, "local",
             ))
             .endpoint_url(endpoint)
-            .timeout_config(
-                aws_sdk_lambda::config::timeout::TimeoutConfig::builder()
-                    .operation_timeout(Duration::from_secs(60))
-                    .build(),
-            )
+            .timeout_config(invoke_timeouts())
             .build();
         Target::Lambda {
             client: aws_sdk_lambda::Client::from_conf(config),
