@@ -305,7 +305,7 @@ mod tests {
         assert_eq!(u.fsyncs_per_s, Some(300.0));
         assert_eq!(u.inserts_per_s, None);
         assert!(
-            u.bound().starts_with("latency: 75 % of 2 cores"),
+            u.bound().starts_with("latency: 62 % of 2 cores"),
             "{}",
             u.bound()
         );
