@@ -1,6 +1,8 @@
 //! What a million events cost on Lambda, from the billed durations a run measured:
 //!
-//!     cost = requests × price per request + Σ billed seconds × memory (GB) × price per GB-second
+//! ```text
+//! cost = requests × price per request + Σ billed seconds × memory (GB) × price per GB-second
+//! ```
 //!
 //! scaled to 10^6 events. Lambda's on-demand prices in Asia Pacific (Tokyo), first duration
 //! tier, from https://aws.amazon.com/lambda/pricing/ (read 2026-11-29): requests $0.20 per
