@@ -9,6 +9,7 @@ pub mod mariadb;
 pub mod moto;
 pub mod mysql;
 pub mod runtime_api;
+pub mod scratch;
 pub mod sns;
 
 pub use runtime_api::{Outcome, RuntimeApi};

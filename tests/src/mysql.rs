@@ -64,19 +64,13 @@ pub fn parse_image(value: &str) -> Result<ImageRef, MysqlUnavailable> {
         reason,
     };
     let last_slash = value.rfind('/').map_or(0, |i| i + 1);
-    let (name, tag) = match value[last_slash..].rfind(':') {
-        Some(i) => (&value[..last_slash + i], &value[last_slash + i + 1..]),
-        None => {
-            return Err(bad(
-                "expected name:tag, for example mysql:8.4 or mariadb:10.11",
-            ));
-        }
-    };
-    if name.is_empty() || tag.is_empty() || value.contains(char::is_whitespace) {
-        return Err(bad(
-            "expected name:tag, for example mysql:8.4 or mariadb:10.11",
-        ));
-    }
+    let (name, tag) = value[last_slash..]
+        .rfind(':')
+        .map(|i| (&value[..last_slash + i], &value[last_slash + i + 1..]))
+        .filter(|(name, tag)| {
+            !name.is_empty() && !tag.is_empty() && !value.contains(char::is_whitespace)
+        })
+        .ok_or_else(|| bad("expected name:tag, for example mysql:8.4 or mariadb:10.11"))?;
     let repository = &name[name.rfind('/').map_or(0, |i| i + 1)..];
     let engine = if repository.contains("mariadb") {
         Engine::Mariadb

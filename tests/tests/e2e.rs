@@ -14,10 +14,11 @@ use aws_sdk_ec2::config::Credentials;
 use base64::Engine;
 use e2e::moto::inbound_rules;
 use e2e::mysql::test_server_url;
+use e2e::scratch::ScratchDatabase;
 use e2e::{RuntimeApi, runtime_api::spawn_function};
 use serde_json::{Value, json};
+use sqlx::AssertSqlSafe;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool};
-use sqlx::{AssertSqlSafe, ConnectOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const REGION: &str = "ap-northeast-1";
@@ -128,13 +129,13 @@ async fn sync_ingest_through_every_source_then_sync_again() {
         .unwrap();
 
     // A fresh database, migrated by the migrate binary.
-    let (db_url, name, pool, mut admin) = fresh_database(&bin).await;
+    let (db, pool) = fresh_database(&bin).await;
     // The deploy runs migrate as a Lambda once per release: a second run changes nothing.
     let migrate_api = RuntimeApi::start().await;
     let (mut migrate_fn, _) = spawn_function(
         bin.join("migrate").to_str().unwrap(),
         &migrate_api,
-        &[("DATABASE_URL", &db_url)],
+        &[("DATABASE_URL", &db.url)],
     );
     let applied = invoke(&migrate_api, json!({})).await;
     assert_eq!(applied["migrations"], 1);
@@ -172,7 +173,7 @@ async fn sync_ingest_through_every_source_then_sync_again() {
     let (mut ingest_fn, _) = spawn_function(
         bin.join("ingest-fn").to_str().unwrap(),
         &ingest_api,
-        &[("DATABASE_URL", &db_url)],
+        &[("DATABASE_URL", &db.url)],
     );
     let direct = invoke(
         &ingest_api,
@@ -278,50 +279,29 @@ async fn sync_ingest_through_every_source_then_sync_again() {
     sync_fn.kill().unwrap();
     ingest_fn.kill().unwrap();
     pool.close().await;
-    sqlx::query(AssertSqlSafe(format!("DROP DATABASE `{name}`")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    db.drop_database().await.unwrap();
 }
 
-/// A fresh database beside the test server's own, migrated by the migrate binary.
-async fn fresh_database(
-    bin: &std::path::Path,
-) -> (String, String, MySqlPool, sqlx::mysql::MySqlConnection) {
-    let url = test_server_url().await;
-    let base = MySqlConnectOptions::from_str(url).unwrap();
-    let name = format!("ingest_e2e_{}", uuid::Uuid::now_v7().simple());
-    let mut admin = base.connect().await.unwrap();
-    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE `{name}`")))
-        .execute(&mut admin)
+/// A fresh database beside the test server's own, migrated by the migrate binary, and a pool
+/// on it.
+async fn fresh_database(bin: &std::path::Path) -> (ScratchDatabase, MySqlPool) {
+    let db = ScratchDatabase::create(&bin.join("migrate"), "e2e")
         .await
         .unwrap();
-    let mut db_url = url::Url::parse(url).unwrap();
-    db_url.set_path(&name);
-    let db_url = db_url.to_string();
-    let migrate = Command::new(bin.join("migrate"))
-        .env("DATABASE_URL", &db_url)
-        .output()
-        .unwrap();
-    assert!(
-        migrate.status.success(),
-        "migrate: {}",
-        String::from_utf8_lossy(&migrate.stderr)
-    );
-    let pool = MySqlPool::connect_with(base.database(&name)).await.unwrap();
-    (db_url, name, pool, admin)
+    let pool = MySqlPool::connect(&db.url).await.unwrap();
+    (db, pool)
 }
 
 // The load tester runs as a child process while this test serves its Invoke API: two threads.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingest_load_verifies_every_acknowledged_event() {
     let bin = binaries();
-    let (db_url, name, pool, mut admin) = fresh_database(&bin).await;
+    let (db, pool) = fresh_database(&bin).await;
     let runtime = Arc::new(RuntimeApi::start().await);
     let (mut function, _) = spawn_function(
         bin.join("ingest-fn").to_str().unwrap(),
         &runtime,
-        &[("DATABASE_URL", &db_url)],
+        &[("DATABASE_URL", &db.url)],
     );
     let endpoint = e2e::invoke_api::start(runtime.clone()).await;
     let out_dir =
@@ -350,7 +330,7 @@ async fn ingest_load_verifies_every_acknowledged_event() {
         "--batch",
         "5",
         "--verify",
-        &db_url,
+        &db.url,
         "--json",
         json_path.to_str().unwrap(),
         "--max-error-rate",
@@ -392,7 +372,7 @@ async fn ingest_load_verifies_every_acknowledged_event() {
         "--duration",
         "1",
         "--verify",
-        &db_url,
+        &db.url,
     ]);
     assert!(
         out.status.success(),
@@ -448,10 +428,7 @@ async fn ingest_load_verifies_every_acknowledged_event() {
     function.kill().unwrap();
     pool.close().await;
     let _ = std::fs::remove_dir_all(&out_dir);
-    sqlx::query(AssertSqlSafe(format!("DROP DATABASE `{name}`")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    db.drop_database().await.unwrap();
 }
 
 // `DB_IAM_USER` asks migrate for an account with RDS's `AWSAuthenticationPlugin`, which only
@@ -459,12 +436,12 @@ async fn ingest_load_verifies_every_acknowledged_event() {
 #[tokio::test]
 async fn migrate_names_the_iam_account_it_could_not_create() {
     let bin = binaries();
-    let (db_url, name, pool, mut admin) = fresh_database(&bin).await;
+    let (db, pool) = fresh_database(&bin).await;
 
     // migrate with DB_IAM_USER=user must fail; its stderr.
     let failing = |user: &str| {
         let out = Command::new(bin.join("migrate"))
-            .env("DATABASE_URL", &db_url)
+            .env("DATABASE_URL", &db.url)
             .env("DB_IAM_USER", user)
             .output()
             .unwrap();
@@ -491,10 +468,7 @@ async fn migrate_names_the_iam_account_it_could_not_create() {
     assert_eq!(tables, 1);
 
     pool.close().await;
-    sqlx::query(AssertSqlSafe(format!("DROP DATABASE `{name}`")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    db.drop_database().await.unwrap();
 }
 
 /// Runs migrate against `db_url` with `DB_INGEST_SECRET_ARN=arn`; its status and output.
@@ -520,11 +494,11 @@ fn migrate_with_secret(bin: &std::path::Path, db_url: &str, arn: &str) -> (bool,
 #[tokio::test]
 async fn migrate_creates_the_password_account_from_its_secret() {
     let bin = binaries();
-    let (db_url, name, pool, mut admin) = fresh_database(&bin).await;
+    let (db, pool) = fresh_database(&bin).await;
     let secret = e2e::moto::TestSecret::create("ingest_pw", "First-password-0123456789").await;
     let (arn, user) = (secret.arn.clone(), secret.user.clone());
 
-    let (ok, out) = migrate_with_secret(&bin, &db_url, &arn);
+    let (ok, out) = migrate_with_secret(&bin, &db.url, &arn);
     assert!(ok, "{out}");
     assert!(out.contains(&format!("\"account\":\"{user}\"")), "{out}");
     let grants: Vec<String> =
@@ -534,7 +508,7 @@ async fn migrate_creates_the_password_account_from_its_secret() {
             .unwrap();
     let all = grants.join("\n");
     assert!(
-        all.contains(&format!("GRANT SELECT, INSERT ON `{name}`.`events`")),
+        all.contains(&format!("GRANT SELECT, INSERT ON `{}`.`events`", db.name)),
         "{all}"
     );
     assert_eq!(
@@ -556,7 +530,7 @@ async fn migrate_creates_the_password_account_from_its_secret() {
             .fetch_one(&pool)
             .await
             .unwrap();
-    let (ok, out) = migrate_with_secret(&bin, &db_url, &arn);
+    let (ok, out) = migrate_with_secret(&bin, &db.url, &arn);
     assert!(ok, "{out}");
     let after: String = sqlx::query_scalar(AssertSqlSafe(format!("SHOW CREATE USER '{user}'@'%'")))
         .fetch_one(&pool)
@@ -566,7 +540,7 @@ async fn migrate_creates_the_password_account_from_its_secret() {
 
     // A password that could break out of the SQL quotes is refused, and not echoed.
     secret.rotate("x' OR '1'='1-padding-padding").await;
-    let (ok, out) = migrate_with_secret(&bin, &db_url, &arn);
+    let (ok, out) = migrate_with_secret(&bin, &db.url, &arn);
     assert!(!ok);
     assert!(
         out.contains("DB_INGEST_SECRET_ARN") && !out.contains("OR '1'"),
@@ -574,14 +548,11 @@ async fn migrate_creates_the_password_account_from_its_secret() {
     );
 
     sqlx::query(AssertSqlSafe(format!("DROP USER '{user}'@'%'")))
-        .execute(&mut admin)
+        .execute(&pool)
         .await
         .unwrap();
     pool.close().await;
-    sqlx::query(AssertSqlSafe(format!("DROP DATABASE `{name}`")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    db.drop_database().await.unwrap();
 }
 
 /// A TCP proxy in front of the test server that records whether a client ended its
@@ -636,9 +607,9 @@ async fn quit_watching_proxy() -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
 async fn lambda_shutdown_sigterm_closes_the_database_connection_politely() {
     use std::sync::atomic::Ordering;
     let bin = binaries();
-    let (db_url, name, pool, mut admin) = fresh_database(&bin).await;
+    let (db, pool) = fresh_database(&bin).await;
     let (port, quits) = quit_watching_proxy().await;
-    let mut via_proxy = url::Url::parse(&db_url).unwrap();
+    let mut via_proxy = url::Url::parse(&db.url).unwrap();
     via_proxy.set_host(Some("127.0.0.1")).unwrap();
     via_proxy.set_port(Some(port)).unwrap();
     let env = [("DATABASE_URL", via_proxy.as_str())];
@@ -678,8 +649,5 @@ async fn lambda_shutdown_sigterm_closes_the_database_connection_politely() {
     assert_eq!(quits.load(Ordering::SeqCst), 1, "the pool sent COM_QUIT");
 
     pool.close().await;
-    sqlx::query(AssertSqlSafe(format!("DROP DATABASE `{name}`")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    db.drop_database().await.unwrap();
 }

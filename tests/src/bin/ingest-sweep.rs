@@ -16,15 +16,13 @@
 
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use e2e::environments::Environments;
-use e2e::load::capacity::{self, Point, Watched};
+use e2e::load::capacity::{self, LocalFunction, Point};
 use e2e::load::events::{Envelope, Events, Ids};
-use e2e::load::scratch::ScratchDatabase;
+use e2e::scratch::ScratchDatabase;
 use sqlx::ConnectOptions;
 use sqlx::mysql::MySqlConnectOptions;
 
@@ -69,27 +67,17 @@ async fn sweep(args: &Args, function: &str, scratch: &ScratchDatabase) -> Result
     }
     let mut points = Vec::new();
     for &n in &args.environments {
-        let envs = Arc::new(
-            Environments::start(function, n, &[("DATABASE_URL", scratch.url.as_str())]).await,
-        );
-        let endpoint = e2e::invoke_api::start(envs.clone()).await;
-        let watched = Watched {
-            database,
-            functions: envs.pids(),
-            client: std::process::id(),
-        };
+        let local = LocalFunction::start(function, n, &scratch.url, database).await;
         for &batch in &args.batches {
-            let p = capacity::measure(
-                &endpoint,
-                n,
-                batch,
-                || Events::with_ids(Ids::Run).in_envelope(args.envelope),
-                Duration::from_secs_f64(args.warmup),
-                Duration::from_secs_f64(args.duration),
-                &watched,
-                &mut db,
-            )
-            .await?;
+            let p = local
+                .measure(
+                    batch,
+                    || Events::with_ids(Ids::Run).in_envelope(args.envelope),
+                    Duration::from_secs_f64(args.warmup),
+                    Duration::from_secs_f64(args.duration),
+                    &mut db,
+                )
+                .await?;
             println!(
                 "{:>3} environments  batch {:>3}  {:>8.0} events/s  p50 {:>7.3} ms  p99 {:>7.3} ms  \
                  billed {:>4.1} ms  ${:.4}/M events  errors {}  {}",
@@ -105,7 +93,7 @@ async fn sweep(args: &Args, function: &str, scratch: &ScratchDatabase) -> Result
             );
             points.push(p);
         }
-        envs.shutdown().await;
+        local.shutdown().await;
     }
     Ok(points)
 }

@@ -12,16 +12,14 @@
 
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use e2e::environments::Environments;
-use e2e::load::capacity::{self, Point, Watched};
+use e2e::load::capacity::{self, LocalFunction, Point};
 use e2e::load::events::{Events, Ids};
-use e2e::load::scratch::ScratchDatabase;
 use e2e::load::seed::seed;
+use e2e::scratch::ScratchDatabase;
 use serde::Serialize;
 use sqlx::ConnectOptions;
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
@@ -119,28 +117,18 @@ async fn one_kind(
             seeded = size;
             let seed_s = began.elapsed().as_secs_f64();
             let event_id_index_mb = index_mb(&mut db, &scratch.name).await?;
-            let envs = Arc::new(
-                Environments::start(function, args.environments, &[("DATABASE_URL", scratch.url.as_str())])
-                    .await,
-            );
-            let endpoint = e2e::invoke_api::start(envs.clone()).await;
-            let watched = Watched {
-                database,
-                functions: envs.pids(),
-                client: std::process::id(),
-            };
-            let point = capacity::measure(
-                &endpoint,
-                args.environments,
-                BATCH,
-                || Events::with_ids(ids),
-                Duration::from_secs_f64(args.warmup),
-                Duration::from_secs_f64(args.duration),
-                &watched,
-                &mut db,
-            )
-            .await?;
-            envs.shutdown().await;
+            let local =
+                LocalFunction::start(function, args.environments, &scratch.url, database).await;
+            let point = local
+                .measure(
+                    BATCH,
+                    || Events::with_ids(ids),
+                    Duration::from_secs_f64(args.warmup),
+                    Duration::from_secs_f64(args.duration),
+                    &mut db,
+                )
+                .await?;
+            local.shutdown().await;
             let first = rows.first().map_or(point.events_per_s, |r| r.point.events_per_s);
             let row = Row {
                 ids: name,

@@ -10,10 +10,13 @@ use serde::Serialize;
 use sqlx::Row;
 use sqlx::mysql::MySqlConnection;
 
+use std::sync::Arc;
+
 use super::cost::{self, Cost};
 use super::events::Events;
 use super::run::{Latency, Limits, RunError, Shape, run};
 use super::target::Target;
+use crate::environments::Environments;
 
 /// CPU seconds used so far: the machine's busy time (all cores) or one process's.
 fn proc_stat_seconds(path: &str, ticks_per_s: f64) -> Option<f64> {
@@ -49,11 +52,11 @@ pub fn ticks_per_second() -> f64 {
 
 /// The processes a measurement watches.
 #[derive(Debug, Clone, Default)]
-pub struct Watched {
-    pub database: Option<u32>,
-    pub functions: Vec<u32>,
+struct Watched {
+    database: Option<u32>,
+    functions: Vec<u32>,
     /// This process: the load and the local Invoke and Runtime APIs, Lambda's part.
-    pub client: u32,
+    client: u32,
 }
 
 /// One reading of every counter.
@@ -75,7 +78,7 @@ const STATUS: &[&str] = &[
     "Threads_running",
 ];
 
-pub async fn sample(
+async fn sample(
     watched: &Watched,
     ticks: f64,
     db: &mut MySqlConnection,
@@ -213,64 +216,99 @@ pub enum MeasureError {
     Counters(#[from] sqlx::Error),
 }
 
-/// One point: the local Invoke API at `endpoint` (with `environments` behind it) driven by a
-/// closed loop of `environments` requests of `batch` events, first for `warmup` unmeasured,
-/// then for `duration` with the counters read around it.
-#[allow(clippy::too_many_arguments)]
-pub async fn measure(
-    endpoint: &str,
-    environments: usize,
-    batch: usize,
-    events: impl Fn() -> Events,
-    warmup: Duration,
-    duration: Duration,
-    watched: &Watched,
-    db: &mut MySqlConnection,
-) -> Result<Point, MeasureError> {
-    let load = |time: Duration| {
-        run(
-            Target::local_lambda("ingest-fn", endpoint),
-            events(),
-            Shape::Closed {
-                concurrency: environments,
-            },
-            Limits {
-                requests: None,
-                duration: Some(time),
-            },
-            batch,
-            |_, _| {},
-        )
-    };
-    if !warmup.is_zero() {
-        load(warmup).await?;
+/// N environments of a function against one database, behind one local Invoke API, and the
+/// processes a measurement of them watches.
+pub struct LocalFunction {
+    environments: Arc<Environments>,
+    endpoint: String,
+    watched: Watched,
+}
+
+impl LocalFunction {
+    /// Starts `n` environments of `program` writing to `database_url`; `database_pid` is the
+    /// server's process when it runs here ([`database_pid`]).
+    pub async fn start(
+        program: &str,
+        n: usize,
+        database_url: &str,
+        database_pid: Option<u32>,
+    ) -> LocalFunction {
+        let environments =
+            Arc::new(Environments::start(program, n, &[("DATABASE_URL", database_url)]).await);
+        let endpoint = crate::invoke_api::start(environments.clone()).await;
+        let watched = Watched {
+            database: database_pid,
+            functions: environments.pids(),
+            client: std::process::id(),
+        };
+        LocalFunction {
+            environments,
+            endpoint,
+            watched,
+        }
     }
-    let ticks = ticks_per_second();
-    let before = sample(watched, ticks, db).await?;
-    let results = load(duration).await?;
-    let after = sample(watched, ticks, db).await?;
-    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
-    let usage = Usage::between(&before, &after, results.elapsed, cores);
-    let warm = Latency::of(&results.warm);
-    Ok(Point {
-        environments,
-        batch,
-        requests: results.requests,
-        errors: results.error_count(),
-        events_per_s: results.events as f64 / results.elapsed.as_secs_f64(),
-        p50_ms: warm.p50,
-        p99_ms: warm.p99,
-        billed_ms_per_request: results.billed_ms / results.requests.max(1) as f64,
-        cost_per_million_events: cost::per_million_events(
-            results.events,
-            results.requests,
-            results.billed_ms,
-            results.memory_size_mb,
-            cost::USD_PER_GB_SECOND_ARM64,
-        ),
-        bound: usage.bound(),
-        usage,
-    })
+
+    /// Ends every environment as Lambda does.
+    pub async fn shutdown(&self) {
+        self.environments.shutdown().await;
+    }
+
+    /// One point: a closed loop of N requests of `batch` events (N the environments), first
+    /// for `warmup` unmeasured, then for `duration` with the counters read around it.
+    pub async fn measure(
+        &self,
+        batch: usize,
+        events: impl Fn() -> Events,
+        warmup: Duration,
+        duration: Duration,
+        db: &mut MySqlConnection,
+    ) -> Result<Point, MeasureError> {
+        let environments = self.environments.len();
+        let load = |time: Duration| {
+            run(
+                Target::local_lambda("ingest-fn", &self.endpoint),
+                events(),
+                Shape::Closed {
+                    concurrency: environments,
+                },
+                Limits {
+                    requests: None,
+                    duration: Some(time),
+                },
+                batch,
+                |_, _| {},
+            )
+        };
+        if !warmup.is_zero() {
+            load(warmup).await?;
+        }
+        let ticks = ticks_per_second();
+        let before = sample(&self.watched, ticks, db).await?;
+        let results = load(duration).await?;
+        let after = sample(&self.watched, ticks, db).await?;
+        let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+        let usage = Usage::between(&before, &after, results.elapsed, cores);
+        let warm = Latency::of(&results.warm);
+        Ok(Point {
+            environments,
+            batch,
+            requests: results.requests,
+            errors: results.error_count(),
+            events_per_s: results.events as f64 / results.elapsed.as_secs_f64(),
+            p50_ms: warm.p50,
+            p99_ms: warm.p99,
+            billed_ms_per_request: results.billed_ms / results.requests.max(1) as f64,
+            cost_per_million_events: cost::per_million_events(
+                results.events,
+                results.requests,
+                results.billed_ms,
+                results.memory_size_mb,
+                cost::USD_PER_GB_SECOND_ARM64,
+            ),
+            bound: usage.bound(),
+            usage,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -38,10 +38,18 @@ pub enum Envelope {
 }
 
 impl Envelope {
-    /// Wraps a direct invoke's payload (`items`, the events) in this envelope.
-    fn wrap(self, payload: Value, items: &[(String, Value)]) -> Value {
+    /// One request of `events` (with their `ids`) in this envelope. A direct invoke and a POST
+    /// body hold the object, or an array of more than one.
+    fn wrap(self, events: Vec<Value>, ids: &[String]) -> Value {
+        let payload = |mut events: Vec<Value>| {
+            if events.len() == 1 {
+                events.remove(0)
+            } else {
+                Value::Array(events)
+            }
+        };
         match self {
-            Envelope::Direct => payload,
+            Envelope::Direct => payload(events),
             Envelope::FunctionUrl => json!({
                 "version": "2.0", "routeKey": "$default", "rawPath": "/", "rawQueryString": "",
                 "headers": {"content-type": "application/json"},
@@ -51,16 +59,18 @@ impl Envelope {
                     "stage": "$default", "time": "29/Nov/2026:00:00:00 +0000", "timeEpoch": 1795910400000u64,
                     "http": {"method": "POST", "path": "/", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "ingest-load"}
                 },
-                "body": payload.to_string(),
+                "body": payload(events).to_string(),
                 "isBase64Encoded": false
             }),
-            Envelope::Sqs => json!({"Records": items.iter().map(|(id, event)| json!({
+            Envelope::Sqs => {
+                json!({"Records": ids.iter().zip(events.iter()).map(|(id, event)| json!({
                 "messageId": id, "receiptHandle": "local", "body": event.to_string(),
                 "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795910400000",
                                "SenderId": "local", "ApproximateFirstReceiveTimestamp": "1795910400000"},
                 "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
                 "eventSourceARN": "arn:aws:sqs:ap-northeast-1:123456789012:ingest", "awsRegion": "ap-northeast-1"
-            })).collect::<Vec<_>>()}),
+            })).collect::<Vec<_>>()})
+            }
         }
     }
 }
@@ -163,16 +173,7 @@ impl Events {
             ids.push(id);
             self.seq += 1;
         }
-        let records: Vec<(String, Value)> = match self.envelope {
-            Envelope::Sqs => ids.iter().cloned().zip(items.iter().cloned()).collect(),
-            _ => Vec::new(),
-        };
-        let payload = if n == 1 {
-            items.remove(0)
-        } else {
-            Value::Array(items)
-        };
-        (self.envelope.wrap(payload, &records).to_string(), ids)
+        (self.envelope.wrap(items, &ids).to_string(), ids)
     }
 }
 

@@ -7,7 +7,6 @@ pub mod events;
 pub mod plot;
 pub mod report_line;
 pub mod run;
-pub mod scratch;
 pub mod seed;
 pub mod target;
 pub mod verify;

@@ -1,5 +1,5 @@
-//! A database of a measurement's own beside the server's (`e2e::mysql`), migrated by the
-//! migrate binary, and dropped again by [`ScratchDatabase::drop_database`].
+//! A database of a test's or a measurement's own beside the server's (`e2e::mysql`), migrated
+//! by the migrate binary, and dropped again by [`ScratchDatabase::drop_database`].
 
 use std::path::Path;
 use std::str::FromStr;
@@ -27,7 +27,8 @@ pub struct ScratchDatabase {
 }
 
 impl ScratchDatabase {
-    /// Creates `ingest_<purpose>_<pid>` (dropping a leftover of the same name) and migrates it.
+    /// Creates `ingest_<purpose>_<UUIDv7>` (unique also between the parallel tests of one
+    /// process) and migrates it.
     pub async fn create(migrate: &Path, purpose: &str) -> Result<ScratchDatabase, ScratchError> {
         let server = crate::mysql::server_url()
             .await
@@ -37,7 +38,7 @@ impl ScratchDatabase {
             message,
         };
         let options = MySqlConnectOptions::from_str(server).map_err(|e| bad_url(e.to_string()))?;
-        let name = format!("ingest_{purpose}_{}", std::process::id());
+        let name = format!("ingest_{purpose}_{}", uuid::Uuid::now_v7().simple());
         let sql = |what: &str| {
             let what = what.to_owned();
             move |source| ScratchError::Sql { what, source }
@@ -46,15 +47,11 @@ impl ScratchDatabase {
             .connect()
             .await
             .map_err(sql("connecting to MySQL"))?;
-        for statement in [
-            format!("DROP DATABASE IF EXISTS `{name}`"),
-            format!("CREATE DATABASE `{name}`"),
-        ] {
-            sqlx::query(AssertSqlSafe(statement.clone()))
-                .execute(&mut admin)
-                .await
-                .map_err(sql(&statement))?;
-        }
+        let statement = format!("CREATE DATABASE `{name}`");
+        sqlx::query(AssertSqlSafe(statement.clone()))
+            .execute(&mut admin)
+            .await
+            .map_err(sql(&statement))?;
         let mut url = url::Url::parse(server).map_err(|e| bad_url(e.to_string()))?;
         url.set_path(&name);
         let url = url.to_string();
