@@ -1,5 +1,5 @@
 //! One delivery's items, each parsed into a row or rejected with its reasons: the core every
-//! source adapter feeds, and the one place where rows are written.
+//! source adapter feeds.
 
 use std::fmt;
 
@@ -8,22 +8,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::event::{Event, FieldError, check_event_id, parse_event};
-use crate::store::{EventStore, StoreError};
+use crate::store::{EventStore, Row, StoreError, Written};
 
 /// A request carries at most this many events.
 pub const MAX_ITEMS: usize = 1000;
-
-/// An `events` row.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Row {
-    pub event_id: String,
-    pub source: String,
-    pub recorded_at: NaiveDateTime,
-    pub received_at: NaiveDateTime,
-    pub val1: f64,
-    pub val2: f64,
-    pub payload: Option<String>,
-}
 
 /// An item that will not be written, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -39,13 +27,6 @@ pub struct EventBatch {
     pub rows: Vec<Row>,
     pub rejected: Vec<Rejected>,
     len: usize,
-}
-
-/// What a write did: new rows and events that were already stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
-pub struct Written {
-    pub inserted: u64,
-    pub duplicates: u64,
 }
 
 impl EventBatch {
@@ -119,14 +100,7 @@ impl EventBatch {
 
     /// Writes the accepted rows in one statement.
     pub async fn write(&self, store: &impl EventStore) -> Result<Written, StoreError> {
-        if self.rows.is_empty() {
-            return Ok(Written::default());
-        }
-        let inserted = store.insert(&self.rows).await?;
-        Ok(Written {
-            inserted,
-            duplicates: self.rows.len() as u64 - inserted,
-        })
+        crate::store::write(store, &self.rows).await
     }
 }
 

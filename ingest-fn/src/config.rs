@@ -33,9 +33,10 @@ pub enum Auth {
     Iam,
 }
 
-/// The database settings. Deliberately not `Debug`: the options may hold a password.
+/// Where the database is and how to log in. Deliberately not `Debug`: the options may hold a
+/// password.
 #[derive(Clone)]
-pub struct DbConfig {
+pub struct Config {
     pub options: MySqlConnectOptions,
     pub auth: Auth,
     /// `DB_USER`; a secret's `username` fills it when unset.
@@ -50,11 +51,11 @@ pub struct DbConfig {
 
 /// A duration setting in milliseconds, from 10 ms to a minute (well below Lambda's timeout).
 fn millis(
-    get: &impl Fn(&str) -> Option<String>,
     name: &'static str,
+    value: Option<String>,
     default_ms: u64,
 ) -> Result<Duration, ConfigError> {
-    let Some(v) = get(name) else {
+    let Some(v) = value else {
         return Ok(Duration::from_millis(default_ms));
     };
     v.parse::<u64>()
@@ -85,135 +86,30 @@ fn tls_mode(value: &str) -> Result<MySqlSslMode, ConfigError> {
     }
 }
 
-impl DbConfig {
-    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<DbConfig, ConfigError> {
+impl Config {
+    /// Reads the configuration through `var`, which returns a variable's value if it is set; a
+    /// blank value counts as unset.
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let get = |name: &str| {
             var(name)
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty())
         };
-        let pool_max = match get("DB_POOL_MAX") {
-            None => 1,
-            Some(v) => v
-                .parse::<u32>()
-                .ok()
-                .filter(|n| (1..=100).contains(n))
-                .ok_or_else(|| {
-                    err(
-                        "DB_POOL_MAX",
-                        format!("{v:?} is not a whole number from 1 to 100"),
-                    )
-                })?,
-        };
+        let pool_max = pool_max(get("DB_POOL_MAX"))?;
         if get("DB_ACQUIRE_TIMEOUT_MS").is_some() {
             return Err(err(
                 "DB_ACQUIRE_TIMEOUT_MS",
                 "renamed: set DB_CONNECT_TIMEOUT_MS (and DB_WRITE_TIMEOUT_MS for the write)",
             ));
         }
-        let connect_timeout = millis(&get, "DB_CONNECT_TIMEOUT_MS", 3_000)?;
-        let write_timeout = millis(&get, "DB_WRITE_TIMEOUT_MS", 5_000)?;
-        let (mut options, auth, user, default_tls) = if let Some(url) = get("DATABASE_URL") {
-            // The URL may hold a password: never repeat it in an error.
-            let invalid = || {
-                err(
-                    "DATABASE_URL",
-                    "not a valid mysql://user:password@host:port/database URL",
-                )
-            };
-            if !(url.starts_with("mysql://") || url.starts_with("mariadb://")) {
-                return Err(invalid());
-            }
-            let options = MySqlConnectOptions::from_str(&url).map_err(|_| invalid())?;
-            (options, Auth::Url, None, None)
-        } else {
-            let host = get("DB_HOST")
-                .ok_or_else(|| err("DB_HOST", "required when DATABASE_URL is not set"))?;
-            let port = match get("DB_PORT") {
-                None => 3306,
-                Some(p) => p
-                    .parse::<u16>()
-                    .map_err(|_| err("DB_PORT", format!("{p:?} is not a port number")))?,
-            };
-            let name = get("DB_NAME")
-                .ok_or_else(|| err("DB_NAME", "required when DATABASE_URL is not set"))?;
-            let user = get("DB_USER");
-            let iam = match get("DB_IAM_AUTH")
-                .as_deref()
-                .map(str::to_ascii_lowercase)
-                .as_deref()
-            {
-                None | Some("false") | Some("0") => false,
-                Some("true") | Some("1") => true,
-                Some(other) => {
-                    return Err(err(
-                        "DB_IAM_AUTH",
-                        format!("{other:?} is not true or false"),
-                    ));
-                }
-            };
-            let auth = match (get("DB_SECRET_ARN"), iam) {
-                (Some(_), true) => {
-                    return Err(err(
-                        "DB_SECRET_ARN",
-                        "set DB_SECRET_ARN or DB_IAM_AUTH=true, not both",
-                    ));
-                }
-                (Some(arn), false) => Auth::Secret { arn },
-                (None, true) => {
-                    if user.is_none() {
-                        return Err(err("DB_USER", "required with DB_IAM_AUTH=true"));
-                    }
-                    Auth::Iam
-                }
-                (None, false) => {
-                    return Err(err(
-                        "DB_SECRET_ARN",
-                        "set DB_SECRET_ARN or DB_IAM_AUTH=true",
-                    ));
-                }
-            };
-            let mut options = MySqlConnectOptions::new()
-                .host(&host)
-                .port(port)
-                .database(&name);
-            if let Some(u) = &user {
-                options = options.username(u);
-            }
-            // RDS IAM tokens travel as a cleartext password, which only TLS makes safe.
-            options = options.enable_cleartext_plugin(auth == Auth::Iam);
-            (options, auth, user, Some(MySqlSslMode::VerifyIdentity))
+        let connect_timeout = millis("DB_CONNECT_TIMEOUT_MS", get("DB_CONNECT_TIMEOUT_MS"), 3_000)?;
+        let write_timeout = millis("DB_WRITE_TIMEOUT_MS", get("DB_WRITE_TIMEOUT_MS"), 5_000)?;
+        let (options, auth, user) = match get("DATABASE_URL") {
+            Some(url) => (database_url(&url)?, Auth::Url, None),
+            None => rds(&get)?,
         };
-        match get("DB_TLS") {
-            Some(v) => options = options.ssl_mode(tls_mode(&v)?),
-            None => {
-                if let Some(mode) = default_tls {
-                    options = options.ssl_mode(mode);
-                }
-            }
-        }
-        if let Some(path) = get("DB_CA_BUNDLE") {
-            let path = PathBuf::from(path);
-            if !path.is_file() {
-                return Err(err(
-                    "DB_CA_BUNDLE",
-                    format!("{} is not a readable file", path.display()),
-                ));
-            }
-            options = options.ssl_ca(path);
-        }
-        if auth == Auth::Iam
-            && matches!(
-                options.get_ssl_mode(),
-                MySqlSslMode::Disabled | MySqlSslMode::Preferred
-            )
-        {
-            return Err(err(
-                "DB_TLS",
-                "IAM authentication needs required, verify-ca or verify-identity",
-            ));
-        }
-        Ok(DbConfig {
+        let options = tls(options, &auth, get("DB_TLS"), get("DB_CA_BUNDLE"))?;
+        Ok(Config {
             options,
             auth,
             user,
@@ -223,9 +119,132 @@ impl DbConfig {
         })
     }
 
-    pub fn from_env() -> Result<DbConfig, ConfigError> {
-        DbConfig::from_lookup(|k| std::env::var(k).ok())
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_lookup(|k| std::env::var(k).ok())
     }
+}
+
+/// `DB_POOL_MAX`: connections per execution environment, 1 by default (one invocation at a
+/// time runs in it).
+fn pool_max(value: Option<String>) -> Result<u32, ConfigError> {
+    let Some(v) = value else { return Ok(1) };
+    v.parse::<u32>()
+        .ok()
+        .filter(|n| (1..=100).contains(n))
+        .ok_or_else(|| {
+            err(
+                "DB_POOL_MAX",
+                format!("{v:?} is not a whole number from 1 to 100"),
+            )
+        })
+}
+
+/// `DATABASE_URL`: `mysql://` or `mariadb://`. It may hold a password: never repeated in an
+/// error.
+fn database_url(url: &str) -> Result<MySqlConnectOptions, ConfigError> {
+    let invalid = || {
+        err(
+            "DATABASE_URL",
+            "not a valid mysql://user:password@host:port/database URL",
+        )
+    };
+    if !(url.starts_with("mysql://") || url.starts_with("mariadb://")) {
+        return Err(invalid());
+    }
+    MySqlConnectOptions::from_str(url).map_err(|_| invalid())
+}
+
+/// The database in AWS: `DB_HOST`, `DB_PORT`, `DB_NAME`, `DB_USER`, and how to log in. TLS
+/// defaults to verify-identity.
+fn rds(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<(MySqlConnectOptions, Auth, Option<String>), ConfigError> {
+    let host =
+        get("DB_HOST").ok_or_else(|| err("DB_HOST", "required when DATABASE_URL is not set"))?;
+    let port = match get("DB_PORT") {
+        None => 3306,
+        Some(p) => p
+            .parse::<u16>()
+            .map_err(|_| err("DB_PORT", format!("{p:?} is not a port number")))?,
+    };
+    let name =
+        get("DB_NAME").ok_or_else(|| err("DB_NAME", "required when DATABASE_URL is not set"))?;
+    let user = get("DB_USER");
+    let auth = auth(get("DB_SECRET_ARN"), iam_auth(get("DB_IAM_AUTH"))?, &user)?;
+    let mut options = MySqlConnectOptions::new()
+        .host(&host)
+        .port(port)
+        .database(&name)
+        .ssl_mode(MySqlSslMode::VerifyIdentity)
+        // RDS IAM tokens travel as a cleartext password, which only TLS makes safe.
+        .enable_cleartext_plugin(auth == Auth::Iam);
+    if let Some(u) = &user {
+        options = options.username(u);
+    }
+    Ok((options, auth, user))
+}
+
+/// `DB_IAM_AUTH`: true or false.
+fn iam_auth(value: Option<String>) -> Result<bool, ConfigError> {
+    match value.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("false") | Some("0") => Ok(false),
+        Some("true") | Some("1") => Ok(true),
+        Some(other) => Err(err(
+            "DB_IAM_AUTH",
+            format!("{other:?} is not true or false"),
+        )),
+    }
+}
+
+/// Exactly one of a secret (`DB_SECRET_ARN`) and IAM authentication; IAM needs `DB_USER`.
+fn auth(secret_arn: Option<String>, iam: bool, user: &Option<String>) -> Result<Auth, ConfigError> {
+    match (secret_arn, iam) {
+        (Some(_), true) => Err(err(
+            "DB_SECRET_ARN",
+            "set DB_SECRET_ARN or DB_IAM_AUTH=true, not both",
+        )),
+        (Some(arn), false) => Ok(Auth::Secret { arn }),
+        (None, true) if user.is_none() => Err(err("DB_USER", "required with DB_IAM_AUTH=true")),
+        (None, true) => Ok(Auth::Iam),
+        (None, false) => Err(err(
+            "DB_SECRET_ARN",
+            "set DB_SECRET_ARN or DB_IAM_AUTH=true",
+        )),
+    }
+}
+
+/// `DB_TLS` and `DB_CA_BUNDLE` over the defaults; IAM tokens only over TLS.
+fn tls(
+    mut options: MySqlConnectOptions,
+    auth: &Auth,
+    mode: Option<String>,
+    ca_bundle: Option<String>,
+) -> Result<MySqlConnectOptions, ConfigError> {
+    if let Some(v) = mode {
+        options = options.ssl_mode(tls_mode(&v)?);
+    }
+    if let Some(path) = ca_bundle {
+        let path = PathBuf::from(path);
+        if !path.is_file() {
+            return Err(err(
+                "DB_CA_BUNDLE",
+                format!("{} is not a readable file", path.display()),
+            ));
+        }
+        options = options.ssl_ca(path);
+    }
+    if *auth == Auth::Iam
+        && matches!(
+            options.get_ssl_mode(),
+            MySqlSslMode::Disabled | MySqlSslMode::Preferred
+        )
+    {
+        return Err(err(
+            "DB_TLS",
+            "IAM authentication needs required, verify-ca or verify-identity",
+        ));
+    }
+    Ok(options)
 }
 
 #[cfg(test)]
@@ -233,12 +252,12 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn config(vars: &[(&str, &str)]) -> Result<DbConfig, ConfigError> {
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let map: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        DbConfig::from_lookup(|k| map.get(k).cloned())
+        Config::from_lookup(|k| map.get(k).cloned())
     }
 
     #[test]

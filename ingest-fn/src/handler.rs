@@ -1,53 +1,12 @@
 //! The Lambda entry point: detect the source, hand the event to its adapter.
 
 use chrono::Utc;
-use lambda_runtime::{Diagnostic, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 
-use crate::batch::Rejections;
+use crate::error::IngestError;
 use crate::sources::{Source, direct, http, kinesis, sqs};
-use crate::store::{EventStore, StoreError};
-
-/// A function error, with the `errorType` that tells the caller whether to retry.
-#[derive(Debug, thiserror::Error)]
-pub enum IngestError {
-    /// Do not retry: the request itself is wrong.
-    #[error("{0}")]
-    InvalidEvent(String),
-    /// Retry: the events are fine, the database is not reachable right now.
-    #[error("{0}; retry later, nothing was written")]
-    StoreUnavailable(String),
-}
-
-impl IngestError {
-    pub fn error_type(&self) -> &'static str {
-        match self {
-            IngestError::InvalidEvent(_) => "InvalidEvent",
-            IngestError::StoreUnavailable(_) => "StoreUnavailable",
-        }
-    }
-}
-
-impl From<Rejections> for IngestError {
-    fn from(r: Rejections) -> Self {
-        IngestError::InvalidEvent(r.to_string())
-    }
-}
-
-impl From<StoreError> for IngestError {
-    fn from(e: StoreError) -> Self {
-        IngestError::StoreUnavailable(e.to_string())
-    }
-}
-
-impl From<IngestError> for Diagnostic {
-    fn from(e: IngestError) -> Diagnostic {
-        Diagnostic {
-            error_type: e.error_type().to_owned(),
-            error_message: e.to_string(),
-        }
-    }
-}
+use crate::store::EventStore;
 
 fn shape<T: serde::de::DeserializeOwned>(event: Value, what: &str) -> Result<T, IngestError> {
     serde_json::from_value(event)

@@ -1,23 +1,26 @@
 //! Stores device and client events in MySQL from AWS Lambda.
 //!
-//! An event becomes a row in [`event`] (the contract) and [`batch`] (keys, times, the one
-//! write); [`store`] writes rows through a pool reused across invocations; [`sources`] adapts
-//! direct invokes, HTTP, SQS and Kinesis; [`handler`] picks the adapter.
+//! Following an invocation: [`handler`] tells the source and hands the event to its adapter
+//! in [`sources`] (direct invokes, HTTP, SQS, Kinesis); the adapter feeds each item to an
+//! [`EventBatch`] ([`batch`]), which parses it ([`event`], the contract) into a [`Row`];
+//! [`store`] writes the rows through a pool reused across invocations; the adapter maps the
+//! outcome to its source's response, or to an [`IngestError`] ([`error`]).
 
 pub mod batch;
 pub mod config;
+pub mod error;
 pub mod event;
 pub mod handler;
 pub mod iam_account;
 pub mod sources;
 pub mod store;
-pub mod telemetry;
 
-pub use batch::{EventBatch, Row, Written};
-pub use config::DbConfig;
-pub use handler::{IngestError, handle};
+pub use batch::EventBatch;
+pub use config::Config;
+pub use error::IngestError;
+pub use handler::handle;
 pub use iam_account::{IamAccount, PasswordAccount};
-pub use store::{EventStore, MySqlStore};
+pub use store::{EventStore, MySqlStore, Row, Written};
 
 /// The workspace's `migrations/`, embedded.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");

@@ -11,7 +11,7 @@ use std::time::Duration;
 use base64::Engine;
 use e2e::mariadb::{mariadbd, tls_server};
 use e2e::mysql::test_server_url;
-use ingest::{DbConfig, IngestError, MIGRATOR, MySqlStore, handle};
+use ingest::{Config, IngestError, MIGRATOR, MySqlStore, handle};
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use serde_json::{Value, json};
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool};
@@ -69,7 +69,7 @@ impl TestDb {
             HashMap::from([("DATABASE_URL".into(), self.url(host_port))]);
         vars.insert("DB_CONNECT_TIMEOUT_MS".into(), "1500".into());
         vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let config = DbConfig::from_lookup(|k| vars.get(k).cloned()).unwrap();
+        let config = Config::from_lookup(|k| vars.get(k).cloned()).unwrap();
         MySqlStore::connect(config).await.unwrap()
     }
 
@@ -765,7 +765,7 @@ async fn a_refused_login_reads_the_rotated_secret_and_retries_once() {
         ("DB_SECRET_ARN", arn.clone()),
         ("DB_TLS", "disabled".to_owned()),
     ]);
-    let store = MySqlStore::connect(DbConfig::from_lookup(|k| vars.get(k).cloned()).unwrap())
+    let store = MySqlStore::connect(Config::from_lookup(|k| vars.get(k).cloned()).unwrap())
         .await
         .unwrap();
     handle(&store, invoke(event("r", 1.0), "first"))
@@ -983,7 +983,7 @@ async fn a_server_at_max_connections_is_store_unavailable_never_invalid_event() 
         ),
         ("DB_CONNECT_TIMEOUT_MS", "500".to_owned()),
     ]);
-    let store = MySqlStore::connect(DbConfig::from_lookup(|k| vars.get(k).cloned()).unwrap())
+    let store = MySqlStore::connect(Config::from_lookup(|k| vars.get(k).cloned()).unwrap())
         .await
         .unwrap();
     let d = diagnostic(
@@ -1027,7 +1027,7 @@ async fn tls_verify_identity_accepts_the_servers_ca_and_refuses_another() {
             ("DB_CA_BUNDLE", ca.display().to_string()),
             ("DB_CONNECT_TIMEOUT_MS", "3000".to_owned()),
         ]);
-        DbConfig::from_lookup(move |k| map.get(k).cloned()).unwrap()
+        Config::from_lookup(move |k| map.get(k).cloned()).unwrap()
     };
     // Schema over a verified connection.
     let config = vars(&right, "verify-identity");

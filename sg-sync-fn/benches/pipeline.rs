@@ -9,13 +9,12 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use reqwest::Url;
-use sg_sync::fetch::{FetchRanges, Fetcher, md5_hex};
-use sg_sync::ip_ranges::IpRanges;
-use sg_sync::plan::{GroupState, Wanted, plan};
-use sg_sync::port::PortRange;
-use sg_sync::range_set::{BorderGroups, RangeSet, Selector};
-use sg_sync::rule::Rule;
-use sg_sync::sync::digest_and_parse;
+use sg_sync::publication::{
+    BorderGroups, FetchRanges, Fetcher, IpRanges, RangeSet, Selector, digest_and_parse, md5_hex,
+};
+use sg_sync::rules::{PortRange, Rule, Wanted};
+use sg_sync::target::security_groups::plan;
+use sg_sync::target::{Changes, GroupState};
 
 const ITERATIONS: usize = 300;
 

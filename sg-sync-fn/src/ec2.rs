@@ -1,8 +1,6 @@
-//! The EC2 seam: the few calls a sync makes, behind a trait so the orchestration tests without
-//! AWS, and their implementation on aws-sdk-ec2.
+//! The EC2 calls each target makes ([`SecurityGroupApi`], [`PrefixListApi`]), on aws-sdk-ec2.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::time::Duration;
 
 use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata};
@@ -12,11 +10,11 @@ use aws_sdk_ec2::types::{
 };
 use ipnet::IpNet;
 
-use crate::notification::SyncToken;
-use crate::plan::GroupState;
-use crate::port::PortRange;
-use crate::prefix_list::{EntryBatch, PrefixListState};
-use crate::rule::{self, Family, Rule};
+pub use crate::error::Ec2Error;
+use crate::publication::SyncToken;
+use crate::rules::{Family, PortRange, Rule, rule};
+use crate::target::prefix_list::EntryBatch;
+use crate::target::{GroupState, PrefixListApi, PrefixListState, SecurityGroupApi};
 
 /// How long a sync keeps retrying `UnauthorizedOperation` before it fails: IAM changes made by
 /// the deploy that just ran can take that long to reach EC2 (the infra's `SYNC_IAM_SETTLE`).
@@ -25,87 +23,7 @@ pub const IAM_SETTLE: Duration = Duration::from_secs(60);
 /// The tag on each managed group (or the prefix list) that records the last applied publication.
 pub const SYNC_TOKEN_TAG: &str = "sg-sync-fn:sync-token";
 
-#[derive(Debug, thiserror::Error)]
-pub enum Ec2Error {
-    /// Another run changed the same rules first (`InvalidPermission.Duplicate`,
-    /// `InvalidPermission.NotFound`, a quota it filled, a stale prefix list version): re-read
-    /// and converge.
-    #[error("{op} on {resource}: another change got there first ({code}: {message})")]
-    Conflict {
-        op: &'static str,
-        resource: String,
-        code: String,
-        message: String,
-    },
-    /// `UnauthorizedOperation`: right after a deploy, the role's new policy may not be in
-    /// effect yet (IAM is eventually consistent), so the sync retries for a while.
-    #[error("{op} on {resource}: UnauthorizedOperation ({message})")]
-    Unauthorized {
-        op: &'static str,
-        resource: String,
-        message: String,
-    },
-    #[error("{op} on {resource} failed: {message}")]
-    Api {
-        op: &'static str,
-        resource: String,
-        message: String,
-    },
-    #[error("{op} on {resource}: unexpected response: {message}")]
-    Unexpected {
-        op: &'static str,
-        resource: String,
-        message: String,
-    },
-}
-
-/// The calls a sync needs. Implemented on aws-sdk-ec2 by [`Ec2Client`] and in memory by tests.
-pub trait Ec2: Send + Sync {
-    /// The groups in the given order, with every inbound rule read (all pages).
-    fn describe_groups(
-        &self,
-        ids: &[String],
-    ) -> impl Future<Output = Result<Vec<GroupState>, Ec2Error>> + Send;
-    /// One call: opens `port` to every CIDR in `rules` in `group_id`.
-    fn authorize(
-        &self,
-        group_id: &str,
-        port: PortRange,
-        rules: &[(IpNet, &str)],
-    ) -> impl Future<Output = Result<(), Ec2Error>> + Send;
-    /// One call: closes `port` to every CIDR in `nets` in `group_id`.
-    fn revoke(
-        &self,
-        group_id: &str,
-        port: PortRange,
-        nets: &[IpNet],
-    ) -> impl Future<Output = Result<(), Ec2Error>> + Send;
-    fn tag_sync_token(
-        &self,
-        resources: &[String],
-        token: SyncToken,
-    ) -> impl Future<Output = Result<(), Ec2Error>> + Send;
-    fn describe_prefix_list(
-        &self,
-        id: &str,
-    ) -> impl Future<Output = Result<PrefixListState, Ec2Error>> + Send;
-    /// Raises `MaxEntries`; returns the list's new version.
-    fn resize_prefix_list(
-        &self,
-        id: &str,
-        version: i64,
-        max_entries: usize,
-    ) -> impl Future<Output = Result<i64, Ec2Error>> + Send;
-    /// Applies one batch of at most 100 entry changes; returns the list's new version.
-    fn modify_prefix_list(
-        &self,
-        id: &str,
-        version: i64,
-        batch: &EntryBatch,
-    ) -> impl Future<Output = Result<i64, Ec2Error>> + Send;
-}
-
-/// [`Ec2`] on aws-sdk-ec2. Build it once per execution environment.
+/// [`SecurityGroupApi`] and [`PrefixListApi`] on aws-sdk-ec2. Build it once per execution environment.
 #[derive(Clone, Debug)]
 pub struct Ec2Client {
     client: aws_sdk_ec2::Client,
@@ -258,7 +176,7 @@ pub fn reference_weight(
     max_entries.map_or(1, |m| m.max(1) as usize)
 }
 
-impl Ec2 for Ec2Client {
+impl SecurityGroupApi for Ec2Client {
     async fn describe_groups(&self, ids: &[String]) -> Result<Vec<GroupState>, Ec2Error> {
         let resource = ids.join(",");
         let found = self
@@ -313,13 +231,13 @@ impl Ec2 for Ec2Client {
             let g = &mut groups[i];
             match (rule::is_managed(r.description()), port, cidr) {
                 (true, Some(port), Some(net)) => g.managed.push(Rule { port, net }),
-                (_, _, Some(net)) => g.other[(Family::of(&net) == Family::V6) as usize] += 1,
+                (_, _, Some(net)) => g.other[Family::of(&net)] += 1,
                 _ => match r.prefix_list_id() {
                     Some(pl) => referenced_lists.push((i, pl.to_owned())),
                     // A security group reference takes one slot in each family.
                     None => {
-                        g.other[0] += 1;
-                        g.other[1] += 1;
+                        g.other.v4 += 1;
+                        g.other.v6 += 1;
                     }
                 },
             }
@@ -330,7 +248,7 @@ impl Ec2 for Ec2Client {
         let sizes = self.prefix_list_sizes(list_ids).await?;
         for (i, id) in referenced_lists {
             let (family, max) = sizes.get(&id).copied().unwrap_or((Family::V4, 1));
-            groups[i].other[(family == Family::V6) as usize] += max;
+            groups[i].other[family] += max;
         }
         Ok(groups)
     }
@@ -398,20 +316,14 @@ impl Ec2 for Ec2Client {
         Ok(())
     }
 
-    async fn tag_sync_token(&self, resources: &[String], token: SyncToken) -> Result<(), Ec2Error> {
-        self.client
-            .create_tags()
-            .set_resources(Some(resources.to_vec()))
-            .tags(
-                Tag::builder()
-                    .key(SYNC_TOKEN_TAG)
-                    .value(token.to_string())
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(|e| api_error("CreateTags", &resources.join(","), e))?;
-        Ok(())
+    async fn tag_groups(&self, ids: &[String], token: SyncToken) -> Result<(), Ec2Error> {
+        self.tag(ids, token).await
+    }
+}
+
+impl PrefixListApi for Ec2Client {
+    async fn tag_prefix_list(&self, id: &str, token: SyncToken) -> Result<(), Ec2Error> {
+        self.tag(&[id.to_owned()], token).await
     }
 
     async fn describe_prefix_list(&self, id: &str) -> Result<PrefixListState, Ec2Error> {
@@ -519,6 +431,23 @@ impl Ec2 for Ec2Client {
 }
 
 impl Ec2Client {
+    /// Records the applied publication's token on each resource.
+    async fn tag(&self, resources: &[String], token: SyncToken) -> Result<(), Ec2Error> {
+        self.client
+            .create_tags()
+            .set_resources(Some(resources.to_vec()))
+            .tags(
+                Tag::builder()
+                    .key(SYNC_TOKEN_TAG)
+                    .value(token.to_string())
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| api_error("CreateTags", &resources.join(","), e))?;
+        Ok(())
+    }
+
     /// A prefix list takes a moment to apply a change and refuses the next one meanwhile:
     /// wait until it is settled and return its version.
     async fn settled_version(

@@ -7,13 +7,12 @@ use std::sync::Mutex;
 use ipnet::IpNet;
 use reqwest::Url;
 
-use crate::ec2::{Ec2, Ec2Error};
-use crate::fetch::{FetchError, FetchRanges};
-use crate::notification::SyncToken;
-use crate::plan::GroupState;
-use crate::port::PortRange;
-use crate::prefix_list::{EntryBatch, MAX_ENTRIES_PER_CALL, PrefixListState};
-use crate::rule::{self, Family, Rule};
+use crate::error::Ec2Error;
+use crate::publication::{FetchError, FetchRanges, SyncToken};
+use crate::rules::PortRange;
+use crate::rules::{Family, Rule, rule};
+use crate::target::prefix_list::{EntryBatch, MAX_ENTRIES_PER_CALL};
+use crate::target::{GroupState, PrefixListApi, PrefixListState, SecurityGroupApi};
 
 #[derive(Default, Clone, Debug)]
 pub struct FakeGroup {
@@ -128,7 +127,7 @@ fn api(op: &'static str, resource: &str, message: &str) -> Ec2Error {
     }
 }
 
-impl Ec2 for FakeEc2 {
+impl SecurityGroupApi for FakeEc2 {
     async fn describe_groups(&self, ids: &[String]) -> Result<Vec<GroupState>, Ec2Error> {
         self.authorized("DescribeSecurityGroups", &ids.join(","))?;
         let mut w = self.world.lock().unwrap();
@@ -145,7 +144,7 @@ impl Ec2 for FakeEc2 {
                     if rule::is_managed(Some(d)) {
                         s.managed.push(*r);
                     } else {
-                        s.other[(r.family() == Family::V6) as usize] += 1;
+                        s.other[r.family()] += 1;
                     }
                 }
                 Ok(s)
@@ -222,14 +221,22 @@ impl Ec2 for FakeEc2 {
         Ok(())
     }
 
-    async fn tag_sync_token(&self, resources: &[String], token: SyncToken) -> Result<(), Ec2Error> {
-        let mut w = self.before(format!("tag {} {token}", resources.join(",")));
-        for id in resources {
+    async fn tag_groups(&self, ids: &[String], token: SyncToken) -> Result<(), Ec2Error> {
+        let mut w = self.before(format!("tag {} {token}", ids.join(",")));
+        for id in ids {
             if let Some(g) = w.groups.get_mut(id) {
                 g.tag = Some(token);
-            } else if let Some(l) = w.lists.get_mut(id) {
-                l.tag = Some(token);
             }
+        }
+        Ok(())
+    }
+}
+
+impl PrefixListApi for FakeEc2 {
+    async fn tag_prefix_list(&self, id: &str, token: SyncToken) -> Result<(), Ec2Error> {
+        let mut w = self.before(format!("tag {id} {token}"));
+        if let Some(l) = w.lists.get_mut(id) {
+            l.tag = Some(token);
         }
         Ok(())
     }

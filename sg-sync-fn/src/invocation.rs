@@ -3,41 +3,15 @@
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_lambda_events::sns::SnsEvent;
-use lambda_runtime::{Diagnostic, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::ec2::Ec2;
-use crate::fetch::FetchRanges;
-use crate::notification::{Notification, NotificationError};
-use crate::sync::{SyncError, SyncReport, Syncer, Trigger};
-
-#[derive(Debug, thiserror::Error)]
-pub enum InvocationError {
-    #[error("unrecognised event: {0}")]
-    BadEvent(String),
-    #[error("SNS record {index}: {source}")]
-    Notification {
-        index: usize,
-        source: NotificationError,
-    },
-    #[error("{0}")]
-    Sync(#[from] SyncError),
-}
-
-impl From<InvocationError> for Diagnostic {
-    fn from(e: InvocationError) -> Diagnostic {
-        let error_type = match &e {
-            InvocationError::BadEvent(_) => "BadEvent",
-            InvocationError::Notification { .. } => "InvalidNotification",
-            InvocationError::Sync(s) => s.kind(),
-        };
-        Diagnostic {
-            error_type: error_type.to_owned(),
-            error_message: e.to_string(),
-        }
-    }
-}
+pub use crate::error::InvocationError;
+use crate::publication::{FetchRanges, Notification};
+use crate::report::SyncReport;
+use crate::sync::{Syncer, Trigger};
+use crate::target::{PrefixListApi, SecurityGroupApi};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -61,7 +35,7 @@ pub fn trigger(event: Value) -> Result<Trigger, InvocationError> {
             }
             let n = Notification::parse(&record.sns.message)
                 .map_err(|source| InvocationError::Notification { index, source })?;
-            tracing::info!(topic = %record.sns.topic_arn, sync_token = %n.sync_token, "notification received");
+            tracing::info!(topic = %record.sns.topic_arn, sync_token = %n.sync_token, create_time = %n.create_time, "notification received");
             // SNS delivers one record per invoke; if ever several, the newest covers the rest.
             if newest.as_ref().is_none_or(|m| n.sync_token > m.sync_token) {
                 newest = Some(n);
@@ -92,7 +66,7 @@ pub fn trigger(event: Value) -> Result<Trigger, InvocationError> {
 }
 
 /// The Lambda handler.
-pub async fn handle<E: Ec2, F: FetchRanges>(
+pub async fn handle<E: SecurityGroupApi + PrefixListApi, F: FetchRanges>(
     syncer: &Syncer<E, F>,
     event: LambdaEvent<Value>,
 ) -> Result<SyncReport, InvocationError> {
@@ -106,6 +80,7 @@ pub async fn handle<E: Ec2, F: FetchRanges>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lambda_runtime::Diagnostic;
     use serde_json::json;
 
     /// An SNS event as Lambda delivers it for the AmazonIpSpaceChanged topic.

@@ -1,30 +1,27 @@
 //! Keeps the database's security groups (or a prefix list) equal to the IP ranges AWS
 //! publishes for EC2 in a region, sharded over several groups past the per-group rule quota.
 //!
-//! The pure core turns a publication into rules: [`notification`] and [`ip_ranges`] parse,
-//! [`range_set`] filters and aggregates, [`plan`] and [`prefix_list`] decide the changes.
-//! The edges do I/O: [`fetch`] gets the document, [`ec2`] reads and writes the rules, and
-//! [`sync`] runs one sync through them; [`invocation`] adapts Lambda events.
+//! Following an SNS event: [`invocation`] turns it into a [`Trigger`]; [`sync`] reads the
+//! target, then [`publication`] fetches and verifies what AWS published and selects the
+//! ranges; [`rules`] turns the ranges into the wanted rules; [`target`] plans and applies the
+//! change to the security groups or the prefix list, through [`ec2`]; [`report`] is what comes
+//! back. Everything but [`ec2`], [`publication::fetch`] and [`invocation`] is pure.
 
+pub mod config;
 pub mod ec2;
-pub mod fetch;
+pub mod error;
 pub mod invocation;
-pub mod ip_ranges;
-pub mod notification;
-pub mod plan;
-pub mod port;
-pub mod prefix_list;
-pub mod range_set;
-pub mod rule;
-pub mod settings;
+pub mod publication;
+pub mod report;
+pub mod rules;
 pub mod sync;
-pub mod telemetry;
+pub mod target;
 
 #[cfg(test)]
 mod fake;
 
-pub use notification::{Notification, SyncToken};
-pub use plan::{Placement, Plan};
-pub use range_set::RangeSet;
-pub use settings::Settings;
-pub use sync::{SyncError, SyncReport, Syncer, Trigger};
+pub use config::Config;
+pub use error::SyncError;
+pub use publication::Notification;
+pub use report::SyncReport;
+pub use sync::{Syncer, Trigger};

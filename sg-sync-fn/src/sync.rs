@@ -1,22 +1,18 @@
-//! One sync run: read the target, fetch and verify the publication, plan, guard, apply
-//! (authorize before revoke), record the token. I/O goes through [`Ec2`] and [`FetchRanges`].
+//! One sync run: read the target, skip a stale notification, fetch and verify the
+//! publication, skip a stale file, then reconcile the target with it (see [`crate::target`]).
+//! Right after a deploy it retries EC2's `UnauthorizedOperation` while IAM settles.
 
 use std::time::Duration;
 
-use serde::Serialize;
-
-use crate::ec2::{Ec2, Ec2Error, IAM_SETTLE};
-use crate::fetch::{FetchError, FetchRanges, md5_hex};
-use crate::ip_ranges::{IpRanges, IpRangesError};
-use crate::notification::{Notification, SyncToken};
-use crate::plan::{self, GroupReport, GroupState, Plan, PlanError, Wanted};
-use crate::prefix_list::{PrefixListPlan, PrefixListState, plan_prefix_list};
-use crate::range_set::RangeSet;
-use crate::rule::Family;
-use crate::settings::{Settings, Target};
-
-/// Conflicting runs converge within a few re-reads; more means something else is wrong.
-const MAX_ATTEMPTS: usize = 4;
+use crate::config::{Config, TargetIds};
+use crate::ec2::IAM_SETTLE;
+use crate::error::{Ec2Error, SyncError};
+use crate::publication::{self, FetchRanges, Notification, SyncToken};
+use crate::report::SyncReport;
+use crate::rules::{Family, Wanted};
+use crate::target::{
+    PrefixList, PrefixListApi, Run, SecurityGroupApi, SecurityGroups, Target, reconcile,
+};
 
 /// What started the run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,217 +25,34 @@ pub enum Trigger {
     Direct { dry_run: bool },
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum SyncError {
-    #[error(transparent)]
-    Fetch(#[from] FetchError),
-    #[error(
-        "ChecksumMismatch: {url} has md5 {actual} twice, the notification for sync token {notified} says {expected}, \
-         and the file's own syncToken {file_token} is not newer; nothing was changed"
-    )]
-    ChecksumMismatch {
-        url: String,
-        expected: String,
-        actual: String,
-        notified: SyncToken,
-        file_token: String,
-    },
-    #[error(transparent)]
-    IpRanges(#[from] IpRangesError),
-    #[error(transparent)]
-    Plan(#[from] PlanError),
-    #[error(transparent)]
-    Ec2(#[from] Ec2Error),
-    #[error(
-        "{source}; still refused after retrying for {waited_s} s: IAM changes can take that long to \
-         take effect, so check that the function's role allows this call on these resources"
-    )]
-    IamNotSettled { source: Ec2Error, waited_s: u64 },
-    #[error("gave up after {MAX_ATTEMPTS} attempts: other runs kept changing the same rules ({0})")]
-    Unconverged(String),
-}
-
-impl SyncError {
-    /// The error's name as the Lambda reports it in `errorType`.
-    pub fn kind(&self) -> &'static str {
+impl Trigger {
+    fn notification(&self) -> Option<&Notification> {
         match self {
-            SyncError::Fetch(_) => "FetchFailed",
-            SyncError::ChecksumMismatch { .. } => "ChecksumMismatch",
-            SyncError::IpRanges(_) => "InvalidIpRanges",
-            SyncError::Plan(PlanError::EmptyWantedSet(_)) => "EmptyWantedSet",
-            SyncError::Plan(PlanError::TooBroad { .. }) => "PrefixTooBroad",
-            SyncError::Plan(PlanError::CapacityExceeded { .. }) => "CapacityExceeded",
-            SyncError::Plan(PlanError::RemovalGuard { .. }) => "RemovalGuard",
-            SyncError::Ec2(_) | SyncError::IamNotSettled { .. } => "Ec2Failed",
-            SyncError::Unconverged(_) => "Unconverged",
+            Trigger::Notification(n) => Some(n),
+            _ => None,
         }
     }
-}
-
-/// One rule change, for people and machines reading a plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Change {
-    pub target: String,
-    pub action: &'static str,
-    pub rule: String,
-}
-
-/// The outcome of a run; also logged as one JSON line.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SyncReport {
-    pub sync_token: Option<SyncToken>,
-    pub create_date: Option<String>,
-    pub wanted: usize,
-    pub added: usize,
-    pub removed: usize,
-    pub unchanged: usize,
-    pub skipped: bool,
-    pub dry_run: bool,
-    pub groups: Vec<GroupReport>,
-    /// Why a run was skipped, or which guard a dry run would have hit.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// The changes planned (a dry run) or made.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub changes: Vec<Change>,
-}
-
-impl SyncReport {
-    fn skipped(
-        applied: Option<SyncToken>,
-        groups: Vec<GroupReport>,
-        dry_run: bool,
-        reason: String,
-    ) -> Self {
-        SyncReport {
-            sync_token: applied,
-            create_date: None,
-            wanted: 0,
-            added: 0,
-            removed: 0,
-            unchanged: 0,
-            skipped: true,
-            dry_run,
-            groups,
-            reason: Some(reason),
-            changes: Vec::new(),
-        }
-    }
-}
-
-/// The verified publication, reduced to what the plan needs.
-struct Publication {
-    sync_token: SyncToken,
-    create_date: String,
-    wanted: Wanted,
-}
-
-/// Computes the md5 and parses at once: the two dominate a run's CPU time and are independent.
-pub fn digest_and_parse(
-    bytes: &[u8],
-    digest: bool,
-) -> (Option<String>, Result<IpRanges<'_>, IpRangesError>) {
-    if !digest {
-        return (None, IpRanges::parse(bytes));
-    }
-    std::thread::scope(|s| {
-        let md5 = s.spawn(|| md5_hex(bytes));
-        let doc = IpRanges::parse(bytes);
-        (md5.join().ok(), doc)
-    })
 }
 
 /// Runs syncs with clients built once.
 pub struct Syncer<E, F> {
-    pub settings: Settings,
+    pub config: Config,
     ec2: E,
     fetcher: F,
 }
 
-impl<E: Ec2, F: FetchRanges> Syncer<E, F> {
-    pub fn new(settings: Settings, ec2: E, fetcher: F) -> Self {
+impl<E: SecurityGroupApi + PrefixListApi, F: FetchRanges> Syncer<E, F> {
+    pub fn new(config: Config, ec2: E, fetcher: F) -> Self {
         Syncer {
-            settings,
+            config,
             ec2,
             fetcher,
         }
     }
 
-    pub fn ec2(&self) -> &E {
-        &self.ec2
-    }
-
-    /// Fetches, verifies against the notification (if any), parses and selects.
-    async fn publication(&self, trigger: &Trigger) -> Result<Publication, SyncError> {
-        let url = &self.settings.ip_ranges_url;
-        let notification = match trigger {
-            Trigger::Notification(n) => Some(n),
-            _ => None,
-        };
-        let first = self.fetcher.fetch(url).await?;
-        let (mut md5, mut doc) = digest_and_parse(&first, notification.is_some());
-        let second;
-        if let Some(n) = notification
-            && md5.as_deref() != Some(n.md5.as_str())
-        {
-            // The CDN may still serve the previous file for a moment.
-            tracing::warn!(url = %url, expected = %n.md5, actual = ?md5, "md5 mismatch, fetching once more");
-            second = self.fetcher.fetch(url).await?;
-            (md5, doc) = digest_and_parse(&second, true);
-        }
-        if let Some(n) = notification.filter(|n| md5.as_deref() != Some(n.md5.as_str())) {
-            let file_token = doc.as_ref().map(|d| d.sync_token);
-            if !file_token.as_ref().is_ok_and(|t| *t > n.sync_token) {
-                return Err(SyncError::ChecksumMismatch {
-                    url: url.to_string(),
-                    expected: n.md5.clone(),
-                    actual: md5.unwrap_or_default(),
-                    notified: n.sync_token,
-                    file_token: file_token
-                        .map(|t| t.to_string())
-                        .unwrap_or_else(|e| format!("unreadable ({e})")),
-                });
-            }
-            tracing::info!(notified = %n.sync_token, file = ?file_token.ok(), "a newer file supersedes the notification");
-        }
-        let doc = doc?;
-        let set = RangeSet::select(&doc, &self.settings.selector);
-        let wanted = Wanted::new(&set, &self.settings.ports, &self.settings.filter())?;
-        tracing::info!(sync_token = %doc.sync_token, matched = set.matched, aggregated = set.len(), "publication selected");
-        Ok(Publication {
-            sync_token: doc.sync_token,
-            create_date: doc.create_date,
-            wanted,
-        })
-    }
-
-    fn dry_run(&self, trigger: &Trigger) -> bool {
-        self.settings.dry_run || matches!(trigger, Trigger::Direct { dry_run: true })
-    }
-
-    fn families(&self) -> Vec<Family> {
-        if self.settings.selector.ipv6 {
-            vec![Family::V4, Family::V6]
-        } else {
-            vec![Family::V4]
-        }
-    }
-
     pub async fn run(&self, trigger: Trigger) -> Result<SyncReport, SyncError> {
         let report = self.run_once_authorized(&trigger).await?;
-        tracing::info!(
-            sync_token = ?report.sync_token.map(|t| t.0),
-            create_date = report.create_date.as_deref(),
-            wanted = report.wanted,
-            added = report.added,
-            removed = report.removed,
-            unchanged = report.unchanged,
-            skipped = report.skipped,
-            dry_run = report.dry_run,
-            groups = %serde_json::to_string(&report.groups).unwrap_or_default(),
-            reason = report.reason.as_deref(),
-            "sync finished"
-        );
+        report.log();
         Ok(report)
     }
 
@@ -251,10 +64,7 @@ impl<E: Ec2, F: FetchRanges> Syncer<E, F> {
         let started = tokio::time::Instant::now();
         let mut backoff = Duration::from_secs(1);
         loop {
-            let result = match &self.settings.target {
-                Target::SecurityGroups(ids) => self.sync_groups(ids, trigger).await,
-                Target::PrefixList(id) => self.sync_prefix_list(id, trigger).await,
-            };
+            let result = self.run_once(trigger).await;
             let Err(SyncError::Ec2(e @ Ec2Error::Unauthorized { .. })) = result else {
                 return result;
             };
@@ -271,245 +81,67 @@ impl<E: Ec2, F: FetchRanges> Syncer<E, F> {
         }
     }
 
-    async fn sync_groups(
+    async fn run_once(&self, trigger: &Trigger) -> Result<SyncReport, SyncError> {
+        let families: &[Family] = if self.config.selector.ipv6 {
+            &Family::ALL
+        } else {
+            &[Family::V4]
+        };
+        match &self.config.target {
+            TargetIds::SecurityGroups(ids) => {
+                let groups = SecurityGroups {
+                    api: &self.ec2,
+                    ids,
+                    quota: self.config.rules_per_group,
+                    families,
+                };
+                // Boxed: the nested SDK futures otherwise exceed rustc's layout depth limit.
+                Box::pin(self.sync(&groups, trigger)).await
+            }
+            TargetIds::PrefixList(id) => {
+                let list = PrefixList { api: &self.ec2, id };
+                Box::pin(self.sync(&list, trigger)).await
+            }
+        }
+    }
+
+    /// Reads `target`, skips what is stale, and reconciles it with the publication.
+    async fn sync<T: Target>(
         &self,
-        ids: &[String],
+        target: &T,
         trigger: &Trigger,
     ) -> Result<SyncReport, SyncError> {
-        let dry_run = self.dry_run(trigger);
-        let quota = self.settings.rules_per_group;
-        let families = self.families();
-        let mut groups = self.ec2.describe_groups(ids).await?;
-        let applied = applied_token(groups.iter().map(|g| g.sync_token));
-        let idle = |g: &[GroupState]| plan::reports(g, quota, &families);
-        if let Trigger::Notification(n) = trigger
+        let dry_run = self.config.dry_run || matches!(trigger, Trigger::Direct { dry_run: true });
+        let state = target.read().await?;
+        let applied = target.applied(&state);
+        let skip =
+            |reason| SyncReport::skipped(applied, target.report(&state, None), dry_run, reason);
+        if let Some(n) = trigger.notification()
             && let Some(reason) = stale_notification(applied, n.sync_token)
         {
-            return Ok(SyncReport::skipped(applied, idle(&groups), dry_run, reason));
+            return Ok(skip(reason));
         }
-        let publication = self.publication(trigger).await?;
+        let config = &self.config;
+        let publication = publication::fetch(
+            &self.fetcher,
+            &config.ip_ranges_url,
+            trigger.notification(),
+            &config.selector,
+        )
+        .await?;
         if let Some(reason) = stale_file(applied, publication.sync_token) {
-            return Ok(SyncReport::skipped(applied, idle(&groups), dry_run, reason));
+            return Ok(skip(reason));
         }
-        let (mut added, mut removed, mut changes) = (0, 0, Vec::new());
-        let mut attempt = 0;
-        // Plan, apply, re-read until the groups hold exactly the wanted rules: the re-read
-        // catches an overlapping run's writes (say, the same rule in another group).
-        let final_plan = loop {
-            let plan = plan::plan(&publication.wanted, &groups, quota)?;
-            let guard = plan.check_removals(self.settings.max_removal_ratio);
-            if dry_run {
-                let mut report = self.report(
-                    &publication,
-                    &plan,
-                    &groups,
-                    plan.added(),
-                    plan.removed(),
-                    true,
-                );
-                report.reason = guard.err().map(|e| e.to_string());
-                report.changes = describe_changes(&plan);
-                return Ok(report);
-            }
-            if plan.is_empty() {
-                break plan;
-            }
-            guard?;
-            attempt += 1;
-            if attempt > MAX_ATTEMPTS {
-                return Err(SyncError::Unconverged(format!(
-                    "{} changes still planned",
-                    plan.added() + plan.removed()
-                )));
-            }
-            match self
-                .apply(&plan, &mut added, &mut removed, &mut changes)
-                .await
-            {
-                Ok(()) => {}
-                Err(e @ Ec2Error::Conflict { .. }) => {
-                    tracing::warn!(error = %e, attempt, "conflict with another run; re-reading")
-                }
-                Err(e) => return Err(e.into()),
-            }
-            groups = self.ec2.describe_groups(ids).await?;
-        };
-        if applied != Some(publication.sync_token) {
-            self.ec2.tag_sync_token(ids, publication.sync_token).await?;
-        }
-        let mut report = self.report(&publication, &final_plan, &groups, added, removed, false);
-        report.changes = changes;
-        Ok(report)
-    }
-
-    /// Every authorize, then every revoke: a wanted address is never missing mid-sync.
-    async fn apply(
-        &self,
-        plan: &Plan,
-        added: &mut usize,
-        removed: &mut usize,
-        changes: &mut Vec<Change>,
-    ) -> Result<(), Ec2Error> {
-        for p in &plan.placements {
-            for (port, rules) in p.authorize_by_port() {
-                self.ec2.authorize(&p.group_id, port, &rules).await?;
-                *added += rules.len();
-                changes.extend(rules.iter().map(|(net, _)| Change {
-                    target: p.group_id.clone(),
-                    action: "authorize",
-                    rule: format!("{port} {net}"),
-                }));
-            }
-        }
-        for p in &plan.placements {
-            for (port, nets) in p.revoke_by_port() {
-                self.ec2.revoke(&p.group_id, port, &nets).await?;
-                *removed += nets.len();
-                changes.extend(nets.iter().map(|net| Change {
-                    target: p.group_id.clone(),
-                    action: "revoke",
-                    rule: format!("{port} {net}"),
-                }));
-            }
-        }
-        Ok(())
-    }
-
-    fn report(
-        &self,
-        publication: &Publication,
-        plan: &Plan,
-        groups: &[GroupState],
-        added: usize,
-        removed: usize,
-        dry_run: bool,
-    ) -> SyncReport {
-        SyncReport {
-            sync_token: Some(publication.sync_token),
-            create_date: Some(publication.create_date.clone()),
-            wanted: publication.wanted.len(),
-            added,
-            removed,
-            // Wanted rules this run did not have to create (some another run may have).
-            unchanged: publication.wanted.len().saturating_sub(added),
-            skipped: false,
+        let wanted = Wanted::new(&publication.ranges, &config.ports, &config.filter())?;
+        let run = Run {
+            wanted: &wanted,
+            sync_token: publication.sync_token,
+            create_date: &publication.create_date,
+            applied,
             dry_run,
-            groups: plan.report(groups, self.settings.rules_per_group, &self.families()),
-            reason: None,
-            changes: Vec::new(),
-        }
-    }
-
-    async fn sync_prefix_list(&self, id: &str, trigger: &Trigger) -> Result<SyncReport, SyncError> {
-        let dry_run = self.dry_run(trigger);
-        let mut state = self.ec2.describe_prefix_list(id).await?;
-        let applied = state.sync_token;
-        let idle = |s: &PrefixListState| GroupReport {
-            id: s.id.clone(),
-            managed: s.managed.len(),
-            other: s.other.len(),
-            free: s
-                .max_entries
-                .saturating_sub(s.managed.len() + s.other.len()),
+            max_removal_ratio: config.max_removal_ratio,
         };
-        if let Trigger::Notification(n) = trigger
-            && let Some(reason) = stale_notification(applied, n.sync_token)
-        {
-            return Ok(SyncReport::skipped(
-                applied,
-                vec![idle(&state)],
-                dry_run,
-                reason,
-            ));
-        }
-        let publication = self.publication(trigger).await?;
-        if let Some(reason) = stale_file(applied, publication.sync_token) {
-            return Ok(SyncReport::skipped(
-                applied,
-                vec![idle(&state)],
-                dry_run,
-                reason,
-            ));
-        }
-        let (mut added, mut removed, mut changes) = (0, 0, Vec::new());
-        let mut attempt = 0;
-        let final_report = loop {
-            let plan = plan_prefix_list(&publication.wanted, &state)?;
-            let guard = plan.check_removals(self.settings.max_removal_ratio);
-            let report = |added, removed, dry_run| SyncReport {
-                sync_token: Some(publication.sync_token),
-                create_date: Some(publication.create_date.clone()),
-                wanted: plan.wanted,
-                added,
-                removed,
-                unchanged: plan.wanted.saturating_sub(added),
-                skipped: false,
-                dry_run,
-                groups: vec![plan.report(&state)],
-                reason: None,
-                changes: Vec::new(),
-            };
-            if dry_run {
-                let mut r = report(plan.added(), plan.removed(), true);
-                r.reason = guard.err().map(|e| e.to_string());
-                r.changes = describe_list_changes(&plan);
-                return Ok(r);
-            }
-            if plan.is_empty() {
-                let mut r = report(added, removed, false);
-                r.changes = std::mem::take(&mut changes);
-                break r;
-            }
-            guard?;
-            attempt += 1;
-            if attempt > MAX_ATTEMPTS {
-                return Err(SyncError::Unconverged(format!(
-                    "{} entry changes still planned",
-                    plan.added() + plan.removed()
-                )));
-            }
-            match self
-                .apply_prefix_list(&plan, &state, &mut added, &mut removed, &mut changes)
-                .await
-            {
-                Ok(()) => {}
-                Err(e @ Ec2Error::Conflict { .. }) => {
-                    tracing::warn!(error = %e, attempt, "conflict with another run; re-reading")
-                }
-                Err(e) => return Err(e.into()),
-            }
-            state = self.ec2.describe_prefix_list(id).await?;
-        };
-        if applied != Some(publication.sync_token) {
-            self.ec2
-                .tag_sync_token(&[id.to_owned()], publication.sync_token)
-                .await?;
-        }
-        Ok(final_report)
-    }
-
-    async fn apply_prefix_list(
-        &self,
-        plan: &PrefixListPlan,
-        state: &PrefixListState,
-        added: &mut usize,
-        removed: &mut usize,
-        changes: &mut Vec<Change>,
-    ) -> Result<(), Ec2Error> {
-        let mut version = state.version;
-        if let Some(max) = plan.resize_to {
-            version = self.ec2.resize_prefix_list(&plan.id, version, max).await?;
-        }
-        for batch in &plan.batches {
-            version = self
-                .ec2
-                .modify_prefix_list(&plan.id, version, batch)
-                .await?;
-            *added += batch.add.len();
-            *removed += batch.remove.len();
-            changes.extend(batch_changes(&plan.id, batch));
-        }
-        Ok(())
+        reconcile(target, state, &run).await
     }
 }
 
@@ -528,65 +160,14 @@ fn stale_file(applied: Option<SyncToken>, file: SyncToken) -> Option<String> {
         .map(|a| format!("file sync token {file} is older than the applied {a}"))
 }
 
-/// The token every target holds: the oldest one, or none if any target has none.
-fn applied_token(tokens: impl Iterator<Item = Option<SyncToken>>) -> Option<SyncToken> {
-    tokens
-        .fold(None, |acc: Option<Option<SyncToken>>, t| {
-            Some(match acc {
-                None => t,
-                Some(a) => a.zip(t).map(|(a, t)| a.min(t)),
-            })
-        })
-        .flatten()
-}
-
-fn describe_changes(plan: &Plan) -> Vec<Change> {
-    let mut changes = Vec::new();
-    for p in &plan.placements {
-        changes.extend(p.authorize.iter().map(|(r, _)| Change {
-            target: p.group_id.clone(),
-            action: "authorize",
-            rule: r.to_string(),
-        }));
-        changes.extend(p.revoke.iter().map(|r| Change {
-            target: p.group_id.clone(),
-            action: "revoke",
-            rule: r.to_string(),
-        }));
-    }
-    changes
-}
-
-fn batch_changes<'a>(
-    id: &'a str,
-    batch: &'a crate::prefix_list::EntryBatch,
-) -> impl Iterator<Item = Change> + 'a {
-    let adds = batch.add.iter().map(move |(n, _)| Change {
-        target: id.to_owned(),
-        action: "add",
-        rule: n.to_string(),
-    });
-    let removes = batch.remove.iter().map(move |n| Change {
-        target: id.to_owned(),
-        action: "remove",
-        rule: n.to_string(),
-    });
-    adds.chain(removes)
-}
-
-fn describe_list_changes(plan: &PrefixListPlan) -> Vec<Change> {
-    plan.batches
-        .iter()
-        .flat_map(|b| batch_changes(&plan.id, b))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::fake::{FakeEc2, FakeFetcher, FakeList};
-    use crate::ip_ranges::tests::document;
-    use crate::rule::{Rule, description};
+    use crate::publication::ip_ranges::tests::document;
+    use crate::publication::md5_hex;
+    use crate::rules::Rule;
+    use crate::rules::rule::description;
     use ipnet::IpNet;
     use std::collections::HashMap;
 
@@ -611,11 +192,10 @@ mod tests {
             create_time: "2026-08-22T15:17:05+00:00".into(),
             sync_token: SyncToken(token),
             md5: md5_hex(body),
-            url: None,
         })
     }
 
-    fn settings(vars: &[(&str, &str)]) -> Settings {
+    fn config(vars: &[(&str, &str)]) -> Config {
         let mut map: HashMap<String, String> = [
             ("SECURITY_GROUP_IDS", "sg-a,sg-b,sg-c"),
             ("AWS_REGION", REGION),
@@ -624,12 +204,12 @@ mod tests {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
         map.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        Settings::from_lookup(|k| map.get(k).cloned()).unwrap()
+        Config::from_lookup(|k| map.get(k).cloned()).unwrap()
     }
 
     fn syncer(vars: &[(&str, &str)], bodies: Vec<Vec<u8>>) -> Syncer<FakeEc2, FakeFetcher> {
         Syncer::new(
-            settings(vars),
+            config(vars),
             FakeEc2::new(60, &["sg-a", "sg-b", "sg-c"]),
             FakeFetcher::serving(bodies),
         )
@@ -637,7 +217,7 @@ mod tests {
 
     fn mysql(i: u32) -> Rule {
         Rule {
-            port: crate::port::PortRange::tcp(3306),
+            port: crate::rules::PortRange::tcp(3306),
             net: cidr(i).parse().unwrap(),
         }
     }
@@ -646,7 +226,7 @@ mod tests {
     async fn shards_past_the_quota_and_then_holds_still() {
         let body = doc(100, 0..70);
         let s = syncer(&[], vec![body.clone()]);
-        s.ec2()
+        s.ec2
             .world
             .lock()
             .unwrap()
@@ -657,13 +237,13 @@ mod tests {
             .push((mysql(500), "office".into()));
         let r = s.run(notification(100, &body)).await.unwrap();
         assert_eq!((r.wanted, r.added, r.removed, r.unchanged), (70, 70, 0, 0));
-        assert_eq!(s.ec2().managed("sg-a").len(), 59);
-        assert_eq!(s.ec2().managed("sg-b").len(), 11);
+        assert_eq!(s.ec2.managed("sg-a").len(), 59);
+        assert_eq!(s.ec2.managed("sg-b").len(), 11);
         assert_eq!(r.groups[0].free, 0);
         assert_eq!(r.groups[1].free, 49);
         // One authorize per group and port, then the tag.
         assert_eq!(
-            s.ec2().mutations(),
+            s.ec2.mutations(),
             [
                 "authorize sg-a tcp/3306 59",
                 "authorize sg-b tcp/3306 11",
@@ -672,16 +252,16 @@ mod tests {
         );
 
         // A scheduled run with the same file makes no mutating call.
-        let before = s.ec2().mutations().len();
+        let before = s.ec2.mutations().len();
         let r = s.run(Trigger::Scheduled).await.unwrap();
         assert_eq!(
             (r.added, r.removed, r.unchanged, r.skipped),
             (0, 0, 70, false)
         );
-        assert_eq!(s.ec2().mutations().len(), before);
+        assert_eq!(s.ec2.mutations().len(), before);
         // The unmanaged rule is still there.
         assert!(
-            s.ec2().world.lock().unwrap().groups["sg-a"]
+            s.ec2.world.lock().unwrap().groups["sg-a"]
                 .rules
                 .iter()
                 .any(|(_, d)| d == "office")
@@ -696,7 +276,7 @@ mod tests {
         let body = doc(100, 0..5);
         let s = syncer(&[], vec![body.clone()]);
         // Describe refused twice, then authorize refused once: the run starts over and succeeds.
-        *s.ec2().unauthorized.lock().unwrap() = 3;
+        *s.ec2.unauthorized.lock().unwrap() = 3;
         let started = tokio::time::Instant::now();
         let r = s.run(Trigger::Scheduled).await.unwrap();
         assert_eq!(r.added, 5);
@@ -705,7 +285,7 @@ mod tests {
 
         // Never authorized: fails after about a minute, saying why.
         let s = syncer(&[], vec![body]);
-        *s.ec2().unauthorized.lock().unwrap() = usize::MAX;
+        *s.ec2.unauthorized.lock().unwrap() = usize::MAX;
         let started = tokio::time::Instant::now();
         let e = s.run(Trigger::Scheduled).await.unwrap_err();
         let waited = started.elapsed();
@@ -720,7 +300,7 @@ mod tests {
             message.contains("IAM changes can take that long"),
             "{message}"
         );
-        assert!(s.ec2().mutations().is_empty());
+        assert!(s.ec2.mutations().is_empty());
     }
 
     #[tokio::test]
@@ -750,7 +330,7 @@ mod tests {
         let s = syncer(&[], vec![wrong.clone()]);
         let e = s.run(notification(100, &good)).await.unwrap_err();
         assert_eq!(e.kind(), "ChecksumMismatch");
-        assert!(s.ec2().mutations().is_empty());
+        assert!(s.ec2.mutations().is_empty());
         // A newer file supersedes the notification.
         let newer = doc(101, 0..6);
         let s = syncer(&[], vec![newer]);
@@ -771,18 +351,18 @@ mod tests {
         let e = s.run(Trigger::Scheduled).await.unwrap_err();
         assert_eq!(e.kind(), "CapacityExceeded");
         assert!(e.to_string().contains("1 more group"), "{e}");
-        assert!(s.ec2().mutations().is_empty());
+        assert!(s.ec2.mutations().is_empty());
         // A malformed document.
         let s = syncer(&[], vec![b"{\"syncToken\": \"1\"".to_vec()]);
         assert_eq!(
             s.run(Trigger::Scheduled).await.unwrap_err().kind(),
             "InvalidIpRanges"
         );
-        assert!(s.ec2().mutations().is_empty());
+        assert!(s.ec2.mutations().is_empty());
         // Removing 6 of 10 is over 0.5; a dry run reports the plan and the guard.
         let s = syncer(&[], vec![doc(1, 0..10), doc(2, 0..4)]);
         s.run(Trigger::Scheduled).await.unwrap();
-        let before = s.ec2().mutations().len();
+        let before = s.ec2.mutations().len();
         assert_eq!(
             s.run(Trigger::Scheduled).await.unwrap_err().kind(),
             "RemovalGuard"
@@ -791,7 +371,7 @@ mod tests {
         assert_eq!((r.removed, r.dry_run), (6, true));
         assert!(r.reason.unwrap().contains("MAX_REMOVAL_RATIO"));
         assert_eq!(r.changes.len(), 6);
-        assert_eq!(s.ec2().mutations().len(), before);
+        assert_eq!(s.ec2.mutations().len(), before);
     }
 
     #[tokio::test]
@@ -801,10 +381,10 @@ mod tests {
             vec![doc(1, 0..10), doc(2, 3..13)],
         );
         s.run(Trigger::Scheduled).await.unwrap();
-        let before = s.ec2().mutations().len();
+        let before = s.ec2.mutations().len();
         let r = s.run(Trigger::Scheduled).await.unwrap();
         assert_eq!((r.added, r.removed, r.unchanged), (6, 6, 14));
-        let calls = &s.ec2().mutations()[before..];
+        let calls = &s.ec2.mutations()[before..];
         assert_eq!(
             calls,
             [
@@ -822,7 +402,7 @@ mod tests {
         let body = doc(7, 0..10);
         let s = syncer(&[], vec![body.clone()]);
         // Another run authorizes two of the same rules, in another group, just before ours.
-        *s.ec2().hook.lock().unwrap() = Some(Box::new(|w, call| {
+        *s.ec2.hook.lock().unwrap() = Some(Box::new(|w, call| {
             if call.starts_with("authorize sg-a") && w.groups["sg-b"].rules.is_empty() {
                 let g = w.groups.get_mut("sg-b").unwrap();
                 g.rules.push((mysql(0), description("EC2/ap-northeast-1")));
@@ -832,17 +412,17 @@ mod tests {
         let r = s.run(notification(7, &body)).await.unwrap();
         let all: Vec<Rule> = ["sg-a", "sg-b", "sg-c"]
             .iter()
-            .flat_map(|g| s.ec2().managed(g))
+            .flat_map(|g| s.ec2.managed(g))
             .collect();
         assert_eq!(all.len(), 10, "each rule exactly once");
         // The re-read after our writes found the other run's copies in sg-b and revoked them.
         assert_eq!((r.added, r.removed), (10, 2));
-        assert!(s.ec2().managed("sg-b").is_empty());
+        assert!(s.ec2.managed("sg-b").is_empty());
 
         // This time the other run writes into the same group first: our authorize fails with
         // InvalidPermission.Duplicate, we re-read and add only the rest.
         let s = syncer(&[], vec![body.clone()]);
-        *s.ec2().hook.lock().unwrap() = Some(Box::new(|w, call| {
+        *s.ec2.hook.lock().unwrap() = Some(Box::new(|w, call| {
             if call.starts_with("authorize sg-a") && w.groups["sg-a"].rules.is_empty() {
                 let g = w.groups.get_mut("sg-a").unwrap();
                 g.rules.push((mysql(3), description("EC2/ap-northeast-1")));
@@ -850,9 +430,9 @@ mod tests {
         }));
         let r = s.run(notification(7, &body)).await.unwrap();
         assert_eq!((r.added, r.removed, r.unchanged), (9, 0, 1));
-        assert_eq!(s.ec2().managed("sg-a").len(), 10);
+        assert_eq!(s.ec2.managed("sg-a").len(), 10);
         assert_eq!(
-            s.ec2()
+            s.ec2
                 .mutations()
                 .iter()
                 .filter(|c| c.starts_with("authorize"))
@@ -864,12 +444,12 @@ mod tests {
     #[tokio::test]
     async fn prefix_list_mode_resizes_first_and_passes_versions() {
         let s = Syncer::new(
-            settings(&[("SECURITY_GROUP_IDS", ""), ("PREFIX_LIST_ID", "pl-0f")]),
+            config(&[("SECURITY_GROUP_IDS", ""), ("PREFIX_LIST_ID", "pl-0f")]),
             FakeEc2::new(60, &[]),
             FakeFetcher::serving(vec![doc(3, 0..230), doc(4, 10..240)]),
         );
         let other: IpNet = "192.0.2.0/24".parse().unwrap();
-        s.ec2().world.lock().unwrap().lists.insert(
+        s.ec2.world.lock().unwrap().lists.insert(
             "pl-0f".into(),
             FakeList {
                 family: Family::V4,
@@ -882,7 +462,7 @@ mod tests {
         let r = s.run(Trigger::Scheduled).await.unwrap();
         assert_eq!((r.added, r.wanted), (230, 230));
         assert_eq!(
-            s.ec2().mutations(),
+            s.ec2.mutations(),
             [
                 "resize pl-0f v1 231",
                 "modify pl-0f v2 +100 -0",
@@ -891,11 +471,11 @@ mod tests {
                 "tag pl-0f 3"
             ]
         );
-        let before = s.ec2().mutations().len();
+        let before = s.ec2.mutations().len();
         let r = s.run(Trigger::Scheduled).await.unwrap();
         assert_eq!((r.added, r.removed), (10, 10));
         assert_eq!(
-            &s.ec2().mutations()[before..],
+            &s.ec2.mutations()[before..],
             [
                 "resize pl-0f v5 241",
                 "modify pl-0f v6 +10 -0",
@@ -903,16 +483,8 @@ mod tests {
                 "tag pl-0f 4"
             ]
         );
-        let w = s.ec2().world.lock().unwrap();
+        let w = s.ec2.world.lock().unwrap();
         assert!(w.lists["pl-0f"].entries.iter().any(|(n, _)| *n == other));
         assert_eq!(w.lists["pl-0f"].entries.len(), 231);
-    }
-
-    #[test]
-    fn applied_token_is_the_oldest_and_needs_every_group() {
-        let t = |v: &[Option<u64>]| applied_token(v.iter().map(|x| x.map(SyncToken)));
-        assert_eq!(t(&[Some(5), Some(3)]), Some(SyncToken(3)));
-        assert_eq!(t(&[Some(5), None]), None);
-        assert_eq!(t(&[]), None);
     }
 }

@@ -12,8 +12,8 @@ use aws_sdk_ec2::types::{IpPermission, IpRange};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::json;
 use sg_sync::ec2::{Ec2Client, SYNC_TOKEN_TAG};
-use sg_sync::fetch::Fetcher;
-use sg_sync::{Notification, Settings, SyncReport, Syncer, Trigger, invocation};
+use sg_sync::publication::Fetcher;
+use sg_sync::{Config, Notification, SyncReport, Syncer, Trigger, invocation};
 
 const REGION: &str = "ap-northeast-1";
 const SNAPSHOTS: [&str; 7] = [
@@ -81,19 +81,19 @@ async fn groups(n: usize) -> Vec<String> {
     ids
 }
 
-fn settings(groups: &[String], url: &str, extra: &[(&str, &str)]) -> Settings {
+fn config(groups: &[String], url: &str, extra: &[(&str, &str)]) -> Config {
     let mut vars: HashMap<String, String> = HashMap::from([
         ("SECURITY_GROUP_IDS".into(), groups.join(",")),
         ("REGIONS".into(), REGION.into()),
         ("IP_RANGES_URL".into(), url.into()),
     ]);
     vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    Settings::from_lookup(|k| vars.get(k).cloned()).unwrap()
+    Config::from_lookup(|k| vars.get(k).cloned()).unwrap()
 }
 
-async fn syncer(settings: Settings) -> Syncer<Ec2Client, Fetcher> {
+async fn syncer(config: Config) -> Syncer<Ec2Client, Fetcher> {
     Syncer::new(
-        settings,
+        config,
         Ec2Client::new(&sdk_config().await),
         Fetcher::new().unwrap(),
     )
@@ -185,7 +185,7 @@ async fn replays_the_real_snapshot_sequence_across_three_groups() {
     ];
     let mut seen: BTreeSet<String> = BTreeSet::new();
     for (date, want) in SNAPSHOTS.iter().zip(expected) {
-        let s = syncer(settings(&ids, &snapshot_url(date), &[])).await;
+        let s = syncer(config(&ids, &snapshot_url(date), &[])).await;
         let before = managed(&ids).await;
         let r = s.run(notification(date)).await.unwrap();
         assert_eq!(counts(&r), want, "{date}");
@@ -222,7 +222,7 @@ async fn replays_the_real_snapshot_sequence_across_three_groups() {
 #[tokio::test]
 async fn two_groups_hold_the_latest_ranges_and_a_second_run_changes_nothing() {
     let ids = groups(2).await;
-    let s = syncer(settings(&ids, &snapshot_url("2026-08-22"), &[])).await;
+    let s = syncer(config(&ids, &snapshot_url("2026-08-22"), &[])).await;
     let r = s.run(notification("2026-08-22")).await.unwrap();
     assert_eq!(counts(&r), (70, 70, 0, 0));
     assert_eq!(
@@ -235,7 +235,7 @@ async fn two_groups_hold_the_latest_ranges_and_a_second_run_changes_nothing() {
     let r = s.run(Trigger::Scheduled).await.unwrap();
     assert_eq!(counts(&r), (70, 0, 0, 70));
     // With the Local Zone the same document needs 72 rules.
-    let s = syncer(settings(
+    let s = syncer(config(
         &ids,
         &snapshot_url("2026-08-22"),
         &[("NETWORK_BORDER_GROUPS", "*")],
@@ -248,7 +248,7 @@ async fn two_groups_hold_the_latest_ranges_and_a_second_run_changes_nothing() {
 #[tokio::test]
 async fn stale_and_mismatched_notifications_change_nothing() {
     let ids = groups(2).await;
-    let s = syncer(settings(&ids, &snapshot_url("2026-08-12"), &[])).await;
+    let s = syncer(config(&ids, &snapshot_url("2026-08-12"), &[])).await;
     s.run(notification("2026-08-12")).await.unwrap();
     let before = managed(&ids).await;
     // Older notification: skipped.
@@ -259,7 +259,7 @@ async fn stale_and_mismatched_notifications_change_nothing() {
     let e = s.run(notification("2026-08-22")).await.unwrap_err();
     assert_eq!(e.kind(), "ChecksumMismatch");
     // A newer file than the notification supersedes it.
-    let s = syncer(settings(&ids, &snapshot_url("2026-08-22"), &[])).await;
+    let s = syncer(config(&ids, &snapshot_url("2026-08-22"), &[])).await;
     let ok = s.run(notification("2026-08-22")).await.unwrap();
     assert!(!ok.skipped);
     assert_eq!(before.concat().len(), 70);
@@ -270,7 +270,7 @@ async fn stale_and_mismatched_notifications_change_nothing() {
 async fn guards_refuse_and_change_nothing() {
     let ids = groups(1).await;
     // Empty set: a region with no EC2 ranges.
-    let s = syncer(settings(
+    let s = syncer(config(
         &ids,
         &snapshot_url("2026-08-22"),
         &[("REGIONS", "xx-nowhere-1")],
@@ -281,7 +281,7 @@ async fn guards_refuse_and_change_nothing() {
         "EmptyWantedSet"
     );
     // Capacity: one group of 60 cannot hold 70.
-    let s = syncer(settings(&ids, &snapshot_url("2026-08-22"), &[])).await;
+    let s = syncer(config(&ids, &snapshot_url("2026-08-22"), &[])).await;
     let e = s.run(Trigger::Scheduled).await.unwrap_err();
     assert_eq!(e.kind(), "CapacityExceeded");
     assert!(
@@ -290,9 +290,9 @@ async fn guards_refuse_and_change_nothing() {
     );
     assert!(managed(&ids).await[0].is_empty());
     // Removal guard: from 2025-06-02's 48 rules to a filter matching only a few.
-    let s = syncer(settings(&ids, &snapshot_url("2025-06-02"), &[])).await;
+    let s = syncer(config(&ids, &snapshot_url("2025-06-02"), &[])).await;
     s.run(Trigger::Scheduled).await.unwrap();
-    let narrow = syncer(settings(
+    let narrow = syncer(config(
         &ids,
         &snapshot_url("2025-06-02"),
         &[("NETWORK_BORDER_GROUPS", "ap-northeast-1-tpe-1")],
@@ -311,8 +311,8 @@ async fn guards_refuse_and_change_nothing() {
 #[tokio::test]
 async fn two_overlapping_runs_converge() {
     let ids = groups(3).await;
-    let a = syncer(settings(&ids, &snapshot_url("2026-08-22"), &[])).await;
-    let b = syncer(settings(&ids, &snapshot_url("2026-08-22"), &[])).await;
+    let a = syncer(config(&ids, &snapshot_url("2026-08-22"), &[])).await;
+    let b = syncer(config(&ids, &snapshot_url("2026-08-22"), &[])).await;
     let (ra, rb) = tokio::join!(a.run(notification("2026-08-22")), b.run(Trigger::Scheduled));
     ra.unwrap();
     rb.unwrap();
@@ -359,7 +359,7 @@ async fn prefix_list_mode_keeps_the_list_equal_to_the_wanted_set() {
             ("REGIONS", REGION.into()),
             ("IP_RANGES_URL", snapshot_url(date)),
         ]);
-        Settings::from_lookup(move |k| map.get(k).cloned()).unwrap()
+        Config::from_lookup(move |k| map.get(k).cloned()).unwrap()
     };
     let s = syncer(vars("2026-07-24")).await;
     let r = s.run(notification("2026-07-24")).await.unwrap();
@@ -381,7 +381,7 @@ async fn prefix_list_mode_keeps_the_list_equal_to_the_wanted_set() {
 #[tokio::test]
 async fn the_lambda_handler_takes_an_sns_event_as_aws_delivers_it() {
     let ids = groups(2).await;
-    let s = syncer(settings(&ids, &snapshot_url("2026-08-22"), &[])).await;
+    let s = syncer(config(&ids, &snapshot_url("2026-08-22"), &[])).await;
     let message = std::fs::read_to_string(fixtures().join("notification-2026-08-22.json")).unwrap();
     let event = e2e::sns::sns_event(&message);
     let r = invocation::handle(&s, LambdaEvent::new(event.clone(), Context::default()))

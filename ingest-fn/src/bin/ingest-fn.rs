@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ingest::{DbConfig, MySqlStore, handle, telemetry};
+use ingest::{Config, MySqlStore, handle};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
@@ -14,10 +14,12 @@ const CLOSE_WITHIN: Duration = Duration::from_millis(300);
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    telemetry::init_json();
+    // JSON lines when the function's log format is JSON (AWS_LAMBDA_LOG_FORMAT), at
+    // AWS_LAMBDA_LOG_LEVEL; each line written during an invocation carries its requestId.
+    lambda_runtime::tracing::init_default_subscriber();
     // Once per execution environment: configuration, credentials, the pool and its first
     // connection, all before the first event.
-    let store = Arc::new(MySqlStore::connect(DbConfig::from_env()?).await?);
+    let store = Arc::new(MySqlStore::connect(Config::from_env()?).await?);
     store.warm_up().await;
     // Lambda sends SIGTERM only to a runtime with a registered extension: this registers a
     // no-op one, and on SIGTERM closes the pool so the server frees the connection slot now,

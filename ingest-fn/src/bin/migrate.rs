@@ -4,8 +4,9 @@
 //! `DB_INGEST_SECRET_ARN` a password account from that secret; both get SELECT, INSERT on
 //! the events table and nothing else.
 
-use ingest::store::fetch_secret;
-use ingest::{DbConfig, IamAccount, MIGRATOR, MySqlStore, PasswordAccount, telemetry};
+use ingest::store::mysql::fetch_secret;
+use ingest::{Config, IamAccount, MIGRATOR, MySqlStore, PasswordAccount};
+use lambda_runtime::tracing::subscriber::fmt::writer::MakeWriterExt;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::{Value, json};
 
@@ -97,18 +98,24 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run() -> Result<(), Error> {
-    let config = DbConfig::from_env()?;
+    let config = Config::from_env()?;
     let account = Account::from_env()?;
     let store = MySqlStore::connect(config).await?;
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
-        telemetry::init_json();
+        lambda_runtime::tracing::init_default_subscriber();
         let (store, account) = (&store, account.as_ref());
         lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| {
             migrate(store, account)
         }))
         .await
     } else {
-        telemetry::init_cli();
+        // Warnings on stderr unless RUST_LOG asks for more: stdout is the command's output.
+        if std::env::var_os("RUST_LOG").is_some() {
+            lambda_runtime::tracing::init_default_subscriber_with_writer(std::io::stderr);
+        } else {
+            let warnings = std::io::stderr.with_max_level(tracing::Level::WARN);
+            lambda_runtime::tracing::init_default_subscriber_with_writer(warnings);
+        }
         println!("{}", migrate(&store, account.as_ref()).await?);
         Ok(())
     }

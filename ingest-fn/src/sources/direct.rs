@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::batch::{EventBatch, MAX_ITEMS, Rejections};
-use crate::handler::IngestError;
+use crate::error::IngestError;
 use crate::store::EventStore;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -82,4 +82,72 @@ pub async fn handle<S: EventStore>(
         duplicates: written.duplicates,
         event_ids: batch.event_ids(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::memory::MemoryStore;
+    use serde_json::json;
+
+    fn now() -> NaiveDateTime {
+        chrono::DateTime::from_timestamp(1_787_411_825, 0)
+            .unwrap()
+            .naive_utc()
+    }
+
+    fn event(val1: f64) -> Value {
+        json!({"source": "dev", "val1": val1, "val2": 2})
+    }
+
+    #[tokio::test]
+    async fn keys_derive_from_the_request_id_and_a_retry_is_a_duplicate() {
+        let store = MemoryStore::default();
+        let r = handle(&store, json!([event(1.0), event(2.0)]), "req-1", now())
+            .await
+            .unwrap();
+        assert_eq!(
+            r,
+            DirectResponse {
+                inserted: 2,
+                duplicates: 0,
+                event_ids: vec!["req-1:0".into(), "req-1:1".into()],
+            }
+        );
+        let retry = handle(&store, json!([event(1.0), event(2.0)]), "req-1", now())
+            .await
+            .unwrap();
+        assert_eq!((retry.inserted, retry.duplicates), (0, 2));
+        let one = handle(&store, event(3.0), "req-2", now()).await.unwrap();
+        assert_eq!(one.event_ids, ["req-2"]);
+        assert_eq!(store.rows().len(), 3);
+        assert_eq!(store.rows()["req-1:1"].val1, 2.0);
+    }
+
+    #[tokio::test]
+    async fn one_invalid_item_writes_nothing() {
+        let store = MemoryStore::default();
+        let e = handle(&store, json!([event(1.0), {"source": "dev"}]), "r", now())
+            .await
+            .unwrap_err();
+        assert_eq!(e.error_type(), "InvalidEvent");
+        assert!(e.to_string().contains("[1].val1"), "{e}");
+        for bad in [json!([]), Value::Array(vec![event(1.0); MAX_ITEMS + 1])] {
+            let e = handle(&store, bad, "r", now()).await.unwrap_err();
+            assert_eq!(e.error_type(), "InvalidEvent");
+        }
+        assert!(store.rows().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_store_failure_is_retryable_and_writes_nothing() {
+        let store = MemoryStore::failing(1);
+        let e = handle(&store, event(1.0), "r", now()).await.unwrap_err();
+        assert_eq!(e.error_type(), "StoreUnavailable");
+        assert!(e.to_string().contains("retry later"), "{e}");
+        assert!(store.rows().is_empty());
+        // The caller's retry, with the same request id, succeeds.
+        let r = handle(&store, event(1.0), "r", now()).await.unwrap();
+        assert_eq!(r.inserted, 1);
+    }
 }

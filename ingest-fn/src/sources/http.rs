@@ -13,7 +13,7 @@ use base64::Engine;
 use chrono::NaiveDateTime;
 use serde_json::{Value, json};
 
-use crate::handler::IngestError;
+use crate::error::IngestError;
 use crate::sources::direct;
 use crate::store::EventStore;
 
@@ -217,5 +217,131 @@ async fn reply<S: EventStore>(store: &S, req: Request<'_>, received_at: NaiveDat
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             r
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::memory::MemoryStore;
+
+    fn now() -> NaiveDateTime {
+        chrono::DateTime::from_timestamp(1_787_411_825, 0)
+            .unwrap()
+            .naive_utc()
+    }
+
+    fn request(method: &str, body: &str, base64: bool, key: Option<&str>) -> Value {
+        let mut headers = json!({"content-type": "application/json"});
+        if let Some(k) = key {
+            headers["idempotency-key"] = json!(k);
+        }
+        json!({
+            "version": "2.0", "routeKey": "$default", "rawPath": "/", "rawQueryString": "",
+            "headers": headers,
+            "requestContext": {"http": {"method": method, "path": "/", "protocol": "HTTP/1.1",
+                "sourceIp": "203.0.113.9", "userAgent": "curl/8"}},
+            "body": body, "isBase64Encoded": base64
+        })
+    }
+
+    async fn post(store: &MemoryStore, event: Value) -> (i64, Value, HeaderMap) {
+        let req: ApiGatewayV2httpRequest = serde_json::from_value(event).unwrap();
+        let r = handle(store, req, now()).await;
+        let Some(Body::Text(body)) = r.body else {
+            panic!("a text body")
+        };
+        (
+            r.status_code,
+            serde_json::from_str(&body).unwrap(),
+            r.headers,
+        )
+    }
+
+    const ONE: &str = r#"{"source": "web", "val1": 1, "val2": 2}"#;
+
+    #[tokio::test]
+    async fn created_then_duplicate_under_the_clients_key() {
+        let store = MemoryStore::default();
+        let event = request("POST", &format!("[{ONE},{ONE}]"), false, Some("k-1"));
+        let (status, body, _) = post(&store, event.clone()).await;
+        assert_eq!(
+            (status, body),
+            (201, json!({"inserted": 2, "duplicates": 0}))
+        );
+        let (status, body, _) = post(&store, event).await;
+        assert_eq!(
+            (status, body),
+            (201, json!({"inserted": 0, "duplicates": 2}))
+        );
+        assert_eq!(store.rows().keys().collect::<Vec<_>>(), ["k-1:0", "k-1:1"]);
+        // Base64 bodies are decoded; without a key each request is new.
+        let b64 = base64::engine::general_purpose::STANDARD.encode(ONE);
+        let (status, _, _) = post(&store, request("POST", &b64, true, None)).await;
+        assert_eq!(status, 201);
+        assert_eq!(store.rows().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn refusals_name_the_problem_and_write_nothing() {
+        let store = MemoryStore::default();
+        let (status, body, headers) = post(&store, request("GET", "", false, None)).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (405, Some("MethodNotAllowed"))
+        );
+        assert_eq!(headers[header::ALLOW], "POST");
+        let cases = [
+            (request("POST", "not json", false, None), 400, "not JSON"),
+            (request("POST", "%%%", true, None), 400, "base64"),
+            (
+                request("POST", r#"{"source": "web"}"#, false, None),
+                400,
+                "val1",
+            ),
+            (
+                request("POST", ONE, false, Some("")),
+                400,
+                "Idempotency-Key",
+            ),
+            (
+                request("POST", &"x".repeat(MAX_BODY_BYTES + 1), false, None),
+                413,
+                "over the limit",
+            ),
+        ];
+        for (event, want, says) in cases {
+            let (status, body, _) = post(&store, event).await;
+            let message = body["message"].as_str().unwrap();
+            assert_eq!(status, want, "{message}");
+            assert!(message.contains(says), "{message}");
+        }
+        assert!(store.rows().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_store_failure_is_503_with_retry_after() {
+        let store = MemoryStore::failing(1);
+        let (status, body, headers) = post(&store, request("POST", ONE, false, Some("k"))).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (503, Some("StoreUnavailable"))
+        );
+        assert_eq!(headers[header::RETRY_AFTER], "1");
+        assert!(store.rows().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_rest_api_request_gets_the_same_answer_in_its_envelope() {
+        let store = MemoryStore::failing(1);
+        let event = json!({"httpMethod": "POST", "path": "/events", "headers": {"Idempotency-Key": "k"},
+            "multiValueHeaders": {"Idempotency-Key": ["k"]}, "requestContext": {"httpMethod": "POST"},
+            "body": ONE, "isBase64Encoded": false});
+        let req: ApiGatewayProxyRequest = serde_json::from_value(event.clone()).unwrap();
+        assert_eq!(handle_v1(&store, req, now()).await.status_code, 503);
+        let req: ApiGatewayProxyRequest = serde_json::from_value(event).unwrap();
+        let r = handle_v1(&store, req, now()).await;
+        assert_eq!(r.status_code, 201);
+        assert_eq!(store.rows().keys().collect::<Vec<_>>(), ["k"]);
     }
 }

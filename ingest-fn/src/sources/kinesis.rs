@@ -7,20 +7,14 @@ use md5::{Digest, Md5};
 use serde_json::Value;
 
 use crate::batch::EventBatch;
+use crate::error::IngestError;
 use crate::event::FieldError;
-use crate::handler::IngestError;
 use crate::store::EventStore;
 
 /// A Kinesis `eventID` (`shardId-…:<sequence number>`) is longer than an event_id may be; its
 /// digest is as stable across retries and fits.
 pub fn record_key(event_id: &str) -> String {
-    let digest = Md5::digest(event_id.as_bytes());
-    let mut key = String::with_capacity(40);
-    key.push_str("kinesis:");
-    for b in digest {
-        key.push_str(&format!("{b:02x}"));
-    }
-    key
+    format!("kinesis:{:x}", Md5::digest(event_id.as_bytes()))
 }
 
 pub async fn handle<S: EventStore>(
@@ -55,4 +49,65 @@ pub async fn handle<S: EventStore>(
         response.batch_item_failures.push(failure);
     }
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::memory::MemoryStore;
+    use base64::Engine;
+    use serde_json::json;
+
+    fn now() -> NaiveDateTime {
+        chrono::DateTime::from_timestamp(1_787_411_825, 0)
+            .unwrap()
+            .naive_utc()
+    }
+
+    fn kinesis(records: &[(&str, &[u8])]) -> KinesisEvent {
+        let records: Vec<Value> = records
+            .iter()
+            .map(|(seq, data)| {
+                json!({
+                    "kinesis": {"kinesisSchemaVersion": "1.0", "partitionKey": "dev", "sequenceNumber": seq,
+                        "data": base64::engine::general_purpose::STANDARD.encode(data),
+                        "approximateArrivalTimestamp": 1787411825.123},
+                    "eventSource": "aws:kinesis", "eventID": format!("shardId-000000000006:{seq}")
+                })
+            })
+            .collect();
+        serde_json::from_value(json!({"Records": records})).unwrap()
+    }
+
+    #[tokio::test]
+    async fn invalid_records_are_reported_by_sequence_number() {
+        let store = MemoryStore::default();
+        let event = kinesis(&[
+            ("101", br#"{"source": "k", "val1": 1, "val2": 2}"#),
+            ("102", br#"{"source": 1}"#),
+            ("103", b"\xff not json"),
+        ]);
+        let r = handle(&store, event.clone(), now()).await.unwrap();
+        let failed: Vec<_> = r
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_deref())
+            .collect();
+        assert_eq!(failed, [Some("102"), Some("103")]);
+        let key = record_key("shardId-000000000006:101");
+        assert_eq!(store.rows().keys().collect::<Vec<_>>(), [&key]);
+        // Digest of the eventID: stable across retries, and within event_id's length.
+        assert_eq!(key.len(), "kinesis:".len() + 32);
+        handle(&store, event, now()).await.unwrap();
+        assert_eq!(store.rows().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_store_failure_fails_the_whole_batch_for_a_retry() {
+        let store = MemoryStore::failing(1);
+        let event = kinesis(&[("101", br#"{"source": "k", "val1": 1, "val2": 2}"#)]);
+        let e = handle(&store, event, now()).await.unwrap_err();
+        assert_eq!(e.error_type(), "StoreUnavailable");
+        assert!(store.rows().is_empty());
+    }
 }

@@ -6,8 +6,8 @@ use chrono::NaiveDateTime;
 use serde_json::Value;
 
 use crate::batch::EventBatch;
+use crate::error::IngestError;
 use crate::event::FieldError;
-use crate::handler::IngestError;
 use crate::store::EventStore;
 
 pub async fn handle<S: EventStore>(
@@ -38,4 +38,58 @@ pub async fn handle<S: EventStore>(
         response.batch_item_failures.push(failure);
     }
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::memory::MemoryStore;
+    use serde_json::json;
+
+    fn now() -> NaiveDateTime {
+        chrono::DateTime::from_timestamp(1_787_411_825, 0)
+            .unwrap()
+            .naive_utc()
+    }
+
+    fn sqs(bodies: &[(&str, &str)]) -> SqsEvent {
+        let records: Vec<Value> = bodies
+            .iter()
+            .map(|(id, body)| json!({"messageId": id, "body": body, "eventSource": "aws:sqs"}))
+            .collect();
+        serde_json::from_value(json!({"Records": records})).unwrap()
+    }
+
+    fn failed(r: &SqsBatchResponse) -> Vec<&str> {
+        r.batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn invalid_messages_are_reported_and_the_rest_written_by_message_id() {
+        let store = MemoryStore::default();
+        let event = sqs(&[
+            ("m-1", r#"{"source": "q", "val1": 1, "val2": 2}"#),
+            ("m-2", r#"{"source": "q"}"#),
+            ("m-3", "not json"),
+            ("m-4", r#"{"source": "q", "val1": 4, "val2": 2}"#),
+        ]);
+        let r = handle(&store, event.clone(), now()).await.unwrap();
+        assert_eq!(failed(&r), ["m-2", "m-3"]);
+        assert_eq!(store.rows().keys().collect::<Vec<_>>(), ["m-1", "m-4"]);
+        // A redelivery stores nothing twice.
+        handle(&store, event, now()).await.unwrap();
+        assert_eq!(store.rows().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_store_failure_fails_the_whole_batch_for_redelivery() {
+        let store = MemoryStore::failing(1);
+        let event = sqs(&[("m-1", r#"{"source": "q", "val1": 1, "val2": 2}"#)]);
+        let e = handle(&store, event, now()).await.unwrap_err();
+        assert_eq!(e.error_type(), "StoreUnavailable");
+        assert!(store.rows().is_empty());
+    }
 }

@@ -4,16 +4,18 @@ use aws_config::BehaviorVersion;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 use sg_sync::ec2::Ec2Client;
-use sg_sync::fetch::Fetcher;
-use sg_sync::{Settings, Syncer, invocation, telemetry};
+use sg_sync::publication::Fetcher;
+use sg_sync::{Config, Syncer, invocation};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    telemetry::init_json();
+    // JSON lines when the function's log format is JSON (AWS_LAMBDA_LOG_FORMAT), at
+    // AWS_LAMBDA_LOG_LEVEL; each line written during an invocation carries its requestId.
+    lambda_runtime::tracing::init_default_subscriber();
     // Built once per execution environment and reused by every invocation.
-    let settings = Settings::from_env()?;
-    let config = aws_config::defaults(BehaviorVersion::latest()).load().await;
-    let syncer = Syncer::new(settings, Ec2Client::new(&config), Fetcher::new()?);
+    let config = Config::from_env()?;
+    let aws = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    let syncer = Syncer::new(config, Ec2Client::new(&aws), Fetcher::new()?);
     let syncer = &syncer;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         invocation::handle(syncer, event)

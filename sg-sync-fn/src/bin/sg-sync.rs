@@ -1,16 +1,19 @@
-//! `sg-sync plan` shows what a sync would change; `sg-sync apply` changes it. Settings come
-//! from flags or the Lambda's environment variables of the same names.
+//! `sg-sync plan` shows what a sync would change; `sg-sync apply` changes it. The
+//! configuration comes from flags or the Lambda's environment variables of the same names.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use aws_config::BehaviorVersion;
-use clap::{Args, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use lambda_runtime::tracing::subscriber::fmt::writer::MakeWriterExt;
 use reqwest::Url;
+use sg_sync::config::{self, ConfigValues};
 use sg_sync::ec2::Ec2Client;
-use sg_sync::fetch::Fetcher;
-use sg_sync::{Notification, Settings, SyncReport, Syncer, Trigger, telemetry};
+use sg_sync::publication::{BorderGroups, Fetcher};
+use sg_sync::rules::PortRange;
+use sg_sync::{Config, Notification, SyncReport, Syncer, Trigger};
 
 #[derive(Parser)]
 #[command(
@@ -31,89 +34,89 @@ enum Command {
     Apply(Options),
 }
 
-/// Each flag falls back to the environment variable named in its help.
+// Aliases: clap reads `Vec<T>` as "the flag repeated"; these are one comma-separated value.
+type Ids = Vec<String>;
+type Names = Vec<String>;
+type Ports = Vec<PortRange>;
+
+/// Each flag is backed by the Lambda's environment variable of the same name, parsed by the
+/// same function.
 #[derive(Args)]
 struct Options {
     /// Print the report as JSON instead of a table.
     #[arg(long)]
     json: bool,
-    /// ip-ranges.json to use: a file path or a URL [IP_RANGES_URL].
-    #[arg(long, value_name = "FILE|URL")]
-    ranges: Option<String>,
+    /// ip-ranges.json to use: a file path or a URL.
+    #[arg(long = "ranges", env = "IP_RANGES_URL", value_name = "FILE|URL", value_parser = ranges_url)]
+    ip_ranges_url: Option<Url>,
     /// An AmazonIpSpaceChanged message to verify the file against (md5, sync token).
     #[arg(long, value_name = "FILE")]
     notification: Option<String>,
-    /// [SECURITY_GROUP_IDS] comma-separated, in placement order.
-    #[arg(long)]
-    security_group_ids: Option<String>,
-    /// [PREFIX_LIST_ID] manage a prefix list instead of rules.
-    #[arg(long)]
+    /// Comma-separated, in placement order.
+    #[arg(long, env = "SECURITY_GROUP_IDS", value_parser = config::security_group_ids)]
+    security_group_ids: Option<Ids>,
+    /// Manage a prefix list instead of rules.
+    #[arg(long, env = "PREFIX_LIST_ID", value_parser = config::prefix_list_id)]
     prefix_list_id: Option<String>,
-    /// [PORTS] e.g. tcp/3306,tcp/8000-8100,udp/53.
-    #[arg(long)]
-    ports: Option<String>,
-    /// [SERVICES] default EC2.
-    #[arg(long)]
-    services: Option<String>,
-    /// [REGIONS] default $AWS_REGION.
-    #[arg(long)]
-    regions: Option<String>,
-    /// [NETWORK_BORDER_GROUPS] default each region's own; `*` for all.
-    #[arg(long)]
-    network_border_groups: Option<String>,
-    /// [IPV6] also manage IPv6 ranges.
-    #[arg(long)]
-    ipv6: Option<String>,
-    /// [RULES_PER_GROUP] quota per group and IP family, default 60.
-    #[arg(long)]
-    rules_per_group: Option<String>,
-    /// [MAX_REMOVAL_RATIO] default 0.5.
-    #[arg(long)]
-    max_removal_ratio: Option<String>,
+    /// e.g. tcp/3306,tcp/8000-8100,udp/53 [default: tcp/3306].
+    #[arg(long, env = "PORTS", value_parser = config::ports)]
+    ports: Option<Ports>,
+    /// [default: EC2]
+    #[arg(long, env = "SERVICES", value_parser = |v: &str| config::names("SERVICES", v))]
+    services: Option<Names>,
+    /// [default: $AWS_REGION]
+    #[arg(long, env = "REGIONS", value_parser = |v: &str| config::names("REGIONS", v))]
+    regions: Option<Names>,
+    /// `*` for all [default: each region's own].
+    #[arg(long, env = "NETWORK_BORDER_GROUPS", value_parser = config::network_border_groups)]
+    network_border_groups: Option<BorderGroups>,
+    /// Also manage IPv6 ranges.
+    #[arg(long, env = "IPV6", value_parser = |v: &str| config::parse_bool("IPV6", v))]
+    ipv6: Option<bool>,
+    /// Quota per group and IP family [default: 60].
+    #[arg(long, env = "RULES_PER_GROUP", value_parser = config::rules_per_group)]
+    rules_per_group: Option<usize>,
+    /// [default: 0.5]
+    #[arg(long, env = "MAX_REMOVAL_RATIO", value_parser = config::max_removal_ratio)]
+    max_removal_ratio: Option<f64>,
 }
 
 impl Options {
-    fn settings(&self) -> Result<Settings> {
-        let mut flags: HashMap<&str, String> = HashMap::new();
-        let pairs = [
-            ("SECURITY_GROUP_IDS", &self.security_group_ids),
-            ("PREFIX_LIST_ID", &self.prefix_list_id),
-            ("PORTS", &self.ports),
-            ("SERVICES", &self.services),
-            ("REGIONS", &self.regions),
-            ("NETWORK_BORDER_GROUPS", &self.network_border_groups),
-            ("IPV6", &self.ipv6),
-            ("RULES_PER_GROUP", &self.rules_per_group),
-            ("MAX_REMOVAL_RATIO", &self.max_removal_ratio),
-        ];
-        for (name, value) in pairs {
-            if let Some(v) = value {
-                flags.insert(name, v.clone());
-            }
+    /// `matches` tells a flag from its environment variable: a target named by a flag
+    /// replaces the other target's variable.
+    fn config(self, matches: &ArgMatches) -> Result<Config> {
+        let flagged = |id| matches.value_source(id) == Some(ValueSource::CommandLine);
+        let (mut groups, mut list) = (self.security_group_ids, self.prefix_list_id);
+        if flagged("security_group_ids") && !flagged("prefix_list_id") {
+            list = None;
+        } else if flagged("prefix_list_id") && !flagged("security_group_ids") {
+            groups = None;
         }
-        if let Some(r) = &self.ranges {
-            flags.insert("IP_RANGES_URL", ranges_url(r)?);
-        }
-        // A flag naming one target replaces the other's environment variable.
-        let target_flag = self.security_group_ids.is_some() || self.prefix_list_id.is_some();
-        Ok(Settings::from_lookup(|k| {
-            if target_flag && matches!(k, "SECURITY_GROUP_IDS" | "PREFIX_LIST_ID") {
-                return flags.get(k).cloned();
-            }
-            flags.get(k).cloned().or_else(|| std::env::var(k).ok())
-        })?)
+        let values = ConfigValues {
+            security_group_ids: groups,
+            prefix_list_id: list,
+            ports: self.ports,
+            services: self.services,
+            regions: self.regions,
+            aws_region: std::env::var("AWS_REGION").ok().filter(|r| !r.is_empty()),
+            network_border_groups: self.network_border_groups,
+            ipv6: self.ipv6,
+            rules_per_group: self.rules_per_group,
+            ip_ranges_url: self.ip_ranges_url,
+            max_removal_ratio: self.max_removal_ratio,
+            dry_run: None,
+        };
+        Ok(values.resolve()?)
     }
 }
 
-/// A path becomes a `file://` URL; anything with a scheme stays as it is.
-fn ranges_url(r: &str) -> Result<String> {
+/// A path becomes a `file://` URL; anything with a scheme is checked as `IP_RANGES_URL` is.
+fn ranges_url(r: &str) -> Result<Url> {
     if r.contains("://") {
-        return Ok(r.to_owned());
+        return Ok(config::ip_ranges_url(r.trim())?);
     }
     let path = std::fs::canonicalize(Path::new(r)).with_context(|| format!("--ranges {r}"))?;
-    Url::from_file_path(&path)
-        .map(String::from)
-        .map_err(|_| anyhow::anyhow!("--ranges {r}: not a usable file path"))
+    Url::from_file_path(&path).map_err(|_| anyhow::anyhow!("--ranges {r}: not a usable file path"))
 }
 
 fn table(report: &SyncReport) -> String {
@@ -180,31 +183,43 @@ fn emit(text: &str) -> Result<()> {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
-    telemetry::init_cli();
-    let cli = Cli::parse();
-    let (options, dry_run) = match &cli.command {
-        Command::Plan(o) => (o, true),
-        Command::Apply(o) => (o, false),
+    // Warnings on stderr unless RUST_LOG asks for more: stdout is the command's output.
+    if std::env::var_os("RUST_LOG").is_some() {
+        lambda_runtime::tracing::init_default_subscriber_with_writer(std::io::stderr);
+    } else {
+        let warnings = std::io::stderr.with_max_level(tracing::Level::WARN);
+        lambda_runtime::tracing::init_default_subscriber_with_writer(warnings);
+    }
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let (options, dry_run, sub) = match cli.command {
+        Command::Plan(o) => (o, true, "plan"),
+        Command::Apply(o) => (o, false, "apply"),
     };
-    let mut settings = options.settings()?;
-    settings.dry_run |= dry_run;
-    let trigger = match &options.notification {
+    let notification = options.notification.clone();
+    let json = options.json;
+    let sub_matches = matches
+        .subcommand_matches(sub)
+        .context("clap matched no subcommand")?;
+    let mut config = options.config(sub_matches)?;
+    config.dry_run |= dry_run;
+    let trigger = match notification {
         Some(path) => {
             let text =
-                std::fs::read_to_string(path).with_context(|| format!("--notification {path}"))?;
+                std::fs::read_to_string(&path).with_context(|| format!("--notification {path}"))?;
             Trigger::Notification(
                 Notification::parse(&text).with_context(|| format!("--notification {path}"))?,
             )
         }
         None => Trigger::Direct { dry_run },
     };
-    let config = aws_config::defaults(BehaviorVersion::latest()).load().await;
-    let syncer = Syncer::new(settings, Ec2Client::new(&config), Fetcher::new()?);
+    let aws = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    let syncer = Syncer::new(config, Ec2Client::new(&aws), Fetcher::new()?);
     let report = syncer
         .run(trigger)
         .await
         .map_err(|e| anyhow::anyhow!("{}: {e}", e.kind()))?;
-    if options.json {
+    if json {
         emit(&(serde_json::to_string_pretty(&report)? + "\n"))
     } else {
         emit(&table(&report))

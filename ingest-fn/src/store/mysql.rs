@@ -1,0 +1,401 @@
+//! [`EventStore`] on MySQL: one multi-row `INSERT` through a pool built once per execution
+//! environment. A connection the server dropped while the environment was frozen is detected
+//! on use (an error, or silence past `DB_WRITE_TIMEOUT_MS`), replaced, and the write retried
+//! once (safe: writes are idempotent by `event_id`). A refused login renews the credential
+//! (a new IAM token, or the secret read again after a rotation) and is retried once.
+
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_rds::auth_token::{AuthTokenGenerator, Config as TokenConfig};
+use serde::Deserialize;
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
+use sqlx::pool::PoolConnection;
+use sqlx::{Executor, MySql, QueryBuilder};
+
+use crate::config::{Auth, Config};
+use crate::store::{EventStore, Row, StoreError};
+
+/// IAM tokens admit new connections for 15 minutes; renew well before.
+const TOKEN_RENEWAL: Duration = Duration::from_secs(10 * 60);
+
+/// Whether a token issued at `issued` must be replaced at `now`. Wall-clock time on purpose:
+/// a monotonic clock need not advance while Lambda freezes the environment, so a token timed
+/// with it could be hours old. A clock that went backwards also renews.
+pub fn token_due(issued: SystemTime, now: SystemTime) -> bool {
+    now.duration_since(issued)
+        .map_or(true, |age| age >= TOKEN_RENEWAL)
+}
+
+struct IamAuth {
+    generator: AuthTokenGenerator,
+    sdk: aws_config::SdkConfig,
+    /// When the token in the pool's options was signed; `None` before the first.
+    issued: Mutex<Option<SystemTime>>,
+}
+
+struct SecretAuth {
+    arn: String,
+    client: aws_sdk_secretsmanager::Client,
+    /// `DB_USER` wins over the secret's `username`.
+    user_set: bool,
+}
+
+/// How new connections log in.
+enum Credentials {
+    /// `DATABASE_URL`'s own password: nothing to renew.
+    Fixed,
+    Secret(SecretAuth),
+    Iam(Box<IamAuth>),
+}
+
+/// [`EventStore`] on MySQL (RDS) or MariaDB.
+///
+/// Connections come from a sqlx pool (which opens them, up to `DB_POOL_MAX`) but are kept in
+/// `idle` between writes rather than returned to it: sqlx pings a returned connection in a
+/// background task without a timeout, and if Lambda freezes the environment first and the
+/// connection dies meanwhile, that ping hangs on thaw holding the pool's only slot for good.
+pub struct MySqlStore {
+    pool: MySqlPool,
+    idle: Mutex<Vec<PoolConnection<MySql>>>,
+    /// One permit per connection in use; at most `DB_POOL_MAX`.
+    slots: tokio::sync::Semaphore,
+    base: MySqlConnectOptions,
+    credentials: Credentials,
+    connect_timeout: Duration,
+    write_timeout: Duration,
+}
+
+/// A database secret as RDS and the infra write it: JSON with `username` and `password`.
+/// Deliberately not `Debug`.
+#[derive(Deserialize)]
+pub struct SecretValue {
+    pub username: Option<String>,
+    pub password: String,
+}
+
+fn mysql_code(e: &sqlx::Error) -> Option<u16> {
+    match e {
+        sqlx::Error::Database(db) => db
+            .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+            .map(|e| e.number()),
+        _ => None,
+    }
+}
+
+/// True when the error means the connection itself is gone (server idle timeout, failover,
+/// restart, `KILL`), as opposed to the statement failing.
+pub fn is_connection_lost(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        // 1053 server shutdown, 1927 connection killed (MariaDB), 2006 gone away,
+        // 2013 lost connection, 4031 disconnected for inactivity (MySQL 8).
+        _ => matches!(mysql_code(e), Some(1053 | 1927 | 2006 | 2013 | 4031)),
+    }
+}
+
+/// True when the server refused the login (1045): an expired token or a rotated password.
+pub fn is_access_denied(e: &sqlx::Error) -> bool {
+    mysql_code(e) == Some(1045)
+}
+
+fn unavailable(e: sqlx::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+/// Why one attempt at a write failed, and so whether a second attempt can help.
+enum Failure {
+    /// The connection is gone or went silent: a new one may work.
+    Lost(String),
+    /// The login was refused: renewed credentials may work.
+    Denied(String),
+    /// Retrying will not help.
+    Final(StoreError),
+}
+
+impl MySqlStore {
+    /// Builds the pool (without connecting) and fetches credentials. Call once per execution
+    /// environment, before the runtime loop.
+    pub async fn connect(config: Config) -> Result<Self, StoreError> {
+        let options = config.options.clone();
+        let credentials = match &config.auth {
+            Auth::Url => Credentials::Fixed,
+            Auth::Secret { arn } => {
+                let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+                Credentials::Secret(SecretAuth {
+                    arn: arn.clone(),
+                    client: aws_sdk_secretsmanager::Client::new(&sdk),
+                    user_set: config.user.is_some(),
+                })
+            }
+            Auth::Iam => {
+                let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+                let token_config = TokenConfig::builder()
+                    .hostname(options.get_host())
+                    .port(u64::from(options.get_port()))
+                    .username(options.get_username())
+                    .build()
+                    .map_err(|e| StoreError::Credentials(format!("IAM token settings: {e}")))?;
+                Credentials::Iam(Box::new(IamAuth {
+                    generator: AuthTokenGenerator::new(token_config),
+                    sdk,
+                    issued: Mutex::new(None),
+                }))
+            }
+        };
+        let pool = MySqlPoolOptions::new()
+            .max_connections(config.pool_max)
+            .min_connections(0)
+            .acquire_timeout(config.connect_timeout)
+            // A warm invocation is one round trip: no ping before each use. Dead connections
+            // are caught on use instead.
+            .test_before_acquire(false)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_lazy_with(options.clone());
+        let store = MySqlStore {
+            pool,
+            idle: Mutex::new(Vec::new()),
+            slots: tokio::sync::Semaphore::new(config.pool_max as usize),
+            base: options,
+            credentials,
+            connect_timeout: config.connect_timeout,
+            write_timeout: config.write_timeout,
+        };
+        store.renew(true).await?;
+        Ok(store)
+    }
+
+    pub fn pool(&self) -> &MySqlPool {
+        &self.pool
+    }
+
+    /// Opens the first connection ahead of the first event (during Lambda's init phase).
+    pub async fn warm_up(&self) {
+        match self.pool.acquire().await {
+            Ok(conn) => self.park(conn),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not open the first database connection; will retry on the first event")
+            }
+        }
+    }
+
+    /// Closes every connection politely (COM_QUIT), so the server frees their slots at once
+    /// instead of at `wait_timeout`. For Lambda's shutdown phase.
+    pub async fn close(&self) {
+        let idle: Vec<_> = self
+            .idle
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default();
+        for conn in idle {
+            if let Err(e) = conn.close().await {
+                tracing::warn!(error = %e, "closing a database connection failed");
+            }
+        }
+        self.pool.close().await;
+    }
+
+    /// Keeps a healthy connection for the next write.
+    fn park(&self, conn: PoolConnection<MySql>) {
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(conn);
+        }
+    }
+
+    /// A parked connection, else a new one from the pool.
+    async fn checkout(&self) -> Result<PoolConnection<MySql>, sqlx::Error> {
+        let parked = self.idle.lock().ok().and_then(|mut v| v.pop());
+        match parked {
+            Some(conn) => Ok(conn),
+            None => self.pool.acquire().await,
+        }
+    }
+
+    /// Puts fresh credentials into the options for connections opened from now on: an IAM
+    /// token when the current one is due (or `force`), the secret read again only on `force`.
+    async fn renew(&self, force: bool) -> Result<(), StoreError> {
+        let (user, password) = match &self.credentials {
+            Credentials::Fixed => return Ok(()),
+            Credentials::Iam(iam) => {
+                let now = SystemTime::now();
+                let issued = iam.issued.lock().map(|t| *t).unwrap_or(None);
+                if !force && issued.is_some_and(|t| !token_due(t, now)) {
+                    return Ok(());
+                }
+                let token = iam
+                    .generator
+                    .auth_token(&iam.sdk)
+                    .await
+                    .map_err(|e| StoreError::Credentials(format!("RDS IAM auth token: {e}")))?;
+                if let Ok(mut t) = iam.issued.lock() {
+                    *t = Some(now);
+                }
+                (None, token.as_str().to_owned())
+            }
+            Credentials::Secret(secret) => {
+                if !force {
+                    return Ok(());
+                }
+                let value = fetch_secret(&secret.client, &secret.arn).await?;
+                let user = if secret.user_set {
+                    None
+                } else {
+                    Some(value.username.ok_or_else(|| {
+                        StoreError::Credentials(format!(
+                            "secret {} has no username and DB_USER is not set",
+                            secret.arn
+                        ))
+                    })?)
+                };
+                (user, value.password)
+            }
+        };
+        let mut options = self.base.clone().password(&password);
+        if let Some(user) = user {
+            options = options.username(&user);
+        }
+        self.pool.set_connect_options(options);
+        Ok(())
+    }
+
+    /// One attempt: a connection within `connect_timeout`, the write within `write_timeout`.
+    async fn try_insert(&self, rows: &[Row]) -> Result<u64, Failure> {
+        let connect_ms = self.connect_timeout.as_millis();
+        let acquire = async {
+            let permit = self
+                .slots
+                .acquire()
+                .await
+                .map_err(|_| sqlx::Error::PoolClosed)?;
+            Ok::<_, sqlx::Error>((permit, self.checkout().await?))
+        };
+        let (_permit, mut conn) = match tokio::time::timeout(self.connect_timeout, acquire).await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) if is_access_denied(&e) => return Err(Failure::Denied(e.to_string())),
+            Ok(Err(e @ sqlx::Error::PoolTimedOut)) => {
+                return Err(Failure::Lost(format!(
+                    "{e} (no connection within DB_CONNECT_TIMEOUT_MS={connect_ms})"
+                )));
+            }
+            Ok(Err(e)) if is_connection_lost(&e) => return Err(Failure::Lost(e.to_string())),
+            Ok(Err(e)) => return Err(Failure::Final(unavailable(e))),
+            Err(_) => {
+                return Err(Failure::Lost(format!(
+                    "no connection within DB_CONNECT_TIMEOUT_MS={connect_ms}"
+                )));
+            }
+        };
+        let mut q = insert_query(rows);
+        match tokio::time::timeout(self.write_timeout, conn.execute(q.build())).await {
+            Ok(Ok(done)) => {
+                self.park(conn);
+                Ok(done.rows_affected())
+            }
+            Ok(Err(e)) if is_connection_lost(&e) => {
+                conn.close_on_drop();
+                Err(Failure::Lost(e.to_string()))
+            }
+            Ok(Err(e)) => {
+                self.park(conn);
+                Err(Failure::Final(unavailable(e)))
+            }
+            Err(_) => {
+                // A silent peer would never answer a polite close either: drop the socket.
+                drop(conn.detach());
+                Err(Failure::Lost(format!(
+                    "no answer to the write within DB_WRITE_TIMEOUT_MS={}",
+                    self.write_timeout.as_millis()
+                )))
+            }
+        }
+    }
+}
+
+/// Reads a database secret (`GetSecretValue`); errors name the secret, never its value.
+pub async fn fetch_secret(
+    client: &aws_sdk_secretsmanager::Client,
+    arn: &str,
+) -> Result<SecretValue, StoreError> {
+    let out = client
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await
+        .map_err(|e| {
+            StoreError::Credentials(format!(
+                "GetSecretValue {arn}: {}",
+                aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+            ))
+        })?;
+    serde_json::from_str(out.secret_string().unwrap_or_default()).map_err(|_| {
+        StoreError::Credentials(format!(
+            "secret {arn} is not JSON with username and password"
+        ))
+    })
+}
+
+fn insert_query(rows: &[Row]) -> QueryBuilder<MySql> {
+    // IGNORE skips rows whose event_id is already stored; rows are validated beforehand, so
+    // nothing else is ever ignored.
+    let mut q = QueryBuilder::new(
+        "INSERT IGNORE INTO events (event_id, source, recorded_at, received_at, val1, val2, payload) ",
+    );
+    q.push_values(rows, |mut b, r| {
+        b.push_bind(&r.event_id)
+            .push_bind(&r.source)
+            .push_bind(r.recorded_at)
+            .push_bind(r.received_at)
+            .push_bind(r.val1)
+            .push_bind(r.val2)
+            .push_bind(&r.payload);
+    });
+    q
+}
+
+impl EventStore for MySqlStore {
+    async fn insert(&self, rows: &[Row]) -> Result<u64, StoreError> {
+        self.renew(false).await?;
+        // One retry for a lost connection and one for a refused login, each at most once: after
+        // a freeze both can happen in a row (the connection dropped, then the reconnect meets a
+        // password rotated meanwhile).
+        let (mut reconnected, mut renewed) = (false, false);
+        loop {
+            let failure = match self.try_insert(rows).await {
+                Ok(n) => return Ok(n),
+                Err(Failure::Final(e)) => return Err(e),
+                Err(Failure::Lost(e)) if !reconnected => {
+                    reconnected = true;
+                    tracing::warn!(error = %e, "database connection lost; retrying once");
+                    continue;
+                }
+                Err(Failure::Denied(e)) if !renewed => {
+                    renewed = true;
+                    self.renew(true).await?;
+                    tracing::warn!(error = %e, "database login refused; renewed the credentials, retrying once");
+                    continue;
+                }
+                Err(Failure::Lost(e) | Failure::Denied(e)) => e,
+            };
+            return Err(StoreError::Unavailable(failure));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_timed_by_the_wall_clock_across_a_freeze() {
+        let issued = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        assert!(!token_due(issued, issued));
+        assert!(!token_due(issued, issued + Duration::from_secs(9 * 60)));
+        // Frozen for 11 minutes: a monotonic clock may show no time passed; the wall clock does.
+        assert!(token_due(issued, issued + Duration::from_secs(11 * 60)));
+        assert!(token_due(issued, issued - Duration::from_secs(1)));
+    }
+}

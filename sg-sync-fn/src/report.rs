@@ -1,0 +1,84 @@
+//! What a sync run reports: the Lambda's response, the CLI's table and JSON, one log line.
+
+use serde::Serialize;
+
+use crate::publication::SyncToken;
+
+/// One rule change, for people and machines reading a plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    pub target: String,
+    pub action: &'static str,
+    pub rule: String,
+}
+
+/// One security group (or the prefix list) after the run, as reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GroupReport {
+    pub id: String,
+    pub managed: usize,
+    pub other: usize,
+    /// Free slots left in the families this sync manages.
+    pub free: usize,
+}
+
+/// The outcome of a run; also logged as one JSON line.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SyncReport {
+    pub sync_token: Option<SyncToken>,
+    pub create_date: Option<String>,
+    pub wanted: usize,
+    pub added: usize,
+    pub removed: usize,
+    pub unchanged: usize,
+    pub skipped: bool,
+    pub dry_run: bool,
+    pub groups: Vec<GroupReport>,
+    /// Why a run was skipped, or which guard a dry run would have hit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The changes planned (a dry run) or made.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<Change>,
+}
+
+impl SyncReport {
+    /// A run that changed nothing because the target already holds a newer publication.
+    pub fn skipped(
+        applied: Option<SyncToken>,
+        groups: Vec<GroupReport>,
+        dry_run: bool,
+        reason: String,
+    ) -> Self {
+        SyncReport {
+            sync_token: applied,
+            create_date: None,
+            wanted: 0,
+            added: 0,
+            removed: 0,
+            unchanged: 0,
+            skipped: true,
+            dry_run,
+            groups,
+            reason: Some(reason),
+            changes: Vec::new(),
+        }
+    }
+
+    /// Logs the report as one line.
+    pub fn log(&self) {
+        tracing::info!(
+            sync_token = ?self.sync_token.map(|t| t.0),
+            create_date = self.create_date.as_deref(),
+            wanted = self.wanted,
+            added = self.added,
+            removed = self.removed,
+            unchanged = self.unchanged,
+            skipped = self.skipped,
+            dry_run = self.dry_run,
+            groups = %serde_json::to_string(&self.groups).unwrap_or_default(),
+            reason = self.reason.as_deref(),
+            "sync finished"
+        );
+    }
+}

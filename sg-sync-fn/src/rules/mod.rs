@@ -1,0 +1,10 @@
+//! A published range becomes a rule: the ports it opens, how a managed rule is told from
+//! others, and the set of rules a publication wants.
+
+pub mod port;
+pub mod rule;
+pub mod wanted;
+
+pub use port::PortRange;
+pub use rule::{Family, MARKER, PerFamily, Rule};
+pub use wanted::{Wanted, WantedError};

@@ -1,0 +1,16 @@
+//! The test harnesses: a Lambda Runtime API on loopback that runs a real function binary the
+//! way Lambda does, one invocation at a time, an Invoke API in front of N of them, moto's EC2
+//! and Secrets Manager, MySQL (`DATABASE_URL` or a container), a TLS MariaDB, scratch
+//! databases and the SNS event AWS delivers. The function crates' tests, the end-to-end tests
+//! and the local stack use them; the load tester (`tests/load`) does not.
+
+pub mod environments;
+pub mod invoke_api;
+pub mod mariadb;
+pub mod moto;
+pub mod mysql;
+pub mod runtime_api;
+pub mod scratch;
+pub mod sns;
+
+pub use runtime_api::{Outcome, RuntimeApi};

@@ -1,0 +1,653 @@
+//! Both functions through their real Lambda entry points (the release-shaped binaries behind a
+//! Runtime API), against a real MySQL-compatible server (`DATABASE_URL`, else a container for
+//! this test binary through testcontainers: `e2e::mysql`) and moto's EC2
+//! (`AWS_ENDPOINT_URL`, or `moto_server` started here): a sync, ingest through every source,
+//! then a second sync with a newer snapshot served over loopback HTTP.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_ec2::config::Credentials;
+use base64::Engine;
+use e2e::moto::inbound_rules;
+use e2e::mysql::test_server_url;
+use e2e::scratch::ScratchDatabase;
+use e2e::{RuntimeApi, runtime_api::spawn_function};
+use serde_json::{Value, json};
+use sqlx::AssertSqlSafe;
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const REGION: &str = "ap-northeast-1";
+
+/// Builds the functions as they are deployed (their binaries) and returns the folder.
+fn binaries() -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        // The targets `cargo test --workspace` builds, so features unify the same way and
+        // nothing is rebuilt after it.
+        .args(["build", "--quiet", "--workspace", "--tests"])
+        .status()
+        .expect("run cargo build");
+    assert!(status.success(), "building the function binaries failed");
+    // This test runs from <target>/debug/deps/.
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().and_then(|d| d.parent()).unwrap().to_path_buf()
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    let dir = std::env::var("IP_RANGES_FIXTURES")
+        .expect("IP_RANGES_FIXTURES names the ip-ranges snapshot folder");
+    std::fs::read(PathBuf::from(dir).join(name)).unwrap()
+}
+
+/// Serves whatever `body` holds at any path, over plain HTTP on loopback.
+async fn ranges_server(body: Arc<Mutex<Vec<u8>>>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/ip-ranges.json", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let body = body.lock().unwrap().clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let _ = s.read(&mut buf).await;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(head.as_bytes()).await;
+                let _ = s.write_all(&body).await;
+            });
+        }
+    });
+    url
+}
+
+/// The SNS event that delivers one of the fixture notifications.
+fn sns(notification: &str) -> Value {
+    e2e::sns::sns_event(&String::from_utf8(fixture(notification)).unwrap())
+}
+
+async fn invoke(api: &RuntimeApi, event: Value) -> Value {
+    let out = api.invoke(event.to_string()).await;
+    assert!(!out.error, "function error: {}", out.body);
+    serde_json::from_str(&out.body).unwrap()
+}
+
+#[tokio::test]
+async fn sync_ingest_through_every_source_then_sync_again() {
+    let bin = binaries();
+    let endpoint = e2e::moto::endpoint().to_owned();
+    let aws = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .endpoint_url(&endpoint)
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+        .load()
+        .await;
+    let ec2 = aws_sdk_ec2::Client::new(&aws);
+
+    // The database's security groups, one of them with a rule someone else made.
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block("10.1.0.0/16")
+        .send()
+        .await
+        .unwrap();
+    let vpc = vpc.vpc().unwrap().vpc_id().unwrap().to_owned();
+    let mut groups = Vec::new();
+    for i in 0..2 {
+        let g = ec2
+            .create_security_group()
+            .group_name(format!("e2e-{i}-{vpc}"))
+            .description("db")
+            .vpc_id(&vpc)
+            .send()
+            .await
+            .unwrap();
+        groups.push(g.group_id().unwrap().to_owned());
+    }
+    ec2.authorize_security_group_ingress()
+        .group_id(&groups[0])
+        .ip_permissions(
+            aws_sdk_ec2::types::IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(3306)
+                .to_port(3306)
+                .ip_ranges(
+                    aws_sdk_ec2::types::IpRange::builder()
+                        .cidr_ip("198.51.100.7/32")
+                        .description("office")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    // A fresh database, migrated by the migrate binary.
+    let (db, pool) = fresh_database(&bin).await;
+    // The deploy runs migrate as a Lambda once per release: a second run changes nothing.
+    let migrate_api = RuntimeApi::start().await;
+    let (mut migrate_fn, _) = spawn_function(
+        bin.join("migrate").to_str().unwrap(),
+        &migrate_api,
+        &[("DATABASE_URL", &db.url)],
+    );
+    let applied = invoke(&migrate_api, json!({})).await;
+    assert_eq!(applied["migrations"], 1);
+    migrate_fn.kill().unwrap();
+
+    // 1. The first sync, from the 2026-07-24 publication.
+    let published = Arc::new(Mutex::new(fixture("ip-ranges-2026-07-24.json")));
+    let ranges_url = ranges_server(published.clone()).await;
+    let sync_api = RuntimeApi::start().await;
+    let sg_env = [
+        ("SECURITY_GROUP_IDS", groups.join(",")),
+        ("REGIONS", REGION.to_owned()),
+        ("IP_RANGES_URL", ranges_url.clone()),
+        ("AWS_ENDPOINT_URL", endpoint.clone()),
+        ("AWS_REGION", REGION.to_owned()),
+        ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+    ];
+    let sg_env: Vec<(&str, &str)> = sg_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (mut sync_fn, _) =
+        spawn_function(bin.join("sg-sync-fn").to_str().unwrap(), &sync_api, &sg_env);
+    let first = invoke(&sync_api, sns("notification-2026-07-24.json")).await;
+    assert_eq!(
+        (
+            first["wanted"].clone(),
+            first["added"].clone(),
+            first["removed"].clone()
+        ),
+        (json!(69), json!(69), json!(0))
+    );
+    assert_eq!(first["sync_token"], "1784890025");
+
+    // 2. Ingest through every source.
+    let ingest_api = RuntimeApi::start().await;
+    let (mut ingest_fn, _) = spawn_function(
+        bin.join("ingest-fn").to_str().unwrap(),
+        &ingest_api,
+        &[("DATABASE_URL", &db.url)],
+    );
+    let direct = invoke(
+        &ingest_api,
+        json!({"source": "e2e", "val1": 1, "val2": 2, "event_id": "direct-1"}),
+    )
+    .await;
+    assert_eq!(
+        direct,
+        json!({"inserted": 1, "duplicates": 0, "event_ids": ["direct-1"]})
+    );
+    let array = invoke(
+        &ingest_api,
+        json!([{"source": "e2e", "val1": 2, "val2": 3}, {"source": "e2e", "val1": 3, "val2": 4}]),
+    )
+    .await;
+    assert_eq!(array["inserted"], 2);
+    let body = json!({"source": "e2e-http", "val1": 4, "val2": 5}).to_string();
+    let http = invoke(&ingest_api, json!({
+        "version": "2.0", "routeKey": "$default", "rawPath": "/", "rawQueryString": "",
+        "headers": {"content-type": "application/json", "idempotency-key": "http-1"},
+        "requestContext": {"accountId": "123456789012", "apiId": "x", "domainName": "x.lambda-url.ap-northeast-1.on.aws",
+            "domainPrefix": "x", "requestId": "r", "routeKey": "$default", "stage": "$default", "time": "22/Aug/2026:15:17:05 +0000",
+            "timeEpoch": 1787411825000u64, "http": {"method": "POST", "path": "/", "protocol": "HTTP/1.1", "sourceIp": "203.0.113.9", "userAgent": "e2e"}},
+        "body": body, "isBase64Encoded": false
+    }))
+    .await;
+    assert_eq!(http["statusCode"], 201);
+    let sqs = invoke(&ingest_api, json!({"Records": [
+        {"messageId": "sqs-1", "receiptHandle": "h", "body": json!({"source": "e2e-sqs", "val1": 5, "val2": 6}).to_string(),
+         "attributes": {}, "messageAttributes": {}, "md5OfBody": "x", "eventSource": "aws:sqs",
+         "eventSourceARN": "arn:aws:sqs:ap-northeast-1:123456789012:ingest", "awsRegion": REGION},
+        {"messageId": "sqs-2", "receiptHandle": "h", "body": "{\"source\": \"e2e-sqs\"}",
+         "attributes": {}, "messageAttributes": {}, "md5OfBody": "x", "eventSource": "aws:sqs",
+         "eventSourceARN": "arn:aws:sqs:ap-northeast-1:123456789012:ingest", "awsRegion": REGION}
+    ]}))
+    .await;
+    assert_eq!(
+        sqs,
+        json!({"batchItemFailures": [{"itemIdentifier": "sqs-2"}]})
+    );
+    let data = base64::engine::general_purpose::STANDARD
+        .encode(json!({"source": "e2e-kinesis", "val1": 6, "val2": 7}).to_string());
+    let kinesis = invoke(&ingest_api, json!({"Records": [{
+        "kinesis": {"kinesisSchemaVersion": "1.0", "partitionKey": "p", "sequenceNumber": "49590338271490256608559692538361571095921575989136588898",
+            "data": data, "approximateArrivalTimestamp": 1787411825.5},
+        "eventSource": "aws:kinesis", "eventVersion": "1.0", "eventID": "shardId-000000000000:49590338271490256608559692538361571095921575989136588898",
+        "eventName": "aws:kinesis:record", "invokeIdentityArn": "arn:aws:iam::123456789012:role/x", "awsRegion": REGION,
+        "eventSourceARN": "arn:aws:kinesis:ap-northeast-1:123456789012:stream/ingest"}]}))
+    .await;
+    assert_eq!(kinesis, json!({"batchItemFailures": []}));
+    // A bad direct invoke is a typed function error, and writes nothing.
+    let bad = ingest_api
+        .invoke(json!({"source": "e2e", "val1": "NaN", "val2": 1}).to_string())
+        .await;
+    assert!(bad.error);
+    assert!(
+        bad.body.contains("InvalidEvent") && bad.body.contains("val1"),
+        "{}",
+        bad.body
+    );
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT event_id, source FROM events ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(rows.len(), 6, "{rows:?}");
+    assert!(rows.contains(&("http-1".into(), "e2e-http".into())));
+    assert!(rows.contains(&("sqs-1".into(), "e2e-sqs".into())));
+
+    // 3. AWS publishes 2026-08-22 (one prefix more); the same environment syncs again.
+    *published.lock().unwrap() = fixture("ip-ranges-2026-08-22.json");
+    let second = invoke(&sync_api, sns("notification-2026-08-22.json")).await;
+    assert_eq!(
+        (
+            second["added"].clone(),
+            second["removed"].clone(),
+            second["unchanged"].clone()
+        ),
+        (json!(1), json!(0), json!(69))
+    );
+    let all: Vec<(String, String)> = [
+        inbound_rules(&ec2, &groups[0]).await.unwrap(),
+        inbound_rules(&ec2, &groups[1]).await.unwrap(),
+    ]
+    .concat()
+    .into_iter()
+    .map(|r| (r.cidr, r.description))
+    .collect();
+    assert_eq!(
+        all.iter()
+            .filter(|(_, d)| d.starts_with("sg-sync-fn:"))
+            .count(),
+        70
+    );
+    assert!(
+        all.contains(&("198.51.100.7/32".into(), "office".into())),
+        "the unmanaged rule survived"
+    );
+    // The old notification again (SNS retry, out of order): skipped.
+    let again = invoke(&sync_api, sns("notification-2026-07-24.json")).await;
+    assert_eq!(again["skipped"], true);
+
+    sync_fn.kill().unwrap();
+    ingest_fn.kill().unwrap();
+    pool.close().await;
+    db.drop_database().await.unwrap();
+}
+
+/// A fresh database beside the test server's own, migrated by the migrate binary, and a pool
+/// on it.
+async fn fresh_database(bin: &std::path::Path) -> (ScratchDatabase, MySqlPool) {
+    let db = ScratchDatabase::create(&bin.join("migrate"), "e2e")
+        .await
+        .unwrap();
+    let pool = MySqlPool::connect(&db.url).await.unwrap();
+    (db, pool)
+}
+
+// The load tester runs as a child process while this test serves its Invoke API: two threads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_load_verifies_every_acknowledged_event() {
+    let bin = binaries();
+    let (db, pool) = fresh_database(&bin).await;
+    let runtime = Arc::new(RuntimeApi::start().await);
+    let (mut function, _) = spawn_function(
+        bin.join("ingest-fn").to_str().unwrap(),
+        &runtime,
+        &[("DATABASE_URL", &db.url)],
+    );
+    let endpoint = e2e::invoke_api::start(runtime.clone()).await;
+    let out_dir =
+        std::env::temp_dir().join(format!("ingest-load-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let load = |args: &[&str]| {
+        Command::new(bin.join("ingest-load"))
+            .args(args)
+            .env("AWS_REGION", REGION)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .output()
+            .unwrap()
+    };
+    let json_path = out_dir.join("closed.json");
+    let plot_path = out_dir.join("closed.svg");
+    let out = load(&[
+        "--function",
+        "ingest-fn",
+        "--endpoint",
+        &endpoint,
+        "--requests",
+        "200",
+        "--concurrency",
+        "2",
+        "--batch",
+        "5",
+        "--verify",
+        &db.url,
+        "--json",
+        json_path.to_str().unwrap(),
+        "--max-error-rate",
+        "0",
+        "--plot",
+        plot_path.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+    assert_eq!(
+        (report["requests"].clone(), report["events"].clone()),
+        (json!(200), json!(1000))
+    );
+    assert_eq!(report["verify"]["missing"], json!([]));
+    assert_eq!(report["verify"]["doubled"], json!([]));
+    assert_eq!(report["latency_ms"]["client_cold"]["count"], 1);
+    let svg = std::fs::read_to_string(&plot_path).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("latency over time") && svg.contains("<circle")
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("1000 acknowledged events checked, 0 missing, 0 doubled"),
+        "{stdout}"
+    );
+    // An open loop at a fixed rate.
+    let out = load(&[
+        "--function",
+        "ingest-fn",
+        "--endpoint",
+        &endpoint,
+        "--rate",
+        "100",
+        "--duration",
+        "1",
+        "--verify",
+        &db.url,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!((1090..=1110).contains(&rows), "{rows} rows");
+    // A threshold that cannot be met exits 2; bad input exits 1 with a message.
+    let out = load(&[
+        "--function",
+        "ingest-fn",
+        "--endpoint",
+        &endpoint,
+        "--requests",
+        "5",
+        "--max-p99",
+        "0.000001",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = load(&[
+        "--function",
+        "ingest-fn",
+        "--endpoint",
+        &format!("http://127.0.0.1:{closed}"),
+        "--requests",
+        "5",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not answer"));
+    let bad_events = out_dir.join("bad.jsonl");
+    std::fs::write(&bad_events, "{\"source\": \"x\"}\nnot json\n").unwrap();
+    let out = load(&[
+        "--function",
+        "ingest-fn",
+        "--endpoint",
+        &endpoint,
+        "--requests",
+        "5",
+        "--events",
+        bad_events.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 2"));
+    function.kill().unwrap();
+    pool.close().await;
+    let _ = std::fs::remove_dir_all(&out_dir);
+    db.drop_database().await.unwrap();
+}
+
+// `DB_IAM_USER` asks migrate for an account with RDS's `AWSAuthenticationPlugin`, which only
+// RDS MySQL has: elsewhere the migrations still apply and migrate fails naming the account.
+#[tokio::test]
+async fn migrate_names_the_iam_account_it_could_not_create() {
+    let bin = binaries();
+    let (db, pool) = fresh_database(&bin).await;
+
+    // migrate with DB_IAM_USER=user must fail; its stderr.
+    let failing = |user: &str| {
+        let out = Command::new(bin.join("migrate"))
+            .env("DATABASE_URL", &db.url)
+            .env("DB_IAM_USER", user)
+            .output()
+            .unwrap();
+        assert!(
+            !out.status.success(),
+            "migrate with DB_IAM_USER={user} succeeded"
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let refused = failing("ingest'fn");
+    assert!(
+        refused.contains("DB_IAM_USER") && refused.contains("\"ingest'fn\""),
+        "{refused}"
+    );
+    let failed = failing("ingest_fn");
+    assert!(
+        failed.contains("CREATE USER for IAM account \"ingest_fn\" failed"),
+        "{failed}"
+    );
+    let tables: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'events'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(tables, 1);
+
+    pool.close().await;
+    db.drop_database().await.unwrap();
+}
+
+/// Runs migrate against `db_url` with `DB_INGEST_SECRET_ARN=arn`; its status and output.
+fn migrate_with_secret(bin: &std::path::Path, db_url: &str, arn: &str) -> (bool, String) {
+    let out = Command::new(bin.join("migrate"))
+        .env("DATABASE_URL", db_url)
+        .env("DB_INGEST_SECRET_ARN", arn)
+        .env("AWS_ENDPOINT_URL", e2e::moto::endpoint())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", REGION)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+// dbAuth=secret: ingest-fn logs in as a least-privilege password account from its own secret,
+// never as the admin (https://docs.aws.amazon.com/IAM/latest/UserGuide/best-practices.html#grant-least-privilege).
+// migrate creates it with SELECT, INSERT on events only and REQUIRE SSL, and a rotated secret
+// takes effect on the next run.
+#[tokio::test]
+async fn migrate_creates_the_password_account_from_its_secret() {
+    let bin = binaries();
+    let (db, pool) = fresh_database(&bin).await;
+    let secret = e2e::moto::TestSecret::create("ingest_pw", "First-password-0123456789").await;
+    let (arn, user) = (secret.arn.clone(), secret.user.clone());
+
+    let (ok, out) = migrate_with_secret(&bin, &db.url, &arn);
+    assert!(ok, "{out}");
+    assert!(out.contains(&format!("\"account\":\"{user}\"")), "{out}");
+    let grants: Vec<String> =
+        sqlx::query_scalar(AssertSqlSafe(format!("SHOW GRANTS FOR '{user}'@'%'")))
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let all = grants.join("\n");
+    assert!(
+        all.contains(&format!("GRANT SELECT, INSERT ON `{}`.`events`", db.name)),
+        "{all}"
+    );
+    assert_eq!(
+        grants.len(),
+        2,
+        "USAGE plus the events table, nothing more: {all}"
+    );
+    let create: String =
+        sqlx::query_scalar(AssertSqlSafe(format!("SHOW CREATE USER '{user}'@'%'")))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(create.contains("REQUIRE SSL"), "{create}");
+
+    // Rotation: a new value in the secret, migrate again, the account's password follows.
+    secret.rotate("Second-password-0123456789").await;
+    let before: String =
+        sqlx::query_scalar(AssertSqlSafe(format!("SHOW CREATE USER '{user}'@'%'")))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let (ok, out) = migrate_with_secret(&bin, &db.url, &arn);
+    assert!(ok, "{out}");
+    let after: String = sqlx::query_scalar(AssertSqlSafe(format!("SHOW CREATE USER '{user}'@'%'")))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_ne!(before, after, "the password hash changed");
+
+    // A password that could break out of the SQL quotes is refused, and not echoed.
+    secret.rotate("x' OR '1'='1-padding-padding").await;
+    let (ok, out) = migrate_with_secret(&bin, &db.url, &arn);
+    assert!(!ok);
+    assert!(
+        out.contains("DB_INGEST_SECRET_ARN") && !out.contains("OR '1'"),
+        "{out}"
+    );
+
+    sqlx::query(AssertSqlSafe(format!("DROP USER '{user}'@'%'")))
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    db.drop_database().await.unwrap();
+}
+
+/// A TCP proxy in front of the test server that records whether a client ended its
+/// session with COM_QUIT (the packet `01 00 00 00 01`) before closing.
+async fn quit_watching_proxy() -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let url = MySqlConnectOptions::from_str(test_server_url().await).unwrap();
+    let target = (url.get_host().to_owned(), url.get_port());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let quits = Arc::new(AtomicUsize::new(0));
+    let seen = quits.clone();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let mut server = tokio::net::TcpStream::connect(target.clone())
+                .await
+                .unwrap();
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let (mut cr, mut cw) = client.split();
+                let (mut sr, mut sw) = server.split();
+                let upstream = async {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = cr.read(&mut buf).await.unwrap_or(0);
+                        if n == 0 {
+                            break;
+                        }
+                        if buf[..n].ends_with(&[1, 0, 0, 0, 1]) {
+                            seen.fetch_add(1, Ordering::SeqCst);
+                        }
+                        if sw.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                };
+                tokio::select! {
+                    _ = upstream => {}
+                    _ = tokio::io::copy(&mut sr, &mut cw) => {}
+                }
+            });
+        }
+    });
+    (port, quits)
+}
+
+// Lambda sends SIGTERM at shutdown only to a runtime that registered an extension, and kills
+// it 500 ms later; ingest-fn registers one and closes its pool, so the server frees the
+// connection slot at once instead of at wait_timeout.
+// https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html#runtimes-lifecycle-shutdown
+#[tokio::test]
+async fn lambda_shutdown_sigterm_closes_the_database_connection_politely() {
+    use std::sync::atomic::Ordering;
+    let bin = binaries();
+    let (db, pool) = fresh_database(&bin).await;
+    let (port, quits) = quit_watching_proxy().await;
+    let mut via_proxy = url::Url::parse(&db.url).unwrap();
+    via_proxy.set_host(Some("127.0.0.1")).unwrap();
+    via_proxy.set_port(Some(port)).unwrap();
+    let env = [("DATABASE_URL", via_proxy.as_str())];
+    // An environment whose connection is open: ingest-fn after one event.
+    let after_one_event = |id: &'static str| {
+        let (bin, env) = (&bin, &env);
+        async move {
+            let api = RuntimeApi::start().await;
+            let (function, _) = spawn_function(bin.join("ingest-fn").to_str().unwrap(), &api, env);
+            let out = invoke(
+                &api,
+                json!({"event_id": id, "source": "shutdown", "val1": 1, "val2": 1}),
+            )
+            .await;
+            assert_eq!(out["inserted"], 1, "{out}");
+            (api, function)
+        }
+    };
+
+    // Killed without SIGTERM (what Lambda does when no extension registered): no COM_QUIT.
+    let (_api, mut function) = after_one_event("shutdown-1").await;
+    function.kill().unwrap();
+    function.wait().unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(quits.load(Ordering::SeqCst), 0);
+
+    // Through Lambda's shutdown phase: the extension registered, SIGTERM, a polite close.
+    let (api, mut function) = after_one_event("shutdown-2").await;
+    assert_eq!(
+        api.extensions(),
+        ["_lambda-rust-runtime-no-op-graceful-shutdown-helper"]
+    );
+    let shutdown = api.shutdown(&mut function).await;
+    assert!(shutdown.sigterm && shutdown.exited_in_time, "{shutdown:?}");
+    assert!(shutdown.status.success(), "{shutdown:?}");
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(quits.load(Ordering::SeqCst), 1, "the pool sent COM_QUIT");
+
+    pool.close().await;
+    db.drop_database().await.unwrap();
+}

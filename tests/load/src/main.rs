@@ -1,0 +1,318 @@
+//! ingest-load: load-tests ingest-fn, deployed or local, and reports latency cold and warm,
+//! throughput, errors and (with --verify) whether every acknowledged event was stored once.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
+use load::cost::{self, Cost};
+use load::events::Events;
+use load::run::{Latency, Limits, Results, Shape, run};
+use load::target::Target;
+use load::verify::verify;
+use serde_json::json;
+
+#[derive(Parser)]
+#[command(
+    name = "ingest-load",
+    version,
+    about = "Load-test ingest-fn and verify what it stored"
+)]
+struct Args {
+    /// Invoke this function through the Lambda Invoke API.
+    #[arg(long, conflicts_with = "url")]
+    function: Option<String>,
+    /// The Invoke API's address, e.g. http://127.0.0.1:9000 for `cargo lambda watch`.
+    #[arg(long, requires = "function")]
+    endpoint: Option<String>,
+    /// POST to this Function URL instead, SigV4-signed with the default credentials (IAM auth).
+    #[arg(long)]
+    url: Option<String>,
+    /// Send --url requests unsigned (a Function URL with AuthType NONE).
+    #[arg(long, requires = "url")]
+    unsigned: bool,
+    /// Closed loop: this many requests in flight.
+    #[arg(long, conflicts_with = "rate")]
+    concurrency: Option<usize>,
+    /// Open loop: this many requests per second, latencies from each request's intended start.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Stop after this many seconds.
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Stop after this many requests.
+    #[arg(long)]
+    requests: Option<u64>,
+    /// Events per request (1 sends an object, more an array).
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
+    /// Event templates: a JSON array or JSON lines; each sent event gets a unique event_id.
+    #[arg(long)]
+    events: Option<String>,
+    /// Write the results as JSON here.
+    #[arg(long)]
+    json: Option<String>,
+    /// Draw latency over time and the latency distribution into this .svg or .png file.
+    #[arg(long)]
+    plot: Option<String>,
+    /// Exit non-zero if the warm p99 client latency exceeds this many milliseconds.
+    #[arg(long)]
+    max_p99: Option<f64>,
+    /// Exit non-zero if the share of failed requests exceeds this (0 to 1).
+    #[arg(long)]
+    max_error_rate: Option<f64>,
+    /// After the run, check every acknowledged event is in this database exactly once.
+    #[arg(long, value_name = "DATABASE_URL")]
+    verify: Option<String>,
+    /// The function's architecture, for the cost estimate from billed durations.
+    #[arg(long, value_enum, default_value_t = Architecture::Arm64)]
+    architecture: Architecture,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Architecture {
+    Arm64,
+    #[value(name = "x86_64")]
+    X86_64,
+}
+
+/// The cost of a million events at the billed durations of the run, when its REPORT lines
+/// gave them.
+fn cost(r: &Results, architecture: Architecture) -> Option<Cost> {
+    let price = match architecture {
+        Architecture::Arm64 => cost::USD_PER_GB_SECOND_ARM64,
+        Architecture::X86_64 => cost::USD_PER_GB_SECOND_X86_64,
+    };
+    cost::per_million_events(r.events, r.requests, r.billed_ms, r.memory_size_mb, price)
+}
+
+fn print_table(r: &Results, cost: Option<Cost>) {
+    let secs = r.elapsed.as_secs_f64();
+    println!(
+        "requests {}  events {}  errors {}  in {:.2} s",
+        r.requests,
+        r.events,
+        r.error_count(),
+        secs
+    );
+    for (kind, n) in &r.errors {
+        println!("  error {kind}: {n}");
+    }
+    println!(
+        "throughput {:.0} requests/s, {:.0} events/s",
+        r.requests as f64 / secs,
+        r.events as f64 / secs
+    );
+    println!(
+        "{:<26} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "latency (ms)", "n", "p50", "p90", "p99", "p99.9", "max"
+    );
+    for (name, h) in [
+        ("client, warm", &r.warm),
+        ("client, cold", &r.cold),
+        ("function Duration", &r.function),
+        ("function Init Duration", &r.init),
+    ] {
+        if h.is_empty() {
+            continue;
+        }
+        let l = Latency::of(h);
+        println!(
+            "{name:<26} {:>7} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3}",
+            l.count, l.p50, l.p90, l.p99, l.p999, l.max
+        );
+    }
+    if r.max_memory_mb > 0.0 {
+        println!("function Max Memory Used {:.0} MB", r.max_memory_mb);
+    }
+    if let Some(c) = cost {
+        println!(
+            "cost per million events ${:.4}: requests ${:.4} + duration ${:.4} at {:.0} MB \
+             (Lambda, Tokyo prices)",
+            c.total_usd, c.requests_usd, c.duration_usd, r.memory_size_mb
+        );
+    }
+}
+
+/// The live progress bar: position in requests or seconds, the rate over the last tick, the
+/// warm p99 so far and the errors. Drawn only on a terminal.
+struct Progress {
+    bar: ProgressBar,
+    by_requests: bool,
+    last: std::cell::Cell<(u64, f64)>,
+}
+
+impl Progress {
+    fn new(limits: &Limits) -> Progress {
+        let (len, by_requests, unit) = match (limits.requests, limits.duration) {
+            (Some(n), _) => (n, true, "requests"),
+            (None, Some(d)) => (d.as_millis() as u64, false, "ms"),
+            (None, None) => (0, true, "requests"),
+        };
+        let bar = ProgressBar::new(len);
+        let template = format!(
+            "{{elapsed_precise}} [{{bar:32.cyan/blue}}] {{human_pos}}/{{human_len}} {unit}  {{msg}}"
+        );
+        if let Ok(style) = ProgressStyle::with_template(&template) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        Progress {
+            bar,
+            by_requests,
+            last: (0, 0.0).into(),
+        }
+    }
+
+    fn update(&self, r: &Results, t: Duration) {
+        let (requests, seconds) = self.last.get();
+        let window = t.as_secs_f64() - seconds;
+        let rate = if window > 0.0 {
+            (r.requests - requests) as f64 / window
+        } else {
+            0.0
+        };
+        self.last.set((r.requests, t.as_secs_f64()));
+        self.bar.set_position(if self.by_requests {
+            r.requests
+        } else {
+            t.as_millis() as u64
+        });
+        self.bar.set_message(format!(
+            "{rate:>7.0} req/s  p99 {:>7.3} ms  errors {}",
+            Latency::of(&r.warm).p99,
+            r.error_count()
+        ));
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+async fn main_result() -> Result<bool> {
+    let args = Args::parse();
+    if args.batch == 0 || args.batch > 1000 {
+        bail!(
+            "--batch {}: expected 1 to 1000 events per request",
+            args.batch
+        );
+    }
+    let shape = match (args.concurrency, args.rate) {
+        (Some(0), _) => bail!("--concurrency must be at least 1"),
+        (Some(c), None) => Shape::Closed { concurrency: c },
+        (None, Some(r)) if r > 0.0 && r.is_finite() => Shape::Open { rate: r },
+        (None, Some(r)) => bail!("--rate {r}: expected a positive number of requests per second"),
+        (None, None) => Shape::Closed { concurrency: 1 },
+        (Some(_), Some(_)) => unreachable!("clap rejects --concurrency with --rate"),
+    };
+    let limits = Limits {
+        requests: args.requests,
+        duration: args.duration.map(Duration::from_secs_f64),
+    };
+    if limits.requests.is_none() && limits.duration.is_none() {
+        bail!("say when to stop: --requests N or --duration SECONDS");
+    }
+    let events = match &args.events {
+        Some(path) => Events::from_file(path)?,
+        None => Events::generated(),
+    };
+    let target = match (&args.function, &args.url) {
+        (Some(f), None) => Target::lambda(f, args.endpoint.as_deref()).await,
+        (None, Some(u)) => Target::url(u, !args.unsigned).await?,
+        _ => bail!("name a target: --function NAME [--endpoint URL] or --url URL"),
+    };
+    target.probe().await.context("the target does not answer")?;
+    let progress = Progress::new(&limits);
+    let results = run(target, events, shape, limits, args.batch, |r, t| {
+        progress.update(r, t)
+    })
+    .await?;
+    progress.finish();
+    let cost = cost(&results, args.architecture);
+    print_table(&results, cost);
+    let verification = match &args.verify {
+        Some(url) => {
+            let v = verify(url, &results.acked)
+                .await
+                .context("--verify: reading the events table")?;
+            println!(
+                "verify: {} acknowledged events checked, {} missing, {} doubled",
+                v.checked,
+                v.missing.len(),
+                v.doubled.len()
+            );
+            Some(v)
+        }
+        None => None,
+    };
+    let warm = Latency::of(&results.warm);
+    let error_rate = if results.requests == 0 {
+        0.0
+    } else {
+        results.error_count() as f64 / results.requests as f64
+    };
+    let mut failures = Vec::new();
+    if let Some(max) = args.max_p99
+        && warm.p99 > max
+    {
+        failures.push(format!("warm p99 {:.3} ms > --max-p99 {max}", warm.p99));
+    }
+    if let Some(max) = args.max_error_rate
+        && error_rate > max
+    {
+        failures.push(format!(
+            "error rate {error_rate:.4} > --max-error-rate {max}"
+        ));
+    }
+    if let Some(v) = &verification
+        && (!v.missing.is_empty() || !v.doubled.is_empty())
+    {
+        failures.push(format!(
+            "{} events missing, {} doubled",
+            v.missing.len(),
+            v.doubled.len()
+        ));
+    }
+    if let Some(path) = &args.json {
+        let report = json!({
+            "requests": results.requests,
+            "events": results.events,
+            "errors": results.errors,
+            "error_rate": error_rate,
+            "elapsed_s": results.elapsed.as_secs_f64(),
+            "throughput": {"requests_per_s": results.requests as f64 / results.elapsed.as_secs_f64(),
+                           "events_per_s": results.events as f64 / results.elapsed.as_secs_f64()},
+            "latency_ms": {"client_warm": warm, "client_cold": Latency::of(&results.cold),
+                           "function_duration": Latency::of(&results.function), "function_init": Latency::of(&results.init)},
+            "max_memory_mb": results.max_memory_mb,
+            "cost_per_million_events_usd": cost,
+            "verify": verification,
+            "failed_thresholds": failures,
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("--json {path}"))?;
+        println!("results written to {path}");
+    }
+    if let Some(path) = &args.plot {
+        load::plot::plot(&results, path).map_err(anyhow::Error::msg)?;
+        println!("plot written to {path}");
+    }
+    for f in &failures {
+        eprintln!("threshold failed: {f}");
+    }
+    Ok(failures.is_empty())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match main_result().await {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(2),
+        Err(e) => {
+            eprintln!("ingest-load: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! ingest-sweep: how ingest scales with concurrency and batch size on one database.
+//!
+//! For each N (`--environments`, default 1,2,4,8,16) it starts N ingest-fn environments
+//! (separate processes, each behind its own Runtime API with its own connection, as Lambda
+//! runs them) behind one local Invoke API, and for each batch size (`--batches`, default
+//! 1,10,100) drives them with ingest-load's closed loop of N requests in flight. Each point
+//! reports events/s, warm p50 and p99, and what the machine's CPU, the database's commit
+//! fsyncs and connections did, and names what bounded it. Writes `sweep.json` and `sweep.png`
+//! into `--out`.
+//!
+//!     cargo build --release -p ingest-fn && cargo build -p e2e --bin ingest-sweep --bin migrate
+//!     target/debug/ingest-sweep --function target/release/ingest-fn
+//!
+//! The database is `DATABASE_URL`'s server, else a container through testcontainers; the
+//! sweep works in a database of its own and drops it at the end.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use e2e::scratch::ScratchDatabase;
+use load::events::{Envelope, Events, Ids};
+use local_stack::capacity::{self, LocalFunction, Point};
+use sqlx::ConnectOptions;
+use sqlx::mysql::MySqlConnectOptions;
+
+#[derive(Parser)]
+#[command(
+    name = "ingest-sweep",
+    about = "Throughput and latency of ingest-fn against N environments and batch sizes"
+)]
+struct Args {
+    /// The ingest-fn binary each environment runs (default: the one beside this binary).
+    /// Build it with --release: a debug build measures the compiler, not the design.
+    #[arg(long)]
+    function: Option<PathBuf>,
+    /// The numbers of environments, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16")]
+    environments: Vec<usize>,
+    /// The events per request, comma-separated (1 to 1000 each).
+    #[arg(long, value_delimiter = ',', default_value = "1,10,100")]
+    batches: Vec<usize>,
+    /// How the events reach the function: a direct invoke, a Function URL POST, an SQS batch.
+    #[arg(long, value_enum, default_value_t = Envelope::Direct)]
+    envelope: Envelope,
+    /// Seconds measured per point.
+    #[arg(long, default_value_t = 5.0)]
+    duration: f64,
+    /// Seconds of load before each point's measurement (cold starts, buffer pool).
+    #[arg(long, default_value_t = 1.0)]
+    warmup: f64,
+    /// Where sweep.json and sweep.png go.
+    #[arg(long, default_value = "ingest-sweep")]
+    out: PathBuf,
+}
+
+async fn sweep(args: &Args, function: &str, scratch: &ScratchDatabase) -> Result<Vec<Point>> {
+    let mut db = MySqlConnectOptions::from_str(&scratch.url)?
+        .connect()
+        .await
+        .context("connecting for the server's counters")?;
+    let database = capacity::database_pid(&mut db).await;
+    if database.is_none() {
+        eprintln!("the database server's CPU is not measured: its pid file is not readable here");
+    }
+    let mut points = Vec::new();
+    for &n in &args.environments {
+        let local = LocalFunction::start(function, n, &scratch.url, database).await;
+        for &batch in &args.batches {
+            let p = local
+                .measure(
+                    batch,
+                    || Events::with_ids(Ids::Run).in_envelope(args.envelope),
+                    Duration::from_secs_f64(args.warmup),
+                    Duration::from_secs_f64(args.duration),
+                    &mut db,
+                )
+                .await?;
+            println!(
+                "{:>3} environments  batch {:>3}  {:>8.0} events/s  p50 {:>7.3} ms  p99 {:>7.3} ms  \
+                 billed {:>4.1} ms  ${:.4}/M events  errors {}  {}",
+                p.environments,
+                p.batch,
+                p.events_per_s,
+                p.p50_ms,
+                p.p99_ms,
+                p.billed_ms_per_request,
+                p.cost_per_million_events.map_or(0.0, |c| c.total_usd),
+                p.errors,
+                p.bound
+            );
+            points.push(p);
+        }
+        local.shutdown().await;
+    }
+    Ok(points)
+}
+
+async fn main_result() -> Result<()> {
+    let args = Args::parse();
+    if args.environments.iter().any(|&n| n == 0 || n > 64) {
+        bail!("--environments: expected numbers from 1 to 64");
+    }
+    if args.batches.iter().any(|&b| b == 0 || b > 1000) {
+        bail!("--batches: expected numbers from 1 to 1000 (the ingest contract's limit)");
+    }
+    if !(args.duration > 0.0 && args.warmup >= 0.0) {
+        bail!("--duration must be positive and --warmup not negative");
+    }
+    let (bin, function) =
+        e2e::environments::ingest_fn_binary(args.function.clone()).map_err(anyhow::Error::msg)?;
+    std::fs::create_dir_all(&args.out).with_context(|| format!("{}", args.out.display()))?;
+    let scratch = ScratchDatabase::create(&bin.join("migrate"), "sweep").await?;
+    let function = function.to_string_lossy().into_owned();
+    let outcome = sweep(&args, &function, &scratch).await;
+    scratch.drop_database().await?;
+    let points = outcome?;
+    let json = args.out.join("sweep.json");
+    let report = serde_json::json!({
+        "machine": {"cores": std::thread::available_parallelism().map_or(1, |c| c.get())},
+        "function": function,
+        "envelope": format!("{:?}", args.envelope),
+        "duration_s": args.duration,
+        "points": points,
+    });
+    std::fs::write(&json, serde_json::to_string_pretty(&report)?)
+        .with_context(|| format!("{}", json.display()))?;
+    let png = args.out.join("sweep.png");
+    local_stack::plot::sweep(&points, &png.to_string_lossy()).map_err(anyhow::Error::msg)?;
+    println!("written: {} and {}", json.display(), png.display());
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    match main_result().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ingest-sweep: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
