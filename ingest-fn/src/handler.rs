@@ -26,19 +26,25 @@ pub async fn handle<S: EventStore>(
     let received_at = Utc::now().naive_utc();
     let (payload, context) = event.into_parts();
     let source = Source::detect(&payload);
-    let result = match source {
-        Source::Sqs => to_value(sqs::handle(store, shape(payload, "SQS")?, received_at).await?),
-        Source::Kinesis => {
-            to_value(kinesis::handle(store, shape(payload, "Kinesis")?, received_at).await?)
+    // An async block, so that `?` ends the adapter, not this function: every failure is logged.
+    let result = async {
+        match source {
+            Source::Sqs => to_value(sqs::handle(store, shape(payload, "SQS")?, received_at).await?),
+            Source::Kinesis => {
+                to_value(kinesis::handle(store, shape(payload, "Kinesis")?, received_at).await?)
+            }
+            Source::Http => {
+                to_value(http::handle(store, shape(payload, "HTTP")?, received_at).await)
+            }
+            Source::HttpV1 => {
+                to_value(http::handle_v1(store, shape(payload, "REST API")?, received_at).await)
+            }
+            Source::Direct => {
+                to_value(direct::handle(store, payload, &context.request_id, received_at).await?)
+            }
         }
-        Source::Http => to_value(http::handle(store, shape(payload, "HTTP")?, received_at).await),
-        Source::HttpV1 => {
-            to_value(http::handle_v1(store, shape(payload, "REST API")?, received_at).await)
-        }
-        Source::Direct => {
-            to_value(direct::handle(store, payload, &context.request_id, received_at).await?)
-        }
-    };
+    }
+    .await;
     if let Err(e) = &result {
         tracing::warn!(source = ?source, error_type = e.error_type(), error = %e, "invocation failed");
     }

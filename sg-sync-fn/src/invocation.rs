@@ -80,30 +80,9 @@ pub async fn handle<E: SecurityGroupApi + PrefixListApi, F: FetchRanges>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use e2e::sns::sns_event;
     use lambda_runtime::Diagnostic;
     use serde_json::json;
-
-    /// An SNS event as Lambda delivers it for the AmazonIpSpaceChanged topic.
-    pub fn sns_event(message: &str) -> Value {
-        json!({"Records": [{
-            "EventSource": "aws:sns",
-            "EventVersion": "1.0",
-            "EventSubscriptionArn": "arn:aws:sns:us-east-1:806199016981:AmazonIpSpaceChanged:5c3a6f2e-0000-4000-8000-000000000000",
-            "Sns": {
-                "Type": "Notification",
-                "MessageId": "95df01b4-ee98-5cb9-9903-4c221d41eb5e",
-                "TopicArn": "arn:aws:sns:us-east-1:806199016981:AmazonIpSpaceChanged",
-                "Subject": null,
-                "Message": message,
-                "Timestamp": "2026-08-22T15:17:10.123Z",
-                "SignatureVersion": "1",
-                "Signature": "EXAMPLE",
-                "SigningCertUrl": "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0000.pem",
-                "UnsubscribeUrl": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe",
-                "MessageAttributes": {}
-            }
-        }]})
-    }
 
     #[test]
     fn recognises_each_event() {

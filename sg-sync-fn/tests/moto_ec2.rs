@@ -6,9 +6,6 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 
-use aws_config::{BehaviorVersion, Region};
-use aws_sdk_ec2::config::Credentials;
-use aws_sdk_ec2::types::{IpPermission, IpRange};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::json;
 use sg_sync::ec2::{Ec2Client, SYNC_TOKEN_TAG};
@@ -31,12 +28,7 @@ fn endpoint() -> &'static str {
 }
 
 async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .endpoint_url(endpoint())
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-        .load()
-        .await
+    e2e::moto::sdk_config(endpoint(), REGION).await
 }
 
 fn fixtures() -> PathBuf {
@@ -59,26 +51,7 @@ fn notification(date: &str) -> Trigger {
 /// A fresh VPC with `n` empty security groups in it.
 async fn groups(n: usize) -> Vec<String> {
     let ec2 = aws_sdk_ec2::Client::new(&sdk_config().await);
-    let vpc = ec2
-        .create_vpc()
-        .cidr_block("10.0.0.0/16")
-        .send()
-        .await
-        .unwrap();
-    let vpc_id = vpc.vpc().unwrap().vpc_id().unwrap().to_owned();
-    let mut ids = Vec::new();
-    for i in 0..n {
-        let sg = ec2
-            .create_security_group()
-            .group_name(format!("db-{i}-{vpc_id}"))
-            .description("database")
-            .vpc_id(&vpc_id)
-            .send()
-            .await
-            .unwrap();
-        ids.push(sg.group_id().unwrap().to_owned());
-    }
-    ids
+    e2e::moto::security_groups(&ec2, "db", n).await.unwrap()
 }
 
 fn config(groups: &[String], url: &str, extra: &[(&str, &str)]) -> Config {
@@ -118,7 +91,7 @@ async fn managed(groups: &[String]) -> Vec<Vec<String>> {
         let rs = rules(g).await;
         all.push(
             rs.into_iter()
-                .filter(|(_, _, d)| d.starts_with("sg-sync-fn:"))
+                .filter(|(_, _, d)| d.starts_with(sg_sync::rules::MARKER))
                 .map(|(_, c, _)| c)
                 .collect(),
         );
@@ -132,17 +105,7 @@ async fn add_unmanaged(group: &str) {
         (22, "203.0.113.0/24", "bastion"),
         (3306, "198.51.100.7/32", "office"),
     ] {
-        ec2.authorize_security_group_ingress()
-            .group_id(group)
-            .ip_permissions(
-                IpPermission::builder()
-                    .ip_protocol("tcp")
-                    .from_port(port)
-                    .to_port(port)
-                    .ip_ranges(IpRange::builder().cidr_ip(cidr).description(desc).build())
-                    .build(),
-            )
-            .send()
+        e2e::moto::add_rule(&ec2, group, port, cidr, desc)
             .await
             .unwrap();
     }

@@ -38,6 +38,69 @@ pub fn endpoint() -> &'static str {
     })
 }
 
+/// An SDK configuration for `endpoint` (moto, or the local Invoke API) with fixed test
+/// credentials, nothing read from the environment but what the SDK always reads.
+pub async fn sdk_config(endpoint: &str, region: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.to_owned()))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "testing", "testing", None, None, "moto",
+        ))
+        .load()
+        .await
+}
+
+/// The database's security groups as stand-ins: a new VPC with `n` empty groups named
+/// `{name}-{i}`, in placement order.
+pub async fn security_groups(
+    ec2: &aws_sdk_ec2::Client,
+    name: &str,
+    n: usize,
+) -> Result<Vec<String>, aws_sdk_ec2::Error> {
+    let vpc = ec2.create_vpc().cidr_block("10.0.0.0/16").send().await?;
+    let vpc = vpc.vpc().and_then(|v| v.vpc_id()).unwrap_or_default();
+    let mut ids = Vec::new();
+    for i in 1..=n {
+        let group = ec2
+            .create_security_group()
+            .group_name(format!("{name}-{i}"))
+            .description(format!("stand-in for the database's group {i}/{n}"))
+            .vpc_id(vpc)
+            .send()
+            .await?;
+        ids.push(group.group_id().unwrap_or_default().to_owned());
+    }
+    Ok(ids)
+}
+
+/// Opens tcp `port` to `cidr` in `group` with `description`: a rule someone else made, which a
+/// sync must leave alone.
+pub async fn add_rule(
+    ec2: &aws_sdk_ec2::Client,
+    group: &str,
+    port: i32,
+    cidr: &str,
+    description: &str,
+) -> Result<(), aws_sdk_ec2::Error> {
+    let range = aws_sdk_ec2::types::IpRange::builder()
+        .cidr_ip(cidr)
+        .description(description)
+        .build();
+    let permission = aws_sdk_ec2::types::IpPermission::builder()
+        .ip_protocol("tcp")
+        .from_port(port)
+        .to_port(port)
+        .ip_ranges(range)
+        .build();
+    ec2.authorize_security_group_ingress()
+        .group_id(group)
+        .ip_permissions(permission)
+        .send()
+        .await?;
+    Ok(())
+}
+
 /// One IPv4 inbound rule of a security group, as the tests and the local stack print it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboundRule {
@@ -80,14 +143,7 @@ pub struct TestSecret {
 
 impl TestSecret {
     pub async fn create(prefix: &str, password: &str) -> TestSecret {
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("ap-northeast-1"))
-            .endpoint_url(endpoint())
-            .credentials_provider(aws_credential_types::Credentials::new(
-                "testing", "testing", None, None, "moto",
-            ))
-            .load()
-            .await;
+        let sdk = sdk_config(endpoint(), "ap-northeast-1").await;
         let client = aws_sdk_secretsmanager::Client::new(&sdk);
         let suffix = &uuid::Uuid::now_v7().simple().to_string()[24..];
         let user = format!("{prefix}_{suffix}");

@@ -16,6 +16,8 @@ use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 /// What one invocation took, as the Runtime API saw it: from handing out the event to
 /// receiving the function's response.
 pub struct Outcome {
+    /// The `Lambda-Runtime-Aws-Request-Id` the invocation was handed out with.
+    pub request_id: String,
     pub latency: Duration,
     pub done: Instant,
     pub body: String,
@@ -263,6 +265,7 @@ async fn serve(
             if parts.len() >= 6 && parts[3] == "invocation" {
                 if let Some((sent, done)) = pending.lock().await.remove(parts[4]) {
                     let _ = done.send(Outcome {
+                        request_id: parts[4].to_owned(),
                         latency: now - sent,
                         done: now,
                         body: String::from_utf8_lossy(body).into_owned(),
@@ -282,6 +285,17 @@ async fn serve(
 
 /// Starts a function binary against `api` with the Lambda environment variables set.
 pub fn spawn_function(program: &str, api: &RuntimeApi, env: &[(&str, &str)]) -> (Child, Instant) {
+    spawn_function_logging(program, api, env, Stdio::null())
+}
+
+/// [`spawn_function`] with the function's stdout, where Lambda's runtimes write their logs,
+/// going to `stdout`.
+pub fn spawn_function_logging(
+    program: &str,
+    api: &RuntimeApi,
+    env: &[(&str, &str)],
+    stdout: Stdio,
+) -> (Child, Instant) {
     let mut cmd = Command::new(program);
     cmd.env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{}", api.port))
         .env("AWS_LAMBDA_FUNCTION_NAME", "ingest-fn")
@@ -291,7 +305,7 @@ pub fn spawn_function(program: &str, api: &RuntimeApi, env: &[(&str, &str)]) -> 
         )
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .env("AWS_LAMBDA_LOG_LEVEL", "WARN")
-        .stdout(Stdio::null())
+        .stdout(stdout)
         .stderr(Stdio::inherit());
     for (k, v) in env {
         cmd.env(k, v);

@@ -9,8 +9,6 @@ use std::process::Command;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
-use aws_config::{BehaviorVersion, Region};
-use aws_sdk_ec2::config::Credentials;
 use base64::Engine;
 use e2e::moto::inbound_rules;
 use e2e::mysql::test_server_url;
@@ -81,50 +79,12 @@ async fn invoke(api: &RuntimeApi, event: Value) -> Value {
 async fn sync_ingest_through_every_source_then_sync_again() {
     let bin = binaries();
     let endpoint = e2e::moto::endpoint().to_owned();
-    let aws = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .endpoint_url(&endpoint)
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-        .load()
-        .await;
+    let aws = e2e::moto::sdk_config(&endpoint, REGION).await;
     let ec2 = aws_sdk_ec2::Client::new(&aws);
 
     // The database's security groups, one of them with a rule someone else made.
-    let vpc = ec2
-        .create_vpc()
-        .cidr_block("10.1.0.0/16")
-        .send()
-        .await
-        .unwrap();
-    let vpc = vpc.vpc().unwrap().vpc_id().unwrap().to_owned();
-    let mut groups = Vec::new();
-    for i in 0..2 {
-        let g = ec2
-            .create_security_group()
-            .group_name(format!("e2e-{i}-{vpc}"))
-            .description("db")
-            .vpc_id(&vpc)
-            .send()
-            .await
-            .unwrap();
-        groups.push(g.group_id().unwrap().to_owned());
-    }
-    ec2.authorize_security_group_ingress()
-        .group_id(&groups[0])
-        .ip_permissions(
-            aws_sdk_ec2::types::IpPermission::builder()
-                .ip_protocol("tcp")
-                .from_port(3306)
-                .to_port(3306)
-                .ip_ranges(
-                    aws_sdk_ec2::types::IpRange::builder()
-                        .cidr_ip("198.51.100.7/32")
-                        .description("office")
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
+    let groups = e2e::moto::security_groups(&ec2, "e2e", 2).await.unwrap();
+    e2e::moto::add_rule(&ec2, &groups[0], 3306, "198.51.100.7/32", "office")
         .await
         .unwrap();
 
@@ -650,4 +610,57 @@ async fn lambda_shutdown_sigterm_closes_the_database_connection_politely() {
 
     pool.close().await;
     db.drop_database().await.unwrap();
+}
+
+// With the function's log format set to JSON, Lambda sets AWS_LAMBDA_LOG_FORMAT=JSON and
+// AWS_LAMBDA_LOG_LEVEL; a line the function writes during an invocation must carry that
+// invocation's request id, so an operator can follow one request through the logs.
+// https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-advanced.html
+#[tokio::test]
+async fn a_line_logged_during_an_invocation_carries_its_request_id_in_json() {
+    use std::io::BufRead;
+
+    let bin = binaries();
+    let api = RuntimeApi::start().await;
+    // No server behind the URL: the invalid event is refused before the database is needed.
+    let env = [
+        ("DATABASE_URL", "mysql://nobody:x@127.0.0.1:9/nowhere"),
+        ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+        ("AWS_LAMBDA_LOG_LEVEL", "INFO"),
+    ];
+    let (mut function, _) = e2e::runtime_api::spawn_function_logging(
+        bin.join("ingest-fn").to_str().unwrap(),
+        &api,
+        &env,
+        std::process::Stdio::piped(),
+    );
+    let stdout = function.stdout.take().unwrap();
+    let lines = std::thread::spawn(move || {
+        std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<String>>()
+    });
+    let outcomes = [
+        api.invoke("[]".into()).await,
+        api.invoke(r#"{"source": 1}"#.into()).await,
+    ];
+    api.shutdown(&mut function).await;
+    let lines = lines.join().unwrap();
+    for outcome in &outcomes {
+        assert!(outcome.error, "{}", outcome.body);
+        let line = lines
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|l| {
+                l["fields"]["message"] == "invocation failed"
+                    && l["span"]["requestId"] == outcome.request_id.as_str()
+            });
+        assert!(
+            line.is_some(),
+            "no JSON line for {} carries its requestId:\n{}",
+            outcome.request_id,
+            lines.join("\n")
+        );
+    }
 }

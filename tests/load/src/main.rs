@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
+use ingest::batch::MAX_ITEMS;
 use load::cost::{self, Cost};
 use load::events::Events;
 use load::run::{Latency, Limits, Results, Shape, run};
@@ -193,9 +194,9 @@ impl Progress {
 
 async fn main_result() -> Result<bool> {
     let args = Args::parse();
-    if args.batch == 0 || args.batch > 1000 {
+    if args.batch == 0 || args.batch > MAX_ITEMS {
         bail!(
-            "--batch {}: expected 1 to 1000 events per request",
+            "--batch {}: expected 1 to {MAX_ITEMS} events per request",
             args.batch
         );
     }

@@ -21,6 +21,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use e2e::scratch::ScratchDatabase;
+use ingest::batch::MAX_ITEMS;
 use load::events::{Envelope, Events, Ids};
 use local_stack::capacity::{self, LocalFunction, Point};
 use sqlx::ConnectOptions;
@@ -103,8 +104,8 @@ async fn main_result() -> Result<()> {
     if args.environments.iter().any(|&n| n == 0 || n > 64) {
         bail!("--environments: expected numbers from 1 to 64");
     }
-    if args.batches.iter().any(|&b| b == 0 || b > 1000) {
-        bail!("--batches: expected numbers from 1 to 1000 (the ingest contract's limit)");
+    if args.batches.iter().any(|&b| b == 0 || b > MAX_ITEMS) {
+        bail!("--batches: expected numbers from 1 to {MAX_ITEMS} (the ingest contract's limit)");
     }
     if !(args.duration > 0.0 && args.warmup >= 0.0) {
         bail!("--duration must be positive and --warmup not negative");

@@ -14,12 +14,10 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use aws_sdk_ec2::types::{IpPermission, IpRange};
 use e2e::moto::inbound_rules;
 use tokio::process::{Child, Command};
 
 const REGION: &str = "ap-northeast-1";
-const MANAGED: &str = "sg-sync-fn:";
 
 /// Child processes started in their own process group, stopped group by group on drop, so
 /// `cargo lambda watch` takes the function processes it started down with it.
@@ -73,18 +71,7 @@ const EMULATOR_ENV: [(&str, &str); 3] = [
 ];
 
 async fn emulator_config(endpoint: &str) -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(aws_config::Region::new(REGION))
-        .credentials_provider(aws_credential_types::Credentials::new(
-            "testing",
-            "testing",
-            None,
-            None,
-            "local-stack",
-        ))
-        .load()
-        .await
+    e2e::moto::sdk_config(endpoint, REGION).await
 }
 
 fn free_port() -> Result<u16> {
@@ -123,46 +110,9 @@ async fn mysql() -> Result<String> {
 
 /// Three empty groups in a new VPC, the first with one rule this project does not own.
 async fn security_groups(ec2: &aws_sdk_ec2::Client) -> Result<Vec<String>> {
-    let vpc = ec2
-        .create_vpc()
-        .cidr_block("10.42.0.0/16")
-        .send()
-        .await?
-        .vpc()
-        .and_then(|v| v.vpc_id())
-        .context("moto returned no VPC id")?
-        .to_owned();
-    let mut ids = Vec::new();
-    for i in 1..=3 {
-        let id = ec2
-            .create_security_group()
-            .group_name(format!("database-{i}"))
-            .description(format!("stand-in for the database's group {i}/3"))
-            .vpc_id(&vpc)
-            .send()
-            .await?
-            .group_id()
-            .context("moto returned no group id")?
-            .to_owned();
-        ids.push(id);
-    }
-    ec2.authorize_security_group_ingress()
-        .group_id(&ids[0])
-        .ip_permissions(
-            IpPermission::builder()
-                .ip_protocol("tcp")
-                .from_port(3306)
-                .to_port(3306)
-                .ip_ranges(
-                    IpRange::builder()
-                        .cidr_ip("198.51.100.7/32")
-                        .description("office VPN (not managed by sg-sync-fn)")
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await?;
+    let ids = e2e::moto::security_groups(ec2, "database", 3).await?;
+    let office = "office VPN (not managed by sg-sync-fn)";
+    e2e::moto::add_rule(ec2, &ids[0], 3306, "198.51.100.7/32", office).await?;
     Ok(ids)
 }
 
@@ -175,7 +125,7 @@ async fn print_groups(ec2: &aws_sdk_ec2::Client, groups: &[String]) -> Result<()
         let rules = inbound_rules(ec2, g).await?;
         let (managed, other): (Vec<_>, Vec<_>) = rules
             .iter()
-            .partition(|r| r.description.starts_with(MANAGED));
+            .partition(|r| r.description.starts_with(sg_sync::rules::MARKER));
         println!("{g:<22} {:>7} {:>7}", managed.len(), other.len());
         for r in managed.iter().take(3) {
             println!(
@@ -263,8 +213,8 @@ async fn flow(started: &mut Started, out_dir: &Path) -> Result<()> {
     println!("moto: {moto}, groups {}", groups.join(", "));
 
     // 3. Both functions under cargo lambda watch.
-    let ranges = std::env::var("IP_RANGES_URL")
-        .unwrap_or_else(|_| "https://ip-ranges.amazonaws.com/ip-ranges.json".into());
+    let ranges =
+        std::env::var("IP_RANGES_URL").unwrap_or_else(|_| sg_sync::config::OFFICIAL_URL.into());
     let env_file = out_dir.join("functions.env");
     std::fs::write(
         &env_file,
