@@ -1,11 +1,10 @@
-import * as path from 'path';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
-import { writeCaBundle } from './ca-bundle';
+import { caBundleCode } from './ca-bundle';
 import { StackConfig } from './config';
 import { Network } from './network';
 
@@ -132,14 +131,24 @@ export class Database extends Construct {
       });
     }
 
-    // Written to build/ at synth and packaged as a layer.
-    const dir = path.join(__dirname, '..', 'build', 'rds-ca');
-    writeCaBundle(path.join(dir, path.basename(CA_BUNDLE_PATH)));
     this.caLayer = new lambda.LayerVersion(this, 'CaBundle', {
-      code: lambda.Code.fromAsset(dir),
+      // Layers are extracted to /opt.
+      code: caBundleCode(CA_BUNDLE_PATH.replace(/^\/opt\//, '')),
       description: 'Amazon RDS certificate authorities (PEM), for verify-identity TLS',
       compatibleArchitectures: [lambda.Architecture.ARM_64, lambda.Architecture.X86_64],
     });
+  }
+
+  /** The environment both database clients (ingest-fn, migrate) share. */
+  environment(config: StackConfig): Record<string, string> {
+    return {
+      DB_HOST: this.host,
+      DB_PORT: String(DATABASE_PORT),
+      DB_NAME: DATABASE_NAME,
+      DB_TLS: 'verify-identity',
+      DB_CA_BUNDLE: CA_BUNDLE_PATH,
+      DB_POOL_MAX: String(config.dbPoolMax),
+    };
   }
 
   /** The password account's secret; only `dbAuth=secret` creates it. */

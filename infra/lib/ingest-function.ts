@@ -1,40 +1,14 @@
-import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Duration } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { StackConfig } from './config';
-import { CA_BUNDLE_PATH, DATABASE_NAME, DATABASE_PORT, Database, IAM_DB_USER } from './database';
+import { Database, IAM_DB_USER } from './database';
 import { Alarms, deadLetterQueue } from './alarms';
+import { Placement, placedIn } from './network';
 import { workspaceFunction } from './rust-function';
 
 const TIMEOUT = Duration.seconds(30);
-
-/** Where a function inside the VPC runs (vpc mode only). */
-export interface Placement {
-  readonly vpc: ec2.IVpc;
-  readonly subnets: ec2.SubnetSelection;
-  readonly securityGroup: ec2.SecurityGroup;
-}
-
-/** The function props that put a function inside the VPC, or none (public mode). */
-export function placedIn(placement?: Placement) {
-  return placement
-    ? { vpc: placement.vpc, vpcSubnets: placement.subnets, securityGroups: [placement.securityGroup] }
-    : {};
-}
-
-/** The environment both database clients (ingest-fn, migrate) share. */
-export function databaseEnvironment(database: Database, config: StackConfig): Record<string, string> {
-  return {
-    DB_HOST: database.host,
-    DB_PORT: String(DATABASE_PORT),
-    DB_NAME: DATABASE_NAME,
-    DB_TLS: 'verify-identity',
-    DB_CA_BUNDLE: CA_BUNDLE_PATH,
-    DB_POOL_MAX: String(config.dbPoolMax),
-  };
-}
 
 /** ingest-fn: a Function URL (IAM auth) and an SQS queue in front of the events table. */
 export class IngestFunction extends Construct {
@@ -52,7 +26,7 @@ export class IngestFunction extends Construct {
     placement?: Placement,
   ) {
     super(scope, id);
-    const environment = databaseEnvironment(database, config);
+    const environment = database.environment(config);
     if (config.dbAuth === 'iam') {
       environment.DB_USER = IAM_DB_USER;
       environment.DB_IAM_AUTH = 'true';

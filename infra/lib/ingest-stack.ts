@@ -2,12 +2,13 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Aspects, CfnOutput, Stack, StackProps } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { StackConfig } from './config';
-import { DATABASE_PORT, Database } from './database';
+import { Database } from './database';
 import { Alarms } from './alarms';
-import { IngestFunction, Placement } from './ingest-function';
+import { IngestFunction } from './ingest-function';
 import { Migrations } from './migrations';
 import { Network } from './network';
 import { SyncFunction } from './sync-function';
+import { VpcAccess } from './vpc-access';
 import { acknowledgeFindings } from './nag';
 import { FunctionsAfterTheirPolicies } from './iam-ordering';
 
@@ -30,34 +31,10 @@ export class IngestStack extends Stack {
     this.database = new Database(this, 'Database', this.network, config);
     const alarms = new Alarms(this, 'Alarms', config.alarmEmail);
 
-    let ingestPlacement: Placement | undefined;
-    let migratePlacement: Placement | undefined;
-    if (config.mode === 'vpc') {
-      ingestPlacement = this.placement('IngestGroup', 'ingest-fn');
-      migratePlacement = this.placement('MigrateGroup', 'migrate');
-      // migrate (and ingest-fn with dbAuth=secret) read Secrets Manager without a NAT gateway.
-      const endpoint = this.network.vpc.addInterfaceEndpoint('SecretsManager', {
-        service: ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
-        subnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
-        open: false,
-        // An endpoint answers; it never opens connections.
-        securityGroups: [
-          new ec2.SecurityGroup(this, 'SecretsManagerEndpointGroup', {
-            vpc: this.network.vpc,
-            description: 'Secrets Manager endpoint: HTTPS from the functions only',
-            allowAllOutbound: false,
-          }),
-        ],
-      });
-      const privateGroup = this.database.privateGroup as ec2.SecurityGroup;
-      for (const p of [ingestPlacement, migratePlacement]) {
-        privateGroup.connections.allowFrom(p.securityGroup, ec2.Port.tcp(DATABASE_PORT), 'MySQL from a function');
-        endpoint.connections.allowDefaultPortFrom(p.securityGroup, 'Secrets Manager from a function');
-      }
-    }
+    const access = config.mode === 'vpc' ? new VpcAccess(this, 'VpcAccess', this.network, this.database) : undefined;
 
-    this.migrations = new Migrations(this, 'Migrations', this.database, config, migratePlacement);
-    this.ingest = new IngestFunction(this, 'Ingest', this.database, config, alarms, ingestPlacement);
+    this.migrations = new Migrations(this, 'Migrations', this.database, config, access?.migrate);
+    this.ingest = new IngestFunction(this, 'Ingest', this.database, config, alarms, access?.ingest);
     if (config.mode === 'public') {
       this.sync = new SyncFunction(this, 'Sync', this.database.syncedGroups, config, alarms);
       // migrate runs outside the VPC too: it needs the rules the first sync writes.
@@ -84,18 +61,5 @@ export class IngestStack extends Stack {
 
     acknowledgeFindings(this, config);
     Aspects.of(this).add(new FunctionsAfterTheirPolicies());
-  }
-
-  /** A group for a function inside the VPC: no egress but what is added explicitly. */
-  private placement(id: string, name: string): Placement {
-    return {
-      vpc: this.network.vpc,
-      subnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
-      securityGroup: new ec2.SecurityGroup(this, id, {
-        vpc: this.network.vpc,
-        description: `${name}: MySQL and Secrets Manager only`,
-        allowAllOutbound: false,
-      }),
-    };
   }
 }

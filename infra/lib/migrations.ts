@@ -4,7 +4,7 @@ import { Duration } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { StackConfig } from './config';
 import { Database, IAM_DB_USER } from './database';
-import { Placement, databaseEnvironment, placedIn } from './ingest-function';
+import { Placement, placedIn } from './network';
 import { workspaceFunction } from './rust-function';
 
 /** The `migrate` binary as a Lambda, run by a trigger after the database exists (and, in the
@@ -18,7 +18,7 @@ export class Migrations extends Construct {
   constructor(scope: Construct, id: string, database: Database, config: StackConfig, placement?: Placement) {
     super(scope, id);
     const environment = {
-      ...databaseEnvironment(database, config),
+      ...database.environment(config),
       DB_SECRET_ARN: database.secret.secretArn,
       ...(config.dbAuth === 'iam' && { DB_IAM_USER: IAM_DB_USER }),
       ...(database.ingestSecret && { DB_INGEST_SECRET_ARN: database.ingestSecret.secretArn }),

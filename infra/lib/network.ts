@@ -4,6 +4,20 @@ import { RemovalPolicy } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { Mode } from './config';
 
+/** Where a function inside the VPC runs (vpc mode only). */
+export interface Placement {
+  readonly vpc: ec2.IVpc;
+  readonly subnets: ec2.SubnetSelection;
+  readonly securityGroup: ec2.SecurityGroup;
+}
+
+/** The function props that put a function inside the VPC, or none (public mode). */
+export function placedIn(placement?: Placement) {
+  return placement
+    ? { vpc: placement.vpc, vpcSubnets: placement.subnets, securityGroups: [placement.securityGroup] }
+    : {};
+}
+
 /** Two AZs, public subnets, no NAT gateway. The `vpc` mode adds isolated subnets for the
  *  database and the functions, and the one interface endpoint they need (Secrets Manager). */
 export class Network extends Construct {

@@ -1,0 +1,43 @@
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { Stack } from 'aws-cdk-lib';
+import { Construct } from 'constructs';
+import { DATABASE_PORT, Database } from './database';
+import { Network, Placement } from './network';
+
+/** The `vpc` mode's wiring: a security group for each function inside the VPC (no egress but
+ *  what is added here), the Secrets Manager endpoint they reach without a NAT gateway, and
+ *  MySQL from those groups to the database's private group.
+ *
+ *  The groups are created in the stack's scope, under the ids they had before this construct
+ *  existed: a new logical id would replace each group, and every function ENI with it, on the
+ *  next deploy of an existing stack. */
+export class VpcAccess extends Construct {
+  readonly ingest: Placement;
+  readonly migrate: Placement;
+
+  constructor(stack: Stack, id: string, network: Network, database: Database) {
+    super(stack, id);
+    const group = (groupId: string, description: string) =>
+      new ec2.SecurityGroup(stack, groupId, { vpc: network.vpc, description, allowAllOutbound: false });
+    const placement = (groupId: string, name: string): Placement => ({
+      vpc: network.vpc,
+      subnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
+      securityGroup: group(groupId, `${name}: MySQL and Secrets Manager only`),
+    });
+    this.ingest = placement('IngestGroup', 'ingest-fn');
+    this.migrate = placement('MigrateGroup', 'migrate');
+    // migrate (and ingest-fn with dbAuth=secret) read Secrets Manager without a NAT gateway.
+    const endpoint = network.vpc.addInterfaceEndpoint('SecretsManager', {
+      service: ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
+      subnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
+      open: false,
+      // An endpoint answers; it never opens connections.
+      securityGroups: [group('SecretsManagerEndpointGroup', 'Secrets Manager endpoint: HTTPS from the functions only')],
+    });
+    const privateGroup = database.privateGroup as ec2.SecurityGroup;
+    for (const p of [this.ingest, this.migrate]) {
+      privateGroup.connections.allowFrom(p.securityGroup, ec2.Port.tcp(DATABASE_PORT), 'MySQL from a function');
+      endpoint.connections.allowDefaultPortFrom(p.securityGroup, 'Secrets Manager from a function');
+    }
+  }
+}
