@@ -116,7 +116,24 @@ pub fn parse_event(item: &Value) -> Result<Event, Vec<FieldError>> {
     for key in obj.keys().filter(|k| !FIELDS.contains(&k.as_str())) {
         errors.push(problem(key, "unknown field"));
     }
-    let source = match obj.get("source") {
+    let event = Event {
+        source: source(obj, &mut errors),
+        val1: number(obj, "val1", &mut errors),
+        val2: number(obj, "val2", &mut errors),
+        recorded_at: recorded_at(obj, &mut errors),
+        event_id: event_id(obj, &mut errors),
+        payload: payload(obj, &mut errors),
+    };
+    if errors.is_empty() {
+        Ok(event)
+    } else {
+        Err(errors)
+    }
+}
+
+/// `source`: required, 1 to [`MAX_SOURCE_CHARS`] characters.
+fn source(obj: &Map<String, Value>, errors: &mut Vec<FieldError>) -> String {
+    match obj.get("source") {
         None => {
             errors.push(problem("source", "required"));
             String::new()
@@ -138,40 +155,47 @@ pub fn parse_event(item: &Value) -> Result<Event, Vec<FieldError>> {
             ));
             String::new()
         }
-    };
-    let val1 = number(obj, "val1", &mut errors);
-    let val2 = number(obj, "val2", &mut errors);
-    let recorded_at = match obj.get("recorded_at") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => match DateTime::parse_from_rfc3339(s) {
-            Ok(t) if in_range(&t.to_utc()) => Some(t.to_utc().naive_utc()),
-            Ok(_) => {
-                errors.push(problem(
-                    "recorded_at",
-                    format!("{s:?} is outside 1970-01-01 to 9999-12-31"),
-                ));
-                None
-            }
-            Err(e) => {
-                errors.push(problem(
-                    "recorded_at",
-                    format!(
-                        "{} is not an RFC 3339 timestamp ({e})",
-                        kind(&Value::String(s.clone()))
-                    ),
-                ));
-                None
-            }
-        },
+    }
+}
+
+/// `recorded_at`: optional, an RFC 3339 timestamp the column can hold.
+fn recorded_at(obj: &Map<String, Value>, errors: &mut Vec<FieldError>) -> Option<NaiveDateTime> {
+    let s = match obj.get("recorded_at") {
+        None | Some(Value::Null) => return None,
+        Some(Value::String(s)) => s,
         Some(v) => {
             errors.push(problem(
                 "recorded_at",
                 format!("expected an RFC 3339 string, got {}", kind(v)),
             ));
-            None
+            return None;
         }
     };
-    let event_id = match obj.get("event_id") {
+    match DateTime::parse_from_rfc3339(s) {
+        Ok(t) if in_range(&t.to_utc()) => Some(t.to_utc().naive_utc()),
+        Ok(_) => {
+            errors.push(problem(
+                "recorded_at",
+                format!("{s:?} is outside 1970-01-01 to 9999-12-31"),
+            ));
+            None
+        }
+        Err(e) => {
+            errors.push(problem(
+                "recorded_at",
+                format!(
+                    "{} is not an RFC 3339 timestamp ({e})",
+                    kind(&Value::String(s.clone()))
+                ),
+            ));
+            None
+        }
+    }
+}
+
+/// `event_id`: optional, see [`check_event_id`].
+fn event_id(obj: &Map<String, Value>, errors: &mut Vec<FieldError>) -> Option<String> {
+    match obj.get("event_id") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => {
             if let Err(p) = check_event_id(s) {
@@ -186,8 +210,12 @@ pub fn parse_event(item: &Value) -> Result<Event, Vec<FieldError>> {
             ));
             None
         }
-    };
-    let payload = match obj.get("payload") {
+    }
+}
+
+/// `payload`: optional, an object of at most [`MAX_PAYLOAD_BYTES`] serialized.
+fn payload(obj: &Map<String, Value>, errors: &mut Vec<FieldError>) -> Option<String> {
+    match obj.get("payload") {
         None | Some(Value::Null) => None,
         Some(v @ Value::Object(_)) => {
             let s = v.to_string();
@@ -209,18 +237,6 @@ pub fn parse_event(item: &Value) -> Result<Event, Vec<FieldError>> {
             ));
             None
         }
-    };
-    if errors.is_empty() {
-        Ok(Event {
-            event_id,
-            source,
-            recorded_at,
-            val1,
-            val2,
-            payload,
-        })
-    } else {
-        Err(errors)
     }
 }
 

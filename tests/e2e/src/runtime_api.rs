@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 
@@ -210,28 +211,10 @@ async fn serve(
     let (read, mut write) = stream.into_split();
     let mut read = BufReader::new(read);
     while let Some(request) = read_request(&mut read).await {
-        let Request { path, body, .. } = &request;
+        let path = request.path.as_str();
         if path.ends_with("/extension/register") {
-            let name = request
-                .header("lambda-extension-name")
-                .unwrap_or_default()
-                .to_owned();
-            let id = {
-                let mut registered = extensions.registered.lock().unwrap();
-                registered.push(name);
-                format!("extension-{}", registered.len())
-            };
-            let body = r#"{"functionName":"ingest-fn","functionVersion":"$LATEST","handler":"bootstrap","accountId":"123456789012"}"#;
-            let head = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nlambda-extension-identifier: {id}\r\n\
-                 content-length: {}\r\n\r\n",
-                body.len()
-            );
-            write.write_all(head.as_bytes()).await.unwrap();
-            write.write_all(body.as_bytes()).await.unwrap();
-            continue;
-        }
-        if path.ends_with("/extension/event/next") {
+            register_extension(&request, &extensions, &mut write).await;
+        } else if path.ends_with("/extension/event/next") {
             // An extension subscribed to no events waits here for good; its process ends at
             // shutdown.
             extensions
@@ -239,47 +222,81 @@ async fn serve(
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             extensions.changed.notify_waiters();
             std::future::pending::<()>().await;
-        }
-        if path.ends_with("/invocation/next") {
+        } else if path.ends_with("/invocation/next") {
             extensions.all_waiting().await;
-            let Some((id, event, done)) = queue.lock().await.recv().await else {
+            let Some(invocation) = queue.lock().await.recv().await else {
                 return;
             };
-            let head = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nlambda-runtime-aws-request-id: {id}\r\n\
-                 lambda-runtime-deadline-ms: 9999999999999\r\nlambda-runtime-invoked-function-arn: \
-                 arn:aws:lambda:ap-northeast-1:123456789012:function:ingest-fn\r\ncontent-length: {}\r\n\r\n",
-                event.len()
-            );
-            pending.lock().await.insert(id, (Instant::now(), done));
-            write.write_all(head.as_bytes()).await.unwrap();
-            write.write_all(event.as_bytes()).await.unwrap();
+            hand_out(invocation, &pending, &mut write).await;
         } else {
-            let now = Instant::now();
-            write
-                .write_all(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n")
-                .await
-                .unwrap();
-            let parts: Vec<&str> = path.split('/').collect();
-            // /2018-06-01/runtime/invocation/{id}/response|error
-            if parts.len() >= 6 && parts[3] == "invocation" {
-                if let Some((sent, done)) = pending.lock().await.remove(parts[4]) {
-                    let _ = done.send(Outcome {
-                        request_id: parts[4].to_owned(),
-                        latency: now - sent,
-                        done: now,
-                        body: String::from_utf8_lossy(body).into_owned(),
-                        error: parts[5] == "error",
-                        cold: false,
-                    });
-                }
-            } else {
-                panic!(
-                    "the function reported an init error: {}",
-                    String::from_utf8_lossy(body)
-                );
-            }
+            report(&request, &pending, &mut write).await;
         }
+    }
+}
+
+/// `POST /extension/register`: records the extension's name.
+async fn register_extension(
+    request: &Request,
+    extensions: &Extensions,
+    write: &mut OwnedWriteHalf,
+) {
+    let name = request
+        .header("lambda-extension-name")
+        .unwrap_or_default()
+        .to_owned();
+    let id = {
+        let mut registered = extensions.registered.lock().unwrap();
+        registered.push(name);
+        format!("extension-{}", registered.len())
+    };
+    let body = r#"{"functionName":"ingest-fn","functionVersion":"$LATEST","handler":"bootstrap","accountId":"123456789012"}"#;
+    let head = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nlambda-extension-identifier: {id}\r\n\
+         content-length: {}\r\n\r\n",
+        body.len()
+    );
+    write.write_all(head.as_bytes()).await.unwrap();
+    write.write_all(body.as_bytes()).await.unwrap();
+}
+
+/// The answer to `GET /invocation/next`: the event, with its request id in the headers.
+async fn hand_out(invocation: Invocation, pending: &Pending, write: &mut OwnedWriteHalf) {
+    let (id, event, done) = invocation;
+    let head = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nlambda-runtime-aws-request-id: {id}\r\n\
+         lambda-runtime-deadline-ms: 9999999999999\r\nlambda-runtime-invoked-function-arn: \
+         arn:aws:lambda:ap-northeast-1:123456789012:function:ingest-fn\r\ncontent-length: {}\r\n\r\n",
+        event.len()
+    );
+    pending.lock().await.insert(id, (Instant::now(), done));
+    write.write_all(head.as_bytes()).await.unwrap();
+    write.write_all(event.as_bytes()).await.unwrap();
+}
+
+/// `POST /invocation/{id}/response|error`, or an init error, which ends the test.
+async fn report(request: &Request, pending: &Pending, write: &mut OwnedWriteHalf) {
+    let now = Instant::now();
+    write
+        .write_all(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n")
+        .await
+        .unwrap();
+    let parts: Vec<&str> = request.path.split('/').collect();
+    // /2018-06-01/runtime/invocation/{id}/response|error
+    if parts.len() < 6 || parts[3] != "invocation" {
+        panic!(
+            "the function reported an init error: {}",
+            String::from_utf8_lossy(&request.body)
+        );
+    }
+    if let Some((sent, done)) = pending.lock().await.remove(parts[4]) {
+        let _ = done.send(Outcome {
+            request_id: parts[4].to_owned(),
+            latency: now - sent,
+            done: now,
+            body: String::from_utf8_lossy(&request.body).into_owned(),
+            error: parts[5] == "error",
+            cold: false,
+        });
     }
 }
 

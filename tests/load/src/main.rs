@@ -12,7 +12,7 @@ use load::cost::{self, Cost};
 use load::events::Events;
 use load::run::{Latency, Limits, Results, Shape, run};
 use load::target::Target;
-use load::verify::verify;
+use load::verify::{Verification, verify};
 use serde_json::json;
 
 #[derive(Parser)]
@@ -192,8 +192,8 @@ impl Progress {
     }
 }
 
-async fn main_result() -> Result<bool> {
-    let args = Args::parse();
+/// The load's shape and when to stop, from the flags.
+fn plan(args: &Args) -> Result<(Shape, Limits)> {
     if args.batch == 0 || args.batch > MAX_ITEMS {
         bail!(
             "--batch {}: expected 1 to {MAX_ITEMS} events per request",
@@ -215,6 +215,100 @@ async fn main_result() -> Result<bool> {
     if limits.requests.is_none() && limits.duration.is_none() {
         bail!("say when to stop: --requests N or --duration SECONDS");
     }
+    Ok((shape, limits))
+}
+
+/// `--verify`: every acknowledged event stored exactly once.
+async fn verified(args: &Args, results: &Results) -> Result<Option<Verification>> {
+    let Some(url) = &args.verify else {
+        return Ok(None);
+    };
+    let v = verify(url, &results.acked)
+        .await
+        .context("--verify: reading the events table")?;
+    println!(
+        "verify: {} acknowledged events checked, {} missing, {} doubled",
+        v.checked,
+        v.missing.len(),
+        v.doubled.len()
+    );
+    Ok(Some(v))
+}
+
+fn error_rate(results: &Results) -> f64 {
+    if results.requests == 0 {
+        0.0
+    } else {
+        results.error_count() as f64 / results.requests as f64
+    }
+}
+
+/// The thresholds (`--max-p99`, `--max-error-rate`, `--verify`) the run failed.
+fn failed_thresholds(
+    args: &Args,
+    results: &Results,
+    verification: Option<&Verification>,
+) -> Vec<String> {
+    let warm = Latency::of(&results.warm);
+    let error_rate = error_rate(results);
+    let mut failures = Vec::new();
+    if let Some(max) = args.max_p99
+        && warm.p99 > max
+    {
+        failures.push(format!("warm p99 {:.3} ms > --max-p99 {max}", warm.p99));
+    }
+    if let Some(max) = args.max_error_rate
+        && error_rate > max
+    {
+        failures.push(format!(
+            "error rate {error_rate:.4} > --max-error-rate {max}"
+        ));
+    }
+    if let Some(v) = verification
+        && (!v.missing.is_empty() || !v.doubled.is_empty())
+    {
+        failures.push(format!(
+            "{} events missing, {} doubled",
+            v.missing.len(),
+            v.doubled.len()
+        ));
+    }
+    failures
+}
+
+/// `--json`: the whole run as one document.
+fn write_json(
+    path: &str,
+    results: &Results,
+    cost: Option<Cost>,
+    verification: Option<&Verification>,
+    failures: &[String],
+) -> Result<()> {
+    let elapsed = results.elapsed.as_secs_f64();
+    let report = json!({
+        "requests": results.requests,
+        "events": results.events,
+        "errors": results.errors,
+        "error_rate": error_rate(results),
+        "elapsed_s": elapsed,
+        "throughput": {"requests_per_s": results.requests as f64 / elapsed,
+                       "events_per_s": results.events as f64 / elapsed},
+        "latency_ms": {"client_warm": Latency::of(&results.warm), "client_cold": Latency::of(&results.cold),
+                       "function_duration": Latency::of(&results.function), "function_init": Latency::of(&results.init)},
+        "max_memory_mb": results.max_memory_mb,
+        "cost_per_million_events_usd": cost,
+        "verify": verification,
+        "failed_thresholds": failures,
+    });
+    std::fs::write(path, serde_json::to_string_pretty(&report)?)
+        .with_context(|| format!("--json {path}"))?;
+    println!("results written to {path}");
+    Ok(())
+}
+
+async fn main_result() -> Result<bool> {
+    let args = Args::parse();
+    let (shape, limits) = plan(&args)?;
     let events = match &args.events {
         Some(path) => Events::from_file(path)?,
         None => Events::generated(),
@@ -233,68 +327,10 @@ async fn main_result() -> Result<bool> {
     progress.finish();
     let cost = cost(&results, args.architecture);
     print_table(&results, cost);
-    let verification = match &args.verify {
-        Some(url) => {
-            let v = verify(url, &results.acked)
-                .await
-                .context("--verify: reading the events table")?;
-            println!(
-                "verify: {} acknowledged events checked, {} missing, {} doubled",
-                v.checked,
-                v.missing.len(),
-                v.doubled.len()
-            );
-            Some(v)
-        }
-        None => None,
-    };
-    let warm = Latency::of(&results.warm);
-    let error_rate = if results.requests == 0 {
-        0.0
-    } else {
-        results.error_count() as f64 / results.requests as f64
-    };
-    let mut failures = Vec::new();
-    if let Some(max) = args.max_p99
-        && warm.p99 > max
-    {
-        failures.push(format!("warm p99 {:.3} ms > --max-p99 {max}", warm.p99));
-    }
-    if let Some(max) = args.max_error_rate
-        && error_rate > max
-    {
-        failures.push(format!(
-            "error rate {error_rate:.4} > --max-error-rate {max}"
-        ));
-    }
-    if let Some(v) = &verification
-        && (!v.missing.is_empty() || !v.doubled.is_empty())
-    {
-        failures.push(format!(
-            "{} events missing, {} doubled",
-            v.missing.len(),
-            v.doubled.len()
-        ));
-    }
+    let verification = verified(&args, &results).await?;
+    let failures = failed_thresholds(&args, &results, verification.as_ref());
     if let Some(path) = &args.json {
-        let report = json!({
-            "requests": results.requests,
-            "events": results.events,
-            "errors": results.errors,
-            "error_rate": error_rate,
-            "elapsed_s": results.elapsed.as_secs_f64(),
-            "throughput": {"requests_per_s": results.requests as f64 / results.elapsed.as_secs_f64(),
-                           "events_per_s": results.events as f64 / results.elapsed.as_secs_f64()},
-            "latency_ms": {"client_warm": warm, "client_cold": Latency::of(&results.cold),
-                           "function_duration": Latency::of(&results.function), "function_init": Latency::of(&results.init)},
-            "max_memory_mb": results.max_memory_mb,
-            "cost_per_million_events_usd": cost,
-            "verify": verification,
-            "failed_thresholds": failures,
-        });
-        std::fs::write(path, serde_json::to_string_pretty(&report)?)
-            .with_context(|| format!("--json {path}"))?;
-        println!("results written to {path}");
+        write_json(path, &results, cost, verification.as_ref(), &failures)?;
     }
     if let Some(path) = &args.plot {
         load::plot::plot(&results, path).map_err(anyhow::Error::msg)?;

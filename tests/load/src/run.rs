@@ -176,15 +176,14 @@ pub async fn run(
         issued: 0.into(),
     });
     let mut tasks = tokio::task::JoinSet::new();
-    let mut behind = 0u64;
     const TICK: Duration = Duration::from_millis(250);
     let mut last = Instant::now();
-    let maybe_tick = |last: &mut Instant| {
+    let mut maybe_tick = || {
         if last.elapsed() >= TICK {
             if let Ok(r) = shared.results.lock() {
                 tick(&r, shared.start.elapsed());
             }
-            *last = Instant::now();
+            last = Instant::now();
         }
     };
     match shape {
@@ -198,38 +197,14 @@ pub async fn run(
                 });
             }
         }
-        Shape::Open { rate } => {
-            let s = shared.clone();
-            let interval = Duration::from_secs_f64(1.0 / rate);
-            let mut i: u32 = 0;
-            loop {
-                let intended = s.start + interval * i;
-                tokio::time::sleep_until(intended.into()).await;
-                if intended.elapsed() > Duration::from_secs(1) {
-                    behind += 1;
-                    if behind > rate as u64 {
-                        return Err(RunError::RateTooHigh { rate, behind });
-                    }
-                }
-                let Some((payload, ids)) = s.next() else {
-                    break;
-                };
-                let s2 = s.clone();
-                tasks.spawn(async move { s2.one(intended, payload, ids).await });
-                maybe_tick(&mut last);
-                i = i.saturating_add(1);
-                if i.is_multiple_of(64) {
-                    while tasks.try_join_next().is_some() {}
-                }
-            }
-        }
+        Shape::Open { rate } => open_schedule(&shared, rate, &mut tasks, &mut maybe_tick).await?,
     }
     loop {
         tokio::select! {
             next = tasks.join_next() => if next.is_none() { break },
             _ = tokio::time::sleep(TICK) => {}
         }
-        maybe_tick(&mut last);
+        maybe_tick();
     }
     let elapsed = shared.start.elapsed();
     let mut results = std::mem::replace(
@@ -238,6 +213,39 @@ pub async fn run(
     );
     results.elapsed = elapsed;
     Ok(results)
+}
+
+/// An open load: one request every 1/`rate` s on schedule, whether earlier ones returned or
+/// not, each timed from when it was due. Gives up when the client falls a second behind.
+async fn open_schedule(
+    shared: &Arc<Shared>,
+    rate: f64,
+    tasks: &mut tokio::task::JoinSet<()>,
+    maybe_tick: &mut impl FnMut(),
+) -> Result<(), RunError> {
+    let interval = Duration::from_secs_f64(1.0 / rate);
+    let mut behind = 0u64;
+    let mut i: u32 = 0;
+    loop {
+        let intended = shared.start + interval * i;
+        tokio::time::sleep_until(intended.into()).await;
+        if intended.elapsed() > Duration::from_secs(1) {
+            behind += 1;
+            if behind > rate as u64 {
+                return Err(RunError::RateTooHigh { rate, behind });
+            }
+        }
+        let Some((payload, ids)) = shared.next() else {
+            return Ok(());
+        };
+        let s = shared.clone();
+        tasks.spawn(async move { s.one(intended, payload, ids).await });
+        maybe_tick();
+        i = i.saturating_add(1);
+        if i.is_multiple_of(64) {
+            while tasks.try_join_next().is_some() {}
+        }
+    }
 }
 
 /// The figures of one histogram, in milliseconds.

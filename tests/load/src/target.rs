@@ -146,86 +146,86 @@ impl Target {
 
     pub async fn send(&self, payload: String) -> Reply {
         match self {
-            Target::Lambda { client, function } => {
-                let out = client
-                    .invoke()
-                    .function_name(function)
-                    .log_type(LogType::Tail)
-                    .payload(Blob::new(payload))
-                    .send()
-                    .await;
-                match out {
-                    Err(e) => Reply {
-                        error: Some(error_name(
-                            &aws_sdk_lambda::error::DisplayErrorContext(&e).to_string(),
-                        )),
-                        report: None,
-                    },
-                    Ok(out) => {
-                        let report = out
-                            .log_result()
-                            .and_then(|l| base64::engine::general_purpose::STANDARD.decode(l).ok())
-                            .and_then(|l| parse_report(&String::from_utf8_lossy(&l)));
-                        let error = out.function_error().map(|_| {
-                            let body: Value = out
-                                .payload()
-                                .and_then(|p| serde_json::from_slice(p.as_ref()).ok())
-                                .unwrap_or_default();
-                            body["errorType"]
-                                .as_str()
-                                .unwrap_or("FunctionError")
-                                .to_owned()
-                        });
-                        Reply { error, report }
-                    }
-                }
-            }
+            Target::Lambda { client, function } => invoke(client, function, payload).await,
             Target::Url {
                 client,
                 url,
                 signer,
-            } => {
-                let mut request = client.post(url).header("content-type", "application/json");
-                if let Some(sdk) = signer {
-                    match sign(sdk, url, payload.as_bytes()).await {
-                        Ok(headers) => {
-                            for (name, value) in headers {
-                                request = request.header(name, value);
-                            }
-                        }
-                        Err(e) => {
-                            return Reply {
-                                error: Some(format!("SigningFailed: {e}")),
-                                report: None,
-                            };
-                        }
-                    }
-                }
-                let out = request.body(payload).send().await;
-                match out {
-                    Err(e) if e.is_timeout() => Reply {
-                        error: Some("Timeout".into()),
-                        report: None,
-                    },
-                    Err(e) if e.is_connect() => Reply {
-                        error: Some("ConnectFailed".into()),
-                        report: None,
-                    },
-                    Err(_) => Reply {
-                        error: Some("HttpError".into()),
-                        report: None,
-                    },
-                    Ok(r) if r.status().as_u16() == 201 => Reply {
-                        error: None,
-                        report: None,
-                    },
-                    Ok(r) => Reply {
-                        error: Some(format!("HTTP {}", r.status().as_u16())),
-                        report: None,
-                    },
+            } => post(client, url, signer.as_deref(), payload).await,
+        }
+    }
+}
+
+impl Reply {
+    fn failed(error: impl Into<String>) -> Reply {
+        Reply {
+            error: Some(error.into()),
+            report: None,
+        }
+    }
+}
+
+/// One Invoke with the log tail, whose REPORT line gives the function's own figures.
+async fn invoke(client: &aws_sdk_lambda::Client, function: &str, payload: String) -> Reply {
+    let out = client
+        .invoke()
+        .function_name(function)
+        .log_type(LogType::Tail)
+        .payload(Blob::new(payload))
+        .send()
+        .await;
+    let out = match out {
+        Ok(out) => out,
+        Err(e) => {
+            return Reply::failed(error_name(
+                &aws_sdk_lambda::error::DisplayErrorContext(&e).to_string(),
+            ));
+        }
+    };
+    let report = out
+        .log_result()
+        .and_then(|l| base64::engine::general_purpose::STANDARD.decode(l).ok())
+        .and_then(|l| parse_report(&String::from_utf8_lossy(&l)));
+    let error = out.function_error().map(|_| {
+        let body: Value = out
+            .payload()
+            .and_then(|p| serde_json::from_slice(p.as_ref()).ok())
+            .unwrap_or_default();
+        body["errorType"]
+            .as_str()
+            .unwrap_or("FunctionError")
+            .to_owned()
+    });
+    Reply { error, report }
+}
+
+/// One POST to a Function URL, SigV4-signed when `signer` is set; 201 is success.
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    signer: Option<&aws_config::SdkConfig>,
+    payload: String,
+) -> Reply {
+    let mut request = client.post(url).header("content-type", "application/json");
+    if let Some(sdk) = signer {
+        match sign(sdk, url, payload.as_bytes()).await {
+            Ok(headers) => {
+                for (name, value) in headers {
+                    request = request.header(name, value);
                 }
             }
+            Err(e) => return Reply::failed(format!("SigningFailed: {e}")),
         }
+    }
+    match request.body(payload).send().await {
+        Err(e) if e.is_timeout() => Reply::failed("Timeout"),
+        Err(e) if e.is_connect() => Reply::failed("ConnectFailed"),
+        Err(_) => Reply::failed("HttpError"),
+        Ok(r) if r.status().as_u16() == 201 => Reply {
+            error: None,
+            report: None,
+        },
+        Ok(r) => Reply::failed(format!("HTTP {}", r.status().as_u16())),
     }
 }
 

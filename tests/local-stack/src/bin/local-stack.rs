@@ -168,86 +168,37 @@ async fn invoke(
     Ok(value)
 }
 
+/// The workspace's binaries and root.
+struct Workspace {
+    bin: PathBuf,
+    root: PathBuf,
+}
+
 async fn flow(started: &mut Started, out_dir: &Path) -> Result<()> {
-    let bin = std::env::current_exe()?
-        .parent()
-        .context("the binary's folder")?
-        .to_path_buf();
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .context("the workspace root")?
-        .to_path_buf();
-
-    // 1. MySQL, migrated.
-    let db_url = mysql().await?;
-    let migrate = Command::new(bin.join("migrate"))
-        .kill_on_drop(true)
-        .env("DATABASE_URL", &db_url)
-        .output()
-        .await
-        .context("running migrate")?;
-    if !migrate.status.success() {
-        bail!(
-            "migrate failed: {}",
-            String::from_utf8_lossy(&migrate.stderr)
-        );
-    }
-    println!(
-        "migrations: {}",
-        String::from_utf8_lossy(&migrate.stdout).trim()
-    );
-
-    // 2. moto with the stand-in groups.
-    let moto_port = free_port()?;
-    started.spawn(
-        "moto_server",
-        Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &moto_port.to_string()])
-            .stdout(std::fs::File::create(out_dir.join("moto.log"))?)
-            .stderr(Stdio::null()),
-    )?;
-    wait_for_port(moto_port, Duration::from_secs(30), "moto_server").await?;
-    let moto = format!("http://127.0.0.1:{moto_port}");
-    let ec2 = aws_sdk_ec2::Client::new(&emulator_config(&moto).await);
-    let groups = security_groups(&ec2).await?;
-    println!("moto: {moto}, groups {}", groups.join(", "));
-
-    // 3. Both functions under cargo lambda watch.
+    let workspace = Workspace {
+        bin: std::env::current_exe()?
+            .parent()
+            .context("the binary's folder")?
+            .to_path_buf(),
+        // tests/local-stack
+        root: PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .ancestors()
+            .nth(2)
+            .context("the workspace root")?
+            .to_path_buf(),
+    };
+    let db_url = migrated_mysql(&workspace).await?;
+    let (moto, ec2, groups) = moto_with_groups(started, out_dir).await?;
     let ranges =
         std::env::var("IP_RANGES_URL").unwrap_or_else(|_| sg_sync::config::OFFICIAL_URL.into());
-    let env_file = out_dir.join("functions.env");
-    std::fs::write(
-        &env_file,
-        format!(
-            "DATABASE_URL={db_url}\nSECURITY_GROUP_IDS={}\nREGIONS={REGION}\nIP_RANGES_URL={ranges}\n\
-             AWS_ENDPOINT_URL={moto}\nAWS_REGION={REGION}\nAWS_ACCESS_KEY_ID=testing\n\
-             AWS_SECRET_ACCESS_KEY=testing\n",
-            groups.join(",")
-        ),
-    )?;
-    let watch_port = free_port()?;
-    let watch_log = out_dir.join("cargo-lambda-watch.log");
-    started.spawn(
-        "cargo lambda watch",
-        Command::new("cargo")
-            .current_dir(&root)
-            .args(["lambda", "watch", "--invoke-address", "127.0.0.1"])
-            .args(["--invoke-port", &watch_port.to_string()])
-            .arg("--env-file")
-            .arg(&env_file)
-            .args(["--timeout", "600"])
-            .stdout(std::fs::File::create(&watch_log)?)
-            .stderr(std::fs::File::create(
-                out_dir.join("cargo-lambda-watch.err"),
-            )?),
-    )?;
-    wait_for_port(watch_port, Duration::from_secs(120), "cargo lambda watch").await?;
-    let endpoint = format!("http://127.0.0.1:{watch_port}");
+    let functions = Functions {
+        db_url: &db_url,
+        moto: &moto,
+        groups: &groups,
+        ranges: &ranges,
+    };
+    let endpoint = functions.watch(started, out_dir, &workspace).await?;
     let lambda = aws_sdk_lambda::Client::new(&emulator_config(&endpoint).await);
-    println!(
-        "cargo lambda watch: {endpoint} (the first invoke of each function builds it; log: {})",
-        watch_log.display()
-    );
 
     // 4. A sync, then the groups.
     println!("sync: sg-sync-fn from {ranges}");
@@ -266,14 +217,122 @@ async fn flow(started: &mut Started, out_dir: &Path) -> Result<()> {
     )
     .await
     .context("warming ingest-fn")?;
+    load_run(&workspace, &endpoint, &db_url, out_dir).await
+}
+
+/// 1. MySQL, migrated.
+async fn migrated_mysql(workspace: &Workspace) -> Result<String> {
+    let db_url = mysql().await?;
+    let migrate = Command::new(workspace.bin.join("migrate"))
+        .kill_on_drop(true)
+        .env("DATABASE_URL", &db_url)
+        .output()
+        .await
+        .context("running migrate")?;
+    if !migrate.status.success() {
+        bail!(
+            "migrate failed: {}",
+            String::from_utf8_lossy(&migrate.stderr)
+        );
+    }
+    println!(
+        "migrations: {}",
+        String::from_utf8_lossy(&migrate.stdout).trim()
+    );
+    Ok(db_url)
+}
+
+/// 2. moto with the stand-in groups: its endpoint, a client and the group ids.
+async fn moto_with_groups(
+    started: &mut Started,
+    out_dir: &Path,
+) -> Result<(String, aws_sdk_ec2::Client, Vec<String>)> {
+    let moto_port = free_port()?;
+    started.spawn(
+        "moto_server",
+        Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &moto_port.to_string()])
+            .stdout(std::fs::File::create(out_dir.join("moto.log"))?)
+            .stderr(Stdio::null()),
+    )?;
+    wait_for_port(moto_port, Duration::from_secs(30), "moto_server").await?;
+    let moto = format!("http://127.0.0.1:{moto_port}");
+    let ec2 = aws_sdk_ec2::Client::new(&emulator_config(&moto).await);
+    let groups = security_groups(&ec2).await?;
+    println!("moto: {moto}, groups {}", groups.join(", "));
+    Ok((moto, ec2, groups))
+}
+
+/// What both functions are configured with.
+struct Functions<'a> {
+    db_url: &'a str,
+    moto: &'a str,
+    groups: &'a [String],
+    ranges: &'a str,
+}
+
+impl Functions<'_> {
+    /// 3. Both functions under `cargo lambda watch`; returns its Invoke API endpoint.
+    async fn watch(
+        &self,
+        started: &mut Started,
+        out_dir: &Path,
+        workspace: &Workspace,
+    ) -> Result<String> {
+        let env_file = out_dir.join("functions.env");
+        std::fs::write(
+            &env_file,
+            format!(
+                "DATABASE_URL={}\nSECURITY_GROUP_IDS={}\nREGIONS={REGION}\nIP_RANGES_URL={}\n\
+                 AWS_ENDPOINT_URL={}\nAWS_REGION={REGION}\nAWS_ACCESS_KEY_ID=testing\n\
+                 AWS_SECRET_ACCESS_KEY=testing\n",
+                self.db_url,
+                self.groups.join(","),
+                self.ranges,
+                self.moto,
+            ),
+        )?;
+        let watch_port = free_port()?;
+        let watch_log = out_dir.join("cargo-lambda-watch.log");
+        started.spawn(
+            "cargo lambda watch",
+            Command::new("cargo")
+                .current_dir(&workspace.root)
+                .args(["lambda", "watch", "--invoke-address", "127.0.0.1"])
+                .args(["--invoke-port", &watch_port.to_string()])
+                .arg("--env-file")
+                .arg(&env_file)
+                .args(["--timeout", "600"])
+                .stdout(std::fs::File::create(&watch_log)?)
+                .stderr(std::fs::File::create(
+                    out_dir.join("cargo-lambda-watch.err"),
+                )?),
+        )?;
+        wait_for_port(watch_port, Duration::from_secs(120), "cargo lambda watch").await?;
+        let endpoint = format!("http://127.0.0.1:{watch_port}");
+        println!(
+            "cargo lambda watch: {endpoint} (the first invoke of each function builds it; log: {})",
+            watch_log.display()
+        );
+        Ok(endpoint)
+    }
+}
+
+/// 5. ingest-load through the Invoke API, verified against the table, with its plot.
+async fn load_run(
+    workspace: &Workspace,
+    endpoint: &str,
+    db_url: &str,
+    out_dir: &Path,
+) -> Result<()> {
     let plot = out_dir.join("latency.png");
     let json = out_dir.join("ingest-load.json");
-    let status = Command::new(bin.join("ingest-load"))
+    let status = Command::new(workspace.bin.join("ingest-load"))
         // Ctrl-C drops this future: the load run must stop with it.
         .kill_on_drop(true)
-        .args(["--function", "ingest-fn", "--endpoint", &endpoint])
+        .args(["--function", "ingest-fn", "--endpoint", endpoint])
         .args(["--concurrency", "4", "--requests", "400", "--batch", "5"])
-        .args(["--verify", &db_url])
+        .args(["--verify", db_url])
         .envs(EMULATOR_ENV)
         .arg("--json")
         .arg(&json)
