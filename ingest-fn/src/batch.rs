@@ -149,13 +149,8 @@ impl std::error::Error for Rejections {}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::memory::received_at as now;
     use serde_json::json;
-
-    fn now() -> NaiveDateTime {
-        chrono::DateTime::from_timestamp(1_787_411_825, 0)
-            .unwrap()
-            .naive_utc()
-    }
 
     #[test]
     fn keys_and_times_default_from_the_delivery() {

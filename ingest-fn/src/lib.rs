@@ -2,7 +2,7 @@
 //!
 //! Following an invocation: [`handler`] tells the source and hands the event to its adapter
 //! in [`sources`] (direct invokes, HTTP, SQS, Kinesis); the adapter feeds each item to an
-//! [`EventBatch`] ([`batch`]), which parses it ([`event`], the contract) into a [`Row`];
+//! [`batch::EventBatch`], which parses it ([`event`], the contract) into a [`store::Row`];
 //! [`store`] writes the rows through a pool reused across invocations; the adapter maps the
 //! outcome to its source's response, or to an [`IngestError`] ([`error`]).
 
@@ -15,12 +15,11 @@ pub mod iam_account;
 pub mod sources;
 pub mod store;
 
-pub use batch::EventBatch;
 pub use config::Config;
 pub use error::IngestError;
 pub use handler::handle;
 pub use iam_account::{IamAccount, PasswordAccount};
-pub use store::{EventStore, MySqlStore, Row, Written};
+pub use store::{EventStore, MySqlStore};
 
 /// The workspace's `migrations/`, embedded.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");

@@ -87,14 +87,8 @@ pub async fn handle<S: EventStore>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::memory::MemoryStore;
+    use crate::store::memory::{MemoryStore, received_at as now};
     use serde_json::json;
-
-    fn now() -> NaiveDateTime {
-        chrono::DateTime::from_timestamp(1_787_411_825, 0)
-            .unwrap()
-            .naive_utc()
-    }
 
     fn event(val1: f64) -> Value {
         json!({"source": "dev", "val1": val1, "val2": 2})

@@ -223,13 +223,7 @@ async fn reply<S: EventStore>(store: &S, req: Request<'_>, received_at: NaiveDat
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::memory::MemoryStore;
-
-    fn now() -> NaiveDateTime {
-        chrono::DateTime::from_timestamp(1_787_411_825, 0)
-            .unwrap()
-            .naive_utc()
-    }
+    use crate::store::memory::{MemoryStore, received_at as now};
 
     fn request(method: &str, body: &str, base64: bool, key: Option<&str>) -> Value {
         let mut headers = json!({"content-type": "application/json"});

@@ -54,15 +54,9 @@ pub async fn handle<S: EventStore>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::memory::MemoryStore;
+    use crate::store::memory::{MemoryStore, received_at as now};
     use base64::Engine;
     use serde_json::json;
-
-    fn now() -> NaiveDateTime {
-        chrono::DateTime::from_timestamp(1_787_411_825, 0)
-            .unwrap()
-            .naive_utc()
-    }
 
     fn kinesis(records: &[(&str, &[u8])]) -> KinesisEvent {
         let records: Vec<Value> = records

@@ -43,14 +43,8 @@ pub async fn handle<S: EventStore>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::memory::MemoryStore;
+    use crate::store::memory::{MemoryStore, received_at as now};
     use serde_json::json;
-
-    fn now() -> NaiveDateTime {
-        chrono::DateTime::from_timestamp(1_787_411_825, 0)
-            .unwrap()
-            .naive_utc()
-    }
 
     fn sqs(bodies: &[(&str, &str)]) -> SqsEvent {
         let records: Vec<Value> = bodies

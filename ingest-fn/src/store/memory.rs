@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+use chrono::NaiveDateTime;
+
 use crate::store::{EventStore, Row, StoreError};
 
 #[derive(Default)]
@@ -48,4 +50,11 @@ impl EventStore for MemoryStore {
         }
         Ok(inserted)
     }
+}
+
+/// The time the tests' deliveries are received at: 2026-08-22T15:17:05Z.
+pub fn received_at() -> NaiveDateTime {
+    chrono::DateTime::from_timestamp(1_787_411_825, 0)
+        .unwrap_or_default()
+        .naive_utc()
 }

@@ -13,8 +13,8 @@ use crate::publication::SyncToken;
 use crate::report::{Change, GroupReport, SyncReport};
 use crate::rules::Wanted;
 
-pub use prefix_list::{PrefixList, PrefixListApi, PrefixListPlan, PrefixListState};
-pub use security_groups::{GroupState, Placement, Plan, SecurityGroupApi, SecurityGroups};
+pub use prefix_list::{PrefixList, PrefixListApi, PrefixListState};
+pub use security_groups::{GroupState, Plan, SecurityGroupApi, SecurityGroups};
 
 /// A planned change, whatever the target.
 pub trait Changes {
