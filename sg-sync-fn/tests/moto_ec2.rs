@@ -395,6 +395,8 @@ async fn the_cli_plans_as_json_and_applies() {
             .env("AWS_REGION", REGION)
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
+            // A target named by a flag replaces the other target's variable.
+            .env("PREFIX_LIST_ID", "pl-0123456789abcdef0")
             .env_remove("SECURITY_GROUP_IDS");
         if json {
             cmd.arg("--json");
@@ -443,4 +445,17 @@ async fn the_cli_plans_as_json_and_applies() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("PORTS"));
+    // The same parser reads the flag's environment variable.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sg-sync"))
+        .args(["plan", "--regions", REGION])
+        .env("SECURITY_GROUP_IDS", "sg-xyz")
+        .env_remove("PREFIX_LIST_ID")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("SECURITY_GROUP_IDS") && stderr.contains("sg-xyz"),
+        "{stderr}"
+    );
 }

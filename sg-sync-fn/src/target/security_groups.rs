@@ -83,7 +83,7 @@ pub struct Placement {
 
 impl Placement {
     /// Rules to authorize, one batch per port: each batch is one EC2 call.
-    pub fn authorize_by_port(&self) -> BTreeMap<PortRange, Vec<(IpNet, &str)>> {
+    fn authorize_by_port(&self) -> BTreeMap<PortRange, Vec<(IpNet, &str)>> {
         let mut by_port: BTreeMap<PortRange, Vec<(IpNet, &str)>> = BTreeMap::new();
         for (r, d) in &self.authorize {
             by_port.entry(r.port).or_default().push((r.net, d.as_str()));
@@ -92,7 +92,7 @@ impl Placement {
     }
 
     /// Rules to revoke, one batch per port: each batch is one EC2 call.
-    pub fn revoke_by_port(&self) -> BTreeMap<PortRange, Vec<IpNet>> {
+    fn revoke_by_port(&self) -> BTreeMap<PortRange, Vec<IpNet>> {
         let mut by_port: BTreeMap<PortRange, Vec<IpNet>> = BTreeMap::new();
         for r in &self.revoke {
             by_port.entry(r.port).or_default().push(r.net);
@@ -156,7 +156,7 @@ fn change(group_id: &str, action: &'static str, rule: &Rule) -> Change {
 
 impl Plan {
     /// The groups as they will be once the plan is applied.
-    pub fn apply_to(&self, groups: &[GroupState]) -> Vec<GroupState> {
+    fn apply_to(&self, groups: &[GroupState]) -> Vec<GroupState> {
         groups
             .iter()
             .map(|g| {
