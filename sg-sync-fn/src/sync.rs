@@ -169,7 +169,6 @@ mod tests {
     use crate::rules::Rule;
     use crate::rules::rule::description;
     use ipnet::IpNet;
-    use std::collections::HashMap;
 
     const REGION: &str = "ap-northeast-1";
 
@@ -196,15 +195,12 @@ mod tests {
     }
 
     fn config(vars: &[(&str, &str)]) -> Config {
-        let mut map: HashMap<String, String> = [
+        let mut all = vec![
             ("SECURITY_GROUP_IDS", "sg-a,sg-b,sg-c"),
             ("AWS_REGION", REGION),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        map.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        Config::from_lookup(|k| map.get(k).cloned()).unwrap()
+        ];
+        all.extend_from_slice(vars);
+        Config::from_lookup(e2e::lookup(&all)).unwrap()
     }
 
     fn syncer(vars: &[(&str, &str)], bodies: Vec<Vec<u8>>) -> Syncer<FakeEc2, FakeFetcher> {

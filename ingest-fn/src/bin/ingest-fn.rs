@@ -16,6 +16,8 @@ const CLOSE_WITHIN: Duration = Duration::from_millis(300);
 async fn main() -> Result<(), Error> {
     // JSON lines when the function's log format is JSON (AWS_LAMBDA_LOG_FORMAT), at
     // AWS_LAMBDA_LOG_LEVEL; each line written during an invocation carries its requestId.
+    // Lambda sets both variables for a custom runtime from the function's logging config:
+    // https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-advanced.html
     lambda_runtime::tracing::init_default_subscriber();
     // Once per execution environment: configuration, credentials, the pool and its first
     // connection, all before the first event.

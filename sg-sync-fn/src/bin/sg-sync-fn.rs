@@ -11,6 +11,8 @@ use sg_sync::{Config, Syncer, invocation};
 async fn main() -> Result<(), Error> {
     // JSON lines when the function's log format is JSON (AWS_LAMBDA_LOG_FORMAT), at
     // AWS_LAMBDA_LOG_LEVEL; each line written during an invocation carries its requestId.
+    // Lambda sets both variables for a custom runtime from the function's logging config:
+    // https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-advanced.html
     lambda_runtime::tracing::init_default_subscriber();
     // Built once per execution environment and reused by every invocation.
     let config = Config::from_env()?;

@@ -14,3 +14,13 @@ pub mod scratch;
 pub mod sns;
 
 pub use runtime_api::{Outcome, RuntimeApi};
+
+/// Environment variables as a test gives them, for the functions' `Config::from_lookup`: the
+/// last value of a name wins, as with `env` on a command line.
+pub fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+    let map: std::collections::HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |k| map.get(k).cloned()
+}
