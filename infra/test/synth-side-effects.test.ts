@@ -56,7 +56,9 @@ test('the vpc mode keeps its groups and endpoint under the logical ids existing 
   const s = synth({ mode: 'vpc' });
   const groups = idsOf(s.json, 'AWS::EC2::SecurityGroup').map((id) => id.replace(/[0-9A-F]{8}$/, ''));
   expect(groups).toEqual(expect.arrayContaining(['IngestGroup', 'MigrateGroup', 'SecretsManagerEndpointGroup']));
-  // Two endpoints with private DNS for one service cannot coexist in a VPC, so a replaced
-  // endpoint would fail the update: it keeps its id too.
+  // Two endpoints with private DNS for one service cannot coexist in a VPC ("private-dns-enabled
+  // cannot be set because there is already a conflicting DNS domain"), and CloudFormation
+  // creates a replacement before deleting the old one: a new id would fail the update.
+  // https://repost.aws/knowledge-center/vpc-interface-endpoint-domain-conflict
   expect(idsOf(s.json, 'AWS::EC2::VPCEndpoint')).toEqual(['NetworkVpcSecretsManager9D032D69']);
 });

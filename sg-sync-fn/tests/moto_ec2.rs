@@ -419,6 +419,36 @@ async fn the_cli_plans_as_json_and_applies() {
         managed(&ids).await.concat().is_empty(),
         "plan changes nothing"
     );
+    // DRY_RUN, as the Lambda reads it, makes `apply` a dry run too.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sg-sync"))
+        .args([
+            "apply",
+            "--json",
+            "--security-group-ids",
+            &ids.join(","),
+            "--regions",
+            REGION,
+        ])
+        .arg("--ranges")
+        .arg(&file)
+        .env("AWS_ENDPOINT_URL", endpoint())
+        .env("AWS_REGION", REGION)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("DRY_RUN", "true")
+        .output()
+        .unwrap();
+    let dry: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        dry["dry_run"],
+        true,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        managed(&ids).await.concat().is_empty(),
+        "DRY_RUN changes nothing"
+    );
     let out = run("apply", false);
     assert!(
         out.status.success(),

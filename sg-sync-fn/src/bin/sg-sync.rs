@@ -92,19 +92,26 @@ impl Options {
         } else if flagged("prefix_list_id") && !flagged("security_group_ids") {
             groups = None;
         }
+        // Not flags: the region is the SDK's variable, and `plan` is the dry run. Their
+        // variables go through the Lambda's own parser.
+        let env = ConfigValues::from_lookup(|k| {
+            matches!(k, "AWS_REGION" | "DRY_RUN")
+                .then(|| std::env::var(k).ok())
+                .flatten()
+        })?;
         let values = ConfigValues {
             security_group_ids: groups,
             prefix_list_id: list,
             ports: self.ports,
             services: self.services,
             regions: self.regions,
-            aws_region: std::env::var("AWS_REGION").ok().filter(|r| !r.is_empty()),
+            aws_region: env.aws_region,
             network_border_groups: self.network_border_groups,
             ipv6: self.ipv6,
             rules_per_group: self.rules_per_group,
             ip_ranges_url: self.ip_ranges_url,
             max_removal_ratio: self.max_removal_ratio,
-            dry_run: None,
+            dry_run: env.dry_run,
         };
         Ok(values.resolve()?)
     }

@@ -327,7 +327,7 @@ impl<A: SecurityGroupApi> Target for SecurityGroups<'_, A> {
 }
 
 /// The token every group holds: the oldest one, or none if any group has none.
-pub fn applied_token(tokens: impl Iterator<Item = Option<SyncToken>>) -> Option<SyncToken> {
+fn applied_token(tokens: impl Iterator<Item = Option<SyncToken>>) -> Option<SyncToken> {
     tokens
         .fold(None, |acc: Option<Option<SyncToken>>, t| {
             Some(match acc {

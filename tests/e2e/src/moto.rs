@@ -51,15 +51,32 @@ pub async fn sdk_config(endpoint: &str, region: &str) -> aws_config::SdkConfig {
         .await
 }
 
+/// Why moto could not set up what a test needs.
+#[derive(Debug, thiserror::Error)]
+pub enum MotoError {
+    #[error(transparent)]
+    Ec2(#[from] aws_sdk_ec2::Error),
+    #[error("moto returned no {0} id")]
+    NoId(&'static str),
+}
+
 /// The database's security groups as stand-ins: a new VPC with `n` empty groups named
 /// `{name}-{i}`, in placement order.
 pub async fn security_groups(
     ec2: &aws_sdk_ec2::Client,
     name: &str,
     n: usize,
-) -> Result<Vec<String>, aws_sdk_ec2::Error> {
-    let vpc = ec2.create_vpc().cidr_block("10.0.0.0/16").send().await?;
-    let vpc = vpc.vpc().and_then(|v| v.vpc_id()).unwrap_or_default();
+) -> Result<Vec<String>, MotoError> {
+    let vpc = ec2
+        .create_vpc()
+        .cidr_block("10.0.0.0/16")
+        .send()
+        .await
+        .map_err(aws_sdk_ec2::Error::from)?;
+    let vpc = vpc
+        .vpc()
+        .and_then(|v| v.vpc_id())
+        .ok_or(MotoError::NoId("VPC"))?;
     let mut ids = Vec::new();
     for i in 1..=n {
         let group = ec2
@@ -68,8 +85,14 @@ pub async fn security_groups(
             .description(format!("stand-in for the database's group {i}/{n}"))
             .vpc_id(vpc)
             .send()
-            .await?;
-        ids.push(group.group_id().unwrap_or_default().to_owned());
+            .await
+            .map_err(aws_sdk_ec2::Error::from)?;
+        ids.push(
+            group
+                .group_id()
+                .ok_or(MotoError::NoId("security group"))?
+                .to_owned(),
+        );
     }
     Ok(ids)
 }
