@@ -16,6 +16,8 @@ export LOCAL_STACK_DIR=${LOCAL_STACK_DIR:-$cache/local-stack}
 mkdir -p "$LOCAL_STACK_DIR"
 cd "$root"
 echo "building the workspace (migrate, ingest-load, local-stack)" >&2
-# The targets `cargo test --workspace` builds (features unify the same way): nothing rebuilt.
-cargo build --quiet --locked --workspace --tests
+# The targets `cargo test --workspace` builds (features unify the same way), and every binary:
+# `--tests` alone leaves out the binaries of a package without integration tests (local-stack,
+# ingest-load), and a stale one of the same name in the shared target folder would run instead.
+cargo build --quiet --locked --workspace --bins --tests
 exec "$CARGO_TARGET_DIR/debug/local-stack"

@@ -25,9 +25,11 @@ const REGION: &str = "ap-northeast-1";
 fn binaries() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
-        // The targets `cargo test --workspace` builds, so features unify the same way and
-        // nothing is rebuilt after it.
-        .args(["build", "--quiet", "--workspace", "--tests"])
+        // The targets `cargo test --workspace` builds, so features unify the same way, plus
+        // every binary: `--tests` alone builds a package's binaries only when it has
+        // integration tests, and ingest-load's package has none. Without `--bins` a stale
+        // binary of the same name (another checkout sharing the target folder) would run.
+        .args(["build", "--quiet", "--workspace", "--bins", "--tests"])
         .status()
         .expect("run cargo build");
     assert!(status.success(), "building the function binaries failed");
