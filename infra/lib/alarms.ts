@@ -4,14 +4,127 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as rds from 'aws-cdk-lib/aws-rds';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Annotations, Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
+import type { StackConfig } from './config';
+import type { Database } from './database';
+import type { IngestFunction } from './ingest-function';
+import type { SyncFunction } from './sync-function';
 
-/** One encrypted topic every alarm notifies; an email subscription when one is configured. */
+// The functions' own metrics, written as CloudWatch embedded metric format (EMF) lines: the
+// namespace comes from METRICS_NAMESPACE (context metricsNamespace) and every line carries the
+// one dimension set [["FunctionName"]], whose value Lambda puts in AWS_LAMBDA_FUNCTION_NAME.
+// https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
+
+/** ingest-fn, one line per invocation. */
+export type IngestMetricName =
+  | 'EventsWritten'
+  | 'EventsDuplicate'
+  | 'EventsRejected'
+  | 'StoreUnavailable'
+  | 'Reconnects'
+  | 'WriteLatency';
+/** sg-sync-fn, one line per run. */
+export type SyncMetricName =
+  | 'RulesAdded'
+  | 'RulesRemoved'
+  | 'WantedRanges'
+  | 'FreeRuleSlots'
+  | 'SyncSucceeded'
+  | 'PublicationAgeSeconds';
+
+/** The dimension every EMF line of ours declares. */
+export const EMF_DIMENSION = 'FunctionName';
+
+/** One function's EMF metric of a given name. */
+export type FunctionMetrics<N extends string> = (name: N, options?: cloudwatch.MetricOptions) => cloudwatch.Metric;
+
+export function functionMetrics<N extends string>(namespace: string, fn: lambda.IFunction): FunctionMetrics<N> {
+  return (name, options = {}) =>
+    new cloudwatch.Metric({
+      ...options,
+      namespace,
+      metricName: name,
+      dimensionsMap: { [EMF_DIMENSION]: fn.functionName },
+    });
+}
+
+// Thresholds, each a pure function of the stack's settings so the dashboard draws the same line.
+
+/** DatabaseConnections at or above this leaves less than half of the connections kept free for
+ *  migrate and operators. ingest-fn alone cannot reach it: its reserved concurrency times
+ *  DB_POOL_MAX is at most max_connections - dbReservedConnections (config.ts). Reaching it means
+ *  something else holds connections: environments Lambda retired whose sessions wait_timeout
+ *  has not closed yet, a leak, or an operator's tool; at max_connections MySQL refuses logins
+ *  with 1040 (Too many connections). */
+export function connectionsThreshold(config: StackConfig): number {
+  return config.dbMaxConnections - Math.ceil(config.dbReservedConnections / 2);
+}
+
+/** FreeStorageSpace (bytes) below this: half of the 10 % of the allocated storage at which RDS
+ *  storage autoscaling starts growing the volume. Below it autoscaling did not act (the volume
+ *  is at maxAllocatedStorage, the six hours since the last change have not passed, or the data
+ *  grows faster); at zero the instance is STORAGE_FULL and every write fails. Later growth only
+ *  raises the point where autoscaling acts, so the line stays below it.
+ *  https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_PIOPS.Autoscaling.html */
+export function freeStorageThresholdBytes(allocatedGiB: number): number {
+  return Math.round(allocatedGiB * 0.05 * 1024 ** 3);
+}
+
+/** The oldest message's age at which the queue is not being drained: a message that fails is
+ *  received again after each visibility timeout and moves to the dead-letter queue after
+ *  maxReceiveCount receives, so no message is older than their product unless nothing
+ *  receives it (a disabled mapping, throttling, a function that cannot start) or the backlog
+ *  outgrows the consumers. */
+export function queueAgeThreshold(visibilityTimeoutSeconds: number, maxReceiveCount: number): Duration {
+  return Duration.seconds(visibilityTimeoutSeconds * maxReceiveCount);
+}
+
+/** The db.t2, db.t3 and db.t4g classes, the only ones with CPU credits (CPUCreditBalance
+ *  "applies only to db.t2, db.t3, and db.t4g instances").
+ *  https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-metrics.html */
+export function isBurstable(instanceType: string): boolean {
+  return /^t\d/.test(instanceType);
+}
+
+/** Credits below which a balance that is not growing is an alarm: one credit is one vCPU at
+ *  100 % for a minute, so 20 leave minutes of burst. */
+export const CPU_CREDITS_LOW = 20;
+
+/** Fewer free rule slots than this and the next AmazonIpSpaceChanged may not fit: a publication
+ *  changes a region's EC2 set by a few prefixes at a time, so 10 is room for one or two of them,
+ *  and growing the pool (securityGroupPoolSize) is one deploy. At zero the sync cannot add a
+ *  new range and the database refuses clients on it. */
+export const FREE_RULE_SLOTS_LOW = 10;
+
+/** The longest an alarm may look back: Period x EvaluationPeriods "can't be more than 604,800
+ *  seconds". https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html */
+export const ALARM_LOOKBACK_MAX = Duration.days(7);
+
+/** The window of "no successful sync for 2 hours": two runs of a schedule slower than hourly,
+ *  at most ALARM_LOOKBACK_MAX. `interval` is the schedule's rate, undefined for a cron
+ *  expression (then the window stays 2 hours). */
+export function syncSuccessWindow(schedule: string): { window: Duration; interval?: Duration } {
+  const twoHours = Duration.hours(2);
+  const m = /^rate\((\d+) (minutes?|hours?|days?)\)$/.exec(schedule.trim());
+  if (!m) return { window: twoHours };
+  const n = Number(m[1]);
+  const unit = m[2];
+  const interval = unit.startsWith('minute') ? Duration.minutes(n) : unit.startsWith('hour') ? Duration.hours(n) : Duration.days(n);
+  const seconds = Math.min(Math.max(twoHours.toSeconds(), 2 * interval.toSeconds()), ALARM_LOOKBACK_MAX.toSeconds());
+  return { window: Duration.seconds(seconds), interval };
+}
+
+/** Every alarm of the stack and the one encrypted topic they notify; an email subscription when
+ *  one is configured, a synth warning when not. */
 export class Alarms extends Construct {
   readonly topic: sns.Topic;
   readonly key: kms.Key;
+  /** Every alarm, in the order created (the dashboard shows their state). */
+  readonly all: cloudwatch.Alarm[] = [];
 
   constructor(scope: Construct, id: string, email?: string) {
     super(scope, id);
@@ -38,31 +151,169 @@ export class Alarms extends Construct {
       masterKey: this.key,
       enforceSSL: true,
     });
-    if (email) this.topic.addSubscription(new subscriptions.EmailSubscription(email));
+    if (email) {
+      this.topic.addSubscription(new subscriptions.EmailSubscription(email));
+    } else {
+      Annotations.of(this).addWarningV2(
+        'lambda-rds-ingest:alarm-topic-without-subscriber',
+        'No alarmEmail: the alarm topic has no subscriber and every alarm goes unnoticed. Deploy with ' +
+          '-c alarmEmail=ops@example.com, or subscribe your own endpoint to the AlarmTopicArn output.',
+      );
+    }
   }
 
-  /** Alarms when the metric's sum reaches 1 in one period. */
-  any(id: string, metric: cloudwatch.IMetric, description: string): cloudwatch.Alarm {
-    const alarm = new cloudwatch.Alarm(this, id, {
-      metric,
+  /** ingest-fn: failures, throttles, the Function URL's 5xx, the queue's age, dead letters. */
+  watchIngest(ingest: IngestFunction): void {
+    const fn = ingest.function;
+    this.add('IngestErrors', {
+      metric: fn.metricErrors({ period: Duration.minutes(5) }),
       threshold: 1,
-      evaluationPeriods: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      alarmDescription: description,
+      description: 'ingest-fn failed (an invocation error or timeout)',
     });
-    alarm.addAlarmAction(new actions.SnsAction(this.topic));
-    return alarm;
+    this.add('IngestThrottles', {
+      metric: fn.metricThrottles({ period: Duration.minutes(5) }),
+      threshold: 1,
+      description: 'ingest-fn hit its reserved concurrency',
+    });
+    // A database outage answers 503 from a function that ran fine: no Lambda Errors, only the
+    // URL's 5xx. Url5xxCount with the FunctionName dimension covers the URL on $LATEST, ours;
+    // AWS recommends the Sum statistic.
+    // https://docs.aws.amazon.com/lambda/latest/dg/urls-monitoring.html
+    this.add('IngestUrl5xx', {
+      metric: urlMetric(fn, 'Url5xxCount'),
+      threshold: 1,
+      evaluationPeriods: 2,
+      description: 'the Function URL answered 5xx in two consecutive 5-minute periods (database unreachable?)',
+    });
+    const queue = ingest.queue.node.defaultChild as sqs.CfnQueue;
+    const maxAge = queueAgeThreshold(Number(queue.visibilityTimeout), maxReceiveCount(ingest));
+    this.add('IngestQueueAge', {
+      metric: ingest.queue.metricApproximateAgeOfOldestMessage({
+        period: Duration.minutes(5),
+        statistic: 'Maximum',
+      }),
+      threshold: maxAge.toSeconds(),
+      description: `the ingest queue's oldest message is ${maxAge.toMinutes()} minutes old: nothing drains it`,
+    });
+    this.deadLetters('IngestDeadLetters', ingest.deadLetters, 'SQS events were given up (invalid or undeliverable)');
+  }
+
+  /** The database: free storage, connections against max_connections, CPU credits. */
+  watchDatabase(database: Database, config: StackConfig): void {
+    const instance = database.instance;
+    const allocated = Number((instance.node.defaultChild as rds.CfnDBInstance).allocatedStorage);
+    this.add('DatabaseFreeStorage', {
+      metric: instance.metricFreeStorageSpace({ period: Duration.minutes(5), statistic: 'Minimum' }),
+      threshold: freeStorageThresholdBytes(allocated),
+      comparison: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+      description: 'the database has under 5 % of its first allocation free; autoscaling has not caught up',
+    });
+    this.add('DatabaseConnections', {
+      metric: instance.metricDatabaseConnections({ period: Duration.minutes(1), statistic: 'Maximum' }),
+      threshold: connectionsThreshold(config),
+      evaluationPeriods: 5,
+      datapointsToAlarm: 3,
+      description:
+        `database connections reached ${connectionsThreshold(config)} of max_connections ` +
+        `${config.dbMaxConnections}: the reserve for migrate and operators is half gone`,
+    });
+    if (isBurstable(config.instanceType)) {
+      // A new instance starts with no credits and earns them while idle, so a low balance alone
+      // is no alarm; a low balance that is not growing is: the instance spends what it earns.
+      // Then db.t3/db.t4g (unlimited) bill surplus credits and db.t2 is held to its baseline.
+      // https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/using-metric-math.html
+      const credits = instance.metric('CPUCreditBalance', { period: Duration.minutes(5), statistic: 'Average' });
+      this.add('DatabaseCpuCredits', {
+        metric: new cloudwatch.MathExpression({
+          expression: `IF(credits < ${CPU_CREDITS_LOW} AND DIFF(credits) <= 0, 1, 0)`,
+          usingMetrics: { credits },
+          period: Duration.minutes(5),
+          label: 'CPU credits low and not growing',
+        }),
+        threshold: 1,
+        evaluationPeriods: 3,
+        description: `the database's CPU credit balance is under ${CPU_CREDITS_LOW} and not growing for 15 minutes`,
+      });
+    }
+  }
+
+  /** sg-sync-fn: dead letters, no successful sync, too few free rule slots. No alarm on Errors:
+   *  a transient failure (the CDN still serving the previous file) is repaired by the next run. */
+  watchSync(sync: SyncFunction, config: StackConfig): void {
+    const metric = functionMetrics<SyncMetricName>(config.metricsNamespace, sync.function);
+    this.deadLetters('SyncDeadLetters', sync.deadLetters, 'a sg-sync-fn event was given up');
+    const { window, interval } = syncSuccessWindow(config.syncSchedule);
+    if (interval === undefined || interval.toSeconds() > window.toSeconds()) {
+      Annotations.of(this).addWarningV2(
+        'lambda-rds-ingest:sync-alarm-window',
+        `syncSchedule ${config.syncSchedule}: the SyncNotSucceeded alarm fires after ${window.toHours()} hours ` +
+          'without a successful run, so a schedule slower than that keeps it in ALARM',
+      );
+    }
+    // No data means no run reported at all (not invoked, or it died before writing its line):
+    // exactly what this alarm is for, so missing data breaches.
+    // https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html#alarms-and-missing-data
+    this.add('SyncNotSucceeded', {
+      metric: metric('SyncSucceeded', { period: window, statistic: 'Sum' }),
+      threshold: 1,
+      comparison: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+      missing: cloudwatch.TreatMissingData.BREACHING,
+      description: `no successful sg-sync-fn run for ${window.toHours()} hours: the groups may lag the EC2 ranges`,
+    });
+    this.add('SyncFreeRuleSlots', {
+      metric: metric('FreeRuleSlots', { period: Duration.hours(1), statistic: 'Minimum' }),
+      threshold: FREE_RULE_SLOTS_LOW,
+      comparison: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+      description: `fewer than ${FREE_RULE_SLOTS_LOW} free rule slots in the security group pool`,
+    });
   }
 
   /** Alarms while a dead-letter queue holds anything. */
-  deadLetters(id: string, queue: sqs.IQueue, description: string): cloudwatch.Alarm {
-    return this.any(
-      id,
-      queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum' }),
+  private deadLetters(id: string, queue: sqs.IQueue, description: string): void {
+    this.add(id, {
+      metric: queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum' }),
+      threshold: 1,
       description,
-    );
+    });
   }
+
+  private add(id: string, a: AlarmSpec): cloudwatch.Alarm {
+    const alarm = new cloudwatch.Alarm(this, id, {
+      metric: a.metric,
+      threshold: a.threshold,
+      evaluationPeriods: a.evaluationPeriods ?? 1,
+      datapointsToAlarm: a.datapointsToAlarm,
+      comparisonOperator: a.comparison ?? cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: a.missing ?? cloudwatch.TreatMissingData.NOT_BREACHING,
+      alarmDescription: `${a.description}. Runbook: README, Runbooks, ${id}.`,
+    });
+    // OK too: the operator learns that it cleared without looking.
+    alarm.addAlarmAction(new actions.SnsAction(this.topic));
+    alarm.addOkAction(new actions.SnsAction(this.topic));
+    this.all.push(alarm);
+    return alarm;
+  }
+}
+
+interface AlarmSpec {
+  readonly metric: cloudwatch.IMetric;
+  readonly threshold: number;
+  readonly description: string;
+  readonly evaluationPeriods?: number;
+  readonly datapointsToAlarm?: number;
+  readonly comparison?: cloudwatch.ComparisonOperator;
+  readonly missing?: cloudwatch.TreatMissingData;
+}
+
+/** A Function URL metric of the function's unqualified URL (AWS/Lambda, FunctionName). */
+export function urlMetric(fn: lambda.IFunction, name: 'Url4xxCount' | 'Url5xxCount' | 'UrlRequestCount'): cloudwatch.Metric {
+  return fn.metric(name, { period: Duration.minutes(5), statistic: 'Sum' });
+}
+
+function maxReceiveCount(ingest: IngestFunction): number {
+  const redrive = ingest.queue.deadLetterQueue;
+  if (!redrive) throw new Error('the ingest queue has no dead-letter queue');
+  return redrive.maxReceiveCount;
 }
 
 /** A dead-letter queue: encrypted, TLS only, kept for the longest SQS allows. */

@@ -37,6 +37,8 @@ export interface StackConfig {
   readonly architecture: Arch;
   /** Optional address subscribed to the alarm topic. */
   readonly alarmEmail?: string;
+  /** CloudWatch namespace of the functions' embedded-metric-format metrics (`METRICS_NAMESPACE`). */
+  readonly metricsNamespace: string;
 }
 
 /** The newest RDS MySQL 8.4 minor this aws-cdk-lib knows (`MysqlEngineVersion.VER_8_4_10`). */
@@ -143,6 +145,17 @@ export function loadConfig(get: Lookup): StackConfig {
   if (alarmEmail !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(alarmEmail)) {
     throw new ConfigError('alarmEmail', alarmEmail, 'expected an email address');
   }
+  // CloudWatch namespaces: up to 255 of 0-9A-Za-z . - _ / # : and space, not only spaces, and
+  // never AWS/ (reserved for AWS services).
+  // https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch_concepts.html#Namespace
+  const metricsNamespace = text(get, 'metricsNamespace', 'LambdaRdsIngest');
+  if (!/^[0-9A-Za-z._\-/#: ]{1,255}$/.test(metricsNamespace) || metricsNamespace.startsWith('AWS/')) {
+    throw new ConfigError(
+      'metricsNamespace',
+      metricsNamespace,
+      'expected up to 255 of 0-9 A-Z a-z . - _ / # : and space, not starting with AWS/',
+    );
+  }
   return {
     mode,
     dbAuth,
@@ -160,5 +173,6 @@ export function loadConfig(get: Lookup): StackConfig {
     backupRetentionDays: integer(get, 'backupRetentionDays', 7, 1, 35),
     architecture: oneOf<Arch>(get, 'architecture', ['arm64', 'x86_64'], 'arm64'),
     alarmEmail,
+    metricsNamespace,
   };
 }

@@ -4,7 +4,7 @@ import { Duration } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { StackConfig } from './config';
 import { Database, IAM_DB_USER } from './database';
-import { Alarms, deadLetterQueue } from './alarms';
+import { deadLetterQueue } from './alarms';
 import { Placement, placedIn } from './network';
 import { workspaceFunction } from './rust-function';
 
@@ -15,6 +15,8 @@ export class IngestFunction extends Construct {
   readonly function: lambda.Function;
   readonly url: lambda.FunctionUrl;
   readonly queue: sqs.Queue;
+  /** Where the queue puts an event after maxReceiveCount failed receives. */
+  readonly deadLetters: sqs.Queue;
   readonly queueSource: lambda.EventSourceMapping;
 
   constructor(
@@ -22,11 +24,12 @@ export class IngestFunction extends Construct {
     id: string,
     database: Database,
     config: StackConfig,
-    alarms: Alarms,
     placement?: Placement,
   ) {
     super(scope, id);
     const environment = database.environment(config);
+    // Where its embedded-metric-format lines go; the alarms and the dashboard read the same.
+    environment.METRICS_NAMESPACE = config.metricsNamespace;
     if (config.dbAuth === 'iam') {
       environment.DB_USER = IAM_DB_USER;
       environment.DB_IAM_AUTH = 'true';
@@ -56,6 +59,7 @@ export class IngestFunction extends Construct {
     this.url = this.function.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.AWS_IAM });
 
     const dlq = deadLetterQueue(this, 'DeadLetters');
+    this.deadLetters = dlq;
     this.queue = new sqs.Queue(this, 'Queue', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
@@ -72,13 +76,5 @@ export class IngestFunction extends Construct {
       maxConcurrency: Math.max(2, Math.floor(config.ingestConcurrency / 2)),
     });
     this.queue.grantConsumeMessages(this.function);
-
-    alarms.any('IngestErrors', this.function.metricErrors({ period: Duration.minutes(5) }), 'ingest-fn failed');
-    alarms.any(
-      'IngestThrottles',
-      this.function.metricThrottles({ period: Duration.minutes(5) }),
-      'ingest-fn hit its reserved concurrency',
-    );
-    alarms.deadLetters('IngestDeadLetters', dlq, 'SQS events were given up (invalid or undeliverable)');
   }
 }

@@ -4,6 +4,7 @@ import { Construct } from 'constructs';
 import { StackConfig } from './config';
 import { Database } from './database';
 import { Alarms } from './alarms';
+import { OperationsDashboard } from './dashboard';
 import { IngestFunction } from './ingest-function';
 import { Migrations } from './migrations';
 import { Network } from './network';
@@ -29,19 +30,30 @@ export class IngestStack extends Stack {
     const config = props.config;
     this.network = new Network(this, 'Network', config.mode);
     this.database = new Database(this, 'Database', this.network, config);
-    const alarms = new Alarms(this, 'Alarms', config.alarmEmail);
 
     const access = config.mode === 'vpc' ? new VpcAccess(this, 'VpcAccess', this.network, this.database) : undefined;
 
     this.migrations = new Migrations(this, 'Migrations', this.database, config, access?.migrate);
-    this.ingest = new IngestFunction(this, 'Ingest', this.database, config, alarms, access?.ingest);
+    this.ingest = new IngestFunction(this, 'Ingest', this.database, config, access?.ingest);
     if (config.mode === 'public') {
-      this.sync = new SyncFunction(this, 'Sync', this.database.syncedGroups, config, alarms);
+      this.sync = new SyncFunction(this, 'Sync', this.database.syncedGroups, config);
       // migrate runs outside the VPC too: it needs the rules the first sync writes.
       this.migrations.trigger.executeAfter(this.sync.firstSync);
     }
     // No traffic before the schema exists.
     this.migrations.trigger.executeBefore(this.ingest.url, this.ingest.queueSource);
+
+    const alarms = new Alarms(this, 'Alarms', config.alarmEmail);
+    alarms.watchIngest(this.ingest);
+    alarms.watchDatabase(this.database, config);
+    if (this.sync) alarms.watchSync(this.sync, config);
+    const dashboard = new OperationsDashboard(this, 'Operations', {
+      config,
+      ingest: this.ingest,
+      database: this.database,
+      alarms,
+      sync: this.sync,
+    });
 
     new CfnOutput(this, 'IngestFunctionName', { value: this.ingest.function.functionName });
     new CfnOutput(this, 'IngestFunctionUrl', { value: this.ingest.url.url });
@@ -58,6 +70,7 @@ export class IngestStack extends Stack {
         .join(','),
     });
     new CfnOutput(this, 'AlarmTopicArn', { value: alarms.topic.topicArn });
+    new CfnOutput(this, 'DashboardName', { value: dashboard.dashboard.dashboardName });
 
     acknowledgeFindings(this, config);
     Aspects.of(this).add(new FunctionsAfterTheirPolicies());

@@ -4,13 +4,14 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as triggers from 'aws-cdk-lib/triggers';
 import { Duration, Stack } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { StackConfig } from './config';
 import { DATABASE_PORT } from './database';
-import { Alarms, deadLetterQueue } from './alarms';
+import { deadLetterQueue } from './alarms';
 import { workspaceFunction } from './rust-function';
 
 /** AWS announces every change of ip-ranges.json here; the topic lives in us-east-1 only. */
@@ -26,13 +27,16 @@ export const SYNC_TIMEOUT = Duration.minutes(2);
  *  AmazonIpSpaceChanged notification, on a schedule as a backstop, and once after a deploy. */
 export class SyncFunction extends Construct {
   readonly function: lambda.Function;
+  /** Where an event lands after the asynchronous invoke's retries. */
+  readonly deadLetters: sqs.Queue;
   readonly firstSync: triggers.Trigger;
   /** The one statement with `Resource: *`. */
   readonly describePolicy: iam.Policy;
 
-  constructor(scope: Construct, id: string, groups: ec2.SecurityGroup[], config: StackConfig, alarms: Alarms) {
+  constructor(scope: Construct, id: string, groups: ec2.SecurityGroup[], config: StackConfig) {
     super(scope, id);
     const dlq = deadLetterQueue(this, 'DeadLetters');
+    this.deadLetters = dlq;
     this.function = workspaceFunction(this, 'Function', {
       binaryName: 'sg-sync-fn',
       architecture: config.architecture,
@@ -48,6 +52,8 @@ export class SyncFunction extends Construct {
         SECURITY_GROUP_IDS: groups.map((g) => g.securityGroupId).join(','),
         PORTS: `tcp/${DATABASE_PORT}`,
         RULES_PER_GROUP: String(config.rulesPerGroup),
+        // Where its embedded-metric-format lines go; the alarms and the dashboard read the same.
+        METRICS_NAMESPACE: config.metricsNamespace,
       },
     });
 
@@ -103,8 +109,5 @@ export class SyncFunction extends Construct {
       invocationType: triggers.InvocationType.REQUEST_RESPONSE,
       timeout: SYNC_TIMEOUT.plus(Duration.minutes(1)),
     });
-
-    alarms.any('SyncErrors', this.function.metricErrors({ period: Duration.hours(1) }), 'sg-sync-fn failed');
-    alarms.deadLetters('SyncDeadLetters', dlq, 'a sg-sync-fn event was given up');
   }
 }

@@ -20,6 +20,7 @@ test('defaults', () => {
     backupRetentionDays: 7,
     architecture: 'arm64',
     alarmEmail: undefined,
+    metricsNamespace: 'LambdaRdsIngest',
   });
 });
 
@@ -42,6 +43,8 @@ test.each([
   [{ mysqlVersion: '8.0' }, /mysqlVersion="8.0": expected a pinned 8.0.x or 8.4.x/],
   [{ architecture: 'aarch64' }, /architecture="aarch64": expected one of arm64, x86_64/],
   [{ alarmEmail: 'ops' }, /alarmEmail="ops": expected an email address/],
+  [{ metricsNamespace: 'AWS/Lambda' }, /metricsNamespace="AWS\/Lambda": expected up to 255 of .* not starting with AWS\//],
+  [{ metricsNamespace: 'ingest{prod}' }, /metricsNamespace="ingest\{prod\}": expected up to 255/],
 ])('%j is refused, naming the key', (values, message) => {
   expect(() => config(values as Record<string, string>)).toThrow(ConfigError);
   expect(() => config(values as Record<string, string>)).toThrow(message);

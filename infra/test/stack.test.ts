@@ -207,13 +207,18 @@ describe('sg-sync-fn', () => {
     }
   });
 
-  test('a dead-letter queue for failed async events, and alarms on errors and dead letters', () => {
-    const [, fn] = functionNamed(pub.json, 'sg-sync-fn');
+  test('a dead-letter queue for failed async events, alarms on dead letters and on no successful sync, none on Errors', () => {
+    const [fnId, fn] = functionNamed(pub.json, 'sg-sync-fn');
     const dlq = fn.Properties.DeadLetterConfig.TargetArn['Fn::GetAtt'][0];
     expect(pub.json.Resources[dlq].Type).toBe('AWS::SQS::Queue');
+    // A transient failure (the CDN still serving the previous file) is repaired by the next run.
+    const onSync = (name: string) => pub.template.findResources('AWS::CloudWatch::Alarm', {
+      Properties: { MetricName: name, Dimensions: [{ Name: 'FunctionName', Value: { Ref: fnId } }] },
+    });
+    expect(Object.keys(onSync('Errors'))).toEqual([]);
     pub.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      MetricName: 'Errors',
-      Dimensions: [{ Name: 'FunctionName', Value: { Ref: functionNamed(pub.json, 'sg-sync-fn')[0] } }],
+      MetricName: 'SyncSucceeded',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: fnId } }],
       AlarmActions: Match.anyValue(),
     });
     pub.template.hasResourceProperties('AWS::CloudWatch::Alarm', {

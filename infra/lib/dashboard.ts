@@ -1,0 +1,194 @@
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as rds from 'aws-cdk-lib/aws-rds';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Duration } from 'aws-cdk-lib';
+import { Construct } from 'constructs';
+import {
+  Alarms,
+  FREE_RULE_SLOTS_LOW,
+  IngestMetricName,
+  SyncMetricName,
+  connectionsThreshold,
+  freeStorageThresholdBytes,
+  functionMetrics,
+  isBurstable,
+  queueAgeThreshold,
+  urlMetric,
+} from './alarms';
+import { StackConfig } from './config';
+import { Database } from './database';
+import { IngestFunction } from './ingest-function';
+import { SyncFunction } from './sync-function';
+
+export interface OperationsDashboardProps {
+  readonly config: StackConfig;
+  readonly ingest: IngestFunction;
+  readonly database: Database;
+  readonly alarms: Alarms;
+  /** Public mode only. */
+  readonly sync?: SyncFunction;
+}
+
+const PERIOD = Duration.minutes(5);
+const WIDTH = 8;
+const HEIGHT = 6;
+
+/** One CloudWatch dashboard for the whole stack, in both modes: ingest-fn (rate, errors,
+ *  latency, Function URL), its queue and dead letters, the database (connections against
+ *  max_connections, CPU and credits, free storage), the alarms' state and, in the public mode,
+ *  sg-sync-fn (runs, free rule slots, publication age). Hand-written widgets: see the README
+ *  ("Alarms and dashboard") for why not cdk-monitoring-constructs. */
+export class OperationsDashboard extends Construct {
+  readonly dashboard: cloudwatch.Dashboard;
+
+  constructor(scope: Construct, id: string, props: OperationsDashboardProps) {
+    super(scope, id);
+    const { config, ingest, database, alarms, sync } = props;
+    // No dashboardName: CloudFormation derives a unique one, so two stacks in one account and
+    // region never collide (the DashboardName output says which).
+    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      defaultInterval: Duration.hours(6),
+      periodOverride: cloudwatch.PeriodOverride.AUTO,
+    });
+    this.dashboard.addWidgets(heading('ingest-fn'));
+    this.dashboard.addWidgets(...ingestWidgets(config, ingest));
+    this.dashboard.addWidgets(heading('Queue, dead letters and alarms'));
+    this.dashboard.addWidgets(...queueWidgets(ingest, alarms, sync));
+    this.dashboard.addWidgets(heading('Database'));
+    this.dashboard.addWidgets(...databaseWidgets(config, database));
+    if (sync) {
+      this.dashboard.addWidgets(heading('sg-sync-fn'));
+      this.dashboard.addWidgets(...syncWidgets(config, sync));
+    }
+  }
+}
+
+function heading(text: string): cloudwatch.TextWidget {
+  return new cloudwatch.TextWidget({ markdown: `## ${text}`, width: 24, height: 1 });
+}
+
+function graph(title: string, props: Omit<cloudwatch.GraphWidgetProps, 'title'>): cloudwatch.GraphWidget {
+  return new cloudwatch.GraphWidget({ title, width: WIDTH, height: HEIGHT, ...props });
+}
+
+function ingestWidgets(config: StackConfig, ingest: IngestFunction): cloudwatch.IWidget[] {
+  const fn = ingest.function;
+  const emf = functionMetrics<IngestMetricName>(config.metricsNamespace, fn);
+  const sum = (name: IngestMetricName, label: string) => emf(name, { period: PERIOD, statistic: 'Sum', label });
+  return [
+    graph('Events per 5 minutes', {
+      left: [sum('EventsWritten', 'written'), sum('EventsDuplicate', 'duplicates'), sum('EventsRejected', 'rejected')],
+      right: [fn.metricInvocations({ period: PERIOD, label: 'invocations' })],
+    }),
+    graph('Errors per 5 minutes', {
+      left: [
+        fn.metricErrors({ period: PERIOD, label: 'function errors' }),
+        fn.metricThrottles({ period: PERIOD, label: 'throttles' }),
+        sum('StoreUnavailable', 'store unavailable'),
+        sum('Reconnects', 'reconnects'),
+      ],
+    }),
+    graph('Latency (ms)', {
+      left: [
+        emf('WriteLatency', { period: PERIOD, statistic: 'p50', label: 'write p50' }),
+        emf('WriteLatency', { period: PERIOD, statistic: 'p99', label: 'write p99' }),
+        fn.metricDuration({ period: PERIOD, statistic: 'p50', label: 'duration p50' }),
+        fn.metricDuration({ period: PERIOD, statistic: 'p99', label: 'duration p99' }),
+      ],
+    }),
+    graph('Function URL per 5 minutes', {
+      left: [
+        urlMetric(fn, 'UrlRequestCount').with({ label: 'requests' }),
+        urlMetric(fn, 'Url4xxCount').with({ label: '4xx' }),
+        urlMetric(fn, 'Url5xxCount').with({ label: '5xx' }),
+      ],
+    }),
+  ];
+}
+
+function queueWidgets(ingest: IngestFunction, alarms: Alarms, sync?: SyncFunction): cloudwatch.IWidget[] {
+  const queue = ingest.queue;
+  const cfn = queue.node.defaultChild as sqs.CfnQueue;
+  const maxAge = queueAgeThreshold(Number(cfn.visibilityTimeout), queue.deadLetterQueue?.maxReceiveCount ?? 1);
+  const visible = (q: sqs.IQueue, label: string) =>
+    q.metricApproximateNumberOfMessagesVisible({ period: PERIOD, statistic: 'Maximum', label });
+  return [
+    graph('Ingest queue: depth and oldest message (s)', {
+      left: [
+        visible(queue, 'visible'),
+        queue.metricApproximateNumberOfMessagesNotVisible({ period: PERIOD, statistic: 'Maximum', label: 'in flight' }),
+      ],
+      right: [queue.metricApproximateAgeOfOldestMessage({ period: PERIOD, statistic: 'Maximum', label: 'oldest (s)' })],
+      rightAnnotations: [{ value: maxAge.toSeconds(), label: 'IngestQueueAge alarm' }],
+    }),
+    graph('Dead letters', {
+      left: [visible(ingest.deadLetters, 'ingest'), ...(sync ? [visible(sync.deadLetters, 'sg-sync-fn')] : [])],
+    }),
+    new cloudwatch.AlarmStatusWidget({
+      title: 'Alarms',
+      alarms: alarms.all,
+      width: WIDTH,
+      height: HEIGHT,
+      sortBy: cloudwatch.AlarmStatusWidgetSortBy.STATE_UPDATED_TIMESTAMP,
+    }),
+  ];
+}
+
+function databaseWidgets(config: StackConfig, database: Database): cloudwatch.IWidget[] {
+  const instance = database.instance;
+  const allocated = Number((instance.node.defaultChild as rds.CfnDBInstance).allocatedStorage);
+  const cpu: Omit<cloudwatch.GraphWidgetProps, 'title'> = {
+    left: [instance.metricCPUUtilization({ period: PERIOD, label: 'CPU %' })],
+    leftYAxis: { min: 0, max: 100 },
+    ...(isBurstable(config.instanceType) && {
+      right: [instance.metric('CPUCreditBalance', { period: PERIOD, statistic: 'Average', label: 'credit balance' })],
+    }),
+  };
+  return [
+    graph('Database connections', {
+      left: [instance.metricDatabaseConnections({ period: Duration.minutes(1), statistic: 'Maximum', label: 'connections' })],
+      leftYAxis: { min: 0, max: config.dbMaxConnections },
+      leftAnnotations: [
+        { value: config.dbMaxConnections, label: 'max_connections', color: cloudwatch.Color.RED },
+        { value: connectionsThreshold(config), label: 'DatabaseConnections alarm' },
+      ],
+    }),
+    graph(isBurstable(config.instanceType) ? 'Database CPU and credits' : 'Database CPU', cpu),
+    graph('Database free storage (bytes)', {
+      left: [instance.metricFreeStorageSpace({ period: PERIOD, statistic: 'Minimum', label: 'free' })],
+      leftYAxis: { min: 0 },
+      leftAnnotations: [{ value: freeStorageThresholdBytes(allocated), label: 'DatabaseFreeStorage alarm' }],
+    }),
+  ];
+}
+
+function syncWidgets(config: StackConfig, sync: SyncFunction): cloudwatch.IWidget[] {
+  const fn = sync.function;
+  const emf = functionMetrics<SyncMetricName>(config.metricsNamespace, fn);
+  const hour = Duration.hours(1);
+  return [
+    graph('Sync runs per hour', {
+      left: [
+        emf('SyncSucceeded', { period: hour, statistic: 'Sum', label: 'succeeded' }),
+        fn.metricInvocations({ period: hour, label: 'invocations' }),
+        fn.metricErrors({ period: hour, label: 'errors' }),
+      ],
+      right: [
+        emf('RulesAdded', { period: hour, statistic: 'Sum', label: 'rules added' }),
+        emf('RulesRemoved', { period: hour, statistic: 'Sum', label: 'rules removed' }),
+      ],
+    }),
+    graph('Rule slots', {
+      left: [
+        emf('FreeRuleSlots', { period: hour, statistic: 'Minimum', label: 'free rule slots' }),
+        emf('WantedRanges', { period: hour, statistic: 'Maximum', label: 'wanted ranges' }),
+      ],
+      leftYAxis: { min: 0 },
+      leftAnnotations: [{ value: FREE_RULE_SLOTS_LOW, label: 'SyncFreeRuleSlots alarm' }],
+    }),
+    graph('ip-ranges.json publication age (s)', {
+      left: [emf('PublicationAgeSeconds', { period: hour, statistic: 'Maximum', label: 'age of the synced publication' })],
+      leftYAxis: { min: 0 },
+    }),
+  ];
+}
