@@ -57,6 +57,7 @@ if $mysql_only; then
     exit $status
 fi
 cargo fmt --all -- --check
+tests/rust-version.sh
 cargo clippy --workspace --all-targets --locked -- -D warnings
 rust_log=$cache/cargo-test.log
 status=0

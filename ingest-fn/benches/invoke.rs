@@ -26,6 +26,8 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlPool};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
 
 const WARM: usize = 3000;
+/// Cold starts per variant, each a fresh process: one sample varied 4 to 25 ms run to run.
+const COLD: usize = 10;
 const SQS_BATCHES: usize = 300;
 const SQS_BATCH: usize = 100;
 
@@ -130,9 +132,8 @@ async fn main() {
     noop.kill().unwrap();
     drop(api);
 
-    // The function: cold start, then warm single events, then SQS batches.
-    let api = RuntimeApi::start().await;
-    let (mut child, cold) = cold_start(&api, &[("DATABASE_URL", &db_url)]).await;
+    // The function: cold starts, then warm single events and SQS batches in the last one.
+    let (api, mut child, cold) = cold_starts(&[("DATABASE_URL", &db_url)]).await;
     let warm = warm_runs(&api, WARM, reading).await;
     let sqs_start = Instant::now();
     let mut sqs = Vec::with_capacity(SQS_BATCHES);
@@ -151,7 +152,7 @@ async fn main() {
             .unwrap();
     assert_eq!(
         rows as usize,
-        1 + WARM + SQS_BATCHES * SQS_BATCH,
+        COLD + WARM + SQS_BATCHES * SQS_BATCH,
         "every event stored once"
     );
 
@@ -165,10 +166,8 @@ async fn main() {
     report(&format!("ingest-fn, SQS batch of {SQS_BATCH}"), sqs);
     let target = 1.15 * (noop_p50 + bare_p50);
     println!("warm p50 {warm_p50:.3} ms vs target 1.15 x (no-op + bare insert) = {target:.3} ms");
-    println!(
-        "cold start (process start to first event committed): {:.2} ms",
-        cold.as_secs_f64() * 1e3
-    );
+    let cold_p50 = report("cold start, process start to first commit", cold);
+    println!("cold start p50 {cold_p50:.2} ms vs target < 10 ms");
     println!(
         "SQS throughput: {:.0} events/s ({} batches of {SQS_BATCH} in {:.2} s)",
         (SQS_BATCHES * SQS_BATCH) as f64 / sqs_elapsed.as_secs_f64(),
@@ -216,14 +215,29 @@ async fn bare_inserts(db: &MySqlConnectOptions) -> Vec<Duration> {
     samples
 }
 
-/// Starts the release ingest-fn and times process start to its first event committed.
-async fn cold_start(api: &RuntimeApi, env: &[(&str, &str)]) -> (std::process::Child, Duration) {
-    let (child, started) = spawn_function(env!("CARGO_BIN_EXE_ingest-fn"), api, env);
-    let first = api
-        .invoke(json!({"source": "cold", "val1": 1, "val2": 2}).to_string())
-        .await;
-    assert!(!first.error, "{}", first.body);
-    (child, first.done - started)
+/// `COLD` cold starts of the release ingest-fn, each a fresh process timed from its start to
+/// its first event committed. Every environment but the last is shut down as Lambda does
+/// (which closes its connection); the last is returned warm, with its Runtime API.
+async fn cold_starts(
+    env: &[(&str, &str)],
+) -> (RuntimeApi, std::process::Child, Vec<Duration>) {
+    let mut samples = Vec::with_capacity(COLD);
+    loop {
+        let api = RuntimeApi::start().await;
+        let (mut child, started) = spawn_function(env!("CARGO_BIN_EXE_ingest-fn"), &api, env);
+        // Each Runtime API numbers its requests from 0, so the key must come from the event.
+        let event_id = format!("cold-{}", samples.len());
+        let first = api
+            .invoke(json!({"event_id": event_id, "source": "cold", "val1": 1, "val2": 2}).to_string())
+            .await;
+        assert!(!first.error, "{}", first.body);
+        samples.push(first.done - started);
+        if samples.len() == COLD {
+            return (api, child, samples);
+        }
+        let shutdown = api.shutdown(&mut child).await;
+        assert!(shutdown.exited_in_time, "{shutdown:?}");
+    }
 }
 
 /// The TLS figures: verify-identity against a server whose CA is one of ~120 in the bundle.
@@ -250,14 +264,13 @@ async fn tls(mariadbd: &str, rds_bundle: &str, noop_p50: f64) {
     MIGRATOR.run(&pool).await.unwrap();
     let floor = bare_inserts(&tls).await;
 
-    let api = RuntimeApi::start().await;
     let bundle_path = bundle.display().to_string();
     let env = [
         ("DATABASE_URL", url.as_str()),
         ("DB_TLS", "verify-identity"),
         ("DB_CA_BUNDLE", bundle_path.as_str()),
     ];
-    let (mut child, cold) = cold_start(&api, &env).await;
+    let (api, mut child, cold) = cold_starts(&env).await;
     let warm = warm_runs(&api, WARM, reading).await;
     let shutdown = api.shutdown(&mut child).await;
     assert!(shutdown.exited_in_time, "{shutdown:?}");
@@ -269,9 +282,7 @@ async fn tls(mariadbd: &str, rds_bundle: &str, noop_p50: f64) {
     let warm_p50 = report("ingest-fn over TLS, 1 event per invocation", warm);
     let target = 1.15 * (noop_p50 + floor_p50);
     println!("TLS warm p50 {warm_p50:.3} ms vs target 1.15 x (no-op + TLS floor) = {target:.3} ms");
-    println!(
-        "TLS cold start (process start to first event committed): {:.2} ms (target < 20 ms)",
-        cold.as_secs_f64() * 1e3
-    );
+    let cold_p50 = report("TLS cold start, process start to first commit", cold);
+    println!("TLS cold start p50 {cold_p50:.2} ms vs target < 20 ms");
     pool.close().await;
 }

@@ -994,6 +994,28 @@ async fn a_server_at_max_connections_is_store_unavailable_never_invalid_event() 
     assert_eq!(d.error_type, "StoreUnavailable", "{}", d.error_message);
 }
 
+// ---------- the socket ----------
+
+// Without TCP_NODELAY, the last segment of a request sent in more than one write waits for the
+// server's delayed ACK (Nagle's algorithm): about 40 ms per new TLS connection and per such
+// statement. sqlx 0.9.0 dropped the option (transact-rs/sqlx#4335); .cargo/patches restores it.
+// Read back from the store's own socket, found by its unique peer: a pass-through proxy.
+#[tokio::test]
+async fn the_stores_connection_sets_tcp_nodelay() {
+    let db = TestDb::new().await;
+    let proxy = Outage::start((db.options.get_host().to_owned(), db.options.get_port())).await;
+    let store = db.store_at(Some(("127.0.0.1", proxy.port)), &[]).await;
+    handle(&store, invoke(event("n", 1.0), "nodelay"))
+        .await
+        .unwrap();
+    let peer = std::net::SocketAddr::from(([127, 0, 0, 1], proxy.port));
+    let sockets = e2e::socket::tcp_sockets_to(std::process::id(), peer).unwrap();
+    assert!(!sockets.is_empty(), "the store holds no connection to {peer}");
+    for socket in &sockets {
+        assert!(socket.nodelay, "Nagle's algorithm is on: {socket:?}");
+    }
+}
+
 // ---------- TLS ----------
 
 #[tokio::test]

@@ -12,6 +12,7 @@ pub mod mysql;
 pub mod runtime_api;
 pub mod scratch;
 pub mod sns;
+pub mod socket;
 
 pub use runtime_api::{Outcome, RuntimeApi};
 

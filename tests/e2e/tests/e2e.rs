@@ -561,6 +561,41 @@ async fn quit_watching_proxy() -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
     (port, quits)
 }
 
+// Both binaries as deployed keep TCP_NODELAY on their connections to the database (why: the
+// ingest-fn mysql test `the_stores_connection_sets_tcp_nodelay`), read back from each running
+// process's own sockets.
+#[tokio::test]
+async fn the_functions_connections_to_the_database_set_tcp_nodelay() {
+    use std::net::ToSocketAddrs;
+    let bin = binaries();
+    let (db, pool) = fresh_database(&bin).await;
+    let url = url::Url::parse(&db.url).unwrap();
+    let server: Vec<std::net::SocketAddr> = (url.host_str().unwrap(), url.port().unwrap_or(3306))
+        .to_socket_addrs()
+        .unwrap()
+        .collect();
+    let first_event = json!({"source": "nodelay", "val1": 1, "val2": 2});
+    for (name, event) in [("migrate", json!({})), ("ingest-fn", first_event)] {
+        let api = RuntimeApi::start().await;
+        let program = bin.join(name);
+        let env = [("DATABASE_URL", db.url.as_str())];
+        let (mut function, _) = spawn_function(program.to_str().unwrap(), &api, &env);
+        invoke(&api, event).await;
+        let sockets: Vec<_> = server
+            .iter()
+            .flat_map(|peer| e2e::socket::tcp_sockets_to(function.id(), *peer).unwrap())
+            .collect();
+        function.kill().unwrap();
+        function.wait().unwrap();
+        assert!(!sockets.is_empty(), "{name} holds no connection to {server:?}");
+        for socket in &sockets {
+            assert!(socket.nodelay, "{name}: Nagle's algorithm is on: {socket:?}");
+        }
+    }
+    pool.close().await;
+    db.drop_database().await.unwrap();
+}
+
 // Lambda sends SIGTERM at shutdown only to a runtime that registered an extension, and kills
 // it 500 ms later; ingest-fn registers one and closes its pool, so the server frees the
 // connection slot at once instead of at wait_timeout.
