@@ -218,9 +218,7 @@ async fn bare_inserts(db: &MySqlConnectOptions) -> Vec<Duration> {
 /// `COLD` cold starts of the release ingest-fn, each a fresh process timed from its start to
 /// its first event committed. Every environment but the last is shut down as Lambda does
 /// (which closes its connection); the last is returned warm, with its Runtime API.
-async fn cold_starts(
-    env: &[(&str, &str)],
-) -> (RuntimeApi, std::process::Child, Vec<Duration>) {
+async fn cold_starts(env: &[(&str, &str)]) -> (RuntimeApi, std::process::Child, Vec<Duration>) {
     let mut samples = Vec::with_capacity(COLD);
     loop {
         let api = RuntimeApi::start().await;
@@ -228,7 +226,9 @@ async fn cold_starts(
         // Each Runtime API numbers its requests from 0, so the key must come from the event.
         let event_id = format!("cold-{}", samples.len());
         let first = api
-            .invoke(json!({"event_id": event_id, "source": "cold", "val1": 1, "val2": 2}).to_string())
+            .invoke(
+                json!({"event_id": event_id, "source": "cold", "val1": 1, "val2": 2}).to_string(),
+            )
             .await;
         assert!(!first.error, "{}", first.body);
         samples.push(first.done - started);
