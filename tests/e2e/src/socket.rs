@@ -42,7 +42,11 @@ pub fn tcp_sockets_to(pid: u32, peer: SocketAddr) -> Result<Vec<TcpSocket>, Sock
     let mut found = Vec::new();
     for entry in std::fs::read_dir(&dir).map_err(os(format!("read {dir}")))? {
         let entry = entry.map_err(os(format!("read {dir}")))?;
-        let Some(fd) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+        let Some(fd) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
             continue;
         };
         // A descriptor closed since the listing is gone, not an error; neither is a non-socket.
@@ -104,6 +108,10 @@ mod tests {
         assert_eq!(got, want);
         drop(listener);
         let nobody: SocketAddr = "127.0.0.1:1".parse().unwrap();
-        assert!(tcp_sockets_to(std::process::id(), nobody).unwrap().is_empty());
+        assert!(
+            tcp_sockets_to(std::process::id(), nobody)
+                .unwrap()
+                .is_empty()
+        );
     }
 }
