@@ -113,7 +113,11 @@ export function syncSuccessWindow(schedule: string): { window: Duration; interva
   if (!m) return { window: twoHours };
   const n = Number(m[1]);
   const unit = m[2];
-  const interval = unit.startsWith('minute') ? Duration.minutes(n) : unit.startsWith('hour') ? Duration.hours(n) : Duration.days(n);
+  const interval = unit.startsWith('minute')
+    ? Duration.minutes(n)
+    : unit.startsWith('hour')
+      ? Duration.hours(n)
+      : Duration.days(n);
   const seconds = Math.min(Math.max(twoHours.toSeconds(), 2 * interval.toSeconds()), ALARM_LOOKBACK_MAX.toSeconds());
   return { window: Duration.seconds(seconds), interval };
 }
@@ -306,7 +310,10 @@ interface AlarmSpec {
 }
 
 /** A Function URL metric of the function's unqualified URL (AWS/Lambda, FunctionName). */
-export function urlMetric(fn: lambda.IFunction, name: 'Url4xxCount' | 'Url5xxCount' | 'UrlRequestCount'): cloudwatch.Metric {
+export function urlMetric(
+  fn: lambda.IFunction,
+  name: 'Url4xxCount' | 'Url5xxCount' | 'UrlRequestCount',
+): cloudwatch.Metric {
   return fn.metric(name, { period: Duration.minutes(5), statistic: 'Sum' });
 }
 

@@ -146,7 +146,9 @@ function databaseWidgets(config: StackConfig, database: Database): cloudwatch.IW
   };
   return [
     graph('Database connections', {
-      left: [instance.metricDatabaseConnections({ period: Duration.minutes(1), statistic: 'Maximum', label: 'connections' })],
+      left: [
+        instance.metricDatabaseConnections({ period: Duration.minutes(1), statistic: 'Maximum', label: 'connections' }),
+      ],
       leftYAxis: { min: 0, max: config.dbMaxConnections },
       leftAnnotations: [
         { value: config.dbMaxConnections, label: 'max_connections', color: cloudwatch.Color.RED },
@@ -187,7 +189,7 @@ function syncWidgets(config: StackConfig, sync: SyncFunction): cloudwatch.IWidge
       leftAnnotations: [{ value: FREE_RULE_SLOTS_LOW, label: 'SyncFreeRuleSlots alarm' }],
     }),
     graph('ip-ranges.json publication age (s)', {
-      left: [emf('PublicationAgeSeconds', { period: hour, statistic: 'Maximum', label: 'age of the synced publication' })],
+      left: [emf('PublicationAgeSeconds', { period: hour, statistic: 'Maximum', label: 'applied publication' })],
       leftYAxis: { min: 0 },
     }),
   ];

@@ -27,7 +27,15 @@ function alarms(s: Synthesized): Alarm[] {
 /** Every metric an alarm reads: its own, or those of its metric math. */
 function alarmMetrics(a: Alarm): { namespace: string; name: string; dimensions: any[]; period: number; stat: string }[] {
   if (a.p.MetricName !== undefined) {
-    return [{ namespace: a.p.Namespace, name: a.p.MetricName, dimensions: a.p.Dimensions ?? [], period: a.p.Period, stat: a.p.Statistic ?? a.p.ExtendedStatistic }];
+    return [
+      {
+        namespace: a.p.Namespace,
+        name: a.p.MetricName,
+        dimensions: a.p.Dimensions ?? [],
+        period: a.p.Period,
+        stat: a.p.Statistic ?? a.p.ExtendedStatistic,
+      },
+    ];
   }
   return (a.p.Metrics ?? [])
     .filter((m: any) => m.MetricStat)
@@ -63,7 +71,15 @@ function dashboardOf(s: Synthesized): any {
 }
 
 /** Every metric row of every graph: [namespace, name, dim, value, ..., {options}?]. */
-function dashboardMetrics(s: Synthesized): { namespace: string; name: string; dimensions: Record<string, string>; options: any; title: string }[] {
+interface GraphedMetric {
+  readonly namespace: string;
+  readonly name: string;
+  readonly dimensions: Record<string, string>;
+  readonly options: any;
+  readonly title: string;
+}
+
+function dashboardMetrics(s: Synthesized): GraphedMetric[] {
   const rows = [];
   for (const w of dashboardOf(s).widgets) {
     for (const row of w.properties?.metrics ?? []) {
@@ -89,11 +105,13 @@ describe('metric names (contract)', () => {
   // EMF: the namespace and the dimension set every line declares name the metric CloudWatch
   // creates; an alarm or graph on any other spelling watches a metric that never exists.
   // https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
-  test.each(everyMode)('%s: the alarms and the dashboard read exactly the contract names, per function, in the default namespace', (mode, s) => {
+  test.each(everyMode)('%s: alarms and dashboard read exactly the contract names, per function, in the default namespace', (mode, s) => {
     const [ingestId] = functionNamed(s.json, 'ingest-fn');
     const sync = mode === 'public' ? functionNamed(s.json, 'sg-sync-fn')[0] : undefined;
     const custom = [
-      ...alarms(s).flatMap(alarmMetrics).map((m) => ({ ...m, dims: m.dimensions.map((d: any) => [d.Name, tokenText(d.Value)]) })),
+      ...alarms(s)
+        .flatMap(alarmMetrics)
+        .map((m) => ({ ...m, dims: m.dimensions.map((d: any) => [d.Name, tokenText(d.Value)]) })),
       ...dashboardMetrics(s).map((m) => ({ ...m, dims: Object.entries(m.dimensions) })),
     ].filter((m) => !m.namespace.startsWith('AWS/'));
     expect(new Set(custom.map((m) => m.namespace))).toEqual(new Set([DEFAULT_NAMESPACE]));
@@ -207,8 +225,10 @@ describe.each(everyMode)('%s: alarms', (mode, s) => {
       .filter((x): x is string => typeof x === 'string');
     expect(new Set(dlqs).size).toBe(mode === 'public' ? 2 : 1);
     for (const dlq of new Set(dlqs)) {
-      expect(alarms(s).some((a) => a.p.MetricName === 'ApproximateNumberOfMessagesVisible' &&
-        JSON.stringify(a.p.Dimensions) === JSON.stringify([{ Name: 'QueueName', Value: { 'Fn::GetAtt': [dlq, 'QueueName'] } }]))).toBe(true);
+      const dimensions = JSON.stringify([{ Name: 'QueueName', Value: { 'Fn::GetAtt': [dlq, 'QueueName'] } }]);
+      const onDlq = (a: Alarm) =>
+        a.p.MetricName === 'ApproximateNumberOfMessagesVisible' && JSON.stringify(a.p.Dimensions) === dimensions;
+      expect({ dlq, alarmed: alarms(s).some(onDlq) }).toEqual({ dlq, alarmed: true });
     }
   });
 
@@ -279,7 +299,8 @@ describe('instance classes', () => {
 describe('alarm topic subscriber', () => {
   test.each(everyMode)('%s: without alarmEmail, synth warns naming the setting', (_mode, s) => {
     Annotations.fromStack(s.stack).hasWarning('*', Match.stringLikeRegexp('alarmEmail'));
-    expect(idsOf(s.json, 'AWS::SNS::Subscription').filter((id) => s.json.Resources[id].Properties.Protocol === 'email')).toEqual([]);
+    const email = idsOf(s.json, 'AWS::SNS::Subscription').filter((id) => s.json.Resources[id].Properties.Protocol === 'email');
+    expect(email).toEqual([]);
   });
 
   test('with alarmEmail, an email subscription and no warning', () => {
