@@ -40,8 +40,14 @@ export class IngestStack extends Stack {
       // migrate runs outside the VPC too: it needs the rules the first sync writes.
       this.migrations.trigger.executeAfter(this.sync.firstSync);
     }
-    // No traffic before the schema exists.
-    this.migrations.trigger.executeBefore(this.ingest.url, this.ingest.queueSource);
+    // No traffic before the schema exists, and no new ingest code or settings before migrate ran
+    // on every deploy (CloudFormation updates a resource after the ones it depends on): the
+    // function itself waits, not only its Function URL and queue mapping.
+    this.migrations.trigger.executeBefore(
+      this.ingest.function.node.defaultChild as Construct,
+      this.ingest.url,
+      this.ingest.queueSource,
+    );
 
     const alarms = new Alarms(this, 'Alarms', config.alarmEmail);
     alarms.watchIngest(this.ingest);

@@ -7,6 +7,12 @@ import { Database, IAM_DB_USER } from './database';
 import { Placement, placedIn } from './network';
 import { workspaceFunction } from './rust-function';
 
+/** migrate's own limit: the schema, the accounts, and up to 60 s waiting for IAM to settle. */
+export const MIGRATE_TIMEOUT = Duration.minutes(5);
+/** The trigger waits for migrate's answer longer than migrate may run, so a slow migration
+ *  fails with migrate's own error rather than the trigger's socket timeout. */
+export const MIGRATE_TRIGGER_TIMEOUT = MIGRATE_TIMEOUT.plus(Duration.minutes(1));
+
 /** The `migrate` binary as a Lambda, run by a trigger after the database exists (and, in the
  *  public mode, after the first sync opened it) and before ingest-fn takes traffic. It logs in
  *  with the generated admin secret and creates ingest-fn's least-privilege MySQL account: an
@@ -28,7 +34,7 @@ export class Migrations extends Construct {
       architecture: config.architecture,
       description: 'Applies the sqlx migrations to the events database',
       memorySize: 256,
-      timeout: Duration.minutes(5),
+      timeout: MIGRATE_TIMEOUT,
       // No reserved concurrency: Lambda keeps 100 of the account's quota unreserved, so a new
       // account (quota 10) could not reserve even 1 and the deploy would fail. The trigger is
       // the only caller, and sqlx serialises concurrent runs with a database lock.
@@ -39,11 +45,15 @@ export class Migrations extends Construct {
     database.secret.grantRead(this.function);
     database.ingestSecret?.grantRead(this.function);
 
-    // Re-runs whenever the function changes, i.e. whenever the embedded migrations do.
+    // The trigger invokes migrate's currentVersion, whose logical id hashes the function's
+    // configuration (code, environment, layers, role, timeout, ...): any change to the embedded
+    // migrations or to a setting migrate reads publishes a new version, and the trigger, updated
+    // with the new HandlerArn, runs migrate again (ExecuteOnHandlerChange).
     this.trigger = new triggers.Trigger(this, 'Run', {
       handler: this.function,
       invocationType: triggers.InvocationType.REQUEST_RESPONSE,
-      timeout: Duration.minutes(5),
+      executeOnHandlerChange: true,
+      timeout: MIGRATE_TRIGGER_TIMEOUT,
       executeAfter: [database.instance],
     });
   }
