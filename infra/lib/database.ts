@@ -1,10 +1,11 @@
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Annotations, CfnResource, Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
-import { caBundleCode } from './ca-bundle';
+import { caBundleCode, rdsCaBundle, requireRegionRoots } from './ca-bundle';
 import { StackConfig } from './config';
 import { Network } from './network';
 
@@ -45,8 +46,10 @@ export class Database extends Construct {
     const parameterGroup = new rds.ParameterGroup(this, 'Parameters', {
       engine,
       description: 'TLS only; max_connections sized for ingest-fn reserved concurrency',
+      // Values as RDS stores them for an instance parameter group (booleans 0/1), each checked
+      // against MYSQL_84_PARAMETERS in lib/engine-support.ts.
       parameters: {
-        require_secure_transport: 'ON',
+        require_secure_transport: '1',
         // Fixed, not the memory-derived default, so the concurrency arithmetic holds.
         max_connections: String(config.dbMaxConnections),
         // A retired Lambda environment never closes its connection; this frees its slot.
@@ -83,9 +86,14 @@ export class Database extends Construct {
       securityGroups.push(this.privateGroup);
     }
 
-    // Protected: the instance and its secret outlive the stack (and deletion protection blocks
-    // an accidental delete); unprotected: both go with it, for throwaway stacks.
+    // Protected: deletion protection makes CloudFormation's DeleteDBInstance fail, so a stack
+    // delete stops at the instance, and everything the instance needs (below) is deleted only
+    // after it: nothing it runs on goes first (aws-cdk#22141). Once an operator lifts the
+    // protection, the next delete takes a final snapshot (DeletionPolicy Snapshot) and then
+    // removes the rest. The admin secret is retained: it logs in to a restored snapshot.
+    // Unprotected: instance and secret go with the stack, for throwaway stacks.
     const removalPolicy = config.protectDatabase ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+    const instanceRemovalPolicy = config.protectDatabase ? RemovalPolicy.SNAPSHOT : RemovalPolicy.DESTROY;
     this.instance = new rds.DatabaseInstance(this, 'Instance', {
       engine,
       instanceType: new ec2.InstanceType(config.instanceType),
@@ -107,13 +115,31 @@ export class Database extends Construct {
       caCertificate: rds.CaCertificate.RDS_CA_RSA2048_G1,
       multiAz: false,
       autoMinorVersionUpgrade: false,
+      // An 8.0 stack moves to 8.4 by an update in place: a new parameter group of the new
+      // family and the new EngineVersion in one ModifyDBInstance, which RDS refuses without it.
+      allowMajorVersionUpgrade: true,
       backupRetention: Duration.days(config.backupRetentionDays),
+      preferredBackupWindow: config.backupWindow,
+      preferredMaintenanceWindow: config.maintenanceWindow,
       deleteAutomatedBackups: !config.protectDatabase,
       deletionProtection: config.protectDatabase,
-      removalPolicy,
-      cloudwatchLogsExports: ['error', 'slowquery'],
+      removalPolicy: instanceRemovalPolicy,
+      // iam-db-auth-error says why an IAM token login failed (ingest-fn with dbAuth=iam).
+      cloudwatchLogsExports: ['error', 'slowquery', ...(config.dbAuth === 'iam' ? ['iam-db-auth-error'] : [])],
+      // CDK's default is never to expire.
+      cloudwatchLogsRetention: logs.RetentionDays.ONE_MONTH,
       enablePerformanceInsights: false,
     });
+    // The subnet group names the subnets, but not their route tables, associations and default
+    // routes (and, through those, the internet gateway's attachment): make the instance depend
+    // on the whole subnet so a delete removes none of them before the instance is gone. A public
+    // instance keeps its route to the internet, and the gateway is detached only once no
+    // public address is mapped in the VPC.
+    // https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DetachInternetGateway.html
+    const instanceResource = this.instance.node.defaultChild as CfnResource;
+    for (const subnet of network.vpc.selectSubnets(network.databaseSubnets).subnets) {
+      instanceResource.node.addDependency(subnet);
+    }
     // The instance's generated secret always exists (fromGeneratedSecret).
     this.secret = this.instance.secret as secretsmanager.ISecret;
     // `secret` is the attachment; the generated secret itself is the instance's child.
@@ -131,9 +157,20 @@ export class Database extends Construct {
       });
     }
 
+    const bundle = rdsCaBundle(config.caBundle);
+    const region = Stack.of(this).region;
+    if (Token.isUnresolved(region)) {
+      Annotations.of(this).addWarningV2(
+        'lambda-rds-ingest:ca-bundle-unchecked',
+        'The stack has no region at synth (-c region=... or CDK_DEFAULT_REGION): the RDS CA bundle ' +
+          "could not be checked for the region's root certificates.",
+      );
+    } else {
+      requireRegionRoots(bundle, region, config.caBundle);
+    }
     this.caLayer = new lambda.LayerVersion(this, 'CaBundle', {
       // Layers are extracted to /opt.
-      code: caBundleCode(CA_BUNDLE_PATH.replace(/^\/opt\//, '')),
+      code: caBundleCode(CA_BUNDLE_PATH.replace(/^\/opt\//, ''), bundle),
       description: 'Amazon RDS certificate authorities (PEM), for verify-identity TLS',
       compatibleArchitectures: [lambda.Architecture.ARM_64, lambda.Architecture.X86_64],
     });

@@ -78,6 +78,18 @@ const byPath: Record<string, Acknowledgement[]> = {
         'version, through its own lambda:InvokeFunction grant',
     },
   ],
+  // aws-cdk-lib's log-retention handler (the RDS log exports' cloudwatchLogsRetention). The
+  // groups are named after the instance identifier CloudFormation generates, so none is known
+  // when the role is made.
+  'LogRetentionaae0aa3c5b4d4f87b02d85b201efdd8a/ServiceRole/DefaultPolicy': [
+    {
+      id: 'AwsSolutions::AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'logs:PutRetentionPolicy and logs:DeleteRetentionPolicy only: aws-cdk-lib\'s log-retention ' +
+        'handler sets the 30-day retention of the RDS log groups, named after the generated ' +
+        'instance identifier; it reads and writes no log data',
+    },
+  ],
   'Sync/DescribeSecurityGroups': [
     {
       id: 'AwsSolutions::AwsSolutions-IAM5[Resource::*]',

@@ -7,7 +7,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as triggers from 'aws-cdk-lib/triggers';
-import { Duration, Stack } from 'aws-cdk-lib';
+import { Annotations, Duration, Stack } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { StackConfig } from './config';
 import { DATABASE_PORT } from './database';
@@ -89,8 +89,19 @@ export class SyncFunction extends Construct {
     // A topic in another region: the subscription carries Region: us-east-1. No redrive policy:
     // SNS takes a subscription's dead-letter queue only in the topic's own account and region.
     // A message SNS delivered but the function failed on still reaches `dlq` (async retries).
-    const topic = sns.Topic.fromTopicArn(this, 'AmazonIpSpaceChanged', IP_SPACE_CHANGED_TOPIC);
-    topic.addSubscription(new subscriptions.LambdaSubscription(this.function));
+    // In an opt-in region no such subscription can deliver (lib/regions.ts): none is created,
+    // and config.ts holds the backstop to every 15 minutes or more often.
+    if (config.ipSpaceNotifications) {
+      const topic = sns.Topic.fromTopicArn(this, 'AmazonIpSpaceChanged', IP_SPACE_CHANGED_TOPIC);
+      topic.addSubscription(new subscriptions.LambdaSubscription(this.function));
+    } else {
+      Annotations.of(this).addWarningV2(
+        'lambda-rds-ingest:no-ip-space-notifications',
+        `${stack.region} is an opt-in region: SNS does not deliver AmazonIpSpaceChanged (us-east-1) to a ` +
+          `Lambda function there, so sg-sync-fn is not subscribed and the backstop (syncSchedule ` +
+          `${config.syncSchedule}) alone keeps the database's rules current.`,
+      );
+    }
 
     new events.Rule(this, 'Backstop', {
       description: 'Syncs even if an AmazonIpSpaceChanged notification was missed',

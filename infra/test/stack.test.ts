@@ -54,7 +54,7 @@ describe('database', () => {
     });
     pub.template.hasResourceProperties('AWS::RDS::DBParameterGroup', {
       Family: 'mysql8.4',
-      Parameters: Match.objectLike({ require_secure_transport: 'ON', max_connections: '100' }),
+      Parameters: Match.objectLike({ require_secure_transport: '1', max_connections: '100' }),
     });
   });
 
@@ -66,9 +66,9 @@ describe('database', () => {
     expect(JSON.stringify(db.Properties.MasterUserPassword)).toContain('resolve:secretsmanager');
   });
 
-  test('protected by default: deletion protection, retained with its secret', () => {
+  test('protected by default: deletion protection, a final snapshot, the secret retained', () => {
     pub.template.hasResource('AWS::RDS::DBInstance', {
-      DeletionPolicy: 'Retain',
+      DeletionPolicy: 'Snapshot',
       Properties: Match.objectLike({ DeletionProtection: true }),
     });
     pub.template.hasResource('AWS::SecretsManager::Secret', { DeletionPolicy: 'Retain' });
