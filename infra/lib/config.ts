@@ -233,13 +233,16 @@ export function loadConfig(get: Lookup, region?: string): StackConfig {
   if (ingestConcurrency > reservable) {
     // CloudFormation would create the database (10+ minutes) before Lambda refused the
     // reservation; refusing here costs nothing.
+    const left = Math.max(reservable, 0);
+    const raise = `raise the Lambda quota "Concurrent executions" (quota code L-B99A9384) to at least ` +
+      `${LAMBDA_UNRESERVED_MINIMUM + ingestConcurrency}, then set lambdaConcurrencyQuota`;
+    const explicit = text(get, 'ingestConcurrency', '') !== '';
     throw new ConfigError(
-      'ingestConcurrency',
-      String(ingestConcurrency),
+      explicit ? 'ingestConcurrency' : 'lambdaConcurrencyQuota',
+      String(explicit ? ingestConcurrency : lambdaConcurrencyQuota),
       `ingest-fn would reserve ${ingestConcurrency} but lambdaConcurrencyQuota ${lambdaConcurrencyQuota} - ` +
-        `${LAMBDA_UNRESERVED_MINIMUM} that Lambda keeps unreserved leaves ${Math.max(reservable, 0)}; ` +
-        `at most ${Math.max(reservable, 0)} (raise the Lambda quota "Concurrent executions", quota code ` +
-        `L-B99A9384, first, then set lambdaConcurrencyQuota; or lower ingestConcurrency)`,
+        `${LAMBDA_UNRESERVED_MINIMUM} that Lambda keeps unreserved leaves ${left}; ` +
+        (left >= 1 ? `at most ${left} (lower ingestConcurrency, or ${raise})` : raise),
     );
   }
   const instanceType = text(get, 'instanceType', 't4g.micro');

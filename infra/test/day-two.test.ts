@@ -236,10 +236,10 @@ describe('account quotas', () => {
   // https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html
   test('Lambda: an ingest reservation above lambdaConcurrencyQuota - 100 is refused at synth, with the arithmetic', () => {
     expect(config({ lambdaConcurrencyQuota: '10' })).toThrow(
-      /ingestConcurrency="1": ingest-fn would reserve 1 but lambdaConcurrencyQuota 10 - 100 that Lambda keeps unreserved leaves 0; at most 0 .*L-B99A9384/,
+      /lambdaConcurrencyQuota="10": ingest-fn would reserve 1 but lambdaConcurrencyQuota 10 - 100 that Lambda keeps unreserved leaves 0; raise the Lambda quota "Concurrent executions" \(quota code L-B99A9384\) to at least 101/,
     );
     expect(config({ lambdaConcurrencyQuota: '150', ingestConcurrency: '60' })).toThrow(
-      /lambdaConcurrencyQuota 150 - 100 that Lambda keeps unreserved leaves 50; at most 50/,
+      /ingestConcurrency="60": .*lambdaConcurrencyQuota 150 - 100 that Lambda keeps unreserved leaves 50; at most 50 .*L-B99A9384\) to at least 160/,
     );
     expect(config({ lambdaConcurrencyQuota: '150' })().ingestConcurrency).toBe(50);
     expect(config({})().lambdaConcurrencyQuota).toBe(1000);
