@@ -72,7 +72,8 @@ export function requireRegionRoots(pem: string, region: string, file?: string): 
     file ?? region,
     `the RDS CA bundle (${bundleSource(file)}) has no ${missing.join(', ')}: verify-identity TLS to a ` +
       `database in ${region} would fail. Download AWS's bundle ` +
-      `(curl -o rds-ca.pem ${RDS_TRUSTSTORE}/global/global-bundle.pem, or ${RDS_TRUSTSTORE}/${region}/${region}-bundle.pem) ` +
+      `(curl -o rds-ca.pem ${RDS_TRUSTSTORE}/global/global-bundle.pem, ` +
+      `or ${RDS_TRUSTSTORE}/${region}/${region}-bundle.pem) ` +
       `and pass -c caBundle=rds-ca.pem`,
   );
 }

@@ -148,7 +148,11 @@ function windows(get: Lookup): { backupWindow: string; maintenanceWindow: string
   }
   const [mStart, mEnd] = [minuteOfWeek(DAYS.indexOf(m[1]), m[2]), minuteOfWeek(DAYS.indexOf(m[4]), m[5])];
   if (lengthOf(mStart, mEnd, WEEK) < 30) {
-    throw new ConfigError('maintenanceWindow', maintenanceWindow, 'RDS needs a maintenance window of at least 30 minutes');
+    throw new ConfigError(
+      'maintenanceWindow',
+      maintenanceWindow,
+      'RDS needs a maintenance window of at least 30 minutes',
+    );
   }
   const maintenance = weekIntervals(mStart, mEnd);
   const backupLength = lengthOf(bStart, bEnd, 1440);
@@ -206,7 +210,9 @@ export function loadConfig(get: Lookup, region?: string): StackConfig {
     throw new ConfigError('syncSchedule', syncSchedule, 'expected rate(...) or cron(...)');
   }
   const interval = rateMinutes(syncSchedule);
-  if (!ipSpaceNotifications && (interval === undefined || interval > OPT_IN_MAX_SYNC_MINUTES)) {
+  // Only the public mode syncs; the vpc mode has no schedule to hold.
+  const tooSlow = interval === undefined || interval > OPT_IN_MAX_SYNC_MINUTES;
+  if (mode === 'public' && !ipSpaceNotifications && tooSlow) {
     throw new ConfigError(
       'syncSchedule',
       syncSchedule,

