@@ -43,6 +43,51 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
         .ok()
 }
 
+/// CPU time a process has run so far, from the scheduler (/proc/<pid>/schedstat, in ns).
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/schedstat")).unwrap();
+    Duration::from_nanos(stat.split_whitespace().next().unwrap().parse().unwrap())
+}
+
+/// The server's statement and byte counters: what reached it, per invocation, whoever sent
+/// it. Global counters, so run the bench on an otherwise idle server.
+const WIRE: [&str; 4] = [
+    "Com_stmt_execute",
+    "Questions",
+    "Bytes_received",
+    "Bytes_sent",
+];
+
+async fn wire_counters(admin: &mut sqlx::MySqlConnection) -> Vec<f64> {
+    let mut counters = Vec::with_capacity(WIRE.len());
+    for name in WIRE {
+        let row: (String, String) = sqlx::query_as("SHOW GLOBAL STATUS LIKE ?")
+            .bind(name)
+            .fetch_one(&mut *admin)
+            .await
+            .unwrap();
+        counters.push(row.1.parse().unwrap());
+    }
+    counters
+}
+
+/// What each of `n` invocations (or statements) cost the process in CPU and, when counted
+/// (`wire`: the counters after and before), the server in statements and bytes.
+fn per_call(name: &str, n: usize, cpu: Duration, wire: Option<(&[f64], &[f64])>) {
+    let server = wire.map_or_else(String::new, |(after, before)| {
+        let each: Vec<String> = WIRE
+            .iter()
+            .zip(after.iter().zip(before))
+            .map(|(k, (a, b))| format!("{k} {:.1}", (a - b) / n as f64))
+            .collect();
+        format!("; at the server: {}", each.join(", "))
+    });
+    println!(
+        "{name:<44} CPU {:>5.1} us each{server}",
+        cpu.as_secs_f64() * 1e6 / n as f64
+    );
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
     let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
     sorted[i].as_secs_f64() * 1e3
@@ -121,20 +166,30 @@ async fn main() {
     let db_url = db_url.to_string();
 
     // Baseline 1: a bare prepared INSERT over an open connection.
+    let before = wire_counters(&mut admin).await;
+    let bare_cpu = cpu_time(std::process::id());
     let bare = bare_inserts(&db).await;
+    let bare_cpu = cpu_time(std::process::id()) - bare_cpu;
+    let bare_wire = wire_counters(&mut admin).await;
 
     // Baseline 2: a no-op lambda_runtime function.
     let api = RuntimeApi::start().await;
     let me = std::env::current_exe().unwrap();
     let (mut noop, _) =
         spawn_function(me.to_str().unwrap(), &api, &[("INVOKE_BENCH_ROLE", "noop")]);
+    let noop_cpu = cpu_time(noop.id());
     let noop_samples = warm_runs(&api, WARM, reading).await;
+    let noop_cpu = cpu_time(noop.id()) - noop_cpu;
     noop.kill().unwrap();
     drop(api);
 
     // The function: cold starts, then warm single events and SQS batches in the last one.
     let (api, mut child, cold) = cold_starts(&[("DATABASE_URL", &db_url)]).await;
+    let warm_before = wire_counters(&mut admin).await;
+    let warm_cpu = cpu_time(child.id());
     let warm = warm_runs(&api, WARM, reading).await;
+    let warm_cpu = cpu_time(child.id()) - warm_cpu;
+    let warm_wire = wire_counters(&mut admin).await;
     let sqs_start = Instant::now();
     let mut sqs = Vec::with_capacity(SQS_BATCHES);
     for b in 0..SQS_BATCHES {
@@ -166,6 +221,23 @@ async fn main() {
     report(&format!("ingest-fn, SQS batch of {SQS_BATCH}"), sqs);
     let target = 1.15 * (noop_p50 + bare_p50);
     println!("warm p50 {warm_p50:.3} ms vs target 1.15 x (no-op + bare insert) = {target:.3} ms");
+    // The bench's own CPU for the bare loop includes its client side only; each function's is
+    // the whole process (runtime, handler, driver).
+    per_call(
+        "bare sqlx INSERT (this process)",
+        WARM,
+        bare_cpu,
+        &bare_wire,
+        &before,
+    );
+    per_call("no-op function", WARM, noop_cpu, None);
+    per_call(
+        "ingest-fn, 1 event",
+        WARM,
+        warm_cpu,
+        &warm_wire,
+        &warm_before,
+    );
     let cold_p50 = report("cold start, process start to first commit", cold);
     println!("cold start p50 {cold_p50:.2} ms vs target < 10 ms");
     println!(
@@ -262,7 +334,11 @@ async fn tls(mariadbd: &str, rds_bundle: &str, noop_p50: f64) {
         .unwrap();
     let pool = MySqlPool::connect_with(tls.clone()).await.unwrap();
     MIGRATOR.run(&pool).await.unwrap();
+    let before = wire_counters(&mut admin).await;
+    let floor_cpu = cpu_time(std::process::id());
     let floor = bare_inserts(&tls).await;
+    let floor_cpu = cpu_time(std::process::id()) - floor_cpu;
+    let floor_wire = wire_counters(&mut admin).await;
 
     let bundle_path = bundle.display().to_string();
     let env = [
@@ -271,7 +347,11 @@ async fn tls(mariadbd: &str, rds_bundle: &str, noop_p50: f64) {
         ("DB_CA_BUNDLE", bundle_path.as_str()),
     ];
     let (api, mut child, cold) = cold_starts(&env).await;
+    let warm_before = wire_counters(&mut admin).await;
+    let warm_cpu = cpu_time(child.id());
     let warm = warm_runs(&api, WARM, reading).await;
+    let warm_cpu = cpu_time(child.id()) - warm_cpu;
+    let warm_wire = wire_counters(&mut admin).await;
     let shutdown = api.shutdown(&mut child).await;
     assert!(shutdown.exited_in_time, "{shutdown:?}");
 
@@ -282,6 +362,18 @@ async fn tls(mariadbd: &str, rds_bundle: &str, noop_p50: f64) {
     let warm_p50 = report("ingest-fn over TLS, 1 event per invocation", warm);
     let target = 1.15 * (noop_p50 + floor_p50);
     println!("TLS warm p50 {warm_p50:.3} ms vs target 1.15 x (no-op + TLS floor) = {target:.3} ms");
+    per_call(
+        "bare sqlx INSERT over TLS (this process)",
+        WARM,
+        floor_cpu,
+        Some((&floor_wire, &before)),
+    );
+    per_call(
+        "ingest-fn over TLS, 1 event",
+        WARM,
+        warm_cpu,
+        Some((&warm_wire, &warm_before)),
+    );
     let cold_p50 = report("TLS cold start, process start to first commit", cold);
     println!("TLS cold start p50 {cold_p50:.2} ms vs target < 20 ms");
     pool.close().await;
