@@ -2,7 +2,8 @@
 # The main job on one machine (see README): a MySQL (DATABASE_URL, or a testcontainers MySQL
 # when Docker runs), moto's EC2 API with stand-ins for the database's security groups, the
 # migrations, both functions under `cargo lambda watch`, a sync from ip-ranges.json, the groups
-# as a table, and a short ingest-load run with --verify, its table, JSON report and plot.
+# as a table, and a short ingest-load run verified by migrate (--verify-function), its table,
+# JSON report and plot.
 # Everything it starts is stopped again on exit, also on Ctrl-C.
 #
 # IP_RANGES_URL picks the file (default: the live one; on a machine without internet, e.g.

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use emf::{EmfError, Emitter};
 use sqlx::mysql::{MySqlConnectOptions, MySqlSslMode};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -122,6 +123,28 @@ impl Config {
     pub fn from_env() -> Result<Config, ConfigError> {
         Config::from_lookup(|k| std::env::var(k).ok())
     }
+
+    /// [`metrics`] from the environment.
+    pub fn metrics_from_env() -> Result<Emitter, ConfigError> {
+        metrics(|k| std::env::var(k).ok())
+    }
+}
+
+/// Where the metrics go: `METRICS_NAMESPACE` (`LambdaRdsIngest` when unset), with the
+/// `FunctionName` dimension from `AWS_LAMBDA_FUNCTION_NAME`, which Lambda sets (`ingest-fn`
+/// when unset, as it is for local tools).
+pub fn metrics(var: impl Fn(&str) -> Option<String>) -> Result<Emitter, ConfigError> {
+    let get = |name: &str| {
+        var(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let namespace = get("METRICS_NAMESPACE").unwrap_or_else(|| emf::DEFAULT_NAMESPACE.into());
+    let function = get("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|| "ingest-fn".into());
+    Emitter::stdout(&namespace, &function).map_err(|e| match e {
+        EmfError::Namespace { .. } => err("METRICS_NAMESPACE", e.to_string()),
+        e => err("AWS_LAMBDA_FUNCTION_NAME", e.to_string()),
+    })
 }
 
 /// `DB_POOL_MAX`: connections per execution environment, 1 by default (one invocation at a
@@ -253,6 +276,27 @@ mod tests {
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         Config::from_lookup(e2e::lookup(vars))
+    }
+
+    #[test]
+    fn metrics_namespace_and_function_name() {
+        let m = metrics(e2e::lookup(&[])).unwrap();
+        assert_eq!(
+            (m.namespace(), m.function_name()),
+            ("LambdaRdsIngest", "ingest-fn")
+        );
+        let m = metrics(e2e::lookup(&[
+            ("METRICS_NAMESPACE", " Ingest/Prod "),
+            ("AWS_LAMBDA_FUNCTION_NAME", "stack-IngestFunction-1A2B"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            (m.namespace(), m.function_name()),
+            ("Ingest/Prod", "stack-IngestFunction-1A2B")
+        );
+        let e = metrics(e2e::lookup(&[("METRICS_NAMESPACE", "AWS/Lambda")])).unwrap_err();
+        assert_eq!(e.name, "METRICS_NAMESPACE");
+        assert!(e.reason.contains("reserved"), "{e}");
     }
 
     #[test]

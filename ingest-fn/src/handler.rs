@@ -1,10 +1,13 @@
-//! The Lambda entry point: detect the source, hand the event to its adapter.
+//! The Lambda entry point: detect the source, hand the event to its adapter, write the
+//! invocation's metrics.
 
 use chrono::Utc;
+use emf::Emitter;
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 
 use crate::error::IngestError;
+use crate::metrics::Tally;
 use crate::sources::{Source, direct, http, kinesis, sqs};
 use crate::store::EventStore;
 
@@ -18,10 +21,31 @@ fn to_value<T: serde::Serialize>(response: T) -> Result<Value, IngestError> {
         .map_err(|e| IngestError::InvalidEvent(format!("response could not be encoded: {e}")))
 }
 
-/// Handles one invocation of any supported source.
+/// Handles one invocation of any supported source, then writes its metrics line (before the
+/// response goes back: Lambda may freeze the environment right after). The Lambda's handler.
+pub async fn handle_metered<S: EventStore>(
+    store: &S,
+    metrics: &Emitter,
+    event: LambdaEvent<Value>,
+) -> Result<Value, IngestError> {
+    let mut tally = Tally::default();
+    let result = run(store, event, &mut tally).await;
+    metrics.emit(&tally.metrics());
+    result
+}
+
+/// Handles one invocation of any supported source, counting nothing.
 pub async fn handle<S: EventStore>(
     store: &S,
     event: LambdaEvent<Value>,
+) -> Result<Value, IngestError> {
+    run(store, event, &mut Tally::default()).await
+}
+
+async fn run<S: EventStore>(
+    store: &S,
+    event: LambdaEvent<Value>,
+    tally: &mut Tally,
 ) -> Result<Value, IngestError> {
     let received_at = Utc::now().naive_utc();
     let (payload, context) = event.into_parts();
@@ -29,19 +53,21 @@ pub async fn handle<S: EventStore>(
     // An async block, so that `?` ends the adapter, not this function: every failure is logged.
     let result = async {
         match source {
-            Source::Sqs => to_value(sqs::handle(store, shape(payload, "SQS")?, received_at).await?),
-            Source::Kinesis => {
-                to_value(kinesis::handle(store, shape(payload, "Kinesis")?, received_at).await?)
+            Source::Sqs => {
+                to_value(sqs::handle(store, shape(payload, "SQS")?, received_at, tally).await?)
             }
+            Source::Kinesis => to_value(
+                kinesis::handle(store, shape(payload, "Kinesis")?, received_at, tally).await?,
+            ),
             Source::Http => {
-                to_value(http::handle(store, shape(payload, "HTTP")?, received_at).await)
+                to_value(http::handle(store, shape(payload, "HTTP")?, received_at, tally).await)
             }
-            Source::HttpV1 => {
-                to_value(http::handle_v1(store, shape(payload, "REST API")?, received_at).await)
-            }
-            Source::Direct => {
-                to_value(direct::handle(store, payload, &context.request_id, received_at).await?)
-            }
+            Source::HttpV1 => to_value(
+                http::handle_v1(store, shape(payload, "REST API")?, received_at, tally).await,
+            ),
+            Source::Direct => to_value(
+                direct::handle(store, payload, &context.request_id, received_at, tally).await?,
+            ),
         }
     }
     .await;
@@ -49,4 +75,105 @@ pub async fn handle<S: EventStore>(
         tracing::warn!(source = ?source, error_type = e.error_type(), error = %e, "invocation failed");
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::memory::MemoryStore;
+    use lambda_runtime::Context;
+    use serde_json::json;
+
+    /// Invokes as the Lambda does and reads back the one metrics line, checked against the EMF
+    /// specification (`emf::parse`).
+    async fn invoke(
+        store: &MemoryStore,
+        payload: Value,
+    ) -> (Result<Value, IngestError>, emf::Document) {
+        let (metrics, lines) = Emitter::in_memory("LambdaRdsIngest", "ingest-fn").unwrap();
+        let r = handle_metered(
+            store,
+            &metrics,
+            LambdaEvent::new(payload, Context::default()),
+        )
+        .await;
+        let lines = lines.take();
+        let [line] = lines.as_slice() else {
+            panic!("one line per invocation: {lines:?}")
+        };
+        let doc = emf::parse(line).unwrap();
+        assert_eq!(doc.namespace, "LambdaRdsIngest");
+        assert_eq!(doc.dimension_sets, [["FunctionName"]]);
+        assert_eq!(doc.dimensions["FunctionName"], "ingest-fn");
+        (r, doc)
+    }
+
+    fn counts(doc: &emf::Document) -> [f64; 5] {
+        [
+            "EventsWritten",
+            "EventsDuplicate",
+            "EventsRejected",
+            "StoreUnavailable",
+            "Reconnects",
+        ]
+        .map(|m| doc.sum(m))
+    }
+
+    fn sqs(bodies: &[&str]) -> Value {
+        let records: Vec<Value> = bodies
+            .iter()
+            .enumerate()
+            .map(|(i, body)| json!({"messageId": format!("m-{i}"), "body": body, "eventSource": "aws:sqs"}))
+            .collect();
+        json!({"Records": records})
+    }
+
+    #[tokio::test]
+    async fn three_written_one_duplicate_one_invalid_is_3_1_1() {
+        let store = MemoryStore::default();
+        let event =
+            |id: &str| format!(r#"{{"event_id": "{id}", "source": "q", "val1": 1, "val2": 2}}"#);
+        let batch = sqs(&[
+            &event("a"),
+            &event("b"),
+            &event("c"),
+            &event("a"),
+            r#"{"source": "q"}"#,
+        ]);
+        let (r, line) = invoke(&store, batch).await;
+        assert_eq!(r.unwrap()["batchItemFailures"][0]["itemIdentifier"], "m-4");
+        assert_eq!(counts(&line), [3.0, 1.0, 1.0, 0.0, 0.0]);
+        let latency = &line.metrics["WriteLatency"];
+        assert_eq!(latency.unit.as_deref(), Some("Milliseconds"));
+        assert!(latency.values[0] >= 0.0);
+    }
+
+    #[tokio::test]
+    async fn an_outage_counts_store_unavailable_and_no_events() {
+        let store = MemoryStore::failing(1);
+        let (r, line) = invoke(&store, sqs(&[r#"{"source": "q", "val1": 1, "val2": 2}"#])).await;
+        assert_eq!(r.unwrap_err().error_type(), "StoreUnavailable");
+        assert_eq!(counts(&line), [0.0, 0.0, 0.0, 1.0, 0.0]);
+    }
+
+    #[tokio::test]
+    async fn a_request_refused_whole_counts_each_of_its_events() {
+        let store = MemoryStore::default();
+        let ok = json!({"source": "d", "val1": 1, "val2": 2});
+        let (r, line) = invoke(&store, json!([ok, {"source": "d"}, ok])).await;
+        assert_eq!(r.unwrap_err().error_type(), "InvalidEvent");
+        assert_eq!(counts(&line), [0.0, 0.0, 3.0, 0.0, 0.0]);
+        // Nothing was written, so no latency either.
+        assert!(!line.metrics.contains_key("WriteLatency"));
+        // An HTTP body that is not JSON is one event refused.
+        let post = json!({
+            "version": "2.0", "routeKey": "$default", "rawPath": "/", "rawQueryString": "",
+            "headers": {}, "requestContext": {"http": {"method": "POST", "path": "/",
+                "protocol": "HTTP/1.1", "sourceIp": "203.0.113.9", "userAgent": "t"}},
+            "body": "not json", "isBase64Encoded": false
+        });
+        let (r, line) = invoke(&store, post).await;
+        assert_eq!(r.unwrap()["statusCode"], 400);
+        assert_eq!(counts(&line), [0.0, 0.0, 1.0, 0.0, 0.0]);
+    }
 }

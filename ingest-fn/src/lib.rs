@@ -12,12 +12,13 @@ pub mod error;
 pub mod event;
 pub mod handler;
 pub mod iam_account;
+pub mod metrics;
 pub mod sources;
 pub mod store;
 
 pub use config::Config;
 pub use error::IngestError;
-pub use handler::handle;
+pub use handler::{handle, handle_metered};
 pub use iam_account::{IamAccount, PasswordAccount};
 pub use store::{EventStore, MySqlStore};
 

@@ -1105,3 +1105,302 @@ async fn tls_verify_identity_accepts_the_servers_ca_and_refuses_another() {
         .unwrap();
     assert_eq!(count, 1);
 }
+
+// migrate, through its handler: verify requests from ingest-load, and the secrets it reads.
+
+use ingest::migrate::Migrate;
+use tokio::io::AsyncWriteExt;
+
+/// migrate logged in through `DATABASE_URL`, with no account to create.
+fn migrate_for(db: &TestDb) -> Migrate {
+    let url = db.url(None);
+    Migrate::new(
+        Config::from_lookup(e2e::lookup(&[("DATABASE_URL", &url)])).unwrap(),
+        None,
+    )
+}
+
+/// Rows for events `seqs` of load run `run`, in one statement.
+async fn store_run(db: &TestDb, run: &str, seqs: impl IntoIterator<Item = u64>) {
+    let mut q = sqlx::QueryBuilder::new(
+        "INSERT INTO events (event_id, source, recorded_at, received_at, val1, val2) ",
+    );
+    q.push_values(seqs, |mut row, seq| {
+        row.push_bind(ingest::verify::event_id(run, seq))
+            .push_bind("load")
+            .push("NOW(6)")
+            .push("NOW(6)")
+            .push_bind(seq as f64)
+            .push_bind(0.0);
+    });
+    q.build().execute(&db.pool).await.unwrap();
+}
+
+#[tokio::test]
+async fn migrate_answers_a_verify_request_from_the_table() {
+    let db = TestDb::new().await;
+    let migrate = migrate_for(&db);
+    let run = "load-0190verify";
+    // 2500 acknowledged events: three queries' worth (ingest::verify::CHUNK); two never stored;
+    // rows of another run do not count.
+    store_run(&db, run, (0..2500).filter(|s| ![3, 2400].contains(s))).await;
+    store_run(&db, "load-other", 0..5).await;
+    let request = json!({"verify": {"run_id": run, "acked": [[0, 2500]], "list": 1}});
+    let v = migrate.handle(&request).await.unwrap();
+    assert_eq!(
+        (&v["checked"], &v["stored"], &v["missing"], &v["doubled"]),
+        (&json!(2500), &json!(2498), &json!(2), &json!(0)),
+        "{v}"
+    );
+    assert_eq!(
+        v["missing_ids"],
+        json!([format!("{run}-3")]),
+        "the first, up to list"
+    );
+    assert_eq!(v["doubled_ids"], json!([]));
+
+    // Only acknowledged events are looked for: 3 and 2400 were not acknowledged, say.
+    let request = json!({"verify": {"run_id": run, "acked": [[0, 3], [4, 2400], [2401, 2500]]}});
+    let v = migrate.handle(&request).await.unwrap();
+    assert_eq!(
+        (&v["checked"], &v["missing"]),
+        (&json!(2498), &json!(0)),
+        "{v}"
+    );
+
+    // The unique event_id index makes a doubled event impossible; without it (a schema that
+    // lost it), one is found and named.
+    sqlx::query("ALTER TABLE events DROP INDEX event_id")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    store_run(&db, run, [5]).await;
+    let v = migrate.handle(&request).await.unwrap();
+    assert_eq!(
+        (&v["stored"], &v["doubled"], &v["doubled_ids"]),
+        (&json!(2498), &json!(1), &json!([format!("{run}-5")])),
+        "{v}"
+    );
+}
+
+#[tokio::test]
+async fn a_migration_invoke_answers_as_before_and_a_bad_verify_request_is_named() {
+    let db = TestDb::new().await;
+    let migrate = migrate_for(&db);
+    // CDK's trigger sends no payload: Lambda delivers `{}`.
+    for event in [json!({}), Value::Null] {
+        let r = migrate.handle(&event).await.unwrap();
+        assert_eq!(
+            r,
+            json!({
+                "migrations": MIGRATOR.iter().count(),
+                "latest": MIGRATOR.iter().map(|m| m.version).max(),
+                "iam_user": null,
+                "account": null,
+            })
+        );
+    }
+    for (request, part) in [
+        (
+            json!({"run_id": "x'; DROP TABLE events; --", "acked": []}),
+            "run_id",
+        ),
+        (json!({"run_id": "load-a", "acked": [[5, 1]]}), "range 0"),
+        (
+            json!({"run_id": "load-a", "acked": [], "ids": ["a"]}),
+            "unknown field",
+        ),
+    ] {
+        let e = migrate
+            .handle(&json!({ "verify": request }))
+            .await
+            .unwrap_err();
+        assert_eq!(e.error_type(), "InvalidVerifyRequest");
+        assert!(e.to_string().contains(part), "{part:?} in {e}");
+    }
+    assert_eq!(db.count().await, 0);
+}
+
+/// The test server's account as `(user, password)`.
+fn server_account(db: &TestDb) -> (String, String) {
+    let url = url::Url::parse(db.server).unwrap();
+    (
+        url.username().to_owned(),
+        url.password().unwrap_or_default().to_owned(),
+    )
+}
+
+/// migrate logged in as the test server's account with the password from secret `arn`.
+fn migrate_with_secret(db: &TestDb, arn: &str, user: &str, sdk: aws_config::SdkConfig) -> Migrate {
+    let port = db.options.get_port().to_string();
+    let vars = [
+        ("DB_HOST", db.options.get_host()),
+        ("DB_PORT", port.as_str()),
+        ("DB_NAME", db.name.as_str()),
+        ("DB_USER", user),
+        ("DB_SECRET_ARN", arn),
+        ("DB_TLS", "disabled"),
+    ];
+    let config = Config::from_lookup(e2e::lookup(&vars)).unwrap();
+    Migrate::new(config, None).with_aws(sdk)
+}
+
+// Secrets Manager is moto's (AWS_ENDPOINT_URL, set by tests/test-all.sh): the admin secret is
+// read on every run; a secret that does not exist (ResourceNotFoundException) is not IAM
+// settling and fails at once.
+#[tokio::test]
+async fn migrate_logs_in_with_the_admin_secret_and_does_not_wait_on_a_missing_one() {
+    let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") else {
+        eprintln!("skipped: needs AWS_ENDPOINT_URL (moto), as tests/test-all.sh sets");
+        return;
+    };
+    let db = TestDb::new().await;
+    let (user, password) = server_account(&db);
+    let secret = e2e::moto::TestSecret::create("migrate_admin", &password).await;
+    let sdk = e2e::moto::sdk_config(&endpoint, "ap-northeast-1").await;
+    let migrate = migrate_with_secret(&db, &secret.arn, &user, sdk.clone());
+    let r = migrate.handle(&json!({})).await.unwrap();
+    assert_eq!(r["migrations"], MIGRATOR.iter().count());
+
+    let missing = secret.arn.replace("migrate_admin", "migrate_gone");
+    let e = migrate_with_secret(&db, &missing, &user, sdk)
+        .handle(&json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(e.error_type(), "Credentials", "{e}");
+    assert!(e.to_string().contains("ResourceNotFoundException"), "{e}");
+}
+
+/// A Secrets Manager on loopback that answers GetSecretValue with AWS's JSON error for a caller
+/// not yet allowed (`AccessDeniedException`, HTTP 400) `denials` times, then with the secret.
+/// moto cannot stand in here: its denial is `AccessDenied` (HTTP 403), not AWS's code.
+/// <https://docs.aws.amazon.com/secretsmanager/latest/apireference/CommonErrors.html>
+struct DenyingSecrets {
+    endpoint: String,
+    calls: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl DenyingSecrets {
+    async fn start(denials: usize, secret: Value) -> DenyingSecrets {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = calls.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let (counter, secret) = (counter.clone(), secret.clone());
+                tokio::spawn(async move {
+                    let mut socket = tokio::io::BufReader::new(socket);
+                    while read_request(&mut socket).await {
+                        let n = counter.fetch_add(1, Ordering::SeqCst);
+                        let (status, body) = if n < denials {
+                            (
+                                "400 Bad Request",
+                                json!({
+                                    "__type": "AccessDeniedException",
+                                    "message": "User: arn:aws:sts::123456789012:assumed-role/migrate/fn is not authorized to perform: secretsmanager:GetSecretValue because no identity-based policy allows the secretsmanager:GetSecretValue action"
+                                }),
+                            )
+                        } else {
+                            ("200 OK", secret.clone())
+                        };
+                        let body = body.to_string();
+                        let response = format!(
+                            "HTTP/1.1 {status}\r\ncontent-type: application/x-amz-json-1.1\r\n\
+                             content-length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                        if socket
+                            .get_mut()
+                            .write_all(response.as_bytes())
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        DenyingSecrets { endpoint, calls }
+    }
+}
+
+/// Reads one HTTP/1.1 request (headers, then a `content-length` body); false at the end.
+async fn read_request(socket: &mut tokio::io::BufReader<tokio::net::TcpStream>) -> bool {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        match socket.read_line(&mut line).await {
+            Ok(0) | Err(_) => return false,
+            Ok(_) if line == "\r\n" => break,
+            Ok(_) => {
+                if let Some((name, value)) = line.split_once(':')
+                    && name.eq_ignore_ascii_case("content-length")
+                {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+    }
+    let mut body = vec![0; length];
+    socket.read_exact(&mut body).await.is_ok()
+}
+
+// Right after a deploy the role's new policy may not be in effect yet: migrate waits while
+// Secrets Manager answers AccessDeniedException, then logs in; a denial that outlasts the wait
+// fails naming the code and what was denied.
+// https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html#troubleshoot_general_eventual-consistency
+#[tokio::test]
+async fn migrate_waits_while_secrets_manager_denies_access_then_names_the_denial() {
+    let db = TestDb::new().await;
+    let (user, password) = server_account(&db);
+    let arn = "arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:admin-AbCdEf";
+    let secret = json!({
+        "ARN": arn, "Name": "admin", "VersionId": "v1", "VersionStages": ["AWSCURRENT"],
+        "SecretString": json!({"username": user, "password": password}).to_string(),
+        "CreatedDate": 1.8e9,
+    });
+    // Short pauses: the schedule itself is tested in ingest::iam_settle.
+    let backoff = ingest::iam_settle::Backoff {
+        first: Duration::from_millis(10),
+        max: Duration::from_millis(20),
+        limit: Duration::from_secs(30),
+    };
+    let stub = DenyingSecrets::start(2, secret.clone()).await;
+    let sdk = e2e::moto::sdk_config(&stub.endpoint, "ap-northeast-1").await;
+    let r = migrate_with_secret(&db, arn, &user, sdk)
+        .with_backoff(backoff)
+        .handle(&json!({}))
+        .await
+        .unwrap();
+    assert_eq!(r["migrations"], MIGRATOR.iter().count());
+    assert_eq!(
+        stub.calls.load(Ordering::SeqCst),
+        3,
+        "two denials, then the secret"
+    );
+
+    let stub = DenyingSecrets::start(usize::MAX, secret).await;
+    let sdk = e2e::moto::sdk_config(&stub.endpoint, "ap-northeast-1").await;
+    let backoff = ingest::iam_settle::Backoff {
+        limit: Duration::from_millis(100),
+        ..backoff
+    };
+    let e = migrate_with_secret(&db, arn, &user, sdk)
+        .with_backoff(backoff)
+        .handle(&json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(e.error_type(), "IamNotSettled", "{e}");
+    let message = e.to_string();
+    for part in [
+        "AccessDeniedException",
+        &format!("secretsmanager:GetSecretValue on {arn} (DB_SECRET_ARN)"),
+        "for IAM to settle",
+    ] {
+        assert!(message.contains(part), "{part:?} in {message}");
+    }
+    assert!(stub.calls.load(Ordering::SeqCst) > 1);
+}

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ingest::{Config, MySqlStore, handle};
+use ingest::{Config, MySqlStore, handle_metered};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
@@ -21,6 +21,7 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     // Once per execution environment: configuration, credentials, the pool and its first
     // connection, all before the first event.
+    let metrics = Config::metrics_from_env()?;
     let store = Arc::new(MySqlStore::connect(Config::from_env()?).await?);
     store.warm_up().await;
     // Lambda sends SIGTERM only to a runtime with a registered extension: this registers a
@@ -36,9 +37,9 @@ async fn main() -> Result<(), Error> {
         }
     })
     .await;
-    let store = &*store;
+    let (store, metrics) = (&*store, &metrics);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        handle(store, event)
+        handle_metered(store, metrics, event)
     }))
     .await
 }

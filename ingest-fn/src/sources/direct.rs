@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::batch::{EventBatch, MAX_ITEMS, Rejections};
 use crate::error::IngestError;
+use crate::metrics::Tally;
 use crate::store::EventStore;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -54,6 +55,14 @@ pub fn batch(
     Ok(batch)
 }
 
+/// How many events a request body carries: an array's items, else one.
+pub fn items_in(body: &Value) -> usize {
+    match body {
+        Value::Array(items) => items.len(),
+        _ => 1,
+    }
+}
+
 /// The key of item `index` of a request whose own key (Lambda's request id, a client's
 /// `Idempotency-Key`) stays the same when the request is retried: so does the derived key.
 pub fn request_key(key: &str, index: Option<usize>) -> String {
@@ -68,6 +77,7 @@ pub async fn handle<S: EventStore>(
     payload: Value,
     request_id: &str,
     received_at: NaiveDateTime,
+    tally: &mut Tally,
 ) -> Result<DirectResponse, IngestError> {
     // One id for the whole request even when Lambda gave none (local tools).
     let request_id = if request_id.is_empty() {
@@ -75,8 +85,9 @@ pub async fn handle<S: EventStore>(
     } else {
         request_id.to_owned()
     };
-    let batch = batch(&payload, received_at, |i| request_key(&request_id, i))?;
-    let written = batch.write(store).await?;
+    let batch = batch(&payload, received_at, |i| request_key(&request_id, i))
+        .inspect_err(|_| tally.refuse(items_in(&payload)))?;
+    let written = tally.write(&batch, store).await?;
     Ok(DirectResponse {
         inserted: written.inserted,
         duplicates: written.duplicates,
@@ -90,6 +101,14 @@ mod tests {
     use crate::store::memory::{MemoryStore, received_at as now};
     use serde_json::json;
 
+    async fn call(
+        store: &MemoryStore,
+        payload: Value,
+        request_id: &str,
+    ) -> Result<DirectResponse, IngestError> {
+        handle(store, payload, request_id, now(), &mut Tally::default()).await
+    }
+
     fn event(val1: f64) -> Value {
         json!({"source": "dev", "val1": val1, "val2": 2})
     }
@@ -97,7 +116,7 @@ mod tests {
     #[tokio::test]
     async fn keys_derive_from_the_request_id_and_a_retry_is_a_duplicate() {
         let store = MemoryStore::default();
-        let r = handle(&store, json!([event(1.0), event(2.0)]), "req-1", now())
+        let r = call(&store, json!([event(1.0), event(2.0)]), "req-1")
             .await
             .unwrap();
         assert_eq!(
@@ -108,11 +127,11 @@ mod tests {
                 event_ids: vec!["req-1:0".into(), "req-1:1".into()],
             }
         );
-        let retry = handle(&store, json!([event(1.0), event(2.0)]), "req-1", now())
+        let retry = call(&store, json!([event(1.0), event(2.0)]), "req-1")
             .await
             .unwrap();
         assert_eq!((retry.inserted, retry.duplicates), (0, 2));
-        let one = handle(&store, event(3.0), "req-2", now()).await.unwrap();
+        let one = call(&store, event(3.0), "req-2").await.unwrap();
         assert_eq!(one.event_ids, ["req-2"]);
         assert_eq!(store.rows().len(), 3);
         assert_eq!(store.rows()["req-1:1"].val1, 2.0);
@@ -121,13 +140,13 @@ mod tests {
     #[tokio::test]
     async fn one_invalid_item_writes_nothing() {
         let store = MemoryStore::default();
-        let e = handle(&store, json!([event(1.0), {"source": "dev"}]), "r", now())
+        let e = call(&store, json!([event(1.0), {"source": "dev"}]), "r")
             .await
             .unwrap_err();
         assert_eq!(e.error_type(), "InvalidEvent");
         assert!(e.to_string().contains("[1].val1"), "{e}");
         for bad in [json!([]), Value::Array(vec![event(1.0); MAX_ITEMS + 1])] {
-            let e = handle(&store, bad, "r", now()).await.unwrap_err();
+            let e = call(&store, bad, "r").await.unwrap_err();
             assert_eq!(e.error_type(), "InvalidEvent");
         }
         assert!(store.rows().is_empty());
@@ -136,12 +155,12 @@ mod tests {
     #[tokio::test]
     async fn a_store_failure_is_retryable_and_writes_nothing() {
         let store = MemoryStore::failing(1);
-        let e = handle(&store, event(1.0), "r", now()).await.unwrap_err();
+        let e = call(&store, event(1.0), "r").await.unwrap_err();
         assert_eq!(e.error_type(), "StoreUnavailable");
         assert!(e.to_string().contains("retry later"), "{e}");
         assert!(store.rows().is_empty());
         // The caller's retry, with the same request id, succeeds.
-        let r = handle(&store, event(1.0), "r", now()).await.unwrap();
+        let r = call(&store, event(1.0), "r").await.unwrap();
         assert_eq!(r.inserted, 1);
     }
 }

@@ -14,6 +14,7 @@ use chrono::NaiveDateTime;
 use serde_json::{Value, json};
 
 use crate::error::IngestError;
+use crate::metrics::Tally;
 use crate::sources::direct;
 use crate::store::EventStore;
 
@@ -152,6 +153,7 @@ pub async fn handle<S: EventStore>(
     store: &S,
     req: ApiGatewayV2httpRequest,
     received_at: NaiveDateTime,
+    tally: &mut Tally,
 ) -> ApiGatewayV2httpResponse {
     let request = Request {
         method: &req.request_context.http.method,
@@ -159,7 +161,7 @@ pub async fn handle<S: EventStore>(
         body: req.body.as_deref(),
         is_base64_encoded: req.is_base64_encoded,
     };
-    reply(store, request, received_at).await.into()
+    reply(store, request, received_at, tally).await.into()
 }
 
 /// A REST API request (payload format 1.0).
@@ -167,6 +169,7 @@ pub async fn handle_v1<S: EventStore>(
     store: &S,
     req: ApiGatewayProxyRequest,
     received_at: NaiveDateTime,
+    tally: &mut Tally,
 ) -> ApiGatewayProxyResponse {
     let request = Request {
         method: &req.http_method,
@@ -174,10 +177,15 @@ pub async fn handle_v1<S: EventStore>(
         body: req.body.as_deref(),
         is_base64_encoded: req.is_base64_encoded,
     };
-    reply(store, request, received_at).await.into()
+    reply(store, request, received_at, tally).await.into()
 }
 
-async fn reply<S: EventStore>(store: &S, req: Request<'_>, received_at: NaiveDateTime) -> Reply {
+async fn reply<S: EventStore>(
+    store: &S,
+    req: Request<'_>,
+    received_at: NaiveDateTime,
+    tally: &mut Tally,
+) -> Reply {
     if *req.method != Method::POST {
         let mut r = Reply::error(
             405,
@@ -190,11 +198,18 @@ async fn reply<S: EventStore>(store: &S, req: Request<'_>, received_at: NaiveDat
     }
     let (text, key) = match body_text(&req).and_then(|t| Ok((t, idempotency_key(&req)?))) {
         Ok(v) => v,
-        Err(r) => return Reply::error(r.status, r.error, r.message),
+        Err(r) => {
+            // A body that cannot be read: one event refused, as an unreadable SQS message is.
+            tally.refuse(1);
+            return Reply::error(r.status, r.error, r.message);
+        }
     };
     let body: Value = match serde_json::from_str(&text) {
         Ok(v) => v,
-        Err(e) => return Reply::error(400, "InvalidEvent", format!("body is not JSON: {e}")),
+        Err(e) => {
+            tally.refuse(1);
+            return Reply::error(400, "InvalidEvent", format!("body is not JSON: {e}"));
+        }
     };
     // Without a client key every attempt is a new event: a fresh, time-ordered UUID.
     let derive = |i: Option<usize>| match &key {
@@ -203,9 +218,12 @@ async fn reply<S: EventStore>(store: &S, req: Request<'_>, received_at: NaiveDat
     };
     let batch = match direct::batch(&body, received_at, derive) {
         Ok(b) => b,
-        Err(e) => return Reply::error(400, e.error_type(), e.to_string()),
+        Err(e) => {
+            tally.refuse(direct::items_in(&body));
+            return Reply::error(400, e.error_type(), e.to_string());
+        }
     };
-    match batch.write(store).await {
+    match tally.write(&batch, store).await {
         Ok(w) => Reply::json(
             201,
             json!({"inserted": w.inserted, "duplicates": w.duplicates}),
@@ -241,7 +259,7 @@ mod tests {
 
     async fn post(store: &MemoryStore, event: Value) -> (i64, Value, HeaderMap) {
         let req: ApiGatewayV2httpRequest = serde_json::from_value(event).unwrap();
-        let r = handle(store, req, now()).await;
+        let r = handle(store, req, now(), &mut Tally::default()).await;
         let Some(Body::Text(body)) = r.body else {
             panic!("a text body")
         };
@@ -332,9 +350,14 @@ mod tests {
             "multiValueHeaders": {"Idempotency-Key": ["k"]}, "requestContext": {"httpMethod": "POST"},
             "body": ONE, "isBase64Encoded": false});
         let req: ApiGatewayProxyRequest = serde_json::from_value(event.clone()).unwrap();
-        assert_eq!(handle_v1(&store, req, now()).await.status_code, 503);
+        assert_eq!(
+            handle_v1(&store, req, now(), &mut Tally::default())
+                .await
+                .status_code,
+            503
+        );
         let req: ApiGatewayProxyRequest = serde_json::from_value(event).unwrap();
-        let r = handle_v1(&store, req, now()).await;
+        let r = handle_v1(&store, req, now(), &mut Tally::default()).await;
         assert_eq!(r.status_code, 201);
         assert_eq!(store.rows().keys().collect::<Vec<_>>(), ["k"]);
     }

@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::batch::EventBatch;
 use crate::error::IngestError;
 use crate::event::FieldError;
+use crate::metrics::Tally;
 use crate::store::EventStore;
 
 /// A Kinesis `eventID` (`shardId-…:<sequence number>`) is longer than an event_id may be; its
@@ -21,6 +22,7 @@ pub async fn handle<S: EventStore>(
     store: &S,
     event: KinesisEvent,
     received_at: NaiveDateTime,
+    tally: &mut Tally,
 ) -> Result<KinesisEventResponse, IngestError> {
     let mut batch = EventBatch::new(received_at);
     for record in &event.records {
@@ -39,7 +41,7 @@ pub async fn handle<S: EventStore>(
             }]),
         }
     }
-    batch.write(store).await?;
+    tally.write(&batch, store).await?;
     let mut response = KinesisEventResponse::default();
     for r in &batch.rejected {
         let seq = &event.records[r.index].kinesis.sequence_number;
@@ -81,7 +83,9 @@ mod tests {
             ("102", br#"{"source": 1}"#),
             ("103", b"\xff not json"),
         ]);
-        let r = handle(&store, event.clone(), now()).await.unwrap();
+        let r = handle(&store, event.clone(), now(), &mut Tally::default())
+            .await
+            .unwrap();
         let failed: Vec<_> = r
             .batch_item_failures
             .iter()
@@ -92,7 +96,9 @@ mod tests {
         assert_eq!(store.rows().keys().collect::<Vec<_>>(), [&key]);
         // Digest of the eventID: stable across retries, and within event_id's length.
         assert_eq!(key.len(), "kinesis:".len() + 32);
-        handle(&store, event, now()).await.unwrap();
+        handle(&store, event, now(), &mut Tally::default())
+            .await
+            .unwrap();
         assert_eq!(store.rows().len(), 1);
     }
 
@@ -100,7 +106,9 @@ mod tests {
     async fn a_store_failure_fails_the_whole_batch_for_a_retry() {
         let store = MemoryStore::failing(1);
         let event = kinesis(&[("101", br#"{"source": "k", "val1": 1, "val2": 2}"#)]);
-        let e = handle(&store, event, now()).await.unwrap_err();
+        let e = handle(&store, event, now(), &mut Tally::default())
+            .await
+            .unwrap_err();
         assert_eq!(e.error_type(), "StoreUnavailable");
         assert!(store.rows().is_empty());
     }

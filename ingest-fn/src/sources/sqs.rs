@@ -8,12 +8,14 @@ use serde_json::Value;
 use crate::batch::EventBatch;
 use crate::error::IngestError;
 use crate::event::FieldError;
+use crate::metrics::Tally;
 use crate::store::EventStore;
 
 pub async fn handle<S: EventStore>(
     store: &S,
     event: SqsEvent,
     received_at: NaiveDateTime,
+    tally: &mut Tally,
 ) -> Result<SqsBatchResponse, IngestError> {
     let mut batch = EventBatch::new(received_at);
     let mut ids = Vec::with_capacity(event.records.len());
@@ -29,7 +31,7 @@ pub async fn handle<S: EventStore>(
         }
         ids.push(id);
     }
-    batch.write(store).await?;
+    tally.write(&batch, store).await?;
     let mut response = SqsBatchResponse::default();
     for r in &batch.rejected {
         tracing::warn!(message_id = %ids[r.index], errors = ?r.errors, "invalid SQS message left for the dead-letter queue");
@@ -70,11 +72,15 @@ mod tests {
             ("m-3", "not json"),
             ("m-4", r#"{"source": "q", "val1": 4, "val2": 2}"#),
         ]);
-        let r = handle(&store, event.clone(), now()).await.unwrap();
+        let r = handle(&store, event.clone(), now(), &mut Tally::default())
+            .await
+            .unwrap();
         assert_eq!(failed(&r), ["m-2", "m-3"]);
         assert_eq!(store.rows().keys().collect::<Vec<_>>(), ["m-1", "m-4"]);
         // A redelivery stores nothing twice.
-        handle(&store, event, now()).await.unwrap();
+        handle(&store, event, now(), &mut Tally::default())
+            .await
+            .unwrap();
         assert_eq!(store.rows().len(), 2);
     }
 
@@ -82,7 +88,9 @@ mod tests {
     async fn a_store_failure_fails_the_whole_batch_for_redelivery() {
         let store = MemoryStore::failing(1);
         let event = sqs(&[("m-1", r#"{"source": "q", "val1": 1, "val2": 2}"#)]);
-        let e = handle(&store, event, now()).await.unwrap_err();
+        let e = handle(&store, event, now(), &mut Tally::default())
+            .await
+            .unwrap_err();
         assert_eq!(e.error_type(), "StoreUnavailable");
         assert!(store.rows().is_empty());
     }

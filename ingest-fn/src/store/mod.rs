@@ -35,6 +35,12 @@ pub struct Written {
 pub trait EventStore: Send + Sync {
     /// Writes `rows` in one statement; returns how many were new (the rest were already there).
     fn insert(&self, rows: &[Row]) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Lost connections replaced by one that worked, over the store's life: an invocation's count is the
+    /// difference across it (one invocation at a time runs in an execution environment).
+    fn reconnects(&self) -> u64 {
+        0
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

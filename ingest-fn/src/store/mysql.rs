@@ -5,6 +5,7 @@
 //! (a new IAM token, or the secret read again after a rotation) and is retried once.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_rds::auth_token::{AuthTokenGenerator, Config as TokenConfig};
@@ -64,6 +65,8 @@ pub struct MySqlStore {
     credentials: Credentials,
     connect_timeout: Duration,
     write_timeout: Duration,
+    /// Lost connections replaced by one that worked, so far, for the metrics.
+    reconnects: AtomicU64,
 }
 
 /// A database secret as RDS and the infra write it: JSON with `username` and `password`.
@@ -164,6 +167,7 @@ impl MySqlStore {
             credentials,
             connect_timeout: config.connect_timeout,
             write_timeout: config.write_timeout,
+            reconnects: AtomicU64::new(0),
         };
         store.renew(true).await?;
         Ok(store)
@@ -365,7 +369,12 @@ impl EventStore for MySqlStore {
         let (mut reconnected, mut renewed) = (false, false);
         loop {
             let failure = match self.try_insert(rows).await {
-                Ok(n) => return Ok(n),
+                Ok(n) => {
+                    if reconnected {
+                        self.reconnects.fetch_add(1, Ordering::Relaxed);
+                    }
+                    return Ok(n);
+                }
                 Err(Failure::Final(e)) => return Err(e),
                 Err(Failure::Lost(e)) if !reconnected => {
                     reconnected = true;
@@ -382,6 +391,10 @@ impl EventStore for MySqlStore {
             };
             return Err(StoreError::Unavailable(failure));
         }
+    }
+
+    fn reconnects(&self) -> u64 {
+        self.reconnects.load(Ordering::Relaxed)
     }
 }
 

@@ -94,6 +94,11 @@ impl Events {
         }
     }
 
+    /// The run's id: with [`Ids::Run`], every event's id is `<run id>-<sequence>`.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
     /// The same events, delivered in `envelope`.
     pub fn in_envelope(self, envelope: Envelope) -> Events {
         Events { envelope, ..self }
@@ -155,7 +160,7 @@ impl Events {
         let mut ids = Vec::with_capacity(n);
         for _ in 0..n {
             let id = match self.ids {
-                Ids::Run => format!("{}-{}", self.run_id, self.seq),
+                Ids::Run => ingest::verify::event_id(&self.run_id, self.seq),
                 Ids::TimeOrdered => uuid::Uuid::now_v7().to_string(),
                 Ids::Random => uuid::Uuid::new_v4().to_string(),
             };

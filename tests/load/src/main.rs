@@ -1,5 +1,6 @@
 //! ingest-load: load-tests ingest-fn, deployed or local, and reports latency cold and warm,
-//! throughput, errors and (with --verify) whether every acknowledged event was stored once.
+//! throughput, errors and (with --verify or --verify-function) whether every acknowledged
+//! event was stored once.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -11,8 +12,8 @@ use ingest::batch::MAX_ITEMS;
 use load::cost::{self, Cost};
 use load::events::Events;
 use load::run::{Latency, Limits, Results, Shape, run};
-use load::target::Target;
-use load::verify::{Verification, verify};
+use load::target::{Target, lambda_client};
+use load::verify::{DEFAULT_LISTED, Verification, VerifyRequest};
 use serde_json::json;
 
 #[derive(Parser)]
@@ -25,8 +26,9 @@ struct Args {
     /// Invoke this function through the Lambda Invoke API.
     #[arg(long, conflicts_with = "url")]
     function: Option<String>,
-    /// The Invoke API's address, e.g. http://127.0.0.1:9000 for `cargo lambda watch`.
-    #[arg(long, requires = "function")]
+    /// The Invoke API's address for --function and --verify-function, e.g.
+    /// http://127.0.0.1:9000 for `cargo lambda watch`.
+    #[arg(long)]
     endpoint: Option<String>,
     /// POST to this Function URL instead, SigV4-signed with the default credentials (IAM auth).
     #[arg(long)]
@@ -65,8 +67,13 @@ struct Args {
     #[arg(long)]
     max_error_rate: Option<f64>,
     /// After the run, check every acknowledged event is in this database exactly once.
-    #[arg(long, value_name = "DATABASE_URL")]
+    #[arg(long, value_name = "DATABASE_URL", conflicts_with = "verify_function")]
     verify: Option<String>,
+    /// After the run, ask this function (the stack's migrate: output MigrateFunctionName),
+    /// which reaches the database, whether every acknowledged event is stored exactly once.
+    /// Needs lambda:InvokeFunction on it.
+    #[arg(long, value_name = "NAME")]
+    verify_function: Option<String>,
     /// The function's architecture, for the cost estimate from billed durations.
     #[arg(long, value_enum, default_value_t = Architecture::Arm64)]
     architecture: Architecture,
@@ -208,6 +215,9 @@ fn plan(args: &Args) -> Result<(Shape, Limits)> {
         (None, None) => Shape::Closed { concurrency: 1 },
         (Some(_), Some(_)) => unreachable!("clap rejects --concurrency with --rate"),
     };
+    if args.endpoint.is_some() && args.function.is_none() && args.verify_function.is_none() {
+        bail!("--endpoint is the Invoke API of --function or --verify-function: name one");
+    }
     let limits = Limits {
         requests: args.requests,
         duration: args.duration.map(Duration::from_secs_f64),
@@ -218,20 +228,28 @@ fn plan(args: &Args) -> Result<(Shape, Limits)> {
     Ok((shape, limits))
 }
 
-/// `--verify`: every acknowledged event stored exactly once.
-async fn verified(args: &Args, results: &Results) -> Result<Option<Verification>> {
-    let Some(url) = &args.verify else {
+/// `--verify` or `--verify-function`: every acknowledged event of run `run_id` stored exactly
+/// once.
+async fn verified(args: &Args, run_id: &str, results: &Results) -> Result<Option<Verification>> {
+    if args.verify.is_none() && args.verify_function.is_none() {
         return Ok(None);
+    }
+    let request = VerifyRequest::for_ids(run_id, &results.acked, DEFAULT_LISTED)
+        .context("the acknowledged events")?;
+    let v = match (&args.verify, &args.verify_function) {
+        (Some(url), _) => load::verify::database(url, &request)
+            .await
+            .context("--verify: reading the events table")?,
+        (None, Some(function)) => {
+            let client =
+                lambda_client(args.endpoint.as_deref(), load::verify::INVOKE_TIMEOUT).await;
+            load::verify::function(&client, function, &request)
+                .await
+                .context("--verify-function")?
+        }
+        (None, None) => return Ok(None),
     };
-    let v = verify(url, &results.acked)
-        .await
-        .context("--verify: reading the events table")?;
-    println!(
-        "verify: {} acknowledged events checked, {} missing, {} doubled",
-        v.checked,
-        v.missing.len(),
-        v.doubled.len()
-    );
+    println!("{}", load::verify::summary(&v));
     Ok(Some(v))
 }
 
@@ -265,12 +283,11 @@ fn failed_thresholds(
         ));
     }
     if let Some(v) = verification
-        && (!v.missing.is_empty() || !v.doubled.is_empty())
+        && !v.passed()
     {
         failures.push(format!(
             "{} events missing, {} doubled",
-            v.missing.len(),
-            v.doubled.len()
+            v.missing, v.doubled
         ));
     }
     failures
@@ -313,6 +330,7 @@ async fn main_result() -> Result<bool> {
         Some(path) => Events::from_file(path)?,
         None => Events::generated(),
     };
+    let run_id = events.run_id().to_owned();
     let target = match (&args.function, &args.url) {
         (Some(f), None) => Target::lambda(f, args.endpoint.as_deref()).await,
         (None, Some(u)) => Target::url(u, !args.unsigned).await?,
@@ -327,7 +345,7 @@ async fn main_result() -> Result<bool> {
     progress.finish();
     let cost = cost(&results, args.architecture);
     print_table(&results, cost);
-    let verification = verified(&args, &results).await?;
+    let verification = verified(&args, &run_id, &results).await?;
     let failures = failed_thresholds(&args, &results, verification.as_ref());
     if let Some(path) = &args.json {
         write_json(path, &results, cost, verification.as_ref(), &failures)?;

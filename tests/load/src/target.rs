@@ -41,23 +41,33 @@ pub enum TargetError {
 
 /// A minute for one invoke: longer than the function's own timeout.
 fn invoke_timeouts() -> aws_sdk_lambda::config::timeout::TimeoutConfig {
+    timeouts(Duration::from_secs(60))
+}
+
+fn timeouts(operation: Duration) -> aws_sdk_lambda::config::timeout::TimeoutConfig {
     aws_sdk_lambda::config::timeout::TimeoutConfig::builder()
-        .operation_timeout(Duration::from_secs(60))
+        .operation_timeout(operation)
         .build()
+}
+
+/// A Lambda client with the default credentials, at `endpoint` if given (a local Invoke API),
+/// whose invokes give up after `timeout`.
+pub async fn lambda_client(endpoint: Option<&str>, timeout: Duration) -> aws_sdk_lambda::Client {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(e) = endpoint {
+        loader = loader.endpoint_url(e);
+    }
+    let config = loader.load().await;
+    let lambda_config = aws_sdk_lambda::config::Builder::from(&config)
+        .timeout_config(timeouts(timeout))
+        .build();
+    aws_sdk_lambda::Client::from_conf(lambda_config)
 }
 
 impl Target {
     pub async fn lambda(function: &str, endpoint: Option<&str>) -> Target {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-        if let Some(e) = endpoint {
-            loader = loader.endpoint_url(e);
-        }
-        let config = loader.load().await;
-        let lambda_config = aws_sdk_lambda::config::Builder::from(&config)
-            .timeout_config(invoke_timeouts())
-            .build();
         Target::Lambda {
-            client: aws_sdk_lambda::Client::from_conf(lambda_config),
+            client: lambda_client(endpoint, Duration::from_secs(60)).await,
             function: function.to_owned(),
         }
     }

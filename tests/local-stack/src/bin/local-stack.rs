@@ -6,7 +6,8 @@
 //!    rule this project does not own;
 //! 3. the migrations (the `migrate` binary); both functions under `cargo lambda watch`;
 //! 4. a sync from ip-ranges.json (`IP_RANGES_URL`, default the live file), then the groups;
-//! 5. a short ingest-load run with `--verify`, its table, JSON report and plot;
+//! 5. a short ingest-load run, verified through migrate (`--verify-function`, as against a
+//!    deployed stack, whose database only migrate reaches), its table, JSON report and plot;
 //! 6. everything it started is stopped again on exit, also on Ctrl-C.
 
 use std::path::{Path, PathBuf};
@@ -209,7 +210,7 @@ async fn flow(started: &mut Started, out_dir: &Path) -> Result<()> {
     );
     print_groups(&ec2, &groups).await?;
 
-    // 5. A short load run through the same Invoke API, verified against the table.
+    // 5. A short load run through the same Invoke API, verified by migrate.
     invoke(
         &lambda,
         "ingest-fn",
@@ -217,7 +218,7 @@ async fn flow(started: &mut Started, out_dir: &Path) -> Result<()> {
     )
     .await
     .context("warming ingest-fn")?;
-    load_run(&workspace, &endpoint, &db_url, out_dir).await
+    load_run(&workspace, &endpoint, out_dir).await
 }
 
 /// 1. MySQL, migrated.
@@ -318,11 +319,10 @@ impl Functions<'_> {
     }
 }
 
-/// 5. ingest-load through the Invoke API, verified against the table, with its plot.
+/// 5. ingest-load through the Invoke API, verified by migrate, with its plot.
 async fn load_run(
     workspace: &Workspace,
     endpoint: &str,
-    db_url: &str,
     out_dir: &Path,
 ) -> Result<()> {
     let plot = out_dir.join("latency.png");
@@ -332,7 +332,8 @@ async fn load_run(
         .kill_on_drop(true)
         .args(["--function", "ingest-fn", "--endpoint", endpoint])
         .args(["--concurrency", "4", "--requests", "400", "--batch", "5"])
-        .args(["--verify", db_url])
+        // migrate answers from inside the fence, through the same Invoke API.
+        .args(["--verify-function", "migrate"])
         .envs(EMULATOR_ENV)
         .arg("--json")
         .arg(&json)
