@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 
+use emf::{EmfError, Emitter};
 use reqwest::Url;
 
 use crate::publication::{BorderGroups, Selector};
@@ -200,6 +201,24 @@ pub fn max_removal_ratio(value: &str) -> Result<f64, ConfigError> {
         .ok_or_else(|| err("MAX_REMOVAL_RATIO", value, "expected a number from 0 to 1"))
 }
 
+/// Where the Lambda's metrics go: `METRICS_NAMESPACE` (`LambdaRdsIngest` when unset), with
+/// the `FunctionName` dimension from `AWS_LAMBDA_FUNCTION_NAME`, which Lambda sets
+/// (`sg-sync-fn` when unset). The CLI writes none: its output is for people.
+pub fn metrics(var: impl Fn(&str) -> Option<String>) -> Result<Emitter, ConfigError> {
+    let get = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+    let namespace = get("METRICS_NAMESPACE").unwrap_or_else(|| emf::DEFAULT_NAMESPACE.into());
+    let function = get("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|| "sg-sync-fn".into());
+    Emitter::stdout(namespace.trim(), function.trim()).map_err(|e| match e {
+        EmfError::Namespace { .. } => err("METRICS_NAMESPACE", &namespace, e.to_string()),
+        e => err("AWS_LAMBDA_FUNCTION_NAME", &function, e.to_string()),
+    })
+}
+
+/// [`metrics`] from the environment.
+pub fn metrics_from_env() -> Result<Emitter, ConfigError> {
+    metrics(|k| std::env::var(k).ok())
+}
+
 /// Each setting as given, parsed, before defaults and the checks across settings.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ConfigValues {
@@ -337,6 +356,26 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metrics_namespace_and_function_name() {
+        let m = metrics(e2e::lookup(&[])).unwrap();
+        assert_eq!(
+            (m.namespace(), m.function_name()),
+            ("LambdaRdsIngest", "sg-sync-fn")
+        );
+        let m = metrics(e2e::lookup(&[
+            ("METRICS_NAMESPACE", "Ops"),
+            ("AWS_LAMBDA_FUNCTION_NAME", "stack-SyncFunction-9Z"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            (m.namespace(), m.function_name()),
+            ("Ops", "stack-SyncFunction-9Z")
+        );
+        let e = metrics(e2e::lookup(&[("METRICS_NAMESPACE", "Ops\u{1}")])).unwrap_err();
+        assert_eq!(e.name, "METRICS_NAMESPACE");
+    }
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         Config::from_lookup(e2e::lookup(vars))

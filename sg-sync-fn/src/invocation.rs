@@ -1,13 +1,17 @@
 //! What the Lambda is invoked with, turned into a [`Trigger`]: an SNS notification, the
 //! EventBridge schedule, or a direct `{"dry_run": bool}`.
 
+use std::time::SystemTime;
+
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_lambda_events::sns::SnsEvent;
+use emf::Emitter;
 use lambda_runtime::LambdaEvent;
 use serde::Deserialize;
 use serde_json::Value;
 
 pub use crate::error::InvocationError;
+use crate::metrics;
 use crate::publication::{FetchRanges, Notification};
 use crate::report::SyncReport;
 use crate::sync::{Syncer, Trigger};
@@ -65,7 +69,25 @@ pub fn trigger(event: Value) -> Result<Trigger, InvocationError> {
     })
 }
 
-/// The Lambda handler.
+/// The Lambda handler: a run, then its metrics line (a failed run's too), written before the
+/// response goes back because Lambda may freeze the environment right after.
+pub async fn handle_metered<E: SecurityGroupApi + PrefixListApi, F: FetchRanges>(
+    syncer: &Syncer<E, F>,
+    metrics: &Emitter,
+    event: LambdaEvent<Value>,
+) -> Result<SyncReport, InvocationError> {
+    let result = handle(syncer, event).await;
+    let line = match &result {
+        Ok(report) => metrics::of_report(report, SystemTime::now()),
+        Err(_) => Some(metrics::of_failure()),
+    };
+    if let Some(line) = line {
+        metrics.emit(&line);
+    }
+    result
+}
+
+/// A run without metrics.
 pub async fn handle<E: SecurityGroupApi + PrefixListApi, F: FetchRanges>(
     syncer: &Syncer<E, F>,
     event: LambdaEvent<Value>,
@@ -80,9 +102,106 @@ pub async fn handle<E: SecurityGroupApi + PrefixListApi, F: FetchRanges>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sync::tests::{doc, syncer};
     use e2e::sns::sns_event;
-    use lambda_runtime::Diagnostic;
+    use lambda_runtime::{Context, Diagnostic};
     use serde_json::json;
+    use std::time::UNIX_EPOCH;
+
+    /// Invokes the handler as the Lambda does and reads back the metrics lines it wrote, each
+    /// checked against the EMF specification (`emf::parse`).
+    async fn invoke<E: SecurityGroupApi + PrefixListApi, F: FetchRanges>(
+        syncer: &Syncer<E, F>,
+        event: Value,
+    ) -> (Result<SyncReport, InvocationError>, Vec<emf::Document>) {
+        let (metrics, lines) = Emitter::in_memory("LambdaRdsIngest", "sg-sync-fn").unwrap();
+        let r = handle_metered(
+            syncer,
+            &metrics,
+            LambdaEvent::new(event, Context::default()),
+        )
+        .await;
+        let docs: Vec<_> = lines
+            .take()
+            .iter()
+            .map(|l| emf::parse(l).unwrap())
+            .collect();
+        for d in &docs {
+            assert_eq!(d.namespace, "LambdaRdsIngest");
+            assert_eq!(d.dimension_sets, [["FunctionName"]]);
+            assert_eq!(d.dimensions["FunctionName"], "sg-sync-fn");
+        }
+        (r, docs)
+    }
+
+    fn now_s() -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    }
+
+    #[tokio::test]
+    async fn a_first_sync_of_n_ranges_reports_n_rules_added() {
+        const N: u32 = 70;
+        let token = now_s() - 3600;
+        let s = syncer(&[], vec![doc(token, 0..N)]);
+        let before = now_s();
+        let (r, lines) = invoke(&s, json!({})).await;
+        let after = now_s();
+        assert_eq!(r.unwrap().added, N as usize);
+        let [line] = lines.as_slice() else {
+            panic!("one line per run: {lines:?}")
+        };
+        let sums: Vec<f64> = [
+            "RulesAdded",
+            "RulesRemoved",
+            "WantedRanges",
+            "FreeRuleSlots",
+            "SyncSucceeded",
+        ]
+        .iter()
+        .map(|m| line.sum(m))
+        .collect();
+        // 3 groups of 60 slots hold the 70 rules.
+        assert_eq!(sums, [70.0, 0.0, 70.0, 110.0, 1.0]);
+        let age = line.sum("PublicationAgeSeconds");
+        assert!(
+            (before - token) as f64 <= age && age <= (after - token) as f64,
+            "{age}"
+        );
+        assert_eq!(
+            line.metrics["PublicationAgeSeconds"].unit.as_deref(),
+            Some("Seconds")
+        );
+        assert_eq!(line.metrics["RulesAdded"].unit.as_deref(), Some("Count"));
+
+        // Nothing left to do is a success too.
+        let (_, lines) = invoke(&s, json!({})).await;
+        assert_eq!(
+            (lines[0].sum("RulesAdded"), lines[0].sum("SyncSucceeded")),
+            (0.0, 1.0)
+        );
+        // A dry run changes nothing and reports no metrics.
+        let (r, lines) = invoke(&s, json!({"dry_run": true})).await;
+        assert!(r.unwrap().dry_run);
+        assert!(lines.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_failed_run_reports_sync_succeeded_0() {
+        let s = syncer(&[], vec![b"{\"syncToken\": \"1\"".to_vec()]);
+        let (r, lines) = invoke(&s, json!({})).await;
+        assert!(r.is_err());
+        let [line] = lines.as_slice() else {
+            panic!("{lines:?}")
+        };
+        assert_eq!(line.metrics.keys().collect::<Vec<_>>(), ["SyncSucceeded"]);
+        assert_eq!(line.sum("SyncSucceeded"), 0.0);
+        // An event it cannot read is a failed run as well.
+        let (_, lines) = invoke(&s, json!({"dryrun": true})).await;
+        assert_eq!(lines[0].sum("SyncSucceeded"), 0.0);
+    }
 
     #[test]
     fn recognises_each_event() {

@@ -5,12 +5,14 @@
 //! target, then [`publication`] fetches and verifies what AWS published and selects the
 //! ranges; [`rules`] turns the ranges into the wanted rules; [`target`] plans and applies the
 //! change to the security groups or the prefix list, through [`ec2`]; [`report`] is what comes
-//! back. Everything but [`ec2`], [`publication::fetch`] and [`invocation`] is pure.
+//! back, and [`metrics`] its figures. Everything but [`ec2`], [`publication::fetch`] and
+//! [`invocation`] is pure.
 
 pub mod config;
 pub mod ec2;
 pub mod error;
 pub mod invocation;
+pub mod metrics;
 pub mod publication;
 pub mod report;
 pub mod rules;

@@ -28,6 +28,10 @@ pub struct SyncReport {
     pub sync_token: Option<SyncToken>,
     pub create_date: Option<String>,
     pub wanted: usize,
+    /// The publication's selected ranges after aggregation; unknown when the run was skipped
+    /// before reading the publication.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wanted_ranges: Option<usize>,
     pub added: usize,
     pub removed: usize,
     pub unchanged: usize,
@@ -54,6 +58,7 @@ impl SyncReport {
             sync_token: applied,
             create_date: None,
             wanted: 0,
+            wanted_ranges: None,
             added: 0,
             removed: 0,
             unchanged: 0,

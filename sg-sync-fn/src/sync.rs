@@ -135,6 +135,7 @@ impl<E: SecurityGroupApi + PrefixListApi, F: FetchRanges> Syncer<E, F> {
         let wanted = Wanted::new(&publication.ranges, &config.ports, &config.filter())?;
         let run = Run {
             wanted: &wanted,
+            ranges: publication.ranges.ranges.len(),
             sync_token: publication.sync_token,
             create_date: &publication.create_date,
             applied,
@@ -161,7 +162,7 @@ fn stale_file(applied: Option<SyncToken>, file: SyncToken) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::fake::{FakeEc2, FakeFetcher, FakeList};
     use crate::publication::ip_ranges::tests::document;
@@ -177,7 +178,8 @@ mod tests {
         std::net::Ipv4Addr::from(0x0a00_0000 + ((2 * i) << 8)).to_string() + "/24"
     }
 
-    fn doc(token: u64, ids: impl IntoIterator<Item = u32>) -> Vec<u8> {
+    /// A publication of one /24 per id, none adjacent, in the test region.
+    pub(crate) fn doc(token: u64, ids: impl IntoIterator<Item = u32>) -> Vec<u8> {
         let cidrs: Vec<String> = ids.into_iter().map(cidr).collect();
         let v4: Vec<(&str, &str, &str, &str)> = cidrs
             .iter()
@@ -203,7 +205,11 @@ mod tests {
         Config::from_lookup(e2e::lookup(&all)).unwrap()
     }
 
-    fn syncer(vars: &[(&str, &str)], bodies: Vec<Vec<u8>>) -> Syncer<FakeEc2, FakeFetcher> {
+    /// Three groups of 60 rules, serving `bodies` in turn.
+    pub(crate) fn syncer(
+        vars: &[(&str, &str)],
+        bodies: Vec<Vec<u8>>,
+    ) -> Syncer<FakeEc2, FakeFetcher> {
         Syncer::new(
             config(vars),
             FakeEc2::new(60, &["sg-a", "sg-b", "sg-c"]),

@@ -16,11 +16,12 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     // Built once per execution environment and reused by every invocation.
     let config = Config::from_env()?;
+    let metrics = sg_sync::config::metrics_from_env()?;
     let aws = aws_config::defaults(BehaviorVersion::latest()).load().await;
     let syncer = Syncer::new(config, Ec2Client::new(&aws), Fetcher::new()?);
-    let syncer = &syncer;
+    let (syncer, metrics) = (&syncer, &metrics);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        invocation::handle(syncer, event)
+        invocation::handle_metered(syncer, metrics, event)
     }))
     .await
 }

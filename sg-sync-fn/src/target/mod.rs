@@ -65,6 +65,8 @@ pub struct Applied {
 /// A publication to reconcile a target with, and how.
 pub struct Run<'a> {
     pub wanted: &'a Wanted,
+    /// The publication's selected ranges, after aggregation.
+    pub ranges: usize,
     pub sync_token: SyncToken,
     pub create_date: &'a str,
     /// The token the target held when the run started.
@@ -142,6 +144,7 @@ impl Run<'_> {
             sync_token: Some(self.sync_token),
             create_date: Some(self.create_date.to_owned()),
             wanted: plan.wanted(),
+            wanted_ranges: Some(self.ranges),
             added,
             removed,
             // Wanted rules this run did not have to create (some another run may have).
