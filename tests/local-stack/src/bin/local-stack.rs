@@ -8,8 +8,11 @@
 //! 4. a sync from ip-ranges.json (`IP_RANGES_URL`, default the live file), then the groups;
 //! 5. a short ingest-load run, verified through migrate (`--verify-function`, as against a
 //!    deployed stack, whose database only migrate reaches), its table, JSON report and plot;
-//! 6. everything it started is stopped again on exit, also on Ctrl-C.
+//! 6. what the functions counted: their metrics lines (CloudWatch's embedded metric format,
+//!    on stdout, so in `cargo lambda watch`'s log) added up, as CloudWatch would;
+//! 7. everything it started is stopped again on exit, also on Ctrl-C.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -19,6 +22,8 @@ use e2e::moto::inbound_rules;
 use tokio::process::{Child, Command};
 
 const REGION: &str = "ap-northeast-1";
+/// `cargo lambda watch`'s output, the functions' stdout with it.
+const WATCH_LOG: &str = "cargo-lambda-watch.log";
 
 /// Child processes started in their own process group, stopped group by group on drop, so
 /// `cargo lambda watch` takes the function processes it started down with it.
@@ -218,7 +223,75 @@ async fn flow(started: &mut Started, out_dir: &Path) -> Result<()> {
     )
     .await
     .context("warming ingest-fn")?;
-    load_run(&workspace, &endpoint, out_dir).await
+    load_run(&workspace, &endpoint, out_dir).await?;
+
+    // 6. What the functions counted.
+    print_metrics(&out_dir.join(WATCH_LOG))
+}
+
+/// Per function (the `FunctionName` dimension), each metric's values added up over every
+/// metrics line in `log`. A line that claims to be one (`"_aws"`) but is not valid EMF fails.
+fn metric_totals(log: &str) -> Result<BTreeMap<String, BTreeMap<String, f64>>> {
+    let mut totals: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
+    for line in log.lines().filter(|l| l.contains("\"_aws\"")) {
+        let doc = emf::parse(line).with_context(|| format!("metrics line {line}"))?;
+        let function = doc
+            .dimensions
+            .get(emf::DIMENSION)
+            .cloned()
+            .unwrap_or_default();
+        let sums = totals.entry(function).or_default();
+        *sums.entry(LINES.into()).or_default() += 1.0;
+        for name in doc.metrics.keys() {
+            *sums.entry(name.clone()).or_default() += doc.sum(name);
+        }
+    }
+    Ok(totals)
+}
+
+/// How many lines a function wrote: one per invocation (ingest-fn) or run (sg-sync-fn).
+const LINES: &str = "lines";
+
+/// 6. The totals a newcomer would otherwise look up in CloudWatch.
+fn print_metrics(log: &Path) -> Result<()> {
+    let text =
+        std::fs::read_to_string(log).with_context(|| format!("reading {}", log.display()))?;
+    let totals = metric_totals(&text)?;
+    println!(
+        "\nmetrics: the functions' EMF lines in {}, added up",
+        log.display()
+    );
+    let shown: [(&str, &[&str]); 2] = [
+        (
+            "ingest-fn",
+            &[
+                ingest::metrics::EVENTS_WRITTEN,
+                ingest::metrics::EVENTS_DUPLICATE,
+                ingest::metrics::EVENTS_REJECTED,
+                ingest::metrics::STORE_UNAVAILABLE,
+                ingest::metrics::RECONNECTS,
+            ],
+        ),
+        (
+            "sg-sync-fn",
+            &[
+                sg_sync::metrics::RULES_ADDED,
+                sg_sync::metrics::RULES_REMOVED,
+                sg_sync::metrics::SYNC_SUCCEEDED,
+            ],
+        ),
+    ];
+    for (function, names) in shown {
+        let sums = totals
+            .get(function)
+            .with_context(|| format!("{function} wrote no metrics line to {}", log.display()))?;
+        let figures: Vec<String> = std::iter::once(LINES)
+            .chain(names.iter().copied())
+            .map(|n| format!("{n} {}", sums.get(n).copied().unwrap_or(0.0)))
+            .collect();
+        println!("  {function:<11} {}", figures.join(", "));
+    }
+    Ok(())
 }
 
 /// 1. MySQL, migrated.
@@ -294,7 +367,7 @@ impl Functions<'_> {
             ),
         )?;
         let watch_port = free_port()?;
-        let watch_log = out_dir.join("cargo-lambda-watch.log");
+        let watch_log = out_dir.join(WATCH_LOG);
         started.spawn(
             "cargo lambda watch",
             Command::new("cargo")
@@ -312,7 +385,8 @@ impl Functions<'_> {
         wait_for_port(watch_port, Duration::from_secs(120), "cargo lambda watch").await?;
         let endpoint = format!("http://127.0.0.1:{watch_port}");
         println!(
-            "cargo lambda watch: {endpoint} (the first invoke of each function builds it; log: {})",
+            "cargo lambda watch: {endpoint} (it finds both functions built by tests/local-stack.sh; \
+             log: {})",
             watch_log.display()
         );
         Ok(endpoint)
@@ -320,11 +394,7 @@ impl Functions<'_> {
 }
 
 /// 5. ingest-load through the Invoke API, verified by migrate, with its plot.
-async fn load_run(
-    workspace: &Workspace,
-    endpoint: &str,
-    out_dir: &Path,
-) -> Result<()> {
+async fn load_run(workspace: &Workspace, endpoint: &str, out_dir: &Path) -> Result<()> {
     let plot = out_dir.join("latency.png");
     let json = out_dir.join("ingest-load.json");
     let status = Command::new(workspace.bin.join("ingest-load"))
@@ -383,5 +453,36 @@ async fn main() -> std::process::ExitCode {
             eprintln!("local-stack: {e:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_lines_are_added_up_per_function_and_other_lines_skipped() {
+        let (ingest, ingest_lines) =
+            emf::Emitter::in_memory("LambdaRdsIngest", "ingest-fn").unwrap();
+        let (sync, sync_lines) = emf::Emitter::in_memory("LambdaRdsIngest", "sg-sync-fn").unwrap();
+        ingest.emit(&[emf::Metric::count("EventsWritten", 5)]);
+        ingest.emit(&[
+            emf::Metric::count("EventsWritten", 4),
+            emf::Metric::count("EventsDuplicate", 1),
+        ]);
+        sync.emit(&[emf::Metric::count("RulesAdded", 130)]);
+        let mut log = vec![
+            "INFO Lambda runtime invoke{requestId=\"1\"}: sync finished".to_owned(),
+            r#"{"level":"INFO","message":"a JSON log line"}"#.to_owned(),
+        ];
+        log.extend(ingest_lines.take());
+        log.extend(sync_lines.take());
+        let totals = metric_totals(&log.join("\n")).unwrap();
+        assert_eq!(totals["ingest-fn"]["EventsWritten"], 9.0);
+        assert_eq!(totals["ingest-fn"]["EventsDuplicate"], 1.0);
+        assert_eq!(totals["ingest-fn"][LINES], 2.0);
+        assert_eq!(totals["sg-sync-fn"]["RulesAdded"], 130.0);
+        // A broken metrics line is an error, not a quiet zero.
+        assert!(metric_totals(r#"{"_aws": {}, "EventsWritten": 1}"#).is_err());
     }
 }
