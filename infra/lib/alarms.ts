@@ -122,6 +122,11 @@ export function syncSuccessWindow(schedule: string): { window: Duration; interva
   return { window: Duration.seconds(seconds), interval };
 }
 
+export interface AlarmsProps {
+  /** Subscribed to the topic; without it a synth warning says nobody is notified. */
+  readonly email?: string;
+}
+
 /** Every alarm of the stack and the one encrypted topic they notify; an email subscription when
  *  one is configured, a synth warning when not. */
 export class Alarms extends Construct {
@@ -130,8 +135,9 @@ export class Alarms extends Construct {
   /** Every alarm, in the order created (the dashboard shows their state). */
   readonly all: cloudwatch.Alarm[] = [];
 
-  constructor(scope: Construct, id: string, email?: string) {
+  constructor(scope: Construct, id: string, props: AlarmsProps = {}) {
     super(scope, id);
+    const { email } = props;
     // CloudWatch cannot use the AWS-managed alias/aws/sns key: its policy cannot be changed to
     // admit cloudwatch.amazonaws.com, and every notification would fail with
     // AWSKMS AccessDeniedException. A key of our own says so in its policy.

@@ -3,12 +3,20 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Duration } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { StackConfig } from './config';
-import { Database, IAM_DB_USER } from './database';
+import { Database } from './database';
+import { IAM_DB_USER } from './database-accounts';
 import { deadLetterQueue } from './alarms';
 import { Placement, placedIn } from './network';
 import { workspaceFunction } from './rust-function';
 
 const TIMEOUT = Duration.seconds(30);
+
+export interface IngestFunctionProps {
+  readonly database: Database;
+  readonly config: StackConfig;
+  /** Inside the VPC (vpc mode); outside any VPC when unset. */
+  readonly placement?: Placement;
+}
 
 /** ingest-fn: a Function URL (IAM auth) and an SQS queue in front of the events table. */
 export class IngestFunction extends Construct {
@@ -19,15 +27,10 @@ export class IngestFunction extends Construct {
   readonly deadLetters: sqs.Queue;
   readonly queueSource: lambda.EventSourceMapping;
 
-  constructor(
-    scope: Construct,
-    id: string,
-    database: Database,
-    config: StackConfig,
-    placement?: Placement,
-  ) {
+  constructor(scope: Construct, id: string, props: IngestFunctionProps) {
     super(scope, id);
-    const environment = database.environment(config);
+    const { database, config, placement } = props;
+    const environment = database.environment();
     // Where its embedded-metric-format lines go; the alarms and the dashboard read the same.
     environment.METRICS_NAMESPACE = config.metricsNamespace;
     if (config.dbAuth === 'iam') {

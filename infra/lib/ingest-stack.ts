@@ -28,15 +28,17 @@ export class IngestStack extends Stack {
   constructor(scope: Construct, id: string, props: IngestStackProps) {
     super(scope, id, props);
     const config = props.config;
-    this.network = new Network(this, 'Network', config.mode);
-    this.database = new Database(this, 'Database', this.network, config);
+    this.network = new Network(this, 'Network', { mode: config.mode });
+    const database = new Database(this, 'Database', { network: this.network, config });
+    this.database = database;
 
-    const access = config.mode === 'vpc' ? new VpcAccess(this, 'VpcAccess', this.network, this.database) : undefined;
+    const access =
+      config.mode === 'vpc' ? new VpcAccess(this, 'VpcAccess', { network: this.network, database }) : undefined;
 
-    this.migrations = new Migrations(this, 'Migrations', this.database, config, access?.migrate);
-    this.ingest = new IngestFunction(this, 'Ingest', this.database, config, access?.ingest);
+    this.migrations = new Migrations(this, 'Migrations', { database, config, placement: access?.migrate });
+    this.ingest = new IngestFunction(this, 'Ingest', { database, config, placement: access?.ingest });
     if (config.mode === 'public') {
-      this.sync = new SyncFunction(this, 'Sync', this.database.syncedGroups, config);
+      this.sync = new SyncFunction(this, 'Sync', { groups: database.syncedGroups, config });
       // migrate runs outside the VPC too: it needs the rules the first sync writes.
       this.migrations.trigger.executeAfter(this.sync.firstSync);
     }
@@ -49,7 +51,7 @@ export class IngestStack extends Stack {
       this.ingest.queueSource,
     );
 
-    const alarms = new Alarms(this, 'Alarms', config.alarmEmail);
+    const alarms = new Alarms(this, 'Alarms', { email: config.alarmEmail });
     alarms.watchIngest(this.ingest);
     alarms.watchDatabase(this.database, config);
     if (this.sync) alarms.watchSync(this.sync, config);

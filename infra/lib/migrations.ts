@@ -3,7 +3,8 @@ import * as triggers from 'aws-cdk-lib/triggers';
 import { Duration } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { StackConfig } from './config';
-import { Database, IAM_DB_USER } from './database';
+import { Database } from './database';
+import { IAM_DB_USER } from './database-accounts';
 import { Placement, placedIn } from './network';
 import { workspaceFunction } from './rust-function';
 
@@ -13,6 +14,13 @@ export const MIGRATE_TIMEOUT = Duration.minutes(5);
  *  fails with migrate's own error rather than the trigger's socket timeout. */
 export const MIGRATE_TRIGGER_TIMEOUT = MIGRATE_TIMEOUT.plus(Duration.minutes(1));
 
+export interface MigrationsProps {
+  readonly database: Database;
+  readonly config: StackConfig;
+  /** Inside the VPC (vpc mode); outside any VPC when unset. */
+  readonly placement?: Placement;
+}
+
 /** The `migrate` binary as a Lambda, run by a trigger after the database exists (and, in the
  *  public mode, after the first sync opened it) and before ingest-fn takes traffic. It logs in
  *  with the generated admin secret and creates ingest-fn's least-privilege MySQL account: an
@@ -21,10 +29,11 @@ export class Migrations extends Construct {
   readonly function: lambda.Function;
   readonly trigger: triggers.Trigger;
 
-  constructor(scope: Construct, id: string, database: Database, config: StackConfig, placement?: Placement) {
+  constructor(scope: Construct, id: string, props: MigrationsProps) {
     super(scope, id);
+    const { database, config, placement } = props;
     const environment = {
-      ...database.environment(config),
+      ...database.environment(),
       DB_SECRET_ARN: database.secret.secretArn,
       ...(config.dbAuth === 'iam' && { DB_IAM_USER: IAM_DB_USER }),
       ...(database.ingestSecret && { DB_INGEST_SECRET_ARN: database.ingestSecret.secretArn }),

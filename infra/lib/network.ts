@@ -18,6 +18,10 @@ export function placedIn(placement?: Placement) {
     : {};
 }
 
+export interface NetworkProps {
+  readonly mode: Mode;
+}
+
 /** Two AZs, public subnets, no NAT gateway. The `vpc` mode adds isolated subnets for the
  *  database and the functions, and the one interface endpoint they need (Secrets Manager). */
 export class Network extends Construct {
@@ -25,8 +29,9 @@ export class Network extends Construct {
   /** Where the database lives. */
   readonly databaseSubnets: ec2.SubnetSelection;
 
-  constructor(scope: Construct, id: string, mode: Mode) {
+  constructor(scope: Construct, id: string, props: NetworkProps) {
     super(scope, id);
+    const { mode } = props;
     const subnetConfiguration: ec2.SubnetConfiguration[] = [
       { name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 },
     ];

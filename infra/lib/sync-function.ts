@@ -10,7 +10,7 @@ import * as triggers from 'aws-cdk-lib/triggers';
 import { Annotations, Duration, Stack } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { StackConfig } from './config';
-import { DATABASE_PORT } from './database';
+import { DATABASE_PORT } from './database-instance';
 import { deadLetterQueue } from './alarms';
 import { workspaceFunction } from './rust-function';
 
@@ -23,6 +23,12 @@ export const SYNC_IAM_SETTLE = Duration.seconds(60);
 /** Room for the IAM wait plus a full sync. */
 export const SYNC_TIMEOUT = Duration.minutes(2);
 
+export interface SyncFunctionProps {
+  /** The pool it keeps (the database's synced groups). */
+  readonly groups: ec2.ISecurityGroup[];
+  readonly config: StackConfig;
+}
+
 /** sg-sync-fn: keeps the pool's inbound rules equal to the region's EC2 ranges, on every
  *  AmazonIpSpaceChanged notification, on a schedule as a backstop, and once after a deploy. */
 export class SyncFunction extends Construct {
@@ -33,8 +39,9 @@ export class SyncFunction extends Construct {
   /** The one statement with `Resource: *`. */
   readonly describePolicy: iam.Policy;
 
-  constructor(scope: Construct, id: string, groups: ec2.SecurityGroup[], config: StackConfig) {
+  constructor(scope: Construct, id: string, props: SyncFunctionProps) {
     super(scope, id);
+    const { groups, config } = props;
     const dlq = deadLetterQueue(this, 'DeadLetters');
     this.deadLetters = dlq;
     this.function = workspaceFunction(this, 'Function', {

@@ -1,22 +1,30 @@
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Stack } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
-import { DATABASE_PORT, Database } from './database';
+import { Database } from './database';
+import { DATABASE_PORT } from './database-instance';
 import { Network, Placement } from './network';
+
+export interface VpcAccessProps {
+  readonly network: Network;
+  readonly database: Database;
+}
 
 /** The `vpc` mode's wiring: a security group for each function inside the VPC (no egress but
  *  what is added here), the Secrets Manager endpoint they reach without a NAT gateway, and
  *  MySQL from those groups to the database's private group.
  *
- *  The groups are created in the stack's scope, under the ids they had before this construct
- *  existed: a new logical id would replace each group, and every function ENI with it, on the
- *  next deploy of an existing stack. */
+ *  The groups are created in the stack's scope (whatever `scope` is), under the ids they had
+ *  before this construct existed: a new logical id would replace each group, and every
+ *  function ENI with it, on the next deploy of an existing stack. */
 export class VpcAccess extends Construct {
   readonly ingest: Placement;
   readonly migrate: Placement;
 
-  constructor(stack: Stack, id: string, network: Network, database: Database) {
-    super(stack, id);
+  constructor(scope: Construct, id: string, props: VpcAccessProps) {
+    super(scope, id);
+    const { network, database } = props;
+    const stack = Stack.of(this);
     const group = (groupId: string, description: string) =>
       new ec2.SecurityGroup(stack, groupId, { vpc: network.vpc, description, allowAllOutbound: false });
     const placement = (groupId: string, name: string): Placement => ({

@@ -62,3 +62,28 @@ test('the vpc mode keeps its groups and endpoint under the logical ids existing 
   // https://repost.aws/knowledge-center/vpc-interface-endpoint-domain-conflict
   expect(idsOf(s.json, 'AWS::EC2::VPCEndpoint')).toEqual(['NetworkVpcSecretsManager9D032D69']);
 });
+
+// The database's parts are constructs of their own (lib/database-*.ts, ca-layer.ts), created
+// under the ids they had in one constructor: a new id would replace the instance (a new, empty
+// database), its groups or its secrets on the next update. The ids hash the construct path.
+// https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/resources-section-structure.html
+test.each([
+  [
+    { mode: 'public', dbAuth: 'secret' },
+    ['DatabaseSyncedGroup1D160BFB1', 'DatabaseSyncedGroup2D8722715', 'DatabaseSyncedGroup39EB610F6'],
+  ],
+  [{ mode: 'vpc', dbAuth: 'secret' }, ['DatabasePrivateGroup17EEAEAC']],
+])('the database keeps the logical ids existing stacks hold (%j)', (context, groups) => {
+  const s = synth(context);
+  const ids = (type: string) => idsOf(s.json, type).filter((id) => id.includes('Database'));
+  expect(ids('AWS::RDS::DBInstance')).toEqual(['DatabaseInstanceAA8A5FDE']);
+  expect(ids('AWS::RDS::DBParameterGroup')).toEqual(['DatabaseParametersB8AC9B07']);
+  expect(ids('AWS::RDS::DBSubnetGroup')).toEqual(['DatabaseInstanceSubnetGroupDE121BB6']);
+  expect(ids('AWS::EC2::SecurityGroup')).toEqual(groups);
+  expect(ids('AWS::SecretsManager::Secret').sort()).toEqual([
+    'DatabaseIngestSecretEEB5FBFB',
+    'LambdaRdsIngestDatabaseInstanceSecret9558AF293fdaad7efa858a3daf9490cf0a702aeb',
+  ]);
+  expect(ids('AWS::SecretsManager::SecretTargetAttachment')).toEqual(['DatabaseInstanceSecretAttachmentFCA06D38']);
+  expect(ids('AWS::Lambda::LayerVersion')).toEqual(['DatabaseCaBundle3E38273E']);
+});
