@@ -182,6 +182,17 @@ mod tests {
             (lines[0].sum("RulesAdded"), lines[0].sum("SyncSucceeded")),
             (0.0, 1.0)
         );
+        // A notification of what the groups already hold is skipped unread: a success, without
+        // the ranges it did not read.
+        let msg = format!(
+            r#"{{"create-time":"2026-08-22T15:17:05+00:00","synctoken":"{token}","md5":"63431d35877fa5386ded1a7df9cfa971","url":"https://ip-ranges.amazonaws.com/ip-ranges.json"}}"#
+        );
+        let (r, lines) = invoke(&s, sns_event(&msg)).await;
+        assert!(r.unwrap().skipped);
+        assert_eq!(lines[0].sum("SyncSucceeded"), 1.0);
+        assert_eq!(lines[0].sum("FreeRuleSlots"), 110.0);
+        assert!(!lines[0].metrics.contains_key("WantedRanges"));
+        assert!(lines[0].metrics.contains_key("PublicationAgeSeconds"));
         // A dry run changes nothing and reports no metrics.
         let (r, lines) = invoke(&s, json!({"dry_run": true})).await;
         assert!(r.unwrap().dry_run);
