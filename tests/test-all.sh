@@ -56,6 +56,10 @@ if $mysql_only; then
     [ "$passed" -gt 0 ] || status=1
     exit $status
 fi
+# Every function's environment as infra/ synthesizes it in all four modes: the crates'
+# infra_environment tests feed each to the binary's own parser, and fail without this file.
+export INFRA_FUNCTION_ENVIRONMENTS=$cache/function-environments.json
+(cd "$root/infra" && npx ts-node scripts/function-environments.ts "$INFRA_FUNCTION_ENVIRONMENTS")
 cargo fmt --all -- --check
 tests/rust-version.sh
 cargo clippy --workspace --all-targets --locked -- -D warnings

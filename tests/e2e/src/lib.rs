@@ -5,10 +5,12 @@
 //! and the local stack use them; the load tester (`tests/load`) does not.
 
 pub mod environments;
+pub mod infra_environments;
 pub mod invoke_api;
 pub mod mariadb;
 pub mod moto;
 pub mod mysql;
+pub mod poll;
 pub mod runtime_api;
 pub mod scratch;
 pub mod sns;

@@ -3,12 +3,21 @@
 //! Lambda's shutdown: SIGTERM only to a runtime with a registered extension, SIGKILL after the
 //! phase's limit.
 //! https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html#runtimes-lifecycle-shutdown
+//!
+//! An invocation waits for the function's answer, its process's exit, or [`INVOKE_TIMEOUT`],
+//! whichever comes first: a function that dies (in init or mid-invocation) fails the test with
+//! its last log lines instead of hanging it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::io::BufRead;
+use std::os::fd::{AsFd, OwnedFd};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
+use rustix::process::{Pid, PidfdFlags, WaitId, WaitIdOptions, pidfd_open, waitid};
+use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
@@ -16,6 +25,7 @@ use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 
 /// What one invocation took, as the Runtime API saw it: from handing out the event to
 /// receiving the function's response.
+#[derive(Debug)]
 pub struct Outcome {
     /// The `Lambda-Runtime-Aws-Request-Id` the invocation was handed out with.
     pub request_id: String,
@@ -70,12 +80,137 @@ pub const MEMORY_SIZE_MB: u32 = 256;
 /// The shutdown phase's limit for a function with internal extensions only.
 pub const SHUTDOWN_LIMIT: Duration = Duration::from_millis(500);
 
+/// How long an invocation waits for a live function's answer by default: far above anything
+/// these functions take on a loaded 2-core machine, so only a stuck function reaches it.
+pub const INVOKE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How many of a function's last log lines an [`InvokeError`] shows.
+const LOG_TAIL_LINES: usize = 20;
+
+/// Why an invocation got no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum InvokeError {
+    #[error(
+        "{function} exited ({status}) before answering {request_id}{init_error}; its last log \
+         lines:\n{log}"
+    )]
+    Exited {
+        function: String,
+        request_id: String,
+        status: String,
+        /// `: it reported the init error …` when it called `init/error` first.
+        init_error: String,
+        log: String,
+    },
+    #[error("{function} did not answer {request_id} within {after:?}; its last log lines:\n{log}")]
+    TimedOut {
+        function: String,
+        request_id: String,
+        after: Duration,
+        log: String,
+    },
+    #[error("the Runtime API was dropped before {request_id} was answered")]
+    Dropped { request_id: String },
+}
+
+/// The last lines a function process wrote to stdout and stderr, kept so that a failed
+/// invocation can say why.
+#[derive(Default)]
+struct LogTail {
+    lines: std::sync::Mutex<VecDeque<String>>,
+    /// Streams not yet at their end.
+    open: AtomicUsize,
+    closed: Notify,
+}
+
+impl LogTail {
+    /// Reads `stream` line by line on a thread of its own, keeping the last lines; `echo`
+    /// copies each line to this process's stderr as well.
+    fn follow(self: &Arc<Self>, stream: impl std::io::Read + Send + 'static, echo: bool) {
+        self.open.fetch_add(1, Ordering::SeqCst);
+        let tail = self.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stream)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if echo {
+                    eprintln!("{line}");
+                }
+                let mut lines = tail.lines.lock().unwrap_or_else(PoisonError::into_inner);
+                if lines.len() == LOG_TAIL_LINES {
+                    lines.pop_front();
+                }
+                lines.push_back(line);
+            }
+            tail.open.fetch_sub(1, Ordering::SeqCst);
+            tail.closed.notify_waiters();
+        });
+    }
+
+    /// The last lines, once every stream has ended (a process that exited closed them) or
+    /// `within` has passed.
+    async fn text(&self, within: Duration) -> String {
+        let ended = async {
+            loop {
+                let notified = self.closed.notified();
+                if self.open.load(Ordering::SeqCst) == 0 {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        let _ = tokio::time::timeout(within, ended).await;
+        let lines = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
+        if lines.is_empty() {
+            return "(none)".to_owned();
+        }
+        lines
+            .iter()
+            .fold(String::new(), |text, l| text + "  " + l + "\n")
+    }
+}
+
+/// The function process behind a [`RuntimeApi`], watched through a pidfd, which turns readable
+/// when the process exits (pidfd_open(2)); its exit status is read without reaping it, so the
+/// owner of its [`Child`] can still wait for it.
+struct Function {
+    name: String,
+    exit: AsyncFd<OwnedFd>,
+    log: Arc<LogTail>,
+}
+
+impl Function {
+    /// Resolves once the process has exited, with its status in words.
+    async fn exited(&self) -> String {
+        if let Err(e) = self.exit.readable().await {
+            return format!("its pidfd failed: {e}");
+        }
+        let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
+        match waitid(WaitId::PidFd(self.exit.get_ref().as_fd()), options) {
+            Ok(Some(status)) => match (status.exit_status(), status.terminating_signal()) {
+                (Some(code), _) => format!("exit status {code}"),
+                (None, Some(signal)) => format!("killed by signal {signal}"),
+                (None, None) => "status unknown".to_owned(),
+            },
+            Ok(None) => "status unknown".to_owned(),
+            // Already reaped by the owner of its Child.
+            Err(e) => format!("status already collected: {e}"),
+        }
+    }
+}
+
 /// A minimal Lambda Runtime API (the `next` / `response` / `error` calls) on loopback.
 pub struct RuntimeApi {
     pub port: u16,
     queue: mpsc::Sender<Invocation>,
     counter: std::sync::atomic::AtomicU64,
     extensions: Arc<Extensions>,
+    /// What the function sent to `init/error`, if it did.
+    init_error: Arc<std::sync::Mutex<Option<String>>>,
+    /// The process started against this API by [`spawn_function`].
+    function: std::sync::Mutex<Option<Arc<Function>>>,
+    invoke_timeout: Duration,
 }
 
 impl RuntimeApi {
@@ -86,11 +221,18 @@ impl RuntimeApi {
         let rx = Arc::new(Mutex::new(rx));
         let pending: Pending = Arc::default();
         let extensions: Arc<Extensions> = Arc::default();
-        let shared = extensions.clone();
+        let init_error: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
+        let shared = (extensions.clone(), init_error.clone());
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 stream.set_nodelay(true).unwrap();
-                tokio::spawn(serve(stream, rx.clone(), pending.clone(), shared.clone()));
+                let state = State {
+                    queue: rx.clone(),
+                    pending: pending.clone(),
+                    extensions: shared.0.clone(),
+                    init_error: shared.1.clone(),
+                };
+                tokio::spawn(serve(stream, state));
             }
         });
         RuntimeApi {
@@ -98,7 +240,28 @@ impl RuntimeApi {
             queue: tx,
             counter: 0.into(),
             extensions,
+            init_error,
+            function: std::sync::Mutex::new(None),
+            invoke_timeout: INVOKE_TIMEOUT,
         }
+    }
+
+    /// How long an invocation waits for a live function's answer (default [`INVOKE_TIMEOUT`]).
+    pub fn with_invoke_timeout(mut self, timeout: Duration) -> RuntimeApi {
+        self.invoke_timeout = timeout;
+        self
+    }
+
+    /// Watches `child`, started against this API, for the invocations to come.
+    fn watch(&self, name: String, child: &Child, log: Arc<LogTail>) -> std::io::Result<()> {
+        let pidfd = pidfd_open(Pid::from_child(child), PidfdFlags::NONBLOCK)?;
+        // SAFETY: the AsyncFd takes the OwnedFd and owns it until it is dropped, so the
+        // descriptor stays open and the same for its whole life.
+        let exit =
+            unsafe { AsyncFd::register_with_interest(pidfd, tokio::io::Interest::READABLE) }?;
+        let function = Function { name, exit, log };
+        *self.function.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(function));
+        Ok(())
     }
 
     /// The names of the extensions that registered.
@@ -138,19 +301,87 @@ impl RuntimeApi {
         }
     }
 
-    /// Hands `event` to the function and waits for its response or error.
+    /// Hands `event` to the function and waits for its response or error; panics with the
+    /// function's last log lines when it exits first or does not answer in time.
     pub async fn invoke(&self, event: String) -> Outcome {
+        self.try_invoke(event)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`RuntimeApi::invoke`], returning why no answer came instead of panicking.
+    pub async fn try_invoke(&self, event: String) -> Result<Outcome, InvokeError> {
         let n = self
             .counter
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let request_id = format!("bench-{n}");
         let (tx, rx) = oneshot::channel();
-        self.queue
-            .send((format!("bench-{n}"), event, tx))
-            .await
-            .unwrap();
-        let mut outcome = rx.await.expect("the function died");
-        outcome.cold = n == 0;
-        outcome
+        let answered = async {
+            self.queue
+                .send((request_id.clone(), event, tx))
+                .await
+                .ok()?;
+            rx.await.ok()
+        };
+        let function = self
+            .function
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let exited = async {
+            match &function {
+                Some(f) => f.exited().await,
+                None => std::future::pending().await,
+            }
+        };
+        let name = || {
+            function
+                .as_ref()
+                .map_or("the function".into(), |f| f.name.clone())
+        };
+        // An answer wins over an exit seen at the same time: the Runtime API records the
+        // answer before acknowledging it, so a function that answered and then exited counts.
+        tokio::select! {
+            biased;
+            outcome = answered => match outcome {
+                Some(mut outcome) => {
+                    outcome.cold = n == 0;
+                    Ok(outcome)
+                }
+                None => Err(InvokeError::Dropped { request_id }),
+            },
+            status = exited => {
+                let init_error = self
+                    .init_error
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .as_ref()
+                    .map(|e| format!(": it reported the init error {e}"))
+                    .unwrap_or_default();
+                Err(InvokeError::Exited {
+                    function: name(),
+                    request_id,
+                    status,
+                    init_error,
+                    log: Self::log_tail(&function, Duration::from_secs(2)).await,
+                })
+            }
+            () = tokio::time::sleep(self.invoke_timeout) => Err(InvokeError::TimedOut {
+                function: name(),
+                request_id,
+                after: self.invoke_timeout,
+                log: Self::log_tail(&function, Duration::ZERO).await,
+            }),
+        }
+    }
+
+    /// The function's last log lines; `settle` is how long to wait for the rest of an exited
+    /// process's output (its pipes end once read empty).
+    async fn log_tail(function: &Option<Arc<Function>>, settle: Duration) -> String {
+        match function {
+            Some(f) => f.log.text(settle).await,
+            None => "(not started by spawn_function)".to_owned(),
+        }
     }
 }
 
@@ -202,34 +433,38 @@ pub async fn read_request<R: tokio::io::AsyncBufRead + Unpin>(read: &mut R) -> O
     })
 }
 
-async fn serve(
-    stream: TcpStream,
+/// What every connection to the Runtime API shares.
+struct State {
     queue: Arc<Mutex<mpsc::Receiver<Invocation>>>,
     pending: Pending,
     extensions: Arc<Extensions>,
-) {
+    init_error: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+async fn serve(stream: TcpStream, state: State) {
     let (read, mut write) = stream.into_split();
     let mut read = BufReader::new(read);
     while let Some(request) = read_request(&mut read).await {
         let path = request.path.as_str();
         if path.ends_with("/extension/register") {
-            register_extension(&request, &extensions, &mut write).await;
+            register_extension(&request, &state.extensions, &mut write).await;
         } else if path.ends_with("/extension/event/next") {
             // An extension subscribed to no events waits here for good; its process ends at
             // shutdown.
-            extensions
+            state
+                .extensions
                 .waiting
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            extensions.changed.notify_waiters();
+            state.extensions.changed.notify_waiters();
             std::future::pending::<()>().await;
         } else if path.ends_with("/invocation/next") {
-            extensions.all_waiting().await;
-            let Some(invocation) = queue.lock().await.recv().await else {
+            state.extensions.all_waiting().await;
+            let Some(invocation) = state.queue.lock().await.recv().await else {
                 return;
             };
-            hand_out(invocation, &pending, &mut write).await;
+            hand_out(invocation, &state.pending, &mut write).await;
         } else {
-            report(&request, &pending, &mut write).await;
+            report(&request, &state, &mut write).await;
         }
     }
 }
@@ -273,46 +508,60 @@ async fn hand_out(invocation: Invocation, pending: &Pending, write: &mut OwnedWr
     write.write_all(event.as_bytes()).await.unwrap();
 }
 
-/// `POST /invocation/{id}/response|error`, or an init error, which ends the test.
-async fn report(request: &Request, pending: &Pending, write: &mut OwnedWriteHalf) {
+/// `POST /invocation/{id}/response|error`, or `POST /init/error`, kept for the invocation
+/// that the function's exit will fail. Recorded before the 202: a function may exit as soon as
+/// it has its acknowledgement.
+async fn report(request: &Request, state: &State, write: &mut OwnedWriteHalf) {
     let now = Instant::now();
-    write
-        .write_all(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n")
-        .await
-        .unwrap();
+    let body = String::from_utf8_lossy(&request.body).into_owned();
     let parts: Vec<&str> = request.path.split('/').collect();
     // /2018-06-01/runtime/invocation/{id}/response|error
     if parts.len() < 6 || parts[3] != "invocation" {
-        panic!(
-            "the function reported an init error: {}",
-            String::from_utf8_lossy(&request.body)
-        );
-    }
-    if let Some((sent, done)) = pending.lock().await.remove(parts[4]) {
+        *state
+            .init_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(body);
+    } else if let Some((sent, done)) = state.pending.lock().await.remove(parts[4]) {
         let _ = done.send(Outcome {
             request_id: parts[4].to_owned(),
             latency: now - sent,
             done: now,
-            body: String::from_utf8_lossy(&request.body).into_owned(),
+            body,
             error: parts[5] == "error",
             cold: false,
         });
     }
+    write
+        .write_all(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n")
+        .await
+        .unwrap();
 }
 
-/// Starts a function binary against `api` with the Lambda environment variables set.
+/// Starts a function binary against `api` with the Lambda environment variables set. Its
+/// stdout (where Lambda's runtimes write their logs) and stderr are kept for [`InvokeError`];
+/// stderr is copied to this process's too.
 pub fn spawn_function(program: &str, api: &RuntimeApi, env: &[(&str, &str)]) -> (Child, Instant) {
-    spawn_function_logging(program, api, env, Stdio::null())
+    spawn_watched(program, api, env, None)
 }
 
-/// [`spawn_function`] with the function's stdout, where Lambda's runtimes write their logs,
-/// going to `stdout`.
+/// [`spawn_function`] with the function's stdout going to `stdout` instead (only stderr is
+/// kept for [`InvokeError`]).
 pub fn spawn_function_logging(
     program: &str,
     api: &RuntimeApi,
     env: &[(&str, &str)],
     stdout: Stdio,
 ) -> (Child, Instant) {
+    spawn_watched(program, api, env, Some(stdout))
+}
+
+fn spawn_watched(
+    program: &str,
+    api: &RuntimeApi,
+    env: &[(&str, &str)],
+    stdout: Option<Stdio>,
+) -> (Child, Instant) {
+    let keep_stdout = stdout.is_none();
     let mut cmd = Command::new(program);
     cmd.env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{}", api.port))
         .env("AWS_LAMBDA_FUNCTION_NAME", "ingest-fn")
@@ -322,11 +571,97 @@ pub fn spawn_function_logging(
         )
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .env("AWS_LAMBDA_LOG_LEVEL", "WARN")
-        .stdout(stdout)
-        .stderr(Stdio::inherit());
+        .stdout(stdout.unwrap_or_else(Stdio::piped))
+        .stderr(Stdio::piped());
     for (k, v) in env {
         cmd.env(k, v);
     }
     let start = Instant::now();
-    (cmd.spawn().expect("spawn the function"), start)
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn the function {program}: {e}"));
+    let log = Arc::new(LogTail::default());
+    // A caller that chose where stdout goes may have piped it to read it itself.
+    if keep_stdout && let Some(out) = child.stdout.take() {
+        log.follow(out, false);
+    }
+    if let Some(err) = child.stderr.take() {
+        log.follow(err, true);
+    }
+    let name = std::path::Path::new(program)
+        .file_name()
+        .map_or(program.into(), |n| n.to_string_lossy().into_owned());
+    api.watch(name, &child, log)
+        .unwrap_or_else(|e| panic!("watch {program} (pid {}) for its exit: {e}", child.id()));
+    (child, start)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An executable shell script standing in for a function binary.
+    fn script(name: &str, body: &str) -> String {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("runtime-api-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path.to_str().unwrap().to_owned()
+    }
+
+    // The timeout is far away: only the exit can end the invocation.
+    #[tokio::test]
+    async fn a_function_that_exits_during_init_fails_the_invocation_with_its_last_lines() {
+        let api = RuntimeApi::start()
+            .await
+            .with_invoke_timeout(Duration::from_secs(3600));
+        let program = script(
+            "exits-in-init",
+            "echo 'reading the configuration'\necho 'Error: DB_HOST is not set' >&2\nexit 3",
+        );
+        let (mut child, _) = spawn_function(&program, &api, &[]);
+        let error = api.try_invoke("{}".into()).await.unwrap_err();
+        let InvokeError::Exited {
+            function,
+            status,
+            log,
+            ..
+        } = &error
+        else {
+            panic!("not an exit: {error}");
+        };
+        assert_eq!(function, "exits-in-init");
+        assert_eq!(status, "exit status 3");
+        assert!(log.contains("reading the configuration"), "{error}");
+        assert!(log.contains("Error: DB_HOST is not set"), "{error}");
+        // Not reaped: the owner of the Child still collects its status.
+        assert_eq!(child.wait().unwrap().code(), Some(3));
+    }
+
+    #[tokio::test]
+    async fn a_function_that_never_asks_for_the_event_times_out() {
+        let api = RuntimeApi::start()
+            .await
+            .with_invoke_timeout(Duration::from_millis(300));
+        let program = script("stuck", "echo 'connecting to the database'\nexec sleep 600");
+        let (mut child, _) = spawn_function(&program, &api, &[]);
+        let error = api.try_invoke("{}".into()).await.unwrap_err();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let InvokeError::TimedOut { function, log, .. } = &error else {
+            panic!("not a timeout: {error}");
+        };
+        assert_eq!(function, "stuck");
+        assert!(log.contains("connecting to the database"), "{error}");
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "exited (exit status 1) before answering bench-0")]
+    async fn invoke_panics_with_the_reason() {
+        let api = RuntimeApi::start().await;
+        let (_child, _) = spawn_function(&script("fails", "exit 1"), &api, &[]);
+        api.invoke("{}".into()).await;
+    }
 }

@@ -701,3 +701,34 @@ async fn a_line_logged_during_an_invocation_carries_its_request_id_in_json() {
         );
     }
 }
+
+// A function that exits during init (here ingest-fn refusing its configuration) fails the
+// invocation at once with its last log lines; before, the test waited for an answer forever.
+#[tokio::test]
+async fn a_function_that_exits_during_init_fails_the_invocation_with_its_log() {
+    let bin = binaries();
+    // The timeout is far away: only the process's exit can end the invocation.
+    let api = RuntimeApi::start()
+        .await
+        .with_invoke_timeout(std::time::Duration::from_secs(3600));
+    let env = [
+        ("DATABASE_URL", "mysql://nobody:x@127.0.0.1:9/nowhere"),
+        ("DB_TLS", "sometimes"),
+    ];
+    let (mut function, _) = spawn_function(bin.join("ingest-fn").to_str().unwrap(), &api, &env);
+    let error = api.try_invoke(json!({}).to_string()).await.unwrap_err();
+    let message = error.to_string();
+    assert!(
+        matches!(error, e2e::runtime_api::InvokeError::Exited { .. }),
+        "{message}"
+    );
+    assert!(
+        message.starts_with("ingest-fn exited (exit status 1) before answering"),
+        "{message}"
+    );
+    assert!(
+        message.contains("DB_TLS"),
+        "the log tail names the setting: {message}"
+    );
+    assert!(!function.wait().unwrap().success());
+}
