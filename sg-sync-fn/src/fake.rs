@@ -1,5 +1,7 @@
 //! An in-memory EC2 that enforces what moto does not: the per-family rule quota, atomic
 //! duplicate/not-found failures, and prefix-list versions, max entries and the 100-entry limit.
+//! Each call is atomic, as EC2's are: it checks everything first and changes nothing when it
+//! fails.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -337,15 +339,19 @@ impl PrefixListApi for FakeEc2 {
                 "InvalidPrefixListModification",
             ));
         }
-        l.entries.retain(|(n, _)| !batch.remove.contains(n));
-        l.entries.extend(batch.add.iter().cloned());
-        if l.entries.len() > l.max_entries {
+        // Every check before any change: a refused call leaves the list as it was, at its
+        // version, as EC2 does.
+        let mut entries = l.entries.clone();
+        entries.retain(|(n, _)| !batch.remove.contains(n));
+        entries.extend(batch.add.iter().cloned());
+        if entries.len() > l.max_entries {
             return Err(api(
                 "ModifyManagedPrefixList",
                 id,
                 "PrefixListMaxEntriesExceeded",
             ));
         }
+        l.entries = entries;
         l.version += 1;
         Ok(l.version)
     }
@@ -378,5 +384,66 @@ impl FetchRanges for FakeFetcher {
             .unwrap_or_default();
         *n += 1;
         Ok(body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(max_entries: usize, entries: &[&str]) -> FakeList {
+        FakeList {
+            family: Family::V4,
+            version: 7,
+            max_entries,
+            entries: entries
+                .iter()
+                .map(|n| (n.parse().unwrap(), "sg-sync-fn".to_owned()))
+                .collect(),
+            tag: None,
+        }
+    }
+
+    fn entry(net: &str) -> (IpNet, String) {
+        (net.parse().unwrap(), "sg-sync-fn".to_owned())
+    }
+
+    // Adding or removing entries creates a new version; a refused request creates none and
+    // leaves the entries as they were.
+    // https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_ModifyManagedPrefixList.html
+    #[tokio::test]
+    async fn a_modify_beyond_max_entries_changes_nothing() {
+        let ec2 = FakeEc2::new(60, &[]);
+        let before = list(2, &["192.0.2.0/24", "198.51.100.0/24"]);
+        ec2.world
+            .lock()
+            .unwrap()
+            .lists
+            .insert("pl-1".into(), before.clone());
+        let batch = EntryBatch {
+            add: vec![entry("203.0.113.0/24"), entry("203.0.113.128/25")],
+            remove: vec!["192.0.2.0/24".parse().unwrap()],
+        };
+        let refused = ec2.modify_prefix_list("pl-1", 7, &batch).await;
+        assert!(
+            format!("{refused:?}").contains("PrefixListMaxEntriesExceeded"),
+            "{refused:?}"
+        );
+        let after = ec2.world.lock().unwrap().lists["pl-1"].clone();
+        assert_eq!(
+            (after.version, &after.entries),
+            (before.version, &before.entries)
+        );
+        // The same batch within MaxEntries applies whole, as one new version.
+        let fits = EntryBatch {
+            add: vec![entry("203.0.113.0/24")],
+            remove: vec!["192.0.2.0/24".parse().unwrap()],
+        };
+        assert_eq!(ec2.modify_prefix_list("pl-1", 7, &fits).await.unwrap(), 8);
+        let after = ec2.world.lock().unwrap().lists["pl-1"].clone();
+        assert_eq!(
+            after.entries,
+            [entry("198.51.100.0/24"), entry("203.0.113.0/24")]
+        );
     }
 }
