@@ -630,14 +630,33 @@ async fn a_connection_killed_between_invocations_is_replaced() {
     .await
     .unwrap();
     assert!(!ids.is_empty());
-    for id in ids {
+    for id in &ids {
         sqlx::query(AssertSqlSafe(format!("KILL {id}")))
             .execute(&mut *admin)
             .await
             .unwrap();
     }
     drop(admin);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // KILL returns before the server has closed the connections.
+    let killed = format!(
+        "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID IN ({})",
+        ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+    );
+    e2e::poll::until(
+        "the killed connections gone from PROCESSLIST",
+        Duration::from_secs(10),
+        || {
+            let (pool, sql) = (db.pool.clone(), killed.clone());
+            async move {
+                let left: i64 = sqlx::query_scalar(AssertSqlSafe(sql))
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+                left == 0
+            }
+        },
+    )
+    .await;
     let r = handle(&store, invoke(event("k", 2.0), "after"))
         .await
         .unwrap();
@@ -647,7 +666,9 @@ async fn a_connection_killed_between_invocations_is_replaced() {
 
 /// A TCP proxy in front of the server that can be cut and restored, to play an outage.
 struct Outage {
-    up: Arc<AtomicBool>,
+    up: Arc<tokio::sync::watch::Sender<bool>>,
+    /// Connections being relayed now.
+    relays: Arc<std::sync::atomic::AtomicUsize>,
     port: u16,
 }
 
@@ -655,42 +676,53 @@ impl Outage {
     async fn start(target: (String, u16)) -> Outage {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let up = Arc::new(AtomicBool::new(true));
-        let flag = up.clone();
+        let up = Arc::new(tokio::sync::watch::Sender::new(true));
+        let relays = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (flag, count) = (up.clone(), relays.clone());
         tokio::spawn(async move {
             loop {
                 let Ok((mut client, _)) = listener.accept().await else {
                     return;
                 };
-                let flag = flag.clone();
+                let mut up = flag.subscribe();
+                if !*up.borrow_and_update() {
+                    continue; // refused: dropped at once
+                }
                 let target = target.clone();
+                let count = count.clone();
+                count.fetch_add(1, Ordering::SeqCst);
                 tokio::spawn(async move {
-                    if !flag.load(Ordering::SeqCst) {
-                        return; // refused: dropped at once
-                    }
-                    let Ok(mut server) = tokio::net::TcpStream::connect(target).await else {
-                        return;
-                    };
-                    let (mut cr, mut cw) = client.split();
-                    let (mut sr, mut sw) = server.split();
-                    let watch = async {
-                        while flag.load(Ordering::SeqCst) {
-                            tokio::time::sleep(Duration::from_millis(20)).await;
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(target).await {
+                        let (mut cr, mut cw) = client.split();
+                        let (mut sr, mut sw) = server.split();
+                        tokio::select! {
+                            _ = tokio::io::copy(&mut cr, &mut sw) => {}
+                            _ = tokio::io::copy(&mut sr, &mut cw) => {}
+                            _ = up.wait_for(|up| !up) => {}
                         }
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy(&mut cr, &mut sw) => {}
-                        _ = tokio::io::copy(&mut sr, &mut cw) => {}
-                        _ = watch => {}
                     }
+                    drop(client);
+                    count.fetch_sub(1, Ordering::SeqCst);
                 });
             }
         });
-        Outage { up, port }
+        Outage { up, relays, port }
     }
 
     fn set(&self, up: bool) {
-        self.up.store(up, Ordering::SeqCst);
+        self.up.send_replace(up);
+    }
+
+    /// Cuts the proxy and returns once every connection it relayed is closed.
+    async fn cut(&self) {
+        self.set(false);
+        let relays = &self.relays;
+        e2e::poll::until(
+            "the proxy's connections closed",
+            Duration::from_secs(10),
+            || std::future::ready(relays.load(Ordering::SeqCst) == 0),
+        )
+        .await;
     }
 }
 
@@ -702,8 +734,7 @@ async fn an_unreachable_server_is_store_unavailable_until_it_is_back() {
     handle(&store, invoke(event("o", 1.0), "up-1"))
         .await
         .unwrap();
-    proxy.set(false);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    proxy.cut().await;
     let d = diagnostic(
         handle(&store, invoke(event("o", 2.0), "down"))
             .await
@@ -741,10 +772,12 @@ async fn an_unreachable_server_is_store_unavailable_until_it_is_back() {
 // and retries once. Secrets Manager is moto's (AWS_ENDPOINT_URL, set by tests/test-all.sh).
 #[tokio::test]
 async fn a_refused_login_reads_the_rotated_secret_and_retries_once() {
-    if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
-        eprintln!("skipped: needs AWS_ENDPOINT_URL (moto), as tests/test-all.sh sets");
-        return;
-    }
+    // The store builds its Secrets Manager client from the environment, as on Lambda.
+    assert!(
+        std::env::var_os("AWS_ENDPOINT_URL").is_some(),
+        "needs AWS_ENDPOINT_URL pointing at moto: tests/test-all.sh starts it, or run \
+         `source tests/env.sh; ensure_venv; start_moto` first"
+    );
     let db = TestDb::new().await;
     let secret = e2e::moto::TestSecret::create("ingest_rot", "first-Password-1").await;
     let (arn, user) = (secret.arn.clone(), secret.user.clone());
@@ -1010,7 +1043,10 @@ async fn the_stores_connection_sets_tcp_nodelay() {
         .unwrap();
     let peer = std::net::SocketAddr::from(([127, 0, 0, 1], proxy.port));
     let sockets = e2e::socket::tcp_sockets_to(std::process::id(), peer).unwrap();
-    assert!(!sockets.is_empty(), "the store holds no connection to {peer}");
+    assert!(
+        !sockets.is_empty(),
+        "the store holds no connection to {peer}"
+    );
     for socket in &sockets {
         assert!(socket.nodelay, "Nagle's algorithm is on: {socket:?}");
     }
@@ -1020,11 +1056,10 @@ async fn the_stores_connection_sets_tcp_nodelay() {
 
 #[tokio::test]
 async fn tls_verify_identity_accepts_the_servers_ca_and_refuses_another() {
-    let Some(mariadbd) = mariadbd() else {
-        // Only on machines without a local MariaDB server binary; CI has one.
-        eprintln!("skipped: no mariadbd (set MARIADBD to its path)");
-        return;
-    };
+    let mariadbd = mariadbd().expect(
+        "needs a MariaDB server binary for a TLS server of its own: install mariadb-server \
+         (/usr/sbin/mariadbd), or set MARIADBD to its path",
+    );
     let (server, right, wrong) = tls_server(&mariadbd, &[]).await;
     // With RDS_CA_BUNDLE (tests/test-all.sh writes the bundle the infra deploys), each CA file
     // is that bundle plus the test CA: sqlx must read all of it, and still trust only it.
@@ -1357,11 +1392,14 @@ async fn migrate_waits_while_secrets_manager_denies_access_then_names_the_denial
     let db = TestDb::new().await;
     let (user, password) = server_account(&db);
     let arn = "arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:admin-AbCdEf";
-    let secret = json!({
-        "ARN": arn, "Name": "admin", "VersionId": "v1", "VersionStages": ["AWSCURRENT"],
-        "SecretString": json!({"username": user, "password": password}).to_string(),
-        "CreatedDate": 1.8e9,
-    });
+    let secret_with = |password: &str| {
+        json!({
+            "ARN": arn, "Name": "admin", "VersionId": "v1", "VersionStages": ["AWSCURRENT"],
+            "SecretString": json!({"username": user, "password": password}).to_string(),
+            "CreatedDate": 1.8e9,
+        })
+    };
+    let secret = secret_with(&password);
     // Short pauses: the schedule itself is tested in ingest::iam_settle.
     let backoff = ingest::iam_settle::Backoff {
         first: Duration::from_millis(10),
@@ -1404,3 +1442,14 @@ async fn migrate_waits_while_secrets_manager_denies_access_then_names_the_denial
     }
     assert!(stub.calls.load(Ordering::SeqCst) > 1);
 }
+
+    // A password the server refuses (1045) is not IAM settling: it fails at once, on the
+    // real schedule (a wrong classification would end in IamNotSettled instead).
+    let stub = DenyingSecrets::start(0, secret_with("not-the-Password-1")).await;
+    let sdk = e2e::moto::sdk_config(&stub.endpoint, "ap-northeast-1").await;
+    let e = migrate_with_secret(&db, arn, &user, sdk)
+        .handle(&json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(e.error_type(), "Login", "{e}");
+    assert!(e.to_string().contains("1045"), "{e}");
