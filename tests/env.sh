@@ -60,6 +60,53 @@ wait_port() {
     return 1
 }
 
+# mysql_answers URL: true when a server at URL's host and port sends a MySQL greeting (the
+# server speaks first) within 3 s. Needs no client: bash's /dev/tcp.
+mysql_answers() {
+    local hostport host port
+    hostport=${1#*://}
+    hostport=${hostport##*@}
+    hostport=${hostport%%[/?]*}
+    host=${hostport%:*} port=${hostport##*:}
+    [ "$host" != "$hostport" ] || port=3306
+    host=${host#[} host=${host%]}
+    [ "$(timeout 3 bash -c 'exec 3<>"/dev/tcp/$1/$2" && head -c 5 <&3' _ "$host" "$port" 2>/dev/null | wc -c)" -eq 5 ]
+}
+
+# docker_answers: true when a Docker engine answers within 10 s where testcontainers looks
+# for it (DOCKER_HOST, else /var/run/docker.sock).
+docker_answers() {
+    if command -v docker >/dev/null; then
+        timeout 10 docker info >/dev/null 2>&1
+    else
+        local socket=${DOCKER_HOST:-unix:///var/run/docker.sock}
+        [[ $socket == unix://* ]] && command -v curl >/dev/null &&
+            timeout 10 curl -sf --unix-socket "${socket#unix://}" http://docker/_ping >/dev/null
+    fi
+}
+
+# require_mysql: within seconds, before anything is built, that the tests will have a MySQL:
+# DATABASE_URL answering, or (without DATABASE_URL) Docker for a testcontainers MySQL
+# (TESTCONTAINERS_MYSQL_IMAGE, default mysql:8.4). Otherwise says what is missing and fails.
+require_mysql() {
+    local image=${TESTCONTAINERS_MYSQL_IMAGE:-mysql:8.4}
+    if [ -n "${DATABASE_URL:-}" ]; then
+        mysql_answers "$DATABASE_URL" && return 0
+        echo "DATABASE_URL=$(sed 's#//\([^:/@]*\):[^@]*@#//\1:***@#' <<<"$DATABASE_URL"): no MySQL" \
+            "answers there within 3 s; start that server, or unset DATABASE_URL to run $image" \
+            "through testcontainers (needs Docker)" >&2
+        return 1
+    fi
+    if docker_answers; then
+        echo "MySQL: $image through testcontainers (DATABASE_URL is not set)" >&2
+        return 0
+    fi
+    echo "no MySQL: set DATABASE_URL=mysql://user:password@host:3306/db for a server you run" \
+        "(MySQL 8.4 or MariaDB 10.11), or start Docker (${DOCKER_HOST:-/var/run/docker.sock}" \
+        "does not answer) so that $image runs through testcontainers" >&2
+    return 1
+}
+
 # Starts moto's server on a free loopback port and points the AWS SDKs at it.
 start_moto() {
     local port

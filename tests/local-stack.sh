@@ -11,14 +11,28 @@
 # LOCAL_STACK_DIR is where the logs, the report and the plot go.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
+
+# What the run needs and cannot build, checked before the build.
+require_mysql
+case "${IP_RANGES_URL:-}" in
+file://*)
+    [ -f "${IP_RANGES_URL#file://}" ] || {
+        echo "IP_RANGES_URL=$IP_RANGES_URL: no such file" >&2
+        exit 1
+    }
+    ;;
+esac
 ensure_venv
 
 export LOCAL_STACK_DIR=${LOCAL_STACK_DIR:-$cache/local-stack}
 mkdir -p "$LOCAL_STACK_DIR"
 cd "$root"
-echo "building the workspace (migrate, ingest-load, local-stack)" >&2
-# The targets `cargo test --workspace` builds (features unify the same way), and every binary:
-# `--tests` alone leaves out the binaries of a package without integration tests (local-stack,
-# ingest-load), and a stale one of the same name in the shared target folder would run instead.
-cargo build --quiet --locked --workspace --bins --tests
+echo "building the binaries (both functions, migrate, ingest-load, local-stack)" >&2
+# Every binary and nothing else, the one build of the run: `cargo lambda watch` then runs
+# `cargo run --bin <function>` from the workspace root, in the same target folder and profile,
+# and a --bin of a virtual workspace resolves features for all its members, as --workspace
+# does; without test targets, dev-dependencies add no features either. So watch finds both
+# functions fresh instead of compiling them again on their first invoke. (With --tests, tokio
+# gains features and everything above it would be built twice.)
+cargo build --quiet --locked --workspace --bins
 exec "$CARGO_TARGET_DIR/debug/local-stack"

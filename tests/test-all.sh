@@ -5,8 +5,10 @@
 # Needs a MySQL-compatible server: DATABASE_URL=mysql://user:password@host:3306/db (the tests
 # create and drop their own databases beside it); without it, every test binary that needs
 # MySQL starts one container through testcontainers, which needs Docker (the image:
-# TESTCONTAINERS_MYSQL_IMAGE, default mysql:8.4). moto's EC2 server and the other Python tools
-# are installed into a virtualenv under the cache folder; moto is started on a free port.
+# TESTCONTAINERS_MYSQL_IMAGE, default mysql:8.4). Also a MariaDB server binary (mariadbd, or
+# MARIADBD) for the TLS test. Both are checked first, before anything is built. moto's EC2
+# server and the other Python tools are installed into a virtualenv under the cache folder;
+# moto is started on a free port.
 #
 # `tests/test-all.sh --mysql-only` runs only the MySQL-backed test binaries (ingest-fn's
 # `mysql`, the end-to-end tests): CI runs them a second time through testcontainers.
@@ -22,16 +24,16 @@ case "${1:-}" in
     ;;
 esac
 
-if [ -z "${DATABASE_URL:-}" ]; then
-    image=${TESTCONTAINERS_MYSQL_IMAGE:-mysql:8.4}
-    if ! docker info >/dev/null 2>&1; then
-        echo "no MySQL: set DATABASE_URL=mysql://user:password@host:3306/db for a server you run" \
-            "(MySQL 8.4 or MariaDB 10.11), or install and start Docker so that the tests start" \
-            "$image through testcontainers" >&2
-        exit 1
-    fi
-    echo "MySQL: $image through testcontainers, one container per test binary" >&2
-fi
+# Within seconds, before anything is built: a MySQL that answers, or Docker for one per test
+# binary.
+require_mysql
+# ingest-fn's TLS test starts a MariaDB server of its own with a CA it makes.
+mariadbd=${MARIADBD:-/usr/sbin/mariadbd}
+[ -x "$mariadbd" ] || {
+    echo "no MariaDB server binary at $mariadbd (the TLS test runs one): install mariadb-server," \
+        "or set MARIADBD to its path" >&2
+    exit 1
+}
 
 export IP_RANGES_FIXTURES=${IP_RANGES_FIXTURES:-$root/../shared/fixtures/ip-ranges}
 [ -f "$IP_RANGES_FIXTURES/ip-ranges-2026-08-22.json" ] || {
