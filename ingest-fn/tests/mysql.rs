@@ -1441,7 +1441,6 @@ async fn migrate_waits_while_secrets_manager_denies_access_then_names_the_denial
         assert!(message.contains(part), "{part:?} in {message}");
     }
     assert!(stub.calls.load(Ordering::SeqCst) > 1);
-}
 
     // A password the server refuses (1045) is not IAM settling: it fails at once, on the
     // real schedule (a wrong classification would end in IamNotSettled instead).
@@ -1453,3 +1452,4 @@ async fn migrate_waits_while_secrets_manager_denies_access_then_names_the_denial
         .unwrap_err();
     assert_eq!(e.error_type(), "Login", "{e}");
     assert!(e.to_string().contains("1045"), "{e}");
+}
