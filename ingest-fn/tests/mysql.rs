@@ -768,6 +768,57 @@ async fn an_unreachable_server_is_store_unavailable_until_it_is_back() {
     assert_eq!(db.count().await, 2);
 }
 
+// Each invocation's metrics line (CloudWatch embedded metric format), through the real store:
+// 3 new, 1 duplicate and 1 invalid SQS message give 3/1/1; a connection that was lost and that
+// the store replaced is one Reconnect; an unreachable server is StoreUnavailable.
+#[tokio::test]
+async fn metrics_lines_count_what_the_store_did() {
+    let db = TestDb::new().await;
+    let proxy = Outage::start((db.options.get_host().to_owned(), db.options.get_port())).await;
+    let store = db.store_at(Some(("127.0.0.1", proxy.port)), &[]).await;
+    let (metrics, lines) = emf::Emitter::in_memory("LambdaRdsIngest", "ingest-fn").unwrap();
+    let counted = async |payload: Value, request_id: &str| {
+        let r = ingest::handle_metered(&store, &metrics, invoke(payload, request_id)).await;
+        let [line]: [String; 1] = lines.take().try_into().unwrap();
+        let doc = emf::parse(&line).unwrap();
+        let names = ["EventsWritten", "EventsDuplicate", "EventsRejected"];
+        let figures = names
+            .into_iter()
+            .chain(["StoreUnavailable", "Reconnects"])
+            .map(|m| doc.sum(m))
+            .collect::<Vec<_>>();
+        (r, figures)
+    };
+    let e = |id: &str| json!({"event_id": id, "source": "m", "val1": 1, "val2": 2}).to_string();
+    let batch = sqs(&[
+        ("m-1", e("a")),
+        ("m-2", e("b")),
+        ("m-3", e("c")),
+        ("m-4", e("a")),
+        ("m-5", "{}".into()),
+    ]);
+    let (r, figures) = counted(batch, "sqs").await;
+    assert_eq!(
+        r.unwrap(),
+        json!({"batchItemFailures": [{"itemIdentifier": "m-5"}]})
+    );
+    assert_eq!(figures, [3.0, 1.0, 1.0, 0.0, 0.0]);
+
+    // The connection is lost between invocations and the network is back: replaced.
+    proxy.cut().await;
+    proxy.set(true);
+    let (r, figures) = counted(event("m", 1.0), "after-cut").await;
+    assert_eq!(r.unwrap()["inserted"], 1);
+    assert_eq!(figures, [1.0, 0.0, 0.0, 0.0, 1.0]);
+
+    // The network stays down: nothing replaced, the store unavailable.
+    proxy.cut().await;
+    let (r, figures) = counted(event("m", 2.0), "down").await;
+    assert_eq!(r.unwrap_err().error_type(), "StoreUnavailable");
+    assert_eq!(figures, [0.0, 0.0, 0.0, 1.0, 0.0]);
+    assert_eq!(db.count().await, 4);
+}
+
 // A rotated password: the server refuses the old one (1045), the store reads the secret again
 // and retries once. Secrets Manager is moto's (AWS_ENDPOINT_URL, set by tests/test-all.sh).
 #[tokio::test]
