@@ -5,6 +5,10 @@
 //! [`batch::EventBatch`], which parses it ([`event`], the contract) into a [`store::Row`];
 //! [`store`] writes the rows through a pool reused across invocations; the adapter maps the
 //! outcome to its source's response, or to an [`IngestError`] ([`error`]).
+//!
+//! The `migrate` binary is [`migrate`]: the schema and ingest-fn's account ([`iam_account`]),
+//! or a load run's verification ([`verify`]), after waiting out IAM's propagation
+//! ([`iam_settle`]).
 
 pub mod batch;
 pub mod config;
@@ -12,9 +16,12 @@ pub mod error;
 pub mod event;
 pub mod handler;
 pub mod iam_account;
+pub mod iam_settle;
 pub mod metrics;
+pub mod migrate;
 pub mod sources;
 pub mod store;
+pub mod verify;
 
 pub use config::Config;
 pub use error::IngestError;
