@@ -1331,19 +1331,15 @@ fn migrate_with_secret(db: &TestDb, arn: &str, user: &str, sdk: aws_config::SdkC
     Migrate::new(config, None).with_aws(sdk)
 }
 
-// Secrets Manager is moto's (AWS_ENDPOINT_URL, set by tests/test-all.sh): the admin secret is
-// read on every run; a secret that does not exist (ResourceNotFoundException) is not IAM
+// Secrets Manager is moto's (e2e::moto: AWS_ENDPOINT_URL, else one it starts): the admin
+// secret is read on every run; a secret that does not exist (ResourceNotFoundException) is not IAM
 // settling and fails at once.
 #[tokio::test]
 async fn migrate_logs_in_with_the_admin_secret_and_does_not_wait_on_a_missing_one() {
-    let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") else {
-        eprintln!("skipped: needs AWS_ENDPOINT_URL (moto), as tests/test-all.sh sets");
-        return;
-    };
     let db = TestDb::new().await;
     let (user, password) = server_account(&db);
     let secret = e2e::moto::TestSecret::create("migrate_admin", &password).await;
-    let sdk = e2e::moto::sdk_config(&endpoint, "ap-northeast-1").await;
+    let sdk = e2e::moto::sdk_config(e2e::moto::endpoint(), "ap-northeast-1").await;
     let migrate = migrate_with_secret(&db, &secret.arn, &user, sdk.clone());
     let r = migrate.handle(&json!({})).await.unwrap();
     assert_eq!(r["migrations"], MIGRATOR.iter().count());
