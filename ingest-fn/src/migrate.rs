@@ -384,6 +384,8 @@ fn token_generator(options: &MySqlConnectOptions) -> Result<AuthTokenGenerator, 
 }
 
 /// A pool of `DB_POOL_MAX` connections that opens the first now, so a refused login shows here.
+/// Off the request path, the first connection gets at least 5 s (`DB_CONNECT_TIMEOUT_MS` is
+/// sized for ingest-fn's callers): TCP, TLS and login to a database that may have just started.
 async fn pool(config: &Config, options: MySqlConnectOptions) -> Result<MySqlPool, sqlx::Error> {
     MySqlPoolOptions::new()
         .max_connections(config.pool_max)
