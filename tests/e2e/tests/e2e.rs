@@ -311,8 +311,11 @@ async fn ingest_load_verifies_every_acknowledged_event() {
         (report["requests"].clone(), report["events"].clone()),
         (json!(200), json!(1000))
     );
-    assert_eq!(report["verify"]["missing"], json!([]));
-    assert_eq!(report["verify"]["doubled"], json!([]));
+    assert_eq!(
+        (&report["verify"]["stored"], &report["verify"]["missing"]),
+        (&json!(1000), &json!(0))
+    );
+    assert_eq!(report["verify"]["doubled"], 0);
     assert_eq!(report["latency_ms"]["client_cold"]["count"], 1);
     let svg = std::fs::read_to_string(&plot_path).unwrap();
     assert!(
@@ -320,7 +323,7 @@ async fn ingest_load_verifies_every_acknowledged_event() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("1000 acknowledged events checked, 0 missing, 0 doubled"),
+        stdout.contains("1000 acknowledged events checked, 1000 stored, 0 missing, 0 doubled"),
         "{stdout}"
     );
     // An open loop at a fixed rate. How many requests fit in its second depends on the
