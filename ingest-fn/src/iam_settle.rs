@@ -122,7 +122,7 @@ where
             denied = %denied,
             waited_ms = waited.as_millis() as u64,
             retry_in_ms = pause.as_millis() as u64,
-            "access denied; waiting for IAM to settle (a new policy can take up to {} s)",
+            "access denied; waiting for IAM to settle after the deploy, for up to {} s",
             backoff.limit.as_secs()
         );
         tokio::time::sleep(pause).await;
