@@ -130,6 +130,19 @@ describe('metric names (contract)', () => {
     }
   });
 
+  // An EMF line has no `level` field, so Lambda's JSON log format counts it as INFO and drops it
+  // when the function's application log level is WARN or above: the metrics would vanish
+  // without an error anywhere. Both metric writers stay at INFO (or more verbose).
+  // https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html
+  test.each(everyMode)('%s: the metric writers log at INFO or below, where Lambda keeps EMF lines', (mode, s) => {
+    const binaries = mode === 'public' ? ['ingest-fn', 'sg-sync-fn'] : ['ingest-fn'];
+    for (const binary of binaries) {
+      const logging = functionNamed(s.json, binary)[1].Properties.LoggingConfig;
+      expect({ binary, format: logging.LogFormat }).toEqual({ binary, format: 'JSON' });
+      expect(['TRACE', 'DEBUG', 'INFO']).toContain(logging.ApplicationLogLevel);
+    }
+  });
+
   test('metricsNamespace moves the functions, the alarms and the dashboard together', () => {
     const s = synth({ metricsNamespace: 'Ops/Ingest' });
     expect(functionNamed(s.json, 'ingest-fn')[1].Properties.Environment.Variables.METRICS_NAMESPACE).toBe('Ops/Ingest');
