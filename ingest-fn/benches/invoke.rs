@@ -227,16 +227,14 @@ async fn main() {
         "bare sqlx INSERT (this process)",
         WARM,
         bare_cpu,
-        &bare_wire,
-        &before,
+        Some((&bare_wire, &before)),
     );
     per_call("no-op function", WARM, noop_cpu, None);
     per_call(
         "ingest-fn, 1 event",
         WARM,
         warm_cpu,
-        &warm_wire,
-        &warm_before,
+        Some((&warm_wire, &warm_before)),
     );
     let cold_p50 = report("cold start, process start to first commit", cold);
     println!("cold start p50 {cold_p50:.2} ms vs target < 10 ms");
