@@ -13,8 +13,8 @@ use ipnet::IpNet;
 pub use crate::error::Ec2Error;
 use crate::publication::SyncToken;
 use crate::rules::{Family, PortRange, Rule, rule};
-use crate::target::prefix_list::EntryBatch;
-use crate::target::{GroupState, PrefixListApi, PrefixListState, SecurityGroupApi};
+use crate::reconcile::prefix_list::EntryBatch;
+use crate::reconcile::{GroupState, PrefixListApi, PrefixListState, SecurityGroupApi};
 
 /// How long a sync keeps retrying `UnauthorizedOperation` before it fails: IAM changes made by
 /// the deploy that just ran can take that long to reach EC2 (the infra's `SYNC_IAM_SETTLE`).

@@ -13,8 +13,8 @@ use crate::error::Ec2Error;
 use crate::publication::{FetchError, FetchRanges, SyncToken};
 use crate::rules::PortRange;
 use crate::rules::{Family, Rule, rule};
-use crate::target::prefix_list::{EntryBatch, MAX_ENTRIES_PER_CALL};
-use crate::target::{GroupState, PrefixListApi, PrefixListState, SecurityGroupApi};
+use crate::reconcile::prefix_list::{EntryBatch, MAX_ENTRIES_PER_CALL};
+use crate::reconcile::{GroupState, PrefixListApi, PrefixListState, SecurityGroupApi};
 
 #[derive(Default, Clone, Debug)]
 pub struct FakeGroup {

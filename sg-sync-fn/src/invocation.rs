@@ -15,7 +15,7 @@ use crate::metrics;
 use crate::publication::{FetchRanges, Notification};
 use crate::report::SyncReport;
 use crate::sync::{Syncer, Trigger};
-use crate::target::{PrefixListApi, SecurityGroupApi};
+use crate::reconcile::{PrefixListApi, SecurityGroupApi};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -3,7 +3,7 @@
 //!
 //! Following an SNS event: [`invocation`] turns it into a [`Trigger`]; [`sync`] reads the
 //! target, then [`publication`] fetches and verifies what AWS published and selects the
-//! ranges; [`rules`] turns the ranges into the wanted rules; [`target`] plans and applies the
+//! ranges; [`rules`] turns the ranges into the wanted rules; [`reconcile`] plans and applies the
 //! change to the security groups or the prefix list, through [`ec2`]; [`report`] is what comes
 //! back, and [`metrics`] its figures. Everything but [`ec2`], [`publication::fetch`] and
 //! [`invocation`] is pure.
@@ -17,7 +17,7 @@ pub mod publication;
 pub mod report;
 pub mod rules;
 pub mod sync;
-pub mod target;
+pub mod reconcile;
 
 #[cfg(test)]
 mod fake;

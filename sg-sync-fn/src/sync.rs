@@ -1,5 +1,5 @@
 //! One sync run: read the target, skip a stale notification, fetch and verify the
-//! publication, skip a stale file, then reconcile the target with it (see [`crate::target`]).
+//! publication, skip a stale file, then reconcile the target with it (see [`crate::reconcile`]).
 //! Right after a deploy it retries EC2's `UnauthorizedOperation` while IAM settles.
 
 use std::time::Duration;
@@ -10,7 +10,7 @@ use crate::error::{Ec2Error, SyncError};
 use crate::publication::{self, FetchRanges, Notification, SyncToken};
 use crate::report::SyncReport;
 use crate::rules::{Family, Wanted};
-use crate::target::{
+use crate::reconcile::{
     PrefixList, PrefixListApi, Run, SecurityGroupApi, SecurityGroups, Target, reconcile,
 };
 

@@ -11,7 +11,7 @@ use crate::error::{Ec2Error, PlanError};
 use crate::publication::SyncToken;
 use crate::report::{Change, GroupReport};
 use crate::rules::{Family, Wanted, WantedError};
-use crate::target::{Applied, Changes, Target};
+use crate::reconcile::{Applied, Changes, Target};
 
 /// EC2 takes at most 100 entry changes in one `ModifyManagedPrefixList` call.
 pub const MAX_ENTRIES_PER_CALL: usize = 100;

@@ -13,7 +13,7 @@ use crate::publication::SyncToken;
 use crate::report::{Change, GroupReport};
 
 use crate::rules::{Family, PerFamily, PortRange, Rule, Wanted};
-use crate::target::{Applied, Changes, Target};
+use crate::reconcile::{Applied, Changes, Target};
 
 /// The calls the security-group target makes. Implemented on aws-sdk-ec2 by
 /// [`crate::ec2::Ec2Client`] and in memory by the tests.
@@ -342,7 +342,7 @@ fn applied_token(tokens: impl Iterator<Item = Option<SyncToken>>) -> Option<Sync
 mod tests {
     use super::*;
     use crate::publication::range_set::{Range, RangeSet};
-    use crate::target::check_removals;
+    use crate::reconcile::check_removals;
     use proptest::prelude::*;
 
     const MYSQL: PortRange = PortRange::tcp(3306);
