@@ -13,7 +13,11 @@ pub enum IngestError {
     InvalidEvent(String),
     /// Retry: the events are fine, the database is not reachable right now.
     #[error("{0}; retry later, nothing was written")]
-    StoreUnavailable(String),
+    StoreUnavailable(#[source] StoreError),
+    /// Do not retry: the database refuses the write itself (a missing grant, table or column),
+    /// and will until someone changes it. Nothing was written.
+    #[error("{0}; nothing was written, and a retry fails the same way until the database is fixed")]
+    StoreRejected(#[source] StoreError),
 }
 
 impl IngestError {
@@ -21,6 +25,15 @@ impl IngestError {
         match self {
             IngestError::InvalidEvent(_) => "InvalidEvent",
             IngestError::StoreUnavailable(_) => "StoreUnavailable",
+            IngestError::StoreRejected(_) => "StoreRejected",
+        }
+    }
+
+    /// The MySQL error number behind a store failure, if the server gave one.
+    pub fn mysql_code(&self) -> Option<u16> {
+        match self {
+            IngestError::InvalidEvent(_) => None,
+            IngestError::StoreUnavailable(e) | IngestError::StoreRejected(e) => e.mysql_code(),
         }
     }
 }
@@ -33,7 +46,11 @@ impl From<Rejections> for IngestError {
 
 impl From<StoreError> for IngestError {
     fn from(e: StoreError) -> Self {
-        IngestError::StoreUnavailable(e.to_string())
+        if e.is_permanent() {
+            IngestError::StoreRejected(e)
+        } else {
+            IngestError::StoreUnavailable(e)
+        }
     }
 }
 

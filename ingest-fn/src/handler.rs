@@ -72,7 +72,7 @@ async fn run<S: EventStore>(
     }
     .await;
     if let Err(e) = &result {
-        tracing::warn!(source = ?source, error_type = e.error_type(), error = %e, "invocation failed");
+        tracing::warn!(source = ?source, error_type = e.error_type(), mysql_error = e.mysql_code(), error = %e, "invocation failed");
     }
     result
 }
@@ -152,6 +152,26 @@ mod tests {
     async fn an_outage_counts_store_unavailable_and_no_events() {
         let store = MemoryStore::failing(1);
         let (r, line) = invoke(&store, sqs(&[r#"{"source": "q", "val1": 1, "val2": 2}"#])).await;
+        assert_eq!(r.unwrap_err().error_type(), "StoreUnavailable");
+        assert_eq!(counts(&line), [0.0, 0.0, 0.0, 1.0, 0.0]);
+    }
+
+    // A write the database rejects is neither an outage nor invalid input: it counts in none
+    // of the five; a full server (1040) is an outage.
+    #[tokio::test]
+    async fn a_rejected_write_counts_nowhere_and_a_full_server_as_unavailable() {
+        use crate::store::memory::{NO_GRANT, TOO_MANY};
+        let one = r#"{"source": "q", "val1": 1, "val2": 2}"#;
+        let store = MemoryStore::failing_with(1, NO_GRANT);
+        let (r, line) = invoke(&store, sqs(&[one, r#"{"source": "q"}"#])).await;
+        assert_eq!(r.unwrap()["batchItemFailures"].as_array().unwrap().len(), 2);
+        assert_eq!(counts(&line), [0.0; 5]);
+        let store = MemoryStore::failing_with(1, NO_GRANT);
+        let (r, line) = invoke(&store, json!({"source": "d", "val1": 1, "val2": 2})).await;
+        assert_eq!(r.unwrap_err().error_type(), "StoreRejected");
+        assert_eq!(counts(&line), [0.0; 5]);
+        let store = MemoryStore::failing_with(1, TOO_MANY);
+        let (r, line) = invoke(&store, sqs(&[one])).await;
         assert_eq!(r.unwrap_err().error_type(), "StoreUnavailable");
         assert_eq!(counts(&line), [0.0, 0.0, 0.0, 1.0, 0.0]);
     }

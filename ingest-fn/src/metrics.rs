@@ -14,7 +14,8 @@ pub const EVENTS_WRITTEN: &str = "EventsWritten";
 pub const EVENTS_DUPLICATE: &str = "EventsDuplicate";
 /// Events refused as invalid, each item of a request refused as a whole included.
 pub const EVENTS_REJECTED: &str = "EventsRejected";
-/// 1 when the invocation could not write because the database was unavailable.
+/// 1 when the invocation could not write because the database was unavailable. A write the
+/// database rejected (`StoreRejected`) counts here as nowhere else: not at all (see [`Tally::write`]).
 pub const STORE_UNAVAILABLE: &str = "StoreUnavailable";
 /// Lost connections the store replaced during the invocation.
 pub const RECONNECTS: &str = "Reconnects";
@@ -40,7 +41,10 @@ impl Tally {
     }
 
     /// Writes `batch`'s rows, counting what the write did and the items `batch` rejected. A
-    /// failed write counts none of them: the whole delivery fails and comes again.
+    /// failed write counts none of them: the whole delivery fails and comes again. A write the
+    /// database rejected is not an outage, and its events are not invalid: it counts in no
+    /// metric (`EventsRejected` stays invalid input only); Lambda's Errors, the Function URL's
+    /// 5xx and the dead-letter queue show it, and its log line names the MySQL error.
     pub async fn write(
         &mut self,
         batch: &EventBatch,
@@ -59,7 +63,7 @@ impl Tally {
                 self.duplicates += w.duplicates;
                 self.rejected += batch.rejected.len() as u64;
             }
-            Err(_) => self.store_unavailable = true,
+            Err(e) => self.store_unavailable = !e.is_permanent(),
         }
         result
     }

@@ -163,4 +163,32 @@ mod tests {
         let r = call(&store, event(1.0), "r").await.unwrap();
         assert_eq!(r.inserted, 1);
     }
+
+    #[tokio::test]
+    async fn each_store_failure_is_unavailable_or_rejected_by_its_class() {
+        use crate::store::memory::{DENIED, LOST, NO_GRANT, TOO_MANY};
+        for (says, error_type) in [
+            (LOST, "StoreUnavailable"),
+            (DENIED, "StoreUnavailable"),
+            (TOO_MANY, "StoreUnavailable"),
+            (NO_GRANT, "StoreRejected"),
+        ] {
+            let store = MemoryStore::failing_with(1, says);
+            let e = call(&store, event(1.0), "r").await.unwrap_err();
+            assert_eq!(e.error_type(), error_type, "{e}");
+            assert_eq!(e.mysql_code(), Some(says.0));
+            assert!(
+                e.to_string().contains(&format!("MySQL error {}", says.0)),
+                "{e}"
+            );
+            assert!(store.rows().is_empty());
+        }
+        // A rejection says a retry will not help, and keeps the server's words and the cause.
+        let store = MemoryStore::failing_with(1, NO_GRANT);
+        let e = call(&store, event(1.0), "r").await.unwrap_err();
+        assert!(!e.to_string().contains("retry later"), "{e}");
+        assert!(e.to_string().contains("INSERT command denied"), "{e}");
+        let store_error = std::error::Error::source(&e).unwrap();
+        assert!(std::error::Error::source(store_error).is_some());
+    }
 }

@@ -228,6 +228,11 @@ async fn reply<S: EventStore>(
             201,
             json!({"inserted": w.inserted, "duplicates": w.duplicates}),
         ),
+        // Refused for good: a server error, and no Retry-After to invite the same request.
+        Err(e) if e.is_permanent() => {
+            let e = IngestError::from(e);
+            Reply::error(500, e.error_type(), e.to_string())
+        }
         Err(e) => {
             let e = IngestError::from(e);
             let mut r = Reply::error(503, e.error_type(), e.to_string());
@@ -340,6 +345,40 @@ mod tests {
             (503, Some("StoreUnavailable"))
         );
         assert_eq!(headers[header::RETRY_AFTER], "1");
+        assert!(store.rows().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_rejected_write_is_500_without_retry_after_and_a_full_server_503() {
+        use crate::store::memory::{NO_GRANT, TOO_MANY};
+        let store = MemoryStore::failing_with(1, NO_GRANT);
+        let (status, body, headers) = post(&store, request("POST", ONE, false, Some("k"))).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (500, Some("StoreRejected"))
+        );
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("MySQL error 1142")
+        );
+        assert!(!headers.contains_key(header::RETRY_AFTER));
+        let store = MemoryStore::failing_with(1, TOO_MANY);
+        let (status, body, headers) = post(&store, request("POST", ONE, false, Some("k"))).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (503, Some("StoreUnavailable"))
+        );
+        assert_eq!(headers[header::RETRY_AFTER], "1");
+        // The REST API's envelope carries the same answer.
+        let store = MemoryStore::failing_with(1, NO_GRANT);
+        let event = json!({"httpMethod": "POST", "path": "/events", "headers": {},
+            "requestContext": {"httpMethod": "POST"}, "body": ONE, "isBase64Encoded": false});
+        let req: ApiGatewayProxyRequest = serde_json::from_value(event).unwrap();
+        let r = handle_v1(&store, req, now(), &mut Tally::default()).await;
+        assert_eq!(r.status_code, 500);
+        assert!(!r.headers.contains_key(header::RETRY_AFTER));
         assert!(store.rows().is_empty());
     }
 

@@ -1,4 +1,6 @@
-//! Kinesis batches: as SQS, with partial batch responses by sequence number.
+//! Kinesis batches: as SQS, with partial batch responses by sequence number. A write the
+//! database rejects reports every record, so the retries end at the event source's limit and
+//! its on-failure destination instead of blocking the shard for ever.
 
 use aws_lambda_events::kinesis::KinesisEvent;
 use aws_lambda_events::streams::{KinesisBatchItemFailure, KinesisEventResponse};
@@ -41,13 +43,26 @@ pub async fn handle<S: EventStore>(
             }]),
         }
     }
-    tally.write(&batch, store).await?;
+    let sequence_number = |i: usize| &event.records[i].kinesis.sequence_number;
+    let failed: Vec<usize> = match tally.write(&batch, store).await {
+        Ok(_) => batch
+            .rejected
+            .iter()
+            .map(|r| {
+                tracing::warn!(sequence_number = %sequence_number(r.index), errors = ?r.errors, "invalid Kinesis record reported as failed");
+                r.index
+            })
+            .collect(),
+        Err(e) if e.is_permanent() => {
+            tracing::error!(mysql_error = e.mysql_code(), records = event.records.len(), error = %e, "the database rejected the batch; every record reported as failed");
+            (0..event.records.len()).collect()
+        }
+        Err(e) => return Err(e.into()),
+    };
     let mut response = KinesisEventResponse::default();
-    for r in &batch.rejected {
-        let seq = &event.records[r.index].kinesis.sequence_number;
-        tracing::warn!(sequence_number = %seq, errors = ?r.errors, "invalid Kinesis record reported as failed");
+    for i in failed {
         let mut failure = KinesisBatchItemFailure::default();
-        failure.item_identifier = Some(seq.clone());
+        failure.item_identifier = Some(sequence_number(i).clone());
         response.batch_item_failures.push(failure);
     }
     Ok(response)
@@ -111,5 +126,30 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.error_type(), "StoreUnavailable");
         assert!(store.rows().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_rejected_write_reports_every_record() {
+        use crate::store::memory::{DENIED, NO_GRANT};
+        let event = kinesis(&[
+            ("101", br#"{"source": "k", "val1": 1, "val2": 2}"#),
+            ("102", br#"{"source": 1}"#),
+        ]);
+        let store = MemoryStore::failing_with(1, NO_GRANT);
+        let r = handle(&store, event.clone(), now(), &mut Tally::default())
+            .await
+            .unwrap();
+        let failed: Vec<_> = r
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_deref())
+            .collect();
+        assert_eq!(failed, [Some("101"), Some("102")]);
+        assert!(store.rows().is_empty());
+        let store = MemoryStore::failing_with(1, DENIED);
+        let e = handle(&store, event, now(), &mut Tally::default())
+            .await
+            .unwrap_err();
+        assert_eq!(e.error_type(), "StoreUnavailable");
     }
 }

@@ -1,5 +1,7 @@
 //! SQS batches: valid records are written, invalid ones reported in `batchItemFailures` so
-//! they reach the dead-letter queue; a database failure fails the whole batch.
+//! they reach the dead-letter queue; a database that is unavailable fails the whole batch (it
+//! comes again); one that rejects the write has every message reported, so that they too
+//! reach the dead-letter queue after the queue's receives instead of coming back for ever.
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use chrono::NaiveDateTime;
@@ -31,12 +33,25 @@ pub async fn handle<S: EventStore>(
         }
         ids.push(id);
     }
-    tally.write(&batch, store).await?;
+    let failed: Vec<usize> = match tally.write(&batch, store).await {
+        Ok(_) => batch
+            .rejected
+            .iter()
+            .map(|r| {
+                tracing::warn!(message_id = %ids[r.index], errors = ?r.errors, "invalid SQS message left for the dead-letter queue");
+                r.index
+            })
+            .collect(),
+        Err(e) if e.is_permanent() => {
+            tracing::error!(mysql_error = e.mysql_code(), messages = ids.len(), error = %e, "the database rejected the batch; every message reported as failed, for the dead-letter queue");
+            (0..ids.len()).collect()
+        }
+        Err(e) => return Err(e.into()),
+    };
     let mut response = SqsBatchResponse::default();
-    for r in &batch.rejected {
-        tracing::warn!(message_id = %ids[r.index], errors = ?r.errors, "invalid SQS message left for the dead-letter queue");
+    for i in failed {
         let mut failure = BatchItemFailure::default();
-        failure.item_identifier = ids[r.index].clone();
+        failure.item_identifier = ids[i].clone();
         response.batch_item_failures.push(failure);
     }
     Ok(response)
@@ -93,5 +108,27 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.error_type(), "StoreUnavailable");
         assert!(store.rows().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_rejected_write_reports_every_message_for_the_dead_letter_queue() {
+        use crate::store::memory::{NO_GRANT, TOO_MANY};
+        let event = sqs(&[
+            ("m-1", r#"{"source": "q", "val1": 1, "val2": 2}"#),
+            ("m-2", r#"{"source": "q"}"#),
+            ("m-3", r#"{"source": "q", "val1": 3, "val2": 2}"#),
+        ]);
+        let store = MemoryStore::failing_with(1, NO_GRANT);
+        let r = handle(&store, event.clone(), now(), &mut Tally::default())
+            .await
+            .unwrap();
+        assert_eq!(failed(&r), ["m-1", "m-2", "m-3"]);
+        assert!(store.rows().is_empty());
+        // A full server is an outage: the whole batch fails and comes again.
+        let store = MemoryStore::failing_with(1, TOO_MANY);
+        let e = handle(&store, event, now(), &mut Tally::default())
+            .await
+            .unwrap_err();
+        assert_eq!(e.error_type(), "StoreUnavailable");
     }
 }

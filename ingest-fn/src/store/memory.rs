@@ -1,25 +1,50 @@
 //! An [`EventStore`] in memory, for the adapters' unit tests: unique by `event_id` as the
 //! table is, and able to fail the way the database does.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use chrono::NaiveDateTime;
 
-use crate::store::{EventStore, Row, StoreError};
+use crate::store::{EventStore, Kind, Row, StoreError};
 
 #[derive(Default)]
 pub struct MemoryStore {
     rows: Mutex<BTreeMap<String, Row>>,
-    /// How many writes from now on fail as an unreachable database would.
+    /// How many writes from now on fail, and as what server error.
     failures: Mutex<usize>,
+    failure: Option<ServerSays>,
 }
 
+/// A server's error packet: number, SQLSTATE and message.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerSays(pub u16, pub &'static str, pub &'static str);
+
+/// 2013: the connection is gone, and (in memory) so is the retry's.
+pub const LOST: ServerSays = ServerSays(2013, "HY000", "Lost connection to server during query");
+/// 1045: a refused login, renewed credentials included.
+pub const DENIED: ServerSays = ServerSays(1045, "28000", "Access denied for user 'ingest'");
+/// 1040: the server is full.
+pub const TOO_MANY: ServerSays = ServerSays(1040, "08004", "Too many connections");
+/// 1142: the account lacks the INSERT grant.
+pub const NO_GRANT: ServerSays = ServerSays(
+    1142,
+    "42000",
+    "INSERT command denied to user 'ingest'@'%' for table `events`",
+);
+
 impl MemoryStore {
-    /// A store whose next `n` writes fail with [`StoreError::Unavailable`].
+    /// A store whose next `n` writes fail as an unreachable database would (2013).
     pub fn failing(n: usize) -> Self {
+        MemoryStore::failing_with(n, LOST)
+    }
+
+    /// A store whose next `n` writes fail with `says`, classified as the MySQL store does.
+    pub fn failing_with(n: usize, says: ServerSays) -> Self {
         MemoryStore {
             failures: Mutex::new(n),
+            failure: Some(says),
             ..MemoryStore::default()
         }
     }
@@ -33,10 +58,15 @@ impl MemoryStore {
 impl EventStore for MemoryStore {
     async fn insert(&self, rows: &[Row]) -> Result<u64, StoreError> {
         let mut failures = self.failures.lock().unwrap();
-        if *failures > 0 {
+        if let (1.., Some(says)) = (*failures, self.failure) {
             *failures -= 1;
-            return Err(StoreError::Unavailable(
-                "connection refused (in memory)".into(),
+            let ServerSays(code, sqlstate, _) = says;
+            return Err(StoreError::classified(
+                Some(code),
+                Some(sqlstate.to_owned()),
+                Kind::Server,
+                sqlx::Error::Database(Box::new(FakeServerError(says))),
+                || "writing (in memory)".to_owned(),
             ));
         }
         let mut stored = self.rows.lock().unwrap();
@@ -57,4 +87,43 @@ pub fn received_at() -> NaiveDateTime {
     chrono::DateTime::from_timestamp(1_787_411_825, 0)
         .unwrap_or_default()
         .naive_utc()
+}
+
+/// [`ServerSays`] as the driver reports a server's error.
+#[derive(Debug)]
+struct FakeServerError(ServerSays);
+
+impl std::fmt::Display for FakeServerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ServerSays(code, sqlstate, message) = self.0;
+        write!(f, "{code} ({sqlstate}): {message}")
+    }
+}
+
+impl std::error::Error for FakeServerError {}
+
+impl sqlx::error::DatabaseError for FakeServerError {
+    fn message(&self) -> &str {
+        self.0.2
+    }
+
+    fn code(&self) -> Option<Cow<'_, str>> {
+        Some(Cow::Borrowed(self.0.1))
+    }
+
+    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self
+    }
+
+    fn kind(&self) -> sqlx::error::ErrorKind {
+        sqlx::error::ErrorKind::Other
+    }
 }

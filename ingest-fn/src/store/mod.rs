@@ -1,6 +1,7 @@
 //! Where a row is written: the [`EventStore`] seam, its MySQL implementation ([`mysql`]) and,
 //! for the adapters' unit tests, one in memory.
 
+pub mod class;
 #[cfg(test)]
 pub mod memory;
 pub mod mysql;
@@ -10,6 +11,7 @@ use std::future::Future;
 use chrono::NaiveDateTime;
 use serde::Serialize;
 
+pub use class::{Class, Kind, classify};
 pub use mysql::MySqlStore;
 
 /// An `events` row.
@@ -43,12 +45,131 @@ pub trait EventStore: Send + Sync {
     }
 }
 
+/// Why a write failed, split by what helps: [`StoreError::is_permanent`] tells the caller
+/// whether retrying can. Each keeps the driver's error as its source, and the MySQL error
+/// number and SQLSTATE when the server sent them.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("the database is unavailable: {0}")]
-    Unavailable(String),
+    /// The connection was lost, or none came in time, and a new one did not help either.
+    #[error("lost the database connection{}: {detail}", number(*code))]
+    Lost {
+        code: Option<u16>,
+        detail: String,
+        #[source]
+        source: Option<sqlx::Error>,
+    },
+    /// The server refused the login, renewed credentials included.
+    #[error("the database refused the login{}: {}", number(*code), says(source))]
+    Denied {
+        code: Option<u16>,
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The server cannot take the write now (too many connections, a lock, read-only while it
+    /// fails over).
+    #[error("the database cannot take the write now{}: {}", number(*code), says(source))]
+    Busy {
+        code: Option<u16>,
+        sqlstate: Option<String>,
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The statement fails as written against this database: retrying cannot help.
+    #[error("the database rejected the write{}: {}", number(*code), says(source))]
+    Rejected {
+        code: Option<u16>,
+        sqlstate: Option<String>,
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The login's credentials could not be had (Secrets Manager, an IAM token).
     #[error("could not get database credentials: {0}")]
     Credentials(String),
+}
+
+impl StoreError {
+    /// An error the driver reported, put in its [`Class`] by [`classify`]; `detail` says what
+    /// was being done when a lost connection is the answer.
+    pub fn from_sqlx(e: sqlx::Error, detail: impl FnOnce() -> String) -> StoreError {
+        let (code, sqlstate) = match &e {
+            sqlx::Error::Database(db) => (
+                db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                    .map(|e| e.number()),
+                db.code().map(|c| c.into_owned()),
+            ),
+            _ => (None, None),
+        };
+        let kind = match &e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => Kind::Transport,
+            sqlx::Error::PoolTimedOut => Kind::PoolTimedOut,
+            sqlx::Error::PoolClosed => Kind::PoolClosed,
+            sqlx::Error::Database(_) => Kind::Server,
+            _ => Kind::Other,
+        };
+        StoreError::classified(code, sqlstate, kind, e, detail)
+    }
+
+    /// The error of the class [`classify`] gives `code`, `sqlstate` and `kind`, with `e` as
+    /// its source.
+    pub fn classified(
+        code: Option<u16>,
+        sqlstate: Option<String>,
+        kind: Kind,
+        e: sqlx::Error,
+        detail: impl FnOnce() -> String,
+    ) -> StoreError {
+        match classify(code, sqlstate.as_deref(), kind) {
+            Class::Lost => StoreError::Lost {
+                code,
+                detail: format!("{}: {}", detail(), says(&e)),
+                source: Some(e),
+            },
+            Class::Denied => StoreError::Denied { code, source: e },
+            Class::Transient => StoreError::Busy {
+                code,
+                sqlstate,
+                source: e,
+            },
+            Class::Permanent => StoreError::Rejected {
+                code,
+                sqlstate,
+                source: e,
+            },
+        }
+    }
+
+    /// True when retrying the write cannot help until someone changes the database.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, StoreError::Rejected { .. })
+    }
+
+    /// The MySQL error number the server answered with, if it did.
+    pub fn mysql_code(&self) -> Option<u16> {
+        match self {
+            StoreError::Lost { code, .. }
+            | StoreError::Denied { code, .. }
+            | StoreError::Busy { code, .. }
+            | StoreError::Rejected { code, .. } => *code,
+            StoreError::Credentials(_) => None,
+        }
+    }
+}
+
+/// " (MySQL error N)" when the server gave a number.
+fn number(code: Option<u16>) -> String {
+    code.map(|c| format!(" (MySQL error {c})"))
+        .unwrap_or_default()
+}
+
+/// What the server said (its message, without sqlx's prefix), else the driver's error.
+fn says(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Database(db) => db.message().to_owned(),
+        e => e.to_string(),
+    }
 }
 
 /// Writes `rows` in one statement: how many were new, how many were already stored.
@@ -61,4 +182,41 @@ pub async fn write(store: &impl EventStore, rows: &[Row]) -> Result<Written, Sto
         inserted,
         duplicates: rows.len() as u64 - inserted,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::memory::{DENIED, LOST, MemoryStore, NO_GRANT, TOO_MANY};
+
+    #[tokio::test]
+    async fn a_server_error_keeps_its_number_sqlstate_and_source_in_its_class() {
+        let cases = [
+            (LOST, "lost the database connection (MySQL error 2013)"),
+            (DENIED, "the database refused the login (MySQL error 1045)"),
+            (
+                TOO_MANY,
+                "the database cannot take the write now (MySQL error 1040)",
+            ),
+            (
+                NO_GRANT,
+                "the database rejected the write (MySQL error 1142)",
+            ),
+        ];
+        for (says, starts) in cases {
+            let store = MemoryStore::failing_with(1, says);
+            let e = store.insert(&[]).await.unwrap_err();
+            assert!(e.to_string().starts_with(starts), "{e}");
+            assert!(e.to_string().contains(says.2), "{e}");
+            assert_eq!(e.mysql_code(), Some(says.0));
+            assert_eq!(e.is_permanent(), says.0 == 1142);
+            let source = std::error::Error::source(&e).unwrap();
+            assert!(source.to_string().contains(says.1), "{source}");
+        }
+        let store = MemoryStore::failing_with(1, NO_GRANT);
+        let Err(StoreError::Rejected { sqlstate, .. }) = store.insert(&[]).await else {
+            panic!("a rejection")
+        };
+        assert_eq!(sqlstate.as_deref(), Some("42000"));
+    }
 }

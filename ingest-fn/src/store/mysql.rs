@@ -77,48 +77,6 @@ pub struct SecretValue {
     pub password: String,
 }
 
-fn mysql_code(e: &sqlx::Error) -> Option<u16> {
-    match e {
-        sqlx::Error::Database(db) => db
-            .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
-            .map(|e| e.number()),
-        _ => None,
-    }
-}
-
-/// True when the error means the connection itself is gone (server idle timeout, failover,
-/// restart, `KILL`), as opposed to the statement failing.
-pub fn is_connection_lost(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Io(_)
-        | sqlx::Error::Protocol(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::WorkerCrashed => true,
-        // 1053 server shutdown, 1927 connection killed (MariaDB), 2006 gone away,
-        // 2013 lost connection, 4031 disconnected for inactivity (MySQL 8).
-        _ => matches!(mysql_code(e), Some(1053 | 1927 | 2006 | 2013 | 4031)),
-    }
-}
-
-/// True when the server refused the login (1045): an expired token or a rotated password.
-pub fn is_access_denied(e: &sqlx::Error) -> bool {
-    mysql_code(e) == Some(1045)
-}
-
-fn unavailable(e: sqlx::Error) -> StoreError {
-    StoreError::Unavailable(e.to_string())
-}
-
-/// Why one attempt at a write failed, and so whether a second attempt can help.
-enum Failure {
-    /// The connection is gone or went silent: a new one may work.
-    Lost(String),
-    /// The login was refused: renewed credentials may work.
-    Denied(String),
-    /// Retrying will not help.
-    Final(StoreError),
-}
-
 impl MySqlStore {
     /// Builds the pool (without connecting) and fetches credentials. Call once per execution
     /// environment, before the runtime loop.
@@ -267,7 +225,8 @@ impl MySqlStore {
     }
 
     /// One attempt: a connection within `connect_timeout`, the write within `write_timeout`.
-    async fn try_insert(&self, rows: &[Row]) -> Result<u64, Failure> {
+    /// A [`StoreError::Lost`] or [`StoreError::Denied`] may go away with a second attempt.
+    async fn try_insert(&self, rows: &[Row]) -> Result<u64, StoreError> {
         let connect_ms = self.connect_timeout.as_millis();
         let acquire = async {
             let permit = self
@@ -279,18 +238,17 @@ impl MySqlStore {
         };
         let (_permit, mut conn) = match tokio::time::timeout(self.connect_timeout, acquire).await {
             Ok(Ok(conn)) => conn,
-            Ok(Err(e)) if is_access_denied(&e) => return Err(Failure::Denied(e.to_string())),
-            Ok(Err(e @ sqlx::Error::PoolTimedOut)) => {
-                return Err(Failure::Lost(format!(
-                    "{e} (no connection within DB_CONNECT_TIMEOUT_MS={connect_ms})"
-                )));
+            Ok(Err(e)) => {
+                return Err(StoreError::from_sqlx(e, || {
+                    format!("connecting (DB_CONNECT_TIMEOUT_MS={connect_ms})")
+                }));
             }
-            Ok(Err(e)) if is_connection_lost(&e) => return Err(Failure::Lost(e.to_string())),
-            Ok(Err(e)) => return Err(Failure::Final(unavailable(e))),
             Err(_) => {
-                return Err(Failure::Lost(format!(
-                    "no connection within DB_CONNECT_TIMEOUT_MS={connect_ms}"
-                )));
+                return Err(StoreError::Lost {
+                    code: None,
+                    detail: format!("no connection within DB_CONNECT_TIMEOUT_MS={connect_ms}"),
+                    source: None,
+                });
             }
         };
         let mut q = insert_query(rows);
@@ -299,21 +257,27 @@ impl MySqlStore {
                 self.park(conn);
                 Ok(done.rows_affected())
             }
-            Ok(Err(e)) if is_connection_lost(&e) => {
-                conn.close_on_drop();
-                Err(Failure::Lost(e.to_string()))
-            }
             Ok(Err(e)) => {
-                self.park(conn);
-                Err(Failure::Final(unavailable(e)))
+                let e = StoreError::from_sqlx(e, || "writing".to_owned());
+                if matches!(e, StoreError::Lost { .. }) {
+                    conn.close_on_drop();
+                } else {
+                    // The statement failed; the connection is fine.
+                    self.park(conn);
+                }
+                Err(e)
             }
             Err(_) => {
                 // A silent peer would never answer a polite close either: drop the socket.
                 drop(conn.detach());
-                Err(Failure::Lost(format!(
-                    "no answer to the write within DB_WRITE_TIMEOUT_MS={}",
-                    self.write_timeout.as_millis()
-                )))
+                Err(StoreError::Lost {
+                    code: None,
+                    detail: format!(
+                        "no answer to the write within DB_WRITE_TIMEOUT_MS={}",
+                        self.write_timeout.as_millis()
+                    ),
+                    source: None,
+                })
             }
         }
     }
@@ -368,28 +332,31 @@ impl EventStore for MySqlStore {
         // password rotated meanwhile).
         let (mut reconnected, mut renewed) = (false, false);
         loop {
-            let failure = match self.try_insert(rows).await {
+            match self.try_insert(rows).await {
                 Ok(n) => {
                     if reconnected {
                         self.reconnects.fetch_add(1, Ordering::Relaxed);
                     }
                     return Ok(n);
                 }
-                Err(Failure::Final(e)) => return Err(e),
-                Err(Failure::Lost(e)) if !reconnected => {
+                Err(e @ StoreError::Lost { .. }) if !reconnected => {
                     reconnected = true;
                     tracing::warn!(error = %e, "database connection lost; retrying once");
-                    continue;
                 }
-                Err(Failure::Denied(e)) if !renewed => {
+                Err(e @ StoreError::Denied { .. }) if !renewed => {
                     renewed = true;
                     self.renew(true).await?;
                     tracing::warn!(error = %e, "database login refused; renewed the credentials, retrying once");
-                    continue;
                 }
-                Err(Failure::Lost(e) | Failure::Denied(e)) => e,
-            };
-            return Err(StoreError::Unavailable(failure));
+                Err(e) => {
+                    if e.is_permanent() {
+                        // Named by number: the operator's first question is which grant,
+                        // table or column.
+                        tracing::error!(mysql_error = e.mysql_code(), error = %e, "the database rejected the write; retrying cannot help");
+                    }
+                    return Err(e);
+                }
+            }
         }
     }
 
