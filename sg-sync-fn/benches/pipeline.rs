@@ -12,9 +12,9 @@ use reqwest::Url;
 use sg_sync::publication::{
     BorderGroups, FetchRanges, Fetcher, IpRanges, RangeSet, Selector, digest_and_parse, md5_hex,
 };
-use sg_sync::rules::{PortRange, Rule, Wanted};
 use sg_sync::reconcile::security_groups::plan;
 use sg_sync::reconcile::{Changes, GroupState};
+use sg_sync::rules::{PortRange, Rule, Wanted};
 
 const ITERATIONS: usize = 300;
 

@@ -3,7 +3,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_ec2::config::http::HttpResponse;
+use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ec2::operation::RequestId;
 use aws_sdk_ec2::types::{
     AddPrefixListEntry, Filter, IpPermission, IpRange, Ipv6Range, PrefixListState as AwsListState,
     RemovePrefixListEntry, Tag,
@@ -11,10 +13,11 @@ use aws_sdk_ec2::types::{
 use ipnet::IpNet;
 
 pub use crate::error::Ec2Error;
+use crate::error::Ec2Reply;
 use crate::publication::SyncToken;
-use crate::rules::{Family, PortRange, Rule, rule};
 use crate::reconcile::prefix_list::EntryBatch;
 use crate::reconcile::{GroupState, PrefixListApi, PrefixListState, SecurityGroupApi};
+use crate::rules::{Family, PortRange, Rule, rule};
 
 /// How long a sync keeps retrying `UnauthorizedOperation` before it fails: IAM changes made by
 /// the deploy that just ran can take that long to reach EC2 (the infra's `SYNC_IAM_SETTLE`).
@@ -37,41 +40,47 @@ impl Ec2Client {
     }
 }
 
-fn api_error<E>(op: &'static str, resource: &str, e: aws_sdk_ec2::error::SdkError<E>) -> Ec2Error
+/// The SDK's error for `op` on `resource`, with EC2's code, message and request id, classified
+/// by [`crate::error::classify`].
+fn api_error<E>(
+    op: &'static str,
+    resource: &str,
+    e: aws_sdk_ec2::error::SdkError<E, HttpResponse>,
+) -> Ec2Error
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    let code = e.code().unwrap_or_default().to_owned();
-    // The plan checked the quota, so hitting it now means another run added rules meanwhile.
-    let conflict = matches!(
-        code.as_str(),
-        "InvalidPermission.Duplicate"
-            | "InvalidPermission.NotFound"
-            | "RulesPerSecurityGroupLimitExceeded"
-            | "PrefixListVersionMismatch"
-            | "IncorrectState"
-    ) || (code == "InvalidParameterValue"
-        && e.message().is_some_and(|m| m.contains("version")));
-    if code == "UnauthorizedOperation" {
-        Ec2Error::Unauthorized {
-            op,
-            resource: resource.to_owned(),
+    let reply = match &e {
+        // No answer: the code stays empty, and the message is the whole chain.
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            Ec2Reply {
+                code: String::new(),
+                message: DisplayErrorContext(&e).to_string(),
+                request_id: None,
+                source: Some(Box::new(e)),
+            }
+        }
+        // A request the SDK could not even build: a bug here, not a state of EC2.
+        SdkError::ConstructionFailure(_) => {
+            return Ec2Error::Api {
+                op,
+                resource: resource.to_owned(),
+                reply: Box::new(Ec2Reply {
+                    code: String::new(),
+                    message: DisplayErrorContext(&e).to_string(),
+                    request_id: None,
+                    source: Some(Box::new(e)),
+                }),
+            };
+        }
+        _ => Ec2Reply {
+            code: e.code().unwrap_or_default().to_owned(),
             message: e.message().unwrap_or_default().to_owned(),
-        }
-    } else if conflict {
-        Ec2Error::Conflict {
-            op,
-            resource: resource.to_owned(),
-            message: e.message().unwrap_or_default().to_owned(),
-            code,
-        }
-    } else {
-        Ec2Error::Api {
-            op,
-            resource: resource.to_owned(),
-            message: DisplayErrorContext(&e).to_string(),
-        }
-    }
+            request_id: e.request_id().map(str::to_owned),
+            source: Some(Box::new(e)),
+        },
+    };
+    Ec2Error::from_reply(op, resource, reply)
 }
 
 fn permission(port: PortRange) -> aws_sdk_ec2::types::builders::IpPermissionBuilder {
@@ -468,10 +477,14 @@ impl Ec2Client {
                 match list.state() {
                     Some(AwsListState::ModifyInProgress) => {}
                     Some(AwsListState::ModifyFailed) => {
+                        // EC2 refused the change after accepting the call.
                         return Err(Ec2Error::Api {
                             op: "ModifyManagedPrefixList",
                             resource: id.to_owned(),
-                            message: list.state_message().unwrap_or("modify-failed").to_owned(),
+                            reply: Box::new(Ec2Reply::new(
+                                "modify-failed",
+                                list.state_message().unwrap_or_default(),
+                            )),
                         });
                     }
                     _ => return Ok(list.version().or(reported).unwrap_or(previous + 1)),

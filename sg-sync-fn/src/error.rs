@@ -3,31 +3,122 @@
 use crate::publication::{NotificationError, PublicationError};
 use crate::rules::{Family, WantedError};
 
+/// What EC2 answered to one call: its error code and message, the request id AWS support
+/// asks for, and the SDK's error underneath. The code is empty when no answer came (a timeout,
+/// a dropped connection).
+#[derive(Debug, thiserror::Error)]
+#[error("{}{message}{}", code_prefix(code), request_suffix(request_id.as_deref()))]
+pub struct Ec2Reply {
+    pub code: String,
+    pub message: String,
+    pub request_id: Option<String>,
+    #[source]
+    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+fn code_prefix(code: &str) -> String {
+    if code.is_empty() {
+        String::new()
+    } else {
+        format!("{code}: ")
+    }
+}
+
+fn request_suffix(id: Option<&str>) -> String {
+    id.map(|id| format!(" (request id {id})"))
+        .unwrap_or_default()
+}
+
+impl Ec2Reply {
+    /// An answer with only a code and a message, as the in-memory EC2 of the tests gives.
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Ec2Reply {
+            code: code.into(),
+            message: message.into(),
+            request_id: None,
+            source: None,
+        }
+    }
+}
+
+/// What an EC2 error code means for the sync. The one place codes are interpreted: the SDK
+/// path and the tests' in-memory EC2 both go through [`classify`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ec2ErrorClass {
+    /// Another run changed the same rules first: re-read and converge.
+    Conflict,
+    /// IAM may still be settling after a deploy: start over for a while.
+    Unauthorized,
+    /// Throttled, or trouble on AWS's side: a later run can succeed.
+    Transient,
+    /// The request itself is wrong (a missing group, a bad parameter): retrying will not help.
+    Permanent,
+}
+
+/// Classifies an EC2 error code (and, for the one code that needs it, the message).
+/// Codes: https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html
+pub fn classify(code: &str, message: &str) -> Ec2ErrorClass {
+    match code {
+        // The plan read the group first, so a rule that is suddenly there (or gone), a quota
+        // suddenly full, or a prefix list at another version means another run wrote meanwhile.
+        "InvalidPermission.Duplicate"
+        | "InvalidPermission.NotFound"
+        | "RulesPerSecurityGroupLimitExceeded"
+        | "PrefixListVersionMismatch"
+        // A prefix list still applying another run's change refuses the next one.
+        | "IncorrectState" => Ec2ErrorClass::Conflict,
+        // ModifyManagedPrefixList answers a stale CurrentVersion with InvalidParameterValue
+        // naming the version; any other invalid value is a bad request.
+        "InvalidParameterValue" if message.to_ascii_lowercase().contains("version") => {
+            Ec2ErrorClass::Conflict
+        }
+        "UnauthorizedOperation" => Ec2ErrorClass::Unauthorized,
+        // The SDK already retried these with backoff; the next run (SNS's redelivery, the
+        // schedule) can still succeed.
+        "RequestLimitExceeded" | "Throttling" | "ThrottlingException" | "InternalError"
+        | "InternalFailure" | "ServiceUnavailable" | "Unavailable" => Ec2ErrorClass::Transient,
+        // No answer at all (a timeout, a dropped connection).
+        "" => Ec2ErrorClass::Transient,
+        _ => Ec2ErrorClass::Permanent,
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Ec2Error {
     /// Another run changed the same rules first (`InvalidPermission.Duplicate`,
     /// `InvalidPermission.NotFound`, a quota it filled, a stale prefix list version): re-read
     /// and converge.
-    #[error("{op} on {resource}: another change got there first ({code}: {message})")]
+    #[error("{op} on {resource}: another change got there first ({reply})")]
     Conflict {
         op: &'static str,
         resource: String,
-        code: String,
-        message: String,
+        #[source]
+        reply: Box<Ec2Reply>,
     },
     /// `UnauthorizedOperation`: right after a deploy, the role's new policy may not be in
     /// effect yet (IAM is eventually consistent), so the sync retries for a while.
-    #[error("{op} on {resource}: UnauthorizedOperation ({message})")]
+    #[error("{op} on {resource}: not authorized ({reply})")]
     Unauthorized {
         op: &'static str,
         resource: String,
-        message: String,
+        #[source]
+        reply: Box<Ec2Reply>,
     },
-    #[error("{op} on {resource} failed: {message}")]
+    /// Throttled, AWS-side trouble, or no answer: a later run can succeed.
+    #[error("{op} on {resource} failed, a later retry can help: {reply}")]
+    Transient {
+        op: &'static str,
+        resource: String,
+        #[source]
+        reply: Box<Ec2Reply>,
+    },
+    /// EC2 refused the request itself: retrying will not help.
+    #[error("{op} on {resource} failed, retrying will not help: {reply}")]
     Api {
         op: &'static str,
         resource: String,
-        message: String,
+        #[source]
+        reply: Box<Ec2Reply>,
     },
     #[error("{op} on {resource}: unexpected response: {message}")]
     Unexpected {
@@ -35,6 +126,53 @@ pub enum Ec2Error {
         resource: String,
         message: String,
     },
+}
+
+impl Ec2Error {
+    /// EC2's answer to `op` on `resource`, as [`classify`] reads its code.
+    pub fn from_reply(op: &'static str, resource: impl Into<String>, reply: Ec2Reply) -> Self {
+        let resource = resource.into();
+        let reply = Box::new(reply);
+        match classify(&reply.code, &reply.message) {
+            Ec2ErrorClass::Conflict => Ec2Error::Conflict {
+                op,
+                resource,
+                reply,
+            },
+            Ec2ErrorClass::Unauthorized => Ec2Error::Unauthorized {
+                op,
+                resource,
+                reply,
+            },
+            Ec2ErrorClass::Transient => Ec2Error::Transient {
+                op,
+                resource,
+                reply,
+            },
+            Ec2ErrorClass::Permanent => Ec2Error::Api {
+                op,
+                resource,
+                reply,
+            },
+        }
+    }
+
+    /// EC2's error code, if it answered with one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Ec2Error::Conflict { reply, .. }
+            | Ec2Error::Unauthorized { reply, .. }
+            | Ec2Error::Transient { reply, .. }
+            | Ec2Error::Api { reply, .. } => Some(reply.code.as_str()).filter(|c| !c.is_empty()),
+            Ec2Error::Unexpected { .. } => None,
+        }
+    }
+
+    /// Whether trying again (re-reading, waiting for IAM, a later run) can succeed. An
+    /// unexpected response is EC2 answering in a shape this code does not know: permanent.
+    pub fn can_retry_help(&self) -> bool {
+        !matches!(self, Ec2Error::Api { .. } | Ec2Error::Unexpected { .. })
+    }
 }
 
 /// Why a target's change was refused before anything was changed.
@@ -141,6 +279,105 @@ impl From<InvocationError> for lambda_runtime::Diagnostic {
         lambda_runtime::Diagnostic {
             error_type: e.kind().to_owned(),
             error_message: e.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Every code the sync interprets, and what it means for a retry.
+    // https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html
+    #[test]
+    fn ec2_error_codes_classify_as_documented() {
+        use Ec2ErrorClass::*;
+        let table = [
+            (
+                "InvalidPermission.Duplicate",
+                "rule already exists",
+                Conflict,
+            ),
+            (
+                "InvalidPermission.NotFound",
+                "rule does not exist",
+                Conflict,
+            ),
+            (
+                "RulesPerSecurityGroupLimitExceeded",
+                "maximum reached",
+                Conflict,
+            ),
+            ("PrefixListVersionMismatch", "", Conflict),
+            ("IncorrectState", "modify-in-progress", Conflict),
+            (
+                "InvalidParameterValue",
+                "The prefix list version 3 is not current",
+                Conflict,
+            ),
+            (
+                "InvalidParameterValue",
+                "Invalid CIDR 10.0.0.0/33",
+                Permanent,
+            ),
+            (
+                "UnauthorizedOperation",
+                "You are not authorized",
+                Unauthorized,
+            ),
+            ("RequestLimitExceeded", "Request limit exceeded.", Transient),
+            ("Throttling", "Rate exceeded", Transient),
+            ("ThrottlingException", "Rate exceeded", Transient),
+            ("InternalError", "An internal error has occurred", Transient),
+            ("InternalFailure", "", Transient),
+            ("ServiceUnavailable", "", Transient),
+            ("Unavailable", "The server is overloaded", Transient),
+            ("", "dispatch failure: connection reset", Transient),
+            (
+                "InvalidGroup.NotFound",
+                "The security group does not exist",
+                Permanent,
+            ),
+            ("InvalidPrefixListID.NotFound", "", Permanent),
+            ("InvalidPrefixListModification", "", Permanent),
+            ("PrefixListMaxEntriesExceeded", "", Permanent),
+            ("AuthFailure", "", Permanent),
+        ];
+        for (code, message, class) in table {
+            assert_eq!(classify(code, message), class, "{code}: {message}");
+        }
+    }
+
+    #[test]
+    fn an_ec2_error_keeps_its_code_request_id_and_cause_and_says_if_a_retry_helps() {
+        let cause = std::io::Error::other("the SDK's error");
+        let reply = Ec2Reply {
+            code: "InvalidGroup.NotFound".into(),
+            message: "The security group 'sg-9' does not exist".into(),
+            request_id: Some("7c3b1a2e-0000-4000-8000-000000000000".into()),
+            source: Some(Box::new(cause)),
+        };
+        let e = Ec2Error::from_reply("DescribeSecurityGroups", "sg-9", reply);
+        assert!(matches!(e, Ec2Error::Api { .. }), "{e:?}");
+        assert_eq!(e.code(), Some("InvalidGroup.NotFound"));
+        assert!(!e.can_retry_help());
+        let text = e.to_string();
+        assert!(text.contains("DescribeSecurityGroups on sg-9"), "{text}");
+        assert!(text.contains("retrying will not help"), "{text}");
+        assert!(text.contains("request id 7c3b1a2e"), "{text}");
+        // The chain: the variant, EC2's reply, the SDK's error.
+        let reply = std::error::Error::source(&e).expect("the reply");
+        let sdk = reply.source().expect("the SDK error");
+        assert_eq!(sdk.to_string(), "the SDK's error");
+
+        for (code, retry) in [
+            ("RequestLimitExceeded", true),
+            ("InvalidPermission.Duplicate", true),
+            ("UnauthorizedOperation", true),
+            ("InvalidParameterValue", false),
+        ] {
+            let e = Ec2Error::from_reply("op", "r", Ec2Reply::new(code, "m"));
+            assert_eq!(e.can_retry_help(), retry, "{code}");
         }
     }
 }

@@ -9,12 +9,12 @@ use std::sync::Mutex;
 use ipnet::IpNet;
 use reqwest::Url;
 
-use crate::error::Ec2Error;
+use crate::error::{Ec2Error, Ec2Reply};
 use crate::publication::{FetchError, FetchRanges, SyncToken};
-use crate::rules::PortRange;
-use crate::rules::{Family, Rule, rule};
 use crate::reconcile::prefix_list::{EntryBatch, MAX_ENTRIES_PER_CALL};
 use crate::reconcile::{GroupState, PrefixListApi, PrefixListState, SecurityGroupApi};
+use crate::rules::PortRange;
+use crate::rules::{Family, Rule, rule};
 
 #[derive(Default, Clone, Debug)]
 pub struct FakeGroup {
@@ -29,6 +29,21 @@ pub struct FakeList {
     pub max_entries: usize,
     pub entries: Vec<(IpNet, String)>,
     pub tag: Option<SyncToken>,
+}
+
+impl FakeList {
+    /// EC2 refuses a modification that names another version than the list's.
+    fn check_version(&self, id: &str, version: i64) -> Result<(), Ec2Error> {
+        if self.version == version {
+            return Ok(());
+        }
+        Err(refused(
+            "ModifyManagedPrefixList",
+            id,
+            "PrefixListVersionMismatch",
+            &format!("current version is {}, not {version}", self.version),
+        ))
+    }
 }
 
 #[derive(Default)]
@@ -95,11 +110,12 @@ impl FakeEc2 {
             return Ok(());
         }
         *left -= 1;
-        Err(Ec2Error::Unauthorized {
+        Err(refused(
             op,
-            resource: resource.into(),
-            message: "You are not authorized to perform this operation.".into(),
-        })
+            resource,
+            "UnauthorizedOperation",
+            "You are not authorized to perform this operation.",
+        ))
     }
 
     fn before(&self, call: String) -> std::sync::MutexGuard<'_, World> {
@@ -112,21 +128,9 @@ impl FakeEc2 {
     }
 }
 
-fn conflict(op: &'static str, resource: &str, code: &str) -> Ec2Error {
-    Ec2Error::Conflict {
-        op,
-        resource: resource.into(),
-        code: code.into(),
-        message: String::new(),
-    }
-}
-
-fn api(op: &'static str, resource: &str, message: &str) -> Ec2Error {
-    Ec2Error::Api {
-        op,
-        resource: resource.into(),
-        message: message.into(),
-    }
+/// EC2's answer with `code`, through the classifier the SDK path uses.
+fn refused(op: &'static str, resource: &str, code: &str, message: &str) -> Ec2Error {
+    Ec2Error::from_reply(op, resource, Ec2Reply::new(code, message))
 }
 
 impl SecurityGroupApi for FakeEc2 {
@@ -136,10 +140,14 @@ impl SecurityGroupApi for FakeEc2 {
         w.calls.push("describe groups".into());
         ids.iter()
             .map(|id| {
-                let g = w
-                    .groups
-                    .get(id)
-                    .ok_or_else(|| api("DescribeSecurityGroups", id, "InvalidGroup.NotFound"))?;
+                let g = w.groups.get(id).ok_or_else(|| {
+                    refused(
+                        "DescribeSecurityGroups",
+                        id,
+                        "InvalidGroup.NotFound",
+                        "no such group",
+                    )
+                })?;
                 let mut s = GroupState::new(id.clone());
                 s.sync_token = g.tag;
                 for (r, d) in &g.rules {
@@ -163,16 +171,21 @@ impl SecurityGroupApi for FakeEc2 {
         self.authorized("AuthorizeSecurityGroupIngress", group_id)?;
         let mut w = self.before(format!("authorize {group_id} {port} {}", rules.len()));
         let quota = self.quota;
-        let g = w
-            .groups
-            .get_mut(group_id)
-            .ok_or_else(|| api("Authorize", group_id, "InvalidGroup.NotFound"))?;
+        let g = w.groups.get_mut(group_id).ok_or_else(|| {
+            refused(
+                "AuthorizeSecurityGroupIngress",
+                group_id,
+                "InvalidGroup.NotFound",
+                "no such group",
+            )
+        })?;
         for (net, _) in rules {
             if g.rules.iter().any(|(r, _)| r.port == port && r.net == *net) {
-                return Err(conflict(
+                return Err(refused(
                     "AuthorizeSecurityGroupIngress",
                     group_id,
                     "InvalidPermission.Duplicate",
+                    &format!("the specified rule \"peer: {net}, {port}\" already exists"),
                 ));
             }
         }
@@ -183,10 +196,11 @@ impl SecurityGroupApi for FakeEc2 {
                 .filter(|(n, _)| Family::of(n) == family)
                 .count();
             if have + new > quota {
-                return Err(api(
+                return Err(refused(
                     "AuthorizeSecurityGroupIngress",
                     group_id,
                     "RulesPerSecurityGroupLimitExceeded",
+                    "The maximum number of rules per security group has been reached.",
                 ));
             }
         }
@@ -205,16 +219,21 @@ impl SecurityGroupApi for FakeEc2 {
         nets: &[IpNet],
     ) -> Result<(), Ec2Error> {
         let mut w = self.before(format!("revoke {group_id} {port} {}", nets.len()));
-        let g = w
-            .groups
-            .get_mut(group_id)
-            .ok_or_else(|| api("Revoke", group_id, "InvalidGroup.NotFound"))?;
+        let g = w.groups.get_mut(group_id).ok_or_else(|| {
+            refused(
+                "RevokeSecurityGroupIngress",
+                group_id,
+                "InvalidGroup.NotFound",
+                "no such group",
+            )
+        })?;
         for net in nets {
             if !g.rules.iter().any(|(r, _)| r.port == port && r.net == *net) {
-                return Err(conflict(
+                return Err(refused(
                     "RevokeSecurityGroupIngress",
                     group_id,
                     "InvalidPermission.NotFound",
+                    &format!("the specified rule \"peer: {net}, {port}\" does not exist"),
                 ));
             }
         }
@@ -246,10 +265,14 @@ impl PrefixListApi for FakeEc2 {
     async fn describe_prefix_list(&self, id: &str) -> Result<PrefixListState, Ec2Error> {
         let mut w = self.world.lock().unwrap();
         w.calls.push("describe list".into());
-        let l = w
-            .lists
-            .get(id)
-            .ok_or_else(|| api("DescribeManagedPrefixLists", id, "no such list"))?;
+        let l = w.lists.get(id).ok_or_else(|| {
+            refused(
+                "DescribeManagedPrefixLists",
+                id,
+                "InvalidPrefixListID.NotFound",
+                "no such list",
+            )
+        })?;
         let (managed, other): (Vec<_>, Vec<_>) = l
             .entries
             .iter()
@@ -272,22 +295,21 @@ impl PrefixListApi for FakeEc2 {
         max_entries: usize,
     ) -> Result<i64, Ec2Error> {
         let mut w = self.before(format!("resize {id} v{version} {max_entries}"));
-        let l = w
-            .lists
-            .get_mut(id)
-            .ok_or_else(|| api("Modify", id, "no such list"))?;
-        if l.version != version {
-            return Err(conflict(
+        let l = w.lists.get_mut(id).ok_or_else(|| {
+            refused(
                 "ModifyManagedPrefixList",
                 id,
-                "PrefixListVersionMismatch",
-            ));
-        }
+                "InvalidPrefixListID.NotFound",
+                "no such list",
+            )
+        })?;
+        l.check_version(id, version)?;
         if max_entries < l.entries.len() {
-            return Err(api(
+            return Err(refused(
                 "ModifyManagedPrefixList",
                 id,
-                "MaxEntries below current entries",
+                "InvalidParameterValue",
+                "MaxEntries cannot be below the number of entries",
             ));
         }
         l.max_entries = max_entries;
@@ -306,22 +328,21 @@ impl PrefixListApi for FakeEc2 {
             batch.add.len(),
             batch.remove.len()
         ));
-        let l = w
-            .lists
-            .get_mut(id)
-            .ok_or_else(|| api("Modify", id, "no such list"))?;
-        if l.version != version {
-            return Err(conflict(
+        let l = w.lists.get_mut(id).ok_or_else(|| {
+            refused(
                 "ModifyManagedPrefixList",
                 id,
-                "PrefixListVersionMismatch",
-            ));
-        }
+                "InvalidPrefixListID.NotFound",
+                "no such list",
+            )
+        })?;
+        l.check_version(id, version)?;
         if batch.add.len() + batch.remove.len() > MAX_ENTRIES_PER_CALL {
-            return Err(api(
+            return Err(refused(
                 "ModifyManagedPrefixList",
                 id,
-                "more than 100 entries in one request",
+                "InvalidParameterValue",
+                "a request can add or remove at most 100 entries",
             ));
         }
         if batch
@@ -333,10 +354,11 @@ impl PrefixListApi for FakeEc2 {
                 .iter()
                 .any(|n| !l.entries.iter().any(|(e, _)| e == n))
         {
-            return Err(api(
+            return Err(refused(
                 "ModifyManagedPrefixList",
                 id,
                 "InvalidPrefixListModification",
+                "an added entry exists or a removed one does not",
             ));
         }
         // Every check before any change: a refused call leaves the list as it was, at its
@@ -345,10 +367,11 @@ impl PrefixListApi for FakeEc2 {
         entries.retain(|(n, _)| !batch.remove.contains(n));
         entries.extend(batch.add.iter().cloned());
         if entries.len() > l.max_entries {
-            return Err(api(
+            return Err(refused(
                 "ModifyManagedPrefixList",
                 id,
                 "PrefixListMaxEntriesExceeded",
+                "the change exceeds the list's MaxEntries",
             ));
         }
         l.entries = entries;

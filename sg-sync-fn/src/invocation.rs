@@ -13,9 +13,9 @@ use serde_json::Value;
 pub use crate::error::InvocationError;
 use crate::metrics;
 use crate::publication::{FetchRanges, Notification};
+use crate::reconcile::{PrefixListApi, SecurityGroupApi};
 use crate::report::SyncReport;
 use crate::sync::{Syncer, Trigger};
-use crate::reconcile::{PrefixListApi, SecurityGroupApi};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -14,10 +14,10 @@ pub mod error;
 pub mod invocation;
 pub mod metrics;
 pub mod publication;
+pub mod reconcile;
 pub mod report;
 pub mod rules;
 pub mod sync;
-pub mod reconcile;
 
 #[cfg(test)]
 mod fake;

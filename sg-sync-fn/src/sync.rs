@@ -8,11 +8,11 @@ use crate::config::{Config, TargetIds};
 use crate::ec2::IAM_SETTLE;
 use crate::error::{Ec2Error, SyncError};
 use crate::publication::{self, FetchRanges, Notification, SyncToken};
-use crate::report::SyncReport;
-use crate::rules::{Family, Wanted};
 use crate::reconcile::{
     PrefixList, PrefixListApi, Run, SecurityGroupApi, SecurityGroups, Target, reconcile,
 };
+use crate::report::SyncReport;
+use crate::rules::{Family, Wanted};
 
 /// What started the run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -440,6 +440,39 @@ pub(crate) mod tests {
                 .filter(|c| c.starts_with("authorize"))
                 .count(),
             2
+        );
+    }
+
+    // A rule quota hit mid-run (another run filled the group after this one read it) comes back
+    // as RulesPerSecurityGroupLimitExceeded, a conflict: the sync re-reads and places the rules
+    // where there is room.
+    // https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html
+    #[tokio::test]
+    async fn a_quota_hit_mid_run_converges() {
+        let body = doc(9, 0..10);
+        let s = syncer(&[], vec![body.clone()]);
+        *s.ec2.hook.lock().unwrap() = Some(Box::new(|w, call| {
+            let g = w.groups.get_mut("sg-a").unwrap();
+            if call.starts_with("authorize sg-a") && g.rules.is_empty() {
+                // 55 rules someone else added: 5 slots left of 60, 10 wanted.
+                g.rules
+                    .extend((100..155).map(|i| (mysql(i), "someone else".to_owned())));
+            }
+        }));
+        let r = s.run(notification(9, &body)).await.unwrap();
+        assert_eq!((r.added, r.removed, r.unchanged), (10, 0, 0));
+        assert_eq!(
+            s.ec2.mutations(),
+            [
+                "authorize sg-a tcp/3306 10",
+                "authorize sg-a tcp/3306 5",
+                "authorize sg-b tcp/3306 5",
+                "tag sg-a,sg-b,sg-c 9"
+            ]
+        );
+        assert_eq!(
+            s.ec2.managed("sg-a").len() + s.ec2.managed("sg-b").len(),
+            10
         );
     }
 

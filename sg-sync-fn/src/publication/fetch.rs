@@ -11,8 +11,21 @@ pub const MAX_DOCUMENT_BYTES: usize = 32 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    #[error("fetching {url}: {message}")]
-    Http { url: String, message: String },
+    /// No response, or the body broke off (then `status` is the one that had arrived). A
+    /// timeout or a reset can pass; a later run fetches again.
+    #[error("fetching {url}{}: {}", status.map(|s| format!(" (HTTP {s})")).unwrap_or_default(), chain(source))]
+    Http {
+        url: String,
+        status: Option<u16>,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The HTTP client could not be built (no TLS roots, say).
+    #[error("building the HTTP client: {}", chain(source))]
+    Client {
+        #[source]
+        source: reqwest::Error,
+    },
     #[error("fetching {url}: HTTP status {status}")]
     Status { url: String, status: u16 },
     #[error("fetching {url}: the body exceeds {MAX_DOCUMENT_BYTES} bytes")]
@@ -46,10 +59,7 @@ impl Fetcher {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("sg-sync-fn/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| FetchError::Http {
-                url: String::new(),
-                message: e.to_string(),
-            })?;
+            .map_err(|source| FetchError::Client { source })?;
         Ok(Fetcher { client })
     }
 }
@@ -72,11 +82,19 @@ impl FetchRanges for Fetcher {
             }
             return tokio::fs::read(&path).await.map_err(file_err);
         }
-        let http = |e: reqwest::Error| FetchError::Http {
-            url: url.to_string(),
-            message: e.to_string(),
+        let http = |status: Option<u16>| {
+            move |source: reqwest::Error| FetchError::Http {
+                url: url.to_string(),
+                status,
+                source,
+            }
         };
-        let mut response = self.client.get(url.clone()).send().await.map_err(http)?;
+        let mut response = self
+            .client
+            .get(url.clone())
+            .send()
+            .await
+            .map_err(http(None))?;
         if !response.status().is_success() {
             return Err(FetchError::Status {
                 url: url.to_string(),
@@ -92,7 +110,11 @@ impl FetchRanges for Fetcher {
             });
         }
         let mut body = Vec::with_capacity(response.content_length().unwrap_or(4 << 20) as usize);
-        while let Some(chunk) = response.chunk().await.map_err(http)? {
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(http(Some(response.status().as_u16())))?
+        {
             if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
                 return Err(FetchError::TooLarge {
                     url: url.to_string(),
@@ -102,6 +124,19 @@ impl FetchRanges for Fetcher {
         }
         Ok(body)
     }
+}
+
+/// An error and its causes, one after the other: reqwest's own message leaves out why a
+/// connection failed (refused, reset, a TLS alert).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 /// Lowercase hex md5, as the notification carries it.
@@ -139,6 +174,37 @@ mod tests {
             }
         });
         url
+    }
+
+    #[tokio::test]
+    async fn a_broken_transfer_keeps_its_status_and_cause() {
+        let f = Fetcher::new().unwrap();
+        // The server promises 100 bytes, sends 2 and closes.
+        let cut = serve(
+            b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\nconnection: close\r\n\r\n{}".to_vec(),
+        )
+        .await;
+        let e = f.fetch(&cut).await.unwrap_err();
+        let FetchError::Http { status, source, .. } = &e else {
+            panic!("{e:?}");
+        };
+        assert_eq!(*status, Some(200));
+        assert!(source.is_body() || source.is_decode(), "{source:?}");
+        assert!(std::error::Error::source(&e).is_some());
+        assert!(e.to_string().contains("(HTTP 200)"), "{e}");
+        // Nobody listening: no status, and the cause says why.
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = l.local_addr().unwrap().port();
+            drop(l);
+            Url::parse(&format!("http://127.0.0.1:{port}/ip-ranges.json")).unwrap()
+        };
+        let e = f.fetch(&closed).await.unwrap_err();
+        assert!(
+            matches!(&e, FetchError::Http { status: None, source, .. } if source.is_connect()),
+            "{e:?}"
+        );
+        assert!(e.to_string().to_lowercase().contains("refused"), "{e}");
     }
 
     #[tokio::test]

@@ -9,9 +9,9 @@ use ipnet::IpNet;
 
 use crate::error::{Ec2Error, PlanError};
 use crate::publication::SyncToken;
+use crate::reconcile::{Applied, Changes, Target};
 use crate::report::{Change, GroupReport};
 use crate::rules::{Family, Wanted, WantedError};
-use crate::reconcile::{Applied, Changes, Target};
 
 /// EC2 takes at most 100 entry changes in one `ModifyManagedPrefixList` call.
 pub const MAX_ENTRIES_PER_CALL: usize = 100;

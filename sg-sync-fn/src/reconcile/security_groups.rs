@@ -12,8 +12,8 @@ use crate::error::{Ec2Error, PlanError};
 use crate::publication::SyncToken;
 use crate::report::{Change, GroupReport};
 
-use crate::rules::{Family, PerFamily, PortRange, Rule, Wanted};
 use crate::reconcile::{Applied, Changes, Target};
+use crate::rules::{Family, PerFamily, PortRange, Rule, Wanted};
 
 /// The calls the security-group target makes. Implemented on aws-sdk-ec2 by
 /// [`crate::ec2::Ec2Client`] and in memory by the tests.
