@@ -1076,6 +1076,32 @@ async fn a_server_at_max_connections_is_store_unavailable_never_invalid_event() 
             .unwrap_err(),
     );
     assert_eq!(d.error_type, "StoreUnavailable", "{}", d.error_message);
+    // A transient server condition, by its number: HTTP says 503 with Retry-After, SQS fails
+    // the whole batch (it comes again), unlike a rejected write.
+    assert!(
+        d.error_message.contains("MySQL error 1040"),
+        "{}",
+        d.error_message
+    );
+    let body = serde_json::to_vec(&event("m", 2.0)).unwrap();
+    let r = within(
+        "the POST",
+        handle(
+            &store,
+            invoke(http("POST", Some(&body), false, None), "full-http"),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r["statusCode"], 503);
+    assert_eq!(r["headers"]["retry-after"], "1");
+    let ev = sqs(&[("m-1", event("m", 3.0).to_string())]);
+    let d = diagnostic(
+        within("the batch", handle(&store, invoke(ev, "full-sqs")))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(d.error_type, "StoreUnavailable", "{}", d.error_message);
 }
 
 // ---------- the socket ----------
@@ -1499,4 +1525,178 @@ async fn migrate_waits_while_secrets_manager_denies_access_then_names_the_denial
         .unwrap_err();
     assert_eq!(e.error_type(), "Login", "{e}");
     assert!(e.to_string().contains("1045"), "{e}");
+}
+
+// ---------- permanent is not transient ----------
+
+/// A new account with only `grant` on the test database; dropping it drops the user if the
+/// test did not (best effort, as TestDb's database).
+struct Account {
+    user: String,
+    pool: MySqlPool,
+}
+
+impl Account {
+    async fn create(db: &TestDb, grant: &str) -> Account {
+        let user = format!(
+            "ingest_ro_{}",
+            &uuid::Uuid::now_v7().simple().to_string()[20..]
+        );
+        for sql in [
+            format!("CREATE USER '{user}'@'%' IDENTIFIED BY 'only-Select-1'"),
+            format!("GRANT {grant} ON `{}`.* TO '{user}'@'%'", db.name),
+        ] {
+            sqlx::query(AssertSqlSafe(sql))
+                .execute(&db.pool)
+                .await
+                .unwrap();
+        }
+        Account {
+            user,
+            pool: db.pool.clone(),
+        }
+    }
+
+    async fn store(&self, db: &TestDb) -> MySqlStore {
+        let url = format!(
+            "mysql://{}:only-Select-1@{}:{}/{}",
+            self.user,
+            db.options.get_host(),
+            db.options.get_port(),
+            db.name
+        );
+        let vars = [
+            ("DATABASE_URL", url.as_str()),
+            ("DB_CONNECT_TIMEOUT_MS", "1500"),
+        ];
+        MySqlStore::connect(Config::from_lookup(e2e::lookup(&vars)).unwrap())
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for Account {
+    fn drop(&mut self) {
+        let (pool, user) = (self.pool.clone(), self.user.clone());
+        // Best effort, as TestDb's: on its own runtime, the test's may be gone.
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let _ = sqlx::query(AssertSqlSafe(format!("DROP USER IF EXISTS '{user}'@'%'")))
+                    .execute(&pool)
+                    .await;
+            });
+        });
+    }
+}
+
+/// Every way in, against a store whose write the server refuses with MySQL error `code`: a
+/// direct invoke fails with StoreRejected naming the number; HTTP answers 500 without
+/// Retry-After; SQS and Kinesis report every item, so the queue's receives end in the
+/// dead-letter queue rather than coming back for ever. Nothing is written.
+async fn every_source_reports_a_rejection(store: &MySqlStore, code: u16) {
+    let d = diagnostic(
+        handle(store, invoke(event("x", 1.0), "direct"))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(d.error_type, "StoreRejected", "{}", d.error_message);
+    assert!(
+        d.error_message.contains(&format!("MySQL error {code}")),
+        "{}",
+        d.error_message
+    );
+    assert!(
+        !d.error_message.contains("retry later"),
+        "{}",
+        d.error_message
+    );
+
+    let body = serde_json::to_vec(&event("x", 2.0)).unwrap();
+    for front in [Front::FunctionUrl, Front::RestApi(REST_FIXTURES[0])] {
+        let r = handle(
+            store,
+            invoke(
+                http_via(front, "POST", Some(&body), false, Some("k")),
+                "http",
+            ),
+        )
+        .await
+        .unwrap();
+        let (status, body) = status_body(&r);
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (500, Some("StoreRejected"))
+        );
+        let headers = r["headers"].as_object().cloned().unwrap_or_default();
+        assert!(
+            !headers
+                .keys()
+                .any(|k| k.eq_ignore_ascii_case("retry-after")),
+            "{headers:?}"
+        );
+    }
+
+    let ev = sqs(&[
+        ("m-1", event("x", 3.0).to_string()),
+        ("m-2", json!({"source": "x"}).to_string()),
+    ]);
+    let r = handle(store, invoke(ev, "sqs")).await.unwrap();
+    assert_eq!(
+        r,
+        json!({"batchItemFailures": [{"itemIdentifier": "m-1"}, {"itemIdentifier": "m-2"}]})
+    );
+    let data = base64::engine::general_purpose::STANDARD.encode(event("x", 4.0).to_string());
+    let ev = json!({"Records": [{
+        "kinesis": {"kinesisSchemaVersion": "1.0", "partitionKey": "dev", "sequenceNumber": "101",
+            "data": data, "approximateArrivalTimestamp": 1787411825.123},
+        "eventSource": "aws:kinesis", "eventID": "shardId-000000000006:101"
+    }]});
+    let r = handle(store, invoke(ev, "kinesis")).await.unwrap();
+    assert_eq!(r, json!({"batchItemFailures": [{"itemIdentifier": "101"}]}));
+}
+
+// A SELECT-only account: the server refuses the INSERT with 1142 (ER_TABLEACCESS_DENIED_ERROR),
+// which no retry changes. https://mariadb.com/kb/en/e1142
+#[tokio::test]
+async fn a_select_only_account_is_store_rejected_never_retry_later() {
+    let db = TestDb::new().await;
+    let account = Account::create(&db, "SELECT").await;
+    let store = account.store(&db).await;
+    every_source_reports_a_rejection(&store, 1142).await;
+    assert_eq!(db.count().await, 0);
+    // Granted INSERT, the same store writes: the connection was fine all along. (A table's
+    // grant applies to open sessions at their next statement, a database's only after a USE.)
+    sqlx::query(AssertSqlSafe(format!(
+        "GRANT INSERT ON `{}`.`events` TO '{}'@'%'",
+        db.name, account.user
+    )))
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let r = handle(&store, invoke(event("x", 5.0), "granted"))
+        .await
+        .unwrap();
+    assert_eq!(r["inserted"], 1);
+    store.close().await;
+    sqlx::query(AssertSqlSafe(format!("DROP USER '{}'@'%'", account.user)))
+        .execute(&db.pool)
+        .await
+        .unwrap();
+}
+
+// A missing table (1146, ER_NO_SUCH_TABLE: a migration not applied) is permanent too.
+// https://mariadb.com/kb/en/e1146
+#[tokio::test]
+async fn a_missing_table_is_store_rejected() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    sqlx::query("DROP TABLE events")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    every_source_reports_a_rejection(&store, 1146).await;
 }
