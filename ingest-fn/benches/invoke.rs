@@ -59,16 +59,23 @@ const WIRE: [&str; 4] = [
 ];
 
 async fn wire_counters(admin: &mut sqlx::MySqlConnection) -> Vec<f64> {
-    let mut counters = Vec::with_capacity(WIRE.len());
-    for name in WIRE {
-        let row: (String, String) = sqlx::query_as("SHOW GLOBAL STATUS LIKE ?")
-            .bind(name)
-            .fetch_one(&mut *admin)
-            .await
-            .unwrap();
-        counters.push(row.1.parse().unwrap());
-    }
-    counters
+    // SHOW cannot be prepared: sent as text, the names are the constants above.
+    let names: Vec<String> = WIRE.iter().map(|n| format!("'{n}'")).collect();
+    let show = format!(
+        "SHOW GLOBAL STATUS WHERE Variable_name IN ({})",
+        names.join(", ")
+    );
+    let rows: Vec<(String, String)> = sqlx::query_as(AssertSqlSafe(show))
+        .persistent(false)
+        .fetch_all(&mut *admin)
+        .await
+        .unwrap();
+    WIRE.iter()
+        .map(|name| {
+            let (_, value) = rows.iter().find(|(n, _)| n == name).unwrap();
+            value.parse().unwrap()
+        })
+        .collect()
 }
 
 /// What each of `n` invocations (or statements) cost the process in CPU and, when counted
