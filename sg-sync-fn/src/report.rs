@@ -73,7 +73,8 @@ impl SyncReport {
     /// Logs the report as one line.
     pub fn log(&self) {
         tracing::info!(
-            sync_token = ?self.sync_token.map(|t| t.0),
+            // The number itself (a missing token logs no field), not Debug's `Some(…)`.
+            sync_token = self.sync_token.map(|t| t.0),
             create_date = self.create_date.as_deref(),
             wanted = self.wanted,
             added = self.added,
@@ -85,5 +86,56 @@ impl SyncReport {
             reason = self.reason.as_deref(),
             "sync finished"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use lambda_runtime::tracing::subscriber;
+
+    use super::*;
+
+    /// What `log` writes, as the Lambda's formatter prints it.
+    fn logged(report: &SyncReport) -> String {
+        let out = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let sink = out.clone();
+        let make_writer = move || Writer(sink.clone());
+        let collector = subscriber::fmt()
+            .with_writer(make_writer)
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(collector, || report.log());
+        let bytes = out.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    struct Writer(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Writer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_log_line_prints_the_sync_token_as_a_number() {
+        let mut report = SyncReport::skipped(
+            Some(SyncToken(1786556226)),
+            Vec::new(),
+            false,
+            "not newer".into(),
+        );
+        let line = logged(&report);
+        assert!(line.contains("sync finished"), "{line}");
+        assert!(line.contains("sync_token=1786556226"), "{line}");
+        assert!(!line.contains("Some("), "{line}");
+        report.sync_token = None;
+        assert!(!logged(&report).contains("sync_token"));
     }
 }

@@ -11,6 +11,7 @@ use crate::rules::PortRange;
 pub const MARKER: &str = "sg-sync-fn:";
 
 /// EC2 accepts at most 255 characters in a rule description.
+/// https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_IpRange.html
 const MAX_DESCRIPTION: usize = 255;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -115,9 +116,9 @@ pub fn is_managed(description: Option<&str>) -> bool {
 /// e.g. `sg-sync-fn:EC2/ap-northeast-1`.
 pub fn description(origin: &str) -> String {
     let mut d = format!("{MARKER}{origin}");
-    if d.len() > MAX_DESCRIPTION {
-        // Origins are ASCII, so any byte index is a char boundary.
-        d.truncate(MAX_DESCRIPTION);
+    // EC2 counts characters, not bytes; cutting at a char boundary cannot split one.
+    if let Some((end, _)) = d.char_indices().nth(MAX_DESCRIPTION) {
+        d.truncate(end);
     }
     d
 }
@@ -140,5 +141,17 @@ mod tests {
         let d = description(&long);
         assert_eq!(d.len(), 255);
         assert!(is_managed(Some(&d)));
+    }
+
+    // 255 characters, whatever their width in bytes: a multi-byte origin is cut between
+    // characters, never inside one.
+    // https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_IpRange.html
+    #[test]
+    fn descriptions_are_cut_between_characters() {
+        let d = description(&"é".repeat(300));
+        assert_eq!(d.chars().count(), 255);
+        assert!(d.ends_with('é'));
+        let short = description("Zürich");
+        assert_eq!(short, "sg-sync-fn:Zürich");
     }
 }
