@@ -186,26 +186,15 @@ async fn invoke(client: &aws_sdk_lambda::Client, function: &str, payload: String
         .await;
     let out = match out {
         Ok(out) => out,
-        Err(e) => {
-            return Reply::failed(error_name(
-                &aws_sdk_lambda::error::DisplayErrorContext(&e).to_string(),
-            ));
-        }
+        Err(e) => return Reply::failed(invoke_error_name(&e)),
     };
     let report = out
         .log_result()
         .and_then(|l| base64::engine::general_purpose::STANDARD.decode(l).ok())
         .and_then(|l| parse_report(&String::from_utf8_lossy(&l)));
-    let error = out.function_error().map(|_| {
-        let body: Value = out
-            .payload()
-            .and_then(|p| serde_json::from_slice(p.as_ref()).ok())
-            .unwrap_or_default();
-        body["errorType"]
-            .as_str()
-            .unwrap_or("FunctionError")
-            .to_owned()
-    });
+    let error = out
+        .function_error()
+        .map(|_| function_error_type(out.payload().map(|p| p.as_ref())));
     Reply { error, report }
 }
 
@@ -281,15 +270,27 @@ pub async fn sign(
         .collect())
 }
 
-/// A short, countable name for an SDK error.
-fn error_name(message: &str) -> String {
-    if message.contains("timeout") || message.contains("TimedOut") {
-        "Timeout".into()
-    } else if message.contains("dispatch failure") || message.contains("Connect") {
-        "ConnectFailed".into()
-    } else {
-        "InvokeFailed".into()
+/// The `errorType` field of a function error's payload (`{"errorType", "errorMessage"}`, as
+/// the runtime reports ingest-fn's `InvalidEvent`, `StoreUnavailable` or `StoreRejected`), else
+/// `FunctionError`.
+fn function_error_type(payload: Option<&[u8]>) -> String {
+    payload
+        .and_then(|p| serde_json::from_slice::<Value>(p).ok())
+        .and_then(|body| body.get("errorType")?.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "FunctionError".to_owned())
+}
+
+/// A short, countable name for an Invoke the function never answered, told by the SDK's error
+/// variant rather than by its message's wording.
+fn invoke_error_name<E, R>(e: &aws_sdk_lambda::error::SdkError<E, R>) -> String {
+    use aws_sdk_lambda::error::SdkError;
+    match e {
+        SdkError::TimeoutError(_) => "Timeout",
+        SdkError::DispatchFailure(f) if f.is_timeout() => "Timeout",
+        SdkError::DispatchFailure(_) => "ConnectFailed",
+        _ => "InvokeFailed",
     }
+    .to_owned()
 }
 
 #[cfg(test)]
@@ -297,6 +298,46 @@ mod tests {
     use super::*;
     use aws_config::{BehaviorVersion, Region};
     use aws_credential_types::Credentials;
+
+    #[test]
+    fn a_function_error_is_counted_by_its_error_type() {
+        for error_type in ["InvalidEvent", "StoreUnavailable", "StoreRejected"] {
+            let payload = serde_json::json!({"errorType": error_type, "errorMessage": "the database rejected the write (MySQL error 1142): retry later"});
+            assert_eq!(
+                function_error_type(Some(payload.to_string().as_bytes())),
+                error_type
+            );
+        }
+        // A message that mentions a timeout does not make one.
+        let payload = br#"{"errorType": "StoreUnavailable", "errorMessage": "no connection within DB_CONNECT_TIMEOUT_MS=3000"}"#;
+        assert_eq!(function_error_type(Some(payload)), "StoreUnavailable");
+        for payload in [None, Some(&b"not json"[..]), Some(&b"{}"[..])] {
+            assert_eq!(function_error_type(payload), "FunctionError");
+        }
+    }
+
+    #[test]
+    fn an_unanswered_invoke_is_named_by_the_sdks_error_variant() {
+        use aws_sdk_lambda::error::SdkError;
+        use aws_smithy_runtime_api::client::result::ConnectorError;
+        type E = SdkError<(), ()>;
+        let io = || std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "Timeout words");
+        let cases: [(E, &str); 4] = [
+            (SdkError::timeout_error(io()), "Timeout"),
+            (
+                SdkError::dispatch_failure(ConnectorError::timeout(io().into())),
+                "Timeout",
+            ),
+            (
+                SdkError::dispatch_failure(ConnectorError::io(io().into())),
+                "ConnectFailed",
+            ),
+            (SdkError::construction_failure(io()), "InvokeFailed"),
+        ];
+        for (e, name) in cases {
+            assert_eq!(invoke_error_name(&e), name, "{e:?}");
+        }
+    }
 
     #[tokio::test]
     async fn function_url_requests_are_sigv4_signed_for_lambda() {
