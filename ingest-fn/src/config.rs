@@ -97,12 +97,6 @@ impl Config {
                 .filter(|v| !v.is_empty())
         };
         let pool_max = pool_max(get("DB_POOL_MAX"))?;
-        if get("DB_ACQUIRE_TIMEOUT_MS").is_some() {
-            return Err(err(
-                "DB_ACQUIRE_TIMEOUT_MS",
-                "renamed: set DB_CONNECT_TIMEOUT_MS (and DB_WRITE_TIMEOUT_MS for the write)",
-            ));
-        }
         let connect_timeout = millis("DB_CONNECT_TIMEOUT_MS", get("DB_CONNECT_TIMEOUT_MS"), 3_000)?;
         let write_timeout = millis("DB_WRITE_TIMEOUT_MS", get("DB_WRITE_TIMEOUT_MS"), 5_000)?;
         let (options, auth, user) = match get("DATABASE_URL") {
@@ -401,12 +395,5 @@ mod tests {
                 assert!(e.reason.contains(&format!("{bad:?}")), "{}", e.reason);
             }
         }
-        assert_eq!(
-            name(&[
-                ("DATABASE_URL", "mysql://h/db"),
-                ("DB_ACQUIRE_TIMEOUT_MS", "3000")
-            ]),
-            "DB_ACQUIRE_TIMEOUT_MS"
-        );
     }
 }

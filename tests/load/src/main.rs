@@ -87,13 +87,20 @@ enum Architecture {
 }
 
 /// The cost of a million events at the billed durations of the run, when its REPORT lines
-/// gave them.
+/// gave them. ingest-load invokes the function or POSTs to its URL: no queue in between.
 fn cost(r: &Results, architecture: Architecture) -> Option<Cost> {
     let price = match architecture {
         Architecture::Arm64 => cost::USD_PER_GB_SECOND_ARM64,
         Architecture::X86_64 => cost::USD_PER_GB_SECOND_X86_64,
     };
-    cost::per_million_events(r.events, r.requests, r.billed_ms, r.memory_size_mb, price)
+    cost::per_million_events(
+        r.events,
+        r.requests,
+        r.billed_ms,
+        r.memory_size_mb,
+        price,
+        cost::Delivery::Lambda,
+    )
 }
 
 fn print_table(r: &Results, cost: Option<Cost>) {

@@ -13,7 +13,7 @@ use sqlx::mysql::MySqlConnection;
 use std::sync::Arc;
 
 use e2e::environments::Environments;
-use load::cost::{self, Cost};
+use load::cost::{self, Cost, Delivery};
 use load::events::Events;
 use load::run::{Latency, Limits, RunError, Shape, run};
 use load::target::Target;
@@ -254,11 +254,13 @@ impl LocalFunction {
     }
 
     /// One point: a closed loop of N requests of `batch` events (N the environments), first
-    /// for `warmup` unmeasured, then for `duration` with the counters read around it.
+    /// for `warmup` unmeasured, then for `duration` with the counters read around it. Its
+    /// cost counts what `delivery` adds in front of the function.
     pub async fn measure(
         &self,
         batch: usize,
         events: impl Fn() -> Events,
+        delivery: Delivery,
         warmup: Duration,
         duration: Duration,
         db: &mut MySqlConnection,
@@ -304,6 +306,7 @@ impl LocalFunction {
                 results.billed_ms,
                 results.memory_size_mb,
                 cost::USD_PER_GB_SECOND_ARM64,
+                delivery,
             ),
             bound: usage.bound(),
             usage,

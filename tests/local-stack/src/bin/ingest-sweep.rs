@@ -8,7 +8,8 @@
 //! fsyncs and connections did, and names what bounded it. Writes `sweep.json` and `sweep.png`
 //! into `--out`.
 //!
-//!     cargo build --release -p ingest-fn && cargo build -p e2e --bin ingest-sweep --bin migrate
+//!     cargo build --release -p ingest-fn --bin ingest-fn --bin migrate
+//!     cargo build -p local-stack --bin ingest-sweep
 //!     target/debug/ingest-sweep --function target/release/ingest-fn
 //!
 //! The database is `DATABASE_URL`'s server, else a container through testcontainers; the
@@ -22,6 +23,7 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use e2e::scratch::ScratchDatabase;
 use ingest::batch::MAX_ITEMS;
+use load::cost::Delivery;
 use load::events::{Envelope, Events, Ids};
 use local_stack::capacity::{self, LocalFunction, Point};
 use sqlx::ConnectOptions;
@@ -57,6 +59,21 @@ struct Args {
     out: PathBuf,
 }
 
+/// What delivers the events, for the cost: with `--envelope sqs` one queue message per event,
+/// as large as the sweep's events.
+fn delivery(envelope: Envelope) -> Delivery {
+    match envelope {
+        Envelope::Direct | Envelope::FunctionUrl => Delivery::Lambda,
+        Envelope::Sqs => {
+            // A direct request of one event is that event's JSON, what a message's body holds.
+            let (body, _) = Events::with_ids(Ids::Run).next_request(1);
+            Delivery::Sqs {
+                message_bytes: body.len() as u64,
+            }
+        }
+    }
+}
+
 async fn sweep(args: &Args, function: &str, scratch: &ScratchDatabase) -> Result<Vec<Point>> {
     let mut db = MySqlConnectOptions::from_str(&scratch.url)?
         .connect()
@@ -74,6 +91,7 @@ async fn sweep(args: &Args, function: &str, scratch: &ScratchDatabase) -> Result
                 .measure(
                     batch,
                     || Events::with_ids(Ids::Run).in_envelope(args.envelope),
+                    delivery(args.envelope),
                     Duration::from_secs_f64(args.warmup),
                     Duration::from_secs_f64(args.duration),
                     &mut db,

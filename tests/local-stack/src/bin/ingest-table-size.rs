@@ -7,7 +7,8 @@
 //! 100 with ids of that kind. Prints a table, writes `table-size.json` into `--out`, and drops
 //! its databases at the end.
 //!
-//!     cargo build --release -p ingest-fn && cargo build -p e2e --bin ingest-table-size --bin migrate
+//!     cargo build --release -p ingest-fn --bin ingest-fn --bin migrate
+//!     cargo build -p local-stack --bin ingest-table-size
 //!     target/debug/ingest-table-size --function target/release/ingest-fn
 
 use std::path::PathBuf;
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use e2e::scratch::ScratchDatabase;
+use load::cost::Delivery;
 use load::events::{Events, Ids};
 use local_stack::capacity::{self, LocalFunction, Point};
 use local_stack::seed::seed;
@@ -123,6 +125,7 @@ async fn one_kind(
                 .measure(
                     BATCH,
                     || Events::with_ids(ids),
+                    Delivery::Lambda,
                     Duration::from_secs_f64(args.warmup),
                     Duration::from_secs_f64(args.duration),
                     &mut db,
