@@ -4,11 +4,29 @@ use serde::Serialize;
 
 use crate::publication::SyncToken;
 
+/// What a change does: a security group rule is authorized or revoked, a prefix list entry
+/// added or removed. Serialized as those words, in lower case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Authorize,
+    Revoke,
+    Add,
+    Remove,
+}
+
+impl Action {
+    /// Whether the change opens access (a rule or an entry more).
+    pub fn adds(self) -> bool {
+        matches!(self, Action::Authorize | Action::Add)
+    }
+}
+
 /// One rule change, for people and machines reading a plan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Change {
     pub target: String,
-    pub action: &'static str,
+    pub action: Action,
     pub rule: String,
 }
 
@@ -121,6 +139,25 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn actions_serialize_as_the_words_the_report_always_had() {
+        let json = |action| {
+            serde_json::to_value(Change {
+                target: "sg-a".into(),
+                action,
+                rule: "tcp/3306 10.0.0.0/24".into(),
+            })
+            .unwrap()["action"]
+                .clone()
+        };
+        assert_eq!(json(Action::Authorize), "authorize");
+        assert_eq!(json(Action::Revoke), "revoke");
+        assert_eq!(json(Action::Add), "add");
+        assert_eq!(json(Action::Remove), "remove");
+        assert!(Action::Authorize.adds() && Action::Add.adds());
+        assert!(!Action::Revoke.adds() && !Action::Remove.adds());
     }
 
     #[test]

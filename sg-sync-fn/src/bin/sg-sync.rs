@@ -168,11 +168,7 @@ fn table(report: &SyncReport) -> String {
             g.id, g.managed, g.other, g.free
         );
         for c in report.changes.iter().filter(|c| c.target == g.id) {
-            let sign = if matches!(c.action, "authorize" | "add") {
-                '+'
-            } else {
-                '-'
-            };
+            let sign = if c.action.adds() { '+' } else { '-' };
             let _ = writeln!(out, "    {sign} {}", c.rule);
         }
     }

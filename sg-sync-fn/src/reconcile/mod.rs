@@ -16,17 +16,38 @@ use crate::rules::Wanted;
 pub use prefix_list::{PrefixList, PrefixListApi, PrefixListState};
 pub use security_groups::{GroupState, Plan, SecurityGroupApi, SecurityGroups};
 
-/// A planned change, whatever the target.
-pub trait Changes {
+/// A planned change, whatever the target: what the loop, the removal guard and the report read.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PlanSummary {
     /// Wanted rules (or entries) this target should hold.
-    fn wanted(&self) -> usize;
-    fn added(&self) -> usize;
-    fn removed(&self) -> usize;
+    pub wanted: usize,
     /// Managed rules (or entries) before the change, duplicates included.
-    fn managed_before(&self) -> usize;
-    fn is_empty(&self) -> bool;
-    /// The changes, for a dry run's report.
-    fn describe(&self) -> Vec<Change>;
+    pub managed_before: usize,
+    /// Every change, in the order they are made.
+    pub changes: Vec<Change>,
+}
+
+impl PlanSummary {
+    pub fn added(&self) -> usize {
+        count(&self.changes, true)
+    }
+
+    pub fn removed(&self) -> usize {
+        count(&self.changes, false)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+}
+
+fn count(changes: &[Change], adds: bool) -> usize {
+    changes.iter().filter(|c| c.action.adds() == adds).count()
+}
+
+/// A target's plan, summarized.
+pub trait Changes {
+    fn summary(&self) -> PlanSummary;
 }
 
 /// What one target supplies to [`reconcile`].
@@ -41,13 +62,12 @@ pub trait Target: Sync {
     /// The publication the target holds, if every part of it records one.
     fn applied(&self, state: &Self::State) -> Option<SyncToken>;
     fn plan(&self, wanted: &Wanted, state: &Self::State) -> Result<Self::Plan, PlanError>;
-    /// Applies `plan` to `state`, recording each call's changes in `done` as it succeeds.
+    /// Applies `plan` to `state`: every change made, or those made before a call failed.
     fn apply(
         &self,
         plan: &Self::Plan,
         state: &Self::State,
-        done: &mut Applied,
-    ) -> impl Future<Output = Result<(), Ec2Error>> + Send;
+    ) -> impl Future<Output = Result<Applied, Interrupted>> + Send;
     /// Records the applied publication on the target.
     fn record(&self, token: SyncToken) -> impl Future<Output = Result<(), Ec2Error>> + Send;
     /// Per-resource figures: as `state` is, or as it will be once `plan` is applied.
@@ -55,11 +75,34 @@ pub trait Target: Sync {
 }
 
 /// What the calls made so far changed.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct Applied {
-    pub added: usize,
-    pub removed: usize,
     pub changes: Vec<Change>,
+}
+
+impl Applied {
+    pub fn added(&self) -> usize {
+        count(&self.changes, true)
+    }
+
+    pub fn removed(&self) -> usize {
+        count(&self.changes, false)
+    }
+
+    /// A call failed: what was applied up to it, and why it failed.
+    pub fn interrupted(&mut self, error: Ec2Error) -> Interrupted {
+        Interrupted {
+            applied: std::mem::take(self),
+            error,
+        }
+    }
+}
+
+/// An apply that stopped at a failed call; the changes before it were made.
+#[derive(Debug)]
+pub struct Interrupted {
+    pub applied: Applied,
+    pub error: Ec2Error,
 }
 
 /// A publication to reconcile a target with, and how.
@@ -76,8 +119,8 @@ pub struct Run<'a> {
 }
 
 /// Refuses a plan that removes more than `max_ratio` of the managed rules at once.
-pub fn check_removals(plan: &impl Changes, max_ratio: f64) -> Result<(), PlanError> {
-    let (removing, managed) = (plan.removed(), plan.managed_before());
+pub fn check_removals(plan: &PlanSummary, max_ratio: f64) -> Result<(), PlanError> {
+    let (removing, managed) = (plan.removed(), plan.managed_before);
     if managed > 0 && removing as f64 > max_ratio * managed as f64 {
         return Err(PlanError::RemovalGuard {
             removing,
@@ -98,57 +141,62 @@ pub async fn reconcile<T: Target>(
 ) -> Result<SyncReport, SyncError> {
     let mut done = Applied::default();
     let mut attempt = 0;
-    let converged = loop {
+    let (converged, summary) = loop {
         let plan = target.plan(run.wanted, &state)?;
-        let guard = check_removals(&plan, run.max_removal_ratio);
+        let summary = plan.summary();
+        let guard = check_removals(&summary, run.max_removal_ratio);
         if run.dry_run {
-            let mut report = run.report(&plan, plan.added(), plan.removed());
+            let mut report = run.report(&summary, summary.added(), summary.removed());
             report.groups = target.report(&state, Some(&plan));
             report.reason = guard.err().map(|e| e.to_string());
-            report.changes = plan.describe();
+            report.changes = summary.changes;
             return Ok(report);
         }
-        if plan.is_empty() {
-            break plan;
+        if summary.is_empty() {
+            break (plan, summary);
         }
         guard?;
         attempt += 1;
         if attempt > MAX_ATTEMPTS {
-            let left = plan.added() + plan.removed();
+            let left = summary.changes.len();
             return Err(SyncError::Unconverged(format!(
                 "{left} {} still planned",
                 T::CHANGES
             )));
         }
-        match target.apply(&plan, &state, &mut done).await {
-            Ok(()) => {}
-            Err(e @ Ec2Error::Conflict { .. }) => {
+        match target.apply(&plan, &state).await {
+            Ok(applied) => done.changes.extend(applied.changes),
+            Err(Interrupted {
+                applied,
+                error: e @ Ec2Error::Conflict { .. },
+            }) => {
+                done.changes.extend(applied.changes);
                 tracing::warn!(error = %e, attempt, "conflict with another run; re-reading")
             }
-            Err(e) => return Err(e.into()),
+            Err(Interrupted { error, .. }) => return Err(error.into()),
         }
         state = target.read().await?;
     };
     if run.applied != Some(run.sync_token) {
         target.record(run.sync_token).await?;
     }
-    let mut report = run.report(&converged, done.added, done.removed);
+    let mut report = run.report(&summary, done.added(), done.removed());
     report.groups = target.report(&state, Some(&converged));
     report.changes = done.changes;
     Ok(report)
 }
 
 impl Run<'_> {
-    fn report(&self, plan: &impl Changes, added: usize, removed: usize) -> SyncReport {
+    fn report(&self, plan: &PlanSummary, added: usize, removed: usize) -> SyncReport {
         SyncReport {
             sync_token: Some(self.sync_token),
             create_date: Some(self.create_date.to_owned()),
-            wanted: plan.wanted(),
+            wanted: plan.wanted,
             wanted_ranges: Some(self.ranges),
             added,
             removed,
             // Wanted rules this run did not have to create (some another run may have).
-            unchanged: plan.wanted().saturating_sub(added),
+            unchanged: plan.wanted.saturating_sub(added),
             skipped: false,
             dry_run: self.dry_run,
             groups: Vec::new(),
@@ -161,39 +209,26 @@ impl Run<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::Action;
 
-    struct Counts {
-        removed: usize,
-        managed: usize,
-    }
-
-    impl Changes for Counts {
-        fn wanted(&self) -> usize {
-            0
-        }
-        fn added(&self) -> usize {
-            0
-        }
-        fn removed(&self) -> usize {
-            self.removed
-        }
-        fn managed_before(&self) -> usize {
-            self.managed
-        }
-        fn is_empty(&self) -> bool {
-            self.removed == 0
-        }
-        fn describe(&self) -> Vec<Change> {
-            Vec::new()
+    /// `removed` revocations of `managed` managed rules.
+    fn counts(removed: usize, managed: usize) -> PlanSummary {
+        PlanSummary {
+            wanted: 0,
+            managed_before: managed,
+            changes: (0..removed)
+                .map(|i| Change {
+                    target: "sg-a".into(),
+                    action: Action::Revoke,
+                    rule: format!("tcp/3306 10.0.{i}.0/24"),
+                })
+                .collect(),
         }
     }
 
     #[test]
     fn the_removal_guard_refuses_more_than_the_ratio() {
-        let plan = Counts {
-            removed: 6,
-            managed: 10,
-        };
+        let plan = counts(6, 10);
         assert!(matches!(
             check_removals(&plan, 0.5),
             Err(PlanError::RemovalGuard {
@@ -204,10 +239,26 @@ mod tests {
         ));
         assert!(check_removals(&plan, 0.6).is_ok());
         // Nothing managed yet: the first sync may add everything.
-        let first = Counts {
-            removed: 0,
-            managed: 0,
-        };
+        let first = counts(0, 0);
         assert!(check_removals(&first, 0.0).is_ok());
+    }
+
+    #[test]
+    fn an_interrupted_apply_keeps_what_it_applied() {
+        let mut done = Applied::default();
+        done.changes.push(Change {
+            target: "sg-a".into(),
+            action: Action::Authorize,
+            rule: "tcp/3306 10.0.0.0/24".into(),
+        });
+        let e = Ec2Error::from_reply(
+            "RevokeSecurityGroupIngress",
+            "sg-a",
+            crate::error::Ec2Reply::new("InvalidPermission.NotFound", ""),
+        );
+        let Interrupted { applied, error } = done.interrupted(e);
+        assert_eq!((applied.added(), applied.removed()), (1, 0));
+        assert!(matches!(error, Ec2Error::Conflict { .. }));
+        assert!(done.changes.is_empty());
     }
 }

@@ -9,8 +9,8 @@ use ipnet::IpNet;
 
 use crate::error::{Ec2Error, PlanError};
 use crate::publication::SyncToken;
-use crate::reconcile::{Applied, Changes, Target};
-use crate::report::{Change, GroupReport};
+use crate::reconcile::{Applied, Changes, Interrupted, PlanSummary, Target};
+use crate::report::{Action, Change, GroupReport};
 use crate::rules::{Family, Wanted, WantedError};
 
 /// EC2 takes at most 100 entry changes in one `ModifyManagedPrefixList` call.
@@ -80,31 +80,18 @@ pub struct PrefixListPlan {
 }
 
 impl Changes for PrefixListPlan {
-    fn wanted(&self) -> usize {
-        self.wanted
-    }
-
-    fn added(&self) -> usize {
-        self.batches.iter().map(|b| b.add.len()).sum()
-    }
-
-    fn removed(&self) -> usize {
-        self.batches.iter().map(|b| b.remove.len()).sum()
-    }
-
-    fn managed_before(&self) -> usize {
-        self.managed_before
-    }
-
-    fn is_empty(&self) -> bool {
-        self.resize_to.is_none() && self.batches.is_empty()
-    }
-
-    fn describe(&self) -> Vec<Change> {
-        self.batches
-            .iter()
-            .flat_map(|b| b.changes(&self.id))
-            .collect()
+    /// A resize is never planned alone (only additions need room), so a plan without entry
+    /// changes is empty.
+    fn summary(&self) -> PlanSummary {
+        PlanSummary {
+            wanted: self.wanted,
+            managed_before: self.managed_before,
+            changes: self
+                .batches
+                .iter()
+                .flat_map(|b| b.changes(&self.id))
+                .collect(),
+        }
     }
 }
 
@@ -115,15 +102,16 @@ impl EntryBatch {
             action,
             rule: net.to_string(),
         };
-        let adds = self.add.iter().map(move |(n, _)| change("add", n));
-        let removes = self.remove.iter().map(move |n| change("remove", n));
+        let adds = self.add.iter().map(move |(n, _)| change(Action::Add, n));
+        let removes = self.remove.iter().map(move |n| change(Action::Remove, n));
         adds.chain(removes)
     }
 }
 
 impl PrefixListPlan {
     pub fn report(&self, state: &PrefixListState) -> GroupReport {
-        let managed = self.unchanged + self.added();
+        let added: usize = self.batches.iter().map(|b| b.add.len()).sum();
+        let managed = self.unchanged + added;
         let max = self.resize_to.unwrap_or(state.max_entries);
         GroupReport {
             id: state.id.clone(),
@@ -219,19 +207,23 @@ impl<A: PrefixListApi> Target for PrefixList<'_, A> {
         &self,
         plan: &PrefixListPlan,
         state: &PrefixListState,
-        done: &mut Applied,
-    ) -> Result<(), Ec2Error> {
+    ) -> Result<Applied, Interrupted> {
+        let mut done = Applied::default();
         let mut version = state.version;
         if let Some(max) = plan.resize_to {
-            version = self.api.resize_prefix_list(self.id, version, max).await?;
+            version = match self.api.resize_prefix_list(self.id, version, max).await {
+                Ok(v) => v,
+                Err(e) => return Err(done.interrupted(e)),
+            };
         }
         for batch in &plan.batches {
-            version = self.api.modify_prefix_list(self.id, version, batch).await?;
-            done.added += batch.add.len();
-            done.removed += batch.remove.len();
+            version = match self.api.modify_prefix_list(self.id, version, batch).await {
+                Ok(v) => v,
+                Err(e) => return Err(done.interrupted(e)),
+            };
             done.changes.extend(batch.changes(self.id));
         }
-        Ok(())
+        Ok(done)
     }
 
     async fn record(&self, token: SyncToken) -> Result<(), Ec2Error> {
@@ -295,7 +287,8 @@ mod tests {
         let p = plan_prefix_list(&wanted(0..250), &state(240..260, 50)).unwrap();
         // 1 other + 20 current + 240 new at the peak.
         assert_eq!(p.resize_to, Some(261));
-        assert_eq!((p.added(), p.removed(), p.unchanged), (240, 10, 10));
+        let s = p.summary();
+        assert_eq!((s.added(), s.removed(), p.unchanged), (240, 10, 10));
         assert!(
             p.batches
                 .iter()
@@ -314,7 +307,7 @@ mod tests {
     #[test]
     fn steady_state_is_empty_and_ports_do_not_multiply_entries() {
         let p = plan_prefix_list(&wanted(0..5), &state(0..5, 10)).unwrap();
-        assert!(p.is_empty());
+        assert!(p.summary().is_empty());
         assert_eq!(p.wanted, 5);
         assert_eq!(p.report(&state(0..5, 10)).free, 4);
     }

@@ -10,9 +10,9 @@ use ipnet::IpNet;
 
 use crate::error::{Ec2Error, PlanError};
 use crate::publication::SyncToken;
-use crate::report::{Change, GroupReport};
+use crate::report::{Action, Change, GroupReport};
 
-use crate::reconcile::{Applied, Changes, Target};
+use crate::reconcile::{Applied, Changes, Interrupted, PlanSummary, Target};
 use crate::rules::{Family, PerFamily, PortRange, Rule, Wanted};
 
 /// The calls the security-group target makes. Implemented on aws-sdk-ec2 by
@@ -112,41 +112,27 @@ pub struct Plan {
 }
 
 impl Changes for Plan {
-    fn wanted(&self) -> usize {
-        self.wanted
-    }
-
-    fn added(&self) -> usize {
-        self.placements.iter().map(|p| p.authorize.len()).sum()
-    }
-
-    fn removed(&self) -> usize {
-        self.placements.iter().map(|p| p.revoke.len()).sum()
-    }
-
-    fn managed_before(&self) -> usize {
-        self.managed_before
-    }
-
-    fn is_empty(&self) -> bool {
-        self.added() == 0 && self.removed() == 0
-    }
-
-    fn describe(&self) -> Vec<Change> {
-        let mut changes = Vec::new();
-        for p in &self.placements {
-            changes.extend(
-                p.authorize
-                    .iter()
-                    .map(|(r, _)| change(&p.group_id, "authorize", r)),
-            );
-            changes.extend(p.revoke.iter().map(|r| change(&p.group_id, "revoke", r)));
+    /// In the order [`SecurityGroups`] makes them: every authorize, then every revoke.
+    fn summary(&self) -> PlanSummary {
+        let authorize = self.placements.iter().flat_map(|p| {
+            p.authorize
+                .iter()
+                .map(|(r, _)| change(&p.group_id, Action::Authorize, r))
+        });
+        let revoke = self.placements.iter().flat_map(|p| {
+            p.revoke
+                .iter()
+                .map(|r| change(&p.group_id, Action::Revoke, r))
+        });
+        PlanSummary {
+            wanted: self.wanted,
+            managed_before: self.managed_before,
+            changes: authorize.chain(revoke).collect(),
         }
-        changes
     }
 }
 
-fn change(group_id: &str, action: &'static str, rule: &Rule) -> Change {
+fn change(group_id: &str, action: Action, rule: &Rule) -> Change {
     Change {
         target: group_id.to_owned(),
         action,
@@ -284,34 +270,32 @@ impl<A: SecurityGroupApi> Target for SecurityGroups<'_, A> {
     }
 
     /// Every authorize, then every revoke: a wanted address is never missing mid-sync.
-    async fn apply(
-        &self,
-        plan: &Plan,
-        _groups: &Vec<GroupState>,
-        done: &mut Applied,
-    ) -> Result<(), Ec2Error> {
+    async fn apply(&self, plan: &Plan, _groups: &Vec<GroupState>) -> Result<Applied, Interrupted> {
+        let mut done = Applied::default();
         for p in &plan.placements {
             for (port, rules) in p.authorize_by_port() {
-                self.api.authorize(&p.group_id, port, &rules).await?;
-                done.added += rules.len();
+                if let Err(e) = self.api.authorize(&p.group_id, port, &rules).await {
+                    return Err(done.interrupted(e));
+                }
                 done.changes.extend(
-                    rules
-                        .iter()
-                        .map(|&(net, _)| change(&p.group_id, "authorize", &Rule { port, net })),
+                    rules.iter().map(|&(net, _)| {
+                        change(&p.group_id, Action::Authorize, &Rule { port, net })
+                    }),
                 );
             }
         }
         for p in &plan.placements {
             for (port, nets) in p.revoke_by_port() {
-                self.api.revoke(&p.group_id, port, &nets).await?;
-                done.removed += nets.len();
+                if let Err(e) = self.api.revoke(&p.group_id, port, &nets).await {
+                    return Err(done.interrupted(e));
+                }
                 done.changes.extend(
                     nets.iter()
-                        .map(|&net| change(&p.group_id, "revoke", &Rule { port, net })),
+                        .map(|&net| change(&p.group_id, Action::Revoke, &Rule { port, net })),
                 );
             }
         }
-        Ok(())
+        Ok(done)
     }
 
     async fn record(&self, token: SyncToken) -> Result<(), Ec2Error> {
@@ -386,15 +370,16 @@ mod tests {
         let p = plan(&wanted(0..5), &groups, 60).unwrap();
         assert_eq!(p.placements[0].authorize.len(), 2);
         assert_eq!(p.placements[1].authorize.len(), 3);
-        assert_eq!((p.added(), p.removed(), p.unchanged), (5, 0, 0));
+        let s = p.summary();
+        assert_eq!((s.added(), s.removed(), p.unchanged), (5, 0, 0));
     }
 
     #[test]
     fn kept_rules_stay_and_one_new_prefix_costs_one_authorize() {
         let groups = [group("sg-a", 0..3, 0), group("sg-b", 3..6, 0)];
         let p = plan(&wanted((0..6).chain([9])), &groups, 60).unwrap();
-        assert_eq!(p.added(), 1);
-        assert_eq!(p.removed(), 0);
+        assert_eq!(p.summary().added(), 1);
+        assert_eq!(p.summary().removed(), 0);
         assert_eq!(p.unchanged, 6);
         assert_eq!(p.placements[0].authorize[0].0, rule(9));
     }
@@ -431,14 +416,14 @@ mod tests {
         let groups = [group("sg-a", 0..10, 0)];
         let p = plan(&wanted(0..4), &groups, 60).unwrap();
         assert!(matches!(
-            check_removals(&p, 0.5),
+            check_removals(&p.summary(), 0.5),
             Err(PlanError::RemovalGuard {
                 removing: 6,
                 managed: 10,
                 ..
             })
         ));
-        assert!(check_removals(&p, 0.6).is_ok());
+        assert!(check_removals(&p.summary(), 0.6).is_ok());
     }
 
     #[test]
@@ -531,8 +516,9 @@ mod tests {
                     let dupes: usize = groups.iter().map(|g| g.managed.len()).sum::<usize>() - current.len();
                     let diff = w.rules.keys().filter(|r| !current.contains(r)).count()
                         + current.iter().filter(|r| !w.rules.contains_key(r)).count();
-                    prop_assert_eq!(p.added() + p.removed(), diff + dupes);
-                    prop_assert_eq!(p.unchanged + p.added(), w.len());
+                    let s = p.summary();
+                    prop_assert_eq!(s.added() + s.removed(), diff + dupes);
+                    prop_assert_eq!(p.unchanged + s.added(), w.len());
                 }
                 Err(PlanError::CapacityExceeded { needed, free, .. }) => prop_assert!(needed > free),
                 Err(e) => prop_assert!(false, "unexpected {e}"),
