@@ -1,27 +1,25 @@
 //! The EC2 calls each target makes ([`SecurityGroupApi`], [`PrefixListApi`]), on aws-sdk-ec2.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use aws_sdk_ec2::config::http::HttpResponse;
 use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::operation::RequestId;
 use aws_sdk_ec2::types::{
-    AddPrefixListEntry, Filter, IpPermission, IpRange, Ipv6Range, PrefixListState as AwsListState,
-    RemovePrefixListEntry, Tag,
+    AddPrefixListEntry, Filter, IpPermission, IpRange, Ipv6Range, ManagedPrefixList,
+    PrefixListState as AwsListState, RemovePrefixListEntry, Tag,
 };
 use ipnet::IpNet;
 
 pub use crate::error::Ec2Error;
 use crate::error::Ec2Reply;
+use crate::family::Family;
 use crate::publication::SyncToken;
 use crate::reconcile::prefix_list::EntryBatch;
+use crate::reconcile::weights::reference_weight;
 use crate::reconcile::{GroupState, PrefixListApi, PrefixListState, SecurityGroupApi};
-use crate::rules::{Family, PortRange, Rule, rule};
-
-/// How long a sync keeps retrying `UnauthorizedOperation` before it fails: IAM changes made by
-/// the deploy that just ran can take that long to reach EC2 (the infra's `SYNC_IAM_SETTLE`).
-pub const IAM_SETTLE: Duration = Duration::from_secs(60);
+use crate::retry::{SETTLE_POLLS, settle_delay};
+use crate::rules::{PortRange, Rule, rule};
 
 /// The tag on each managed group (or the prefix list) that records the last applied publication.
 pub const SYNC_TOKEN_TAG: &str = "sg-sync-fn:sync-token";
@@ -135,54 +133,6 @@ impl Ec2Client {
         }
         Ok(sizes)
     }
-}
-
-/// The published weights of AWS-managed prefix lists, by the name's service part (the name is
-/// `com.amazonaws.<region>.<service>` or `com.amazonaws.global.<service>`).
-/// https://docs.aws.amazon.com/vpc/latest/userguide/working-with-aws-managed-prefix-lists.html#aws-managed-prefix-list-weights
-const AWS_MANAGED_WEIGHTS: &[(&str, usize)] = &[
-    ("cloudfront.origin-facing", 55),
-    ("ipv6.cloudfront.origin-facing", 55),
-    ("dynamodb", 1),
-    ("ec2-instance-connect", 2),
-    ("ipv6.ec2-instance-connect", 2),
-    ("groundstation", 5),
-    ("route53-healthchecks", 25),
-    ("ipv6.route53-healthchecks", 25),
-    ("s3", 1),
-    ("s3express", 6),
-    ("vpc-lattice", 10),
-    ("ipv6.vpc-lattice", 10),
-];
-
-/// A list AWS manages but whose weight is not published here: counted as the heaviest known,
-/// so the plan errs towards refusing a change rather than hitting the quota mid-sync.
-const UNKNOWN_AWS_MANAGED_WEIGHT: usize = 55;
-
-/// How many rules a security group rule that references a prefix list counts for. A
-/// customer-managed list counts its `MaxEntries`; an AWS-managed list (owner `AWS`) counts its
-/// published weight, which DescribeManagedPrefixLists does not return.
-/// https://docs.aws.amazon.com/vpc/latest/userguide/amazon-vpc-limits.html#vpc-limits-prefix-lists
-pub fn reference_weight(
-    owner: Option<&str>,
-    name: Option<&str>,
-    max_entries: Option<i32>,
-) -> usize {
-    if owner == Some("AWS") {
-        let service = name.and_then(|n| {
-            let rest = n.strip_prefix("com.amazonaws.")?;
-            // Drop the region (or "global"): the first dot-separated part.
-            Some(rest.split_once('.')?.1)
-        });
-        let known = service.and_then(|s| {
-            AWS_MANAGED_WEIGHTS
-                .iter()
-                .find(|(name, _)| *name == s)
-                .map(|(_, w)| *w)
-        });
-        return known.unwrap_or(UNKNOWN_AWS_MANAGED_WEIGHT);
-    }
-    max_entries.map_or(1, |m| m.max(1) as usize)
 }
 
 impl SecurityGroupApi for Ec2Client {
@@ -336,21 +286,14 @@ impl PrefixListApi for Ec2Client {
     }
 
     async fn describe_prefix_list(&self, id: &str) -> Result<PrefixListState, Ec2Error> {
-        let out = self
-            .client
-            .describe_managed_prefix_lists()
-            .prefix_list_ids(id)
-            .send()
-            .await
-            .map_err(|e| api_error("DescribeManagedPrefixLists", id, e))?;
         let unexpected = |message: &str| Ec2Error::Unexpected {
             op: "DescribeManagedPrefixLists",
             resource: id.to_owned(),
             message: message.to_owned(),
         };
-        let list = out
-            .prefix_lists()
-            .first()
+        let list = self
+            .describe_list(id)
+            .await?
             .ok_or_else(|| unexpected("no such prefix list"))?;
         let family =
             family_of(list.address_family()).ok_or_else(|| unexpected("unknown address family"))?;
@@ -457,6 +400,18 @@ impl Ec2Client {
         Ok(())
     }
 
+    /// The one prefix list `id`, if EC2 knows it.
+    async fn describe_list(&self, id: &str) -> Result<Option<ManagedPrefixList>, Ec2Error> {
+        let out = self
+            .client
+            .describe_managed_prefix_lists()
+            .prefix_list_ids(id)
+            .send()
+            .await
+            .map_err(|e| api_error("DescribeManagedPrefixLists", id, e))?;
+        Ok(out.prefix_lists.and_then(|lists| lists.into_iter().next()))
+    }
+
     /// A prefix list takes a moment to apply a change and refuses the next one meanwhile:
     /// wait until it is settled and return its version.
     async fn settled_version(
@@ -465,15 +420,8 @@ impl Ec2Client {
         reported: Option<i64>,
         previous: i64,
     ) -> Result<i64, Ec2Error> {
-        for attempt in 0..60u32 {
-            let out = self
-                .client
-                .describe_managed_prefix_lists()
-                .prefix_list_ids(id)
-                .send()
-                .await
-                .map_err(|e| api_error("DescribeManagedPrefixLists", id, e))?;
-            if let Some(list) = out.prefix_lists().first() {
+        for attempt in 0..SETTLE_POLLS {
+            if let Some(list) = self.describe_list(id).await? {
                 match list.state() {
                     Some(AwsListState::ModifyInProgress) => {}
                     Some(AwsListState::ModifyFailed) => {
@@ -490,73 +438,12 @@ impl Ec2Client {
                     _ => return Ok(list.version().or(reported).unwrap_or(previous + 1)),
                 }
             }
-            tokio::time::sleep(Duration::from_millis(250 * u64::from(attempt.min(8) + 1))).await;
+            tokio::time::sleep(settle_delay(attempt)).await;
         }
         Err(Ec2Error::Unexpected {
             op: "ModifyManagedPrefixList",
             resource: id.to_owned(),
             message: "still modify-in-progress after waiting".to_owned(),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    // A referenced prefix list counts against the group's rule quota by its maximum entries,
-    // an AWS-managed one by its published weight (CloudFront's origin-facing list: 55).
-    // https://docs.aws.amazon.com/vpc/latest/userguide/working-with-aws-managed-prefix-lists.html#aws-managed-prefix-list-weights
-    #[test]
-    fn vpc_quota_a_referenced_prefix_list_counts_by_its_weight() {
-        let aws = Some("AWS");
-        assert_eq!(
-            reference_weight(
-                aws,
-                Some("com.amazonaws.global.cloudfront.origin-facing"),
-                None
-            ),
-            55
-        );
-        assert_eq!(
-            reference_weight(
-                aws,
-                Some("com.amazonaws.global.ipv6.cloudfront.origin-facing"),
-                None
-            ),
-            55
-        );
-        assert_eq!(
-            reference_weight(aws, Some("com.amazonaws.ap-northeast-1.s3"), None),
-            1
-        );
-        assert_eq!(
-            reference_weight(
-                aws,
-                Some("com.amazonaws.ap-northeast-1.route53-healthchecks"),
-                None
-            ),
-            25
-        );
-        // AWS-managed with a MaxEntries that is not its weight: the weight wins.
-        assert_eq!(
-            reference_weight(
-                aws,
-                Some("com.amazonaws.global.cloudfront.origin-facing"),
-                Some(1)
-            ),
-            55
-        );
-        // Unknown AWS-managed lists count as the heaviest known.
-        assert_eq!(
-            reference_weight(aws, Some("com.amazonaws.ap-northeast-1.new-service"), None),
-            55
-        );
-        // Customer-managed: MaxEntries.
-        assert_eq!(
-            reference_weight(Some("123456789012"), Some("office"), Some(20)),
-            20
-        );
-        assert_eq!(reference_weight(Some("123456789012"), None, None), 1);
     }
 }

@@ -1,7 +1,9 @@
 //! The errors of a sync, from the EC2 call that failed to the name the Lambda reports.
 
+use crate::family::Family;
 use crate::publication::{NotificationError, PublicationError};
-use crate::rules::{Family, WantedError};
+use crate::retry::MAX_ATTEMPTS;
+use crate::rules::WantedError;
 
 /// What EC2 answered to one call: its error code and message, the request id AWS support
 /// asks for, and the SDK's error underneath. The code is empty when no answer came (a timeout,
@@ -205,9 +207,6 @@ pub enum PlanError {
         max_ratio: f64,
     },
 }
-
-/// How many plan-apply-read rounds a sync tries before giving up on convergence.
-pub const MAX_ATTEMPTS: usize = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {

@@ -11,11 +11,13 @@
 pub mod config;
 pub mod ec2;
 pub mod error;
+pub mod family;
 pub mod invocation;
 pub mod metrics;
 pub mod publication;
 pub mod reconcile;
 pub mod report;
+pub mod retry;
 pub mod rules;
 pub mod sync;
 

@@ -5,13 +5,13 @@
 use std::time::Duration;
 
 use crate::config::{Config, TargetIds};
-use crate::ec2::IAM_SETTLE;
 use crate::error::{Ec2Error, SyncError};
 use crate::publication::{self, FetchRanges, Notification, SyncToken};
 use crate::reconcile::{
     PrefixList, PrefixListApi, Run, SecurityGroupApi, SecurityGroups, Target, reconcile,
 };
 use crate::report::SyncReport;
+use crate::retry::IAM_SETTLE;
 use crate::rules::{Family, Wanted};
 
 /// What started the run.

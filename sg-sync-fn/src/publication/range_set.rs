@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 
 use ipnet::IpNet;
 
+use crate::family::Family;
 use crate::publication::ip_ranges::{Entry, IpRanges};
-use crate::rules::Family;
 
 /// Which network border groups of a region to take.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,12 +5,14 @@
 
 pub mod prefix_list;
 pub mod security_groups;
+pub mod weights;
 
 use std::future::Future;
 
-use crate::error::{Ec2Error, MAX_ATTEMPTS, PlanError, SyncError};
+use crate::error::{Ec2Error, PlanError, SyncError};
 use crate::publication::SyncToken;
 use crate::report::{Change, GroupReport, SyncReport};
+use crate::retry::MAX_ATTEMPTS;
 use crate::rules::Wanted;
 
 pub use prefix_list::{PrefixList, PrefixListApi, PrefixListState};

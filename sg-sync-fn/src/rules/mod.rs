@@ -5,6 +5,7 @@ pub mod port;
 pub mod rule;
 pub mod wanted;
 
+pub use crate::family::{Family, PerFamily};
 pub use port::PortRange;
-pub use rule::{Family, MARKER, PerFamily, Rule};
+pub use rule::{MARKER, Rule};
 pub use wanted::{Wanted, WantedError};
