@@ -31,6 +31,18 @@ pub struct FakeList {
     pub tag: Option<SyncToken>,
 }
 
+/// The list `id`, as ModifyManagedPrefixList finds it.
+fn list_mut<'w>(w: &'w mut World, id: &str) -> Result<&'w mut FakeList, Ec2Error> {
+    w.lists.get_mut(id).ok_or_else(|| {
+        refused(
+            "ModifyManagedPrefixList",
+            id,
+            "InvalidPrefixListID.NotFound",
+            "no such list",
+        )
+    })
+}
+
 impl FakeList {
     /// EC2 refuses a modification that names another version than the list's.
     fn check_version(&self, id: &str, version: i64) -> Result<(), Ec2Error> {
@@ -295,14 +307,7 @@ impl PrefixListApi for FakeEc2 {
         max_entries: usize,
     ) -> Result<i64, Ec2Error> {
         let mut w = self.before(format!("resize {id} v{version} {max_entries}"));
-        let l = w.lists.get_mut(id).ok_or_else(|| {
-            refused(
-                "ModifyManagedPrefixList",
-                id,
-                "InvalidPrefixListID.NotFound",
-                "no such list",
-            )
-        })?;
+        let l = list_mut(&mut w, id)?;
         l.check_version(id, version)?;
         if max_entries < l.entries.len() {
             return Err(refused(
@@ -328,14 +333,7 @@ impl PrefixListApi for FakeEc2 {
             batch.add.len(),
             batch.remove.len()
         ));
-        let l = w.lists.get_mut(id).ok_or_else(|| {
-            refused(
-                "ModifyManagedPrefixList",
-                id,
-                "InvalidPrefixListID.NotFound",
-                "no such list",
-            )
-        })?;
+        let l = list_mut(&mut w, id)?;
         l.check_version(id, version)?;
         if batch.add.len() + batch.remove.len() > MAX_ENTRIES_PER_CALL {
             return Err(refused(

@@ -381,29 +381,41 @@ async fn the_lambda_handler_takes_an_sns_event_as_aws_delivers_it() {
     assert!(r.dry_run && r.added == 0);
 }
 
+/// The `sg-sync` CLI with `args`, talking to moto.
+fn sg_sync<'a>(args: impl IntoIterator<Item = &'a str>) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sg-sync"));
+    cmd.args(args)
+        .env("AWS_ENDPOINT_URL", endpoint())
+        .env("AWS_REGION", REGION)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing");
+    cmd
+}
+
 #[tokio::test]
 async fn the_cli_plans_as_json_and_applies() {
     let ids = groups(2).await;
     let file = fixtures().join("ip-ranges-2026-08-22.json");
-    let run = |command: &str, json: bool| {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sg-sync"));
-        cmd.arg(command)
-            .args(["--security-group-ids", &ids.join(","), "--regions", REGION])
-            .arg("--ranges")
+    let run = |command: &str, json: bool, env: &[(&str, &str)]| {
+        let mut cmd = sg_sync([
+            command,
+            "--security-group-ids",
+            &ids.join(","),
+            "--regions",
+            REGION,
+        ]);
+        cmd.arg("--ranges")
             .arg(&file)
-            .env("AWS_ENDPOINT_URL", endpoint())
-            .env("AWS_REGION", REGION)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
             // A target named by a flag replaces the other target's variable.
             .env("PREFIX_LIST_ID", "pl-0123456789abcdef0")
-            .env_remove("SECURITY_GROUP_IDS");
+            .env_remove("SECURITY_GROUP_IDS")
+            .envs(env.iter().copied());
         if json {
             cmd.arg("--json");
         }
         cmd.output().unwrap()
     };
-    let out = run("plan", true);
+    let out = run("plan", true, &[]);
     assert!(
         out.status.success(),
         "{}",
@@ -420,24 +432,7 @@ async fn the_cli_plans_as_json_and_applies() {
         "plan changes nothing"
     );
     // DRY_RUN, as the Lambda reads it, makes `apply` a dry run too.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sg-sync"))
-        .args([
-            "apply",
-            "--json",
-            "--security-group-ids",
-            &ids.join(","),
-            "--regions",
-            REGION,
-        ])
-        .arg("--ranges")
-        .arg(&file)
-        .env("AWS_ENDPOINT_URL", endpoint())
-        .env("AWS_REGION", REGION)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("DRY_RUN", "true")
-        .output()
-        .unwrap();
+    let out = run("apply", true, &[("DRY_RUN", "true")]);
     let dry: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         dry["dry_run"],
@@ -449,7 +444,7 @@ async fn the_cli_plans_as_json_and_applies() {
         managed(&ids).await.concat().is_empty(),
         "DRY_RUN changes nothing"
     );
-    let out = run("apply", false);
+    let out = run("apply", false, &[]);
     assert!(
         out.status.success(),
         "{}",
@@ -460,24 +455,21 @@ async fn the_cli_plans_as_json_and_applies() {
     assert!(table.contains(&ids[1]), "{table}");
     assert_eq!(managed(&ids).await.concat().len(), 70);
     // A bad setting is a clear error and a non-zero exit.
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sg-sync"));
-    let out = cmd
-        .args([
-            "plan",
-            "--security-group-ids",
-            "sg-1",
-            "--regions",
-            REGION,
-            "--ports",
-            "tcp/99999",
-        ])
-        .output()
-        .unwrap();
+    let out = sg_sync([
+        "plan",
+        "--security-group-ids",
+        "sg-1",
+        "--regions",
+        REGION,
+        "--ports",
+        "tcp/99999",
+    ])
+    .output()
+    .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("PORTS"));
     // The same parser reads the flag's environment variable.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sg-sync"))
-        .args(["plan", "--regions", REGION])
+    let out = sg_sync(["plan", "--regions", REGION])
         .env("SECURITY_GROUP_IDS", "sg-xyz")
         .env_remove("PREFIX_LIST_ID")
         .output()
