@@ -585,36 +585,77 @@ async fn quit_watching_proxy() -> (
     (port, quits, open)
 }
 
+/// A pass-through proxy to `target` that holds its first connection until the test lets it go
+/// (the sender it hands over), so the client's socket can be read while it is surely open:
+/// migrate connects inside an invocation and closes before answering. Later connections pass.
+async fn gated_proxy(
+    target: std::net::SocketAddr,
+) -> (
+    u16,
+    tokio::sync::oneshot::Receiver<tokio::sync::oneshot::Sender<()>>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (held, first) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let mut held = Some(held);
+        while let Ok((mut client, _)) = listener.accept().await {
+            let gate = held.take().map(|held| {
+                let (go, gate) = tokio::sync::oneshot::channel::<()>();
+                let _ = held.send(go);
+                gate
+            });
+            tokio::spawn(async move {
+                if let Some(gate) = gate {
+                    let _ = gate.await;
+                }
+                if let Ok(mut server) = tokio::net::TcpStream::connect(target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                }
+            });
+        }
+    });
+    (port, first)
+}
+
 // Both binaries as deployed keep TCP_NODELAY on their connections to the database (why: the
 // ingest-fn mysql test `the_stores_connection_sets_tcp_nodelay`), read back from each running
-// process's own sockets.
-#[tokio::test]
+// process's own socket while the gated proxy holds it open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_functions_connections_to_the_database_set_tcp_nodelay() {
     use std::net::ToSocketAddrs;
     let bin = binaries();
     let (db, pool) = fresh_database(&bin).await;
     let url = url::Url::parse(&db.url).unwrap();
-    let server: Vec<std::net::SocketAddr> = (url.host_str().unwrap(), url.port().unwrap_or(3306))
+    let server = (url.host_str().unwrap(), url.port().unwrap_or(3306))
         .to_socket_addrs()
         .unwrap()
-        .collect();
+        .next()
+        .unwrap();
     let first_event = json!({"source": "nodelay", "val1": 1, "val2": 2});
     for (name, event) in [("migrate", json!({})), ("ingest-fn", first_event)] {
-        let api = RuntimeApi::start().await;
-        let program = bin.join(name);
-        let env = [("DATABASE_URL", db.url.as_str())];
-        let (mut function, _) = spawn_function(program.to_str().unwrap(), &api, &env);
-        invoke(&api, event).await;
-        let sockets: Vec<_> = server
-            .iter()
-            .flat_map(|peer| e2e::socket::tcp_sockets_to(function.id(), *peer).unwrap())
-            .collect();
+        let (port, first) = gated_proxy(server).await;
+        let mut via_proxy = url.clone();
+        via_proxy.set_host(Some("127.0.0.1")).unwrap();
+        via_proxy.set_port(Some(port)).unwrap();
+        let api = Arc::new(RuntimeApi::start().await);
+        let env = [("DATABASE_URL", via_proxy.as_str())];
+        let (mut function, _) = spawn_function(bin.join(name).to_str().unwrap(), &api, &env);
+        let invocation = tokio::spawn({
+            let api = api.clone();
+            async move { invoke(&api, event).await }
+        });
+        let go = tokio::time::timeout(std::time::Duration::from_secs(30), first)
+            .await
+            .unwrap_or_else(|_| panic!("{name} opened no connection to the database"))
+            .unwrap();
+        let peer = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let sockets = e2e::socket::tcp_sockets_to(function.id(), peer).unwrap();
+        go.send(()).unwrap();
+        invocation.await.unwrap();
         function.kill().unwrap();
         function.wait().unwrap();
-        assert!(
-            !sockets.is_empty(),
-            "{name} holds no connection to {server:?}"
-        );
+        assert!(!sockets.is_empty(), "{name} holds no socket to {peer}");
         for socket in &sockets {
             assert!(
                 socket.nodelay,
