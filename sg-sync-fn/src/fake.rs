@@ -17,13 +17,13 @@ use crate::rules::PortRange;
 use crate::rules::{Family, Rule, rule};
 
 #[derive(Default, Clone, Debug)]
-pub struct FakeGroup {
+pub(crate) struct FakeGroup {
     pub rules: Vec<(Rule, String)>,
     pub tag: Option<SyncToken>,
 }
 
 #[derive(Clone, Debug)]
-pub struct FakeList {
+pub(crate) struct FakeList {
     pub family: Family,
     pub version: i64,
     pub max_entries: usize,
@@ -59,7 +59,7 @@ impl FakeList {
 }
 
 #[derive(Default)]
-pub struct World {
+pub(crate) struct World {
     pub groups: BTreeMap<String, FakeGroup>,
     pub lists: BTreeMap<String, FakeList>,
     /// Every call, in order: `describe`, `authorize sg-x tcp/3306 n`, ...
@@ -68,7 +68,7 @@ pub struct World {
 
 type Hook = Box<dyn FnMut(&mut World, &str) + Send>;
 
-pub struct FakeEc2 {
+pub(crate) struct FakeEc2 {
     pub world: Mutex<World>,
     pub quota: usize,
     /// Runs before each mutating call: how a test plays an overlapping run.
@@ -79,7 +79,7 @@ pub struct FakeEc2 {
 }
 
 impl FakeEc2 {
-    pub fn new(quota: usize, groups: &[&str]) -> Self {
+    pub(crate) fn new(quota: usize, groups: &[&str]) -> Self {
         let mut world = World::default();
         for g in groups {
             world.groups.insert(g.to_string(), FakeGroup::default());
@@ -92,7 +92,7 @@ impl FakeEc2 {
         }
     }
 
-    pub fn mutations(&self) -> Vec<String> {
+    pub(crate) fn mutations(&self) -> Vec<String> {
         self.world
             .lock()
             .unwrap()
@@ -103,7 +103,7 @@ impl FakeEc2 {
             .collect()
     }
 
-    pub fn managed(&self, group: &str) -> Vec<Rule> {
+    pub(crate) fn managed(&self, group: &str) -> Vec<Rule> {
         let w = self.world.lock().unwrap();
         let mut v: Vec<Rule> = w.groups[group]
             .rules
@@ -380,13 +380,13 @@ impl PrefixListApi for FakeEc2 {
 
 /// Serves canned bodies per URL, in order; the last one repeats.
 #[derive(Default)]
-pub struct FakeFetcher {
+pub(crate) struct FakeFetcher {
     pub bodies: Mutex<Vec<Vec<u8>>>,
     pub fetches: Mutex<usize>,
 }
 
 impl FakeFetcher {
-    pub fn serving(bodies: Vec<Vec<u8>>) -> Self {
+    pub(crate) fn serving(bodies: Vec<Vec<u8>>) -> Self {
         FakeFetcher {
             bodies: Mutex::new(bodies),
             fetches: Mutex::new(0),

@@ -8,24 +8,29 @@
 //! back, and [`metrics`] its figures. Everything but [`ec2`], [`publication::fetch`] and
 //! [`invocation`] is pure.
 
+#![warn(unreachable_pub)]
+
 pub mod config;
 pub mod ec2;
-pub mod error;
-pub mod family;
+mod error;
+mod family;
 pub mod invocation;
 pub mod metrics;
 pub mod publication;
 pub mod reconcile;
-pub mod report;
-pub mod retry;
+mod report;
+mod retry;
 pub mod rules;
-pub mod sync;
+mod sync;
 
 #[cfg(test)]
 mod fake;
 
 pub use config::Config;
-pub use error::SyncError;
+pub use error::{
+    Ec2Error, Ec2ErrorClass, Ec2Reply, InvocationError, PlanError, SyncError, classify,
+};
 pub use publication::Notification;
-pub use report::SyncReport;
+pub use report::{Action, Change, GroupReport, SyncReport};
+pub use retry::{IAM_SETTLE, MAX_ATTEMPTS};
 pub use sync::{Syncer, Trigger};

@@ -12,11 +12,11 @@ pub const MAX_ATTEMPTS: usize = 4;
 pub const IAM_SETTLE: Duration = Duration::from_secs(60);
 
 /// How many times a prefix list's state is read while it is `modify-in-progress`.
-pub const SETTLE_POLLS: u32 = 60;
+pub(crate) const SETTLE_POLLS: u32 = 60;
 
 /// The pause before poll `attempt` (from 0) of a prefix list that is still applying a change:
 /// 250 ms, growing by 250 ms to 2.25 s, about two minutes over [`SETTLE_POLLS`].
-pub fn settle_delay(attempt: u32) -> Duration {
+pub(crate) fn settle_delay(attempt: u32) -> Duration {
     Duration::from_millis(250 * u64::from(attempt.min(8) + 1))
 }
 

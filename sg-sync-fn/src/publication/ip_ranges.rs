@@ -152,7 +152,7 @@ pub(crate) mod tests {
     use super::*;
 
     /// A small document of the published shape, for tests that must run anywhere.
-    pub fn document(
+    pub(crate) fn document(
         token: u64,
         v4: &[(&str, &str, &str, &str)],
         v6: &[(&str, &str, &str, &str)],
