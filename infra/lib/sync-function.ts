@@ -18,7 +18,7 @@ import { workspaceFunction } from './rust-function';
 export const IP_SPACE_CHANGED_TOPIC = 'arn:aws:sns:us-east-1:806199016981:AmazonIpSpaceChanged';
 
 /** How long sg-sync-fn retries EC2's UnauthorizedOperation (IAM is eventually consistent); the
- *  Rust side waits the same 60 s (`ec2::IAM_SETTLE`). */
+ *  Rust side waits the same 60 s (`sg_sync::IAM_SETTLE`, in retry.rs). */
 export const SYNC_IAM_SETTLE = Duration.seconds(60);
 /** Room for the IAM wait plus a full sync. */
 export const SYNC_TIMEOUT = Duration.minutes(2);
