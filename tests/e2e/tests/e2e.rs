@@ -585,8 +585,10 @@ async fn quit_watching_proxy() -> (
     (port, quits, open)
 }
 
-/// A pass-through proxy to `target` that holds its first connection until the test lets it go
-/// (the sender it hands over), so the client's socket can be read while it is surely open:
+/// A pass-through proxy to `target` that holds its first connection's first answer from the
+/// client until the test lets it go (the sender it hands over), so the client's socket can be
+/// read while it is surely open and set up: the server speaks first (its greeting), and the
+/// client answers only after its connect returned and the driver set the socket's options.
 /// migrate connects inside an invocation and closes before answering. Later connections pass.
 async fn gated_proxy(
     target: std::net::SocketAddr,
@@ -599,18 +601,26 @@ async fn gated_proxy(
     let (held, first) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
         let mut held = Some(held);
-        while let Ok((mut client, _)) = listener.accept().await {
-            let gate = held.take().map(|held| {
-                let (go, gate) = tokio::sync::oneshot::channel::<()>();
-                let _ = held.send(go);
-                gate
-            });
+        while let Ok((client, _)) = listener.accept().await {
+            let held = held.take();
             tokio::spawn(async move {
-                if let Some(gate) = gate {
+                let Ok(server) = tokio::net::TcpStream::connect(target).await else {
+                    return;
+                };
+                let (mut from_client, mut to_client) = client.into_split();
+                let (mut from_server, mut to_server) = server.into_split();
+                tokio::spawn(
+                    async move { tokio::io::copy(&mut from_server, &mut to_client).await },
+                );
+                let mut answer = vec![0u8; 16 * 1024];
+                let n = from_client.read(&mut answer).await.unwrap_or(0);
+                if let Some(held) = held {
+                    let (go, gate) = tokio::sync::oneshot::channel::<()>();
+                    let _ = held.send(go);
                     let _ = gate.await;
                 }
-                if let Ok(mut server) = tokio::net::TcpStream::connect(target).await {
-                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                if n > 0 && to_server.write_all(&answer[..n]).await.is_ok() {
+                    let _ = tokio::io::copy(&mut from_client, &mut to_server).await;
                 }
             });
         }
