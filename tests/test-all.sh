@@ -52,7 +52,7 @@ if $mysql_only; then
     rust_log=$cache/cargo-test-mysql.log
     status=0
     # --workspace: the same feature set as the full run, so nothing is rebuilt.
-    cargo test --workspace --locked --test mysql --test e2e 2>&1 | tee "$rust_log" || status=1
+    cargo test --workspace --locked --no-fail-fast --test mysql --test e2e 2>&1 | tee "$rust_log" || status=1
     read -r passed failed < <(awk '/^test result:/ { p += $4; f += $6 } END { print p + 0, f + 0 }' "$rust_log")
     echo "mysql suites: $passed passed, $failed failed"
     [ "$passed" -gt 0 ] || status=1
@@ -67,7 +67,7 @@ tests/rust-version.sh
 cargo clippy --workspace --all-targets --locked -- -D warnings
 rust_log=$cache/cargo-test.log
 status=0
-cargo test --workspace --locked 2>&1 | tee "$rust_log" || status=1
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$rust_log" || status=1
 infra_log=$cache/infra-check.log
 infra/check.sh 2>&1 | tee "$infra_log" || status=1
 
