@@ -1333,16 +1333,32 @@ async fn a_migration_invoke_answers_as_before_and_a_bad_verify_request_is_named(
     assert_eq!(db.count().await, 0);
 }
 
-/// The test server's account as `(user, password)`.
-fn server_account(db: &TestDb) -> (String, String) {
-    let url = url::Url::parse(db.server).unwrap();
-    (
-        url.username().to_owned(),
-        url.password().unwrap_or_default().to_owned(),
-    )
+/// An account with a password and every privilege on the test database, as `(user, password)`:
+/// a secret holds a password, and the test server's own account may have none (a container's
+/// root), which a secret-based login cannot express.
+async fn server_account(db: &TestDb) -> (String, String) {
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    let (user, password) = (format!("mig_{}", &id[id.len() - 12..]), id);
+    for statement in [
+        format!("CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'"),
+        format!("GRANT ALL PRIVILEGES ON `{}`.* TO '{user}'@'%'", db.name),
+    ] {
+        sqlx::query(AssertSqlSafe(statement))
+            .execute(&db.pool)
+            .await
+            .unwrap();
+    }
+    (user, password)
 }
 
-/// migrate logged in as the test server's account with the password from secret `arn`.
+async fn drop_account(db: &TestDb, user: &str) {
+    sqlx::query(AssertSqlSafe(format!("DROP USER '{user}'@'%'")))
+        .execute(&db.pool)
+        .await
+        .unwrap();
+}
+
+/// migrate logged in as `user` with the password from secret `arn`.
 fn migrate_with_secret(db: &TestDb, arn: &str, user: &str, sdk: aws_config::SdkConfig) -> Migrate {
     let port = db.options.get_port().to_string();
     let vars = [
@@ -1363,7 +1379,7 @@ fn migrate_with_secret(db: &TestDb, arn: &str, user: &str, sdk: aws_config::SdkC
 #[tokio::test]
 async fn migrate_logs_in_with_the_admin_secret_and_does_not_wait_on_a_missing_one() {
     let db = TestDb::new().await;
-    let (user, password) = server_account(&db);
+    let (user, password) = server_account(&db).await;
     let secret = e2e::moto::TestSecret::create("migrate_admin", &password).await;
     let sdk = e2e::moto::sdk_config(e2e::moto::endpoint(), "ap-northeast-1").await;
     let migrate = migrate_with_secret(&db, &secret.arn, &user, sdk.clone());
@@ -1377,6 +1393,7 @@ async fn migrate_logs_in_with_the_admin_secret_and_does_not_wait_on_a_missing_on
         .unwrap_err();
     assert_eq!(e.error_type(), "Credentials", "{e}");
     assert!(e.to_string().contains("ResourceNotFoundException"), "{e}");
+    drop_account(&db, &user).await;
 }
 
 /// A Secrets Manager on loopback that answers GetSecretValue with AWS's JSON error for a caller
@@ -1463,7 +1480,7 @@ async fn read_request(socket: &mut tokio::io::BufReader<tokio::net::TcpStream>) 
 #[tokio::test]
 async fn migrate_waits_while_secrets_manager_denies_access_then_names_the_denial() {
     let db = TestDb::new().await;
-    let (user, password) = server_account(&db);
+    let (user, password) = server_account(&db).await;
     let arn = "arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:admin-AbCdEf";
     let secret_with = |password: &str| {
         json!({
@@ -1525,6 +1542,7 @@ async fn migrate_waits_while_secrets_manager_denies_access_then_names_the_denial
         .unwrap_err();
     assert_eq!(e.error_type(), "Login", "{e}");
     assert!(e.to_string().contains("1045"), "{e}");
+    drop_account(&db, &user).await;
 }
 
 // ---------- permanent is not transient ----------
