@@ -1333,31 +1333,6 @@ async fn a_migration_invoke_answers_as_before_and_a_bad_verify_request_is_named(
     assert_eq!(db.count().await, 0);
 }
 
-/// An account with a password and every privilege on the test database, as `(user, password)`:
-/// a secret holds a password, and the test server's own account may have none (a container's
-/// root), which a secret-based login cannot express.
-async fn server_account(db: &TestDb) -> (String, String) {
-    let id = uuid::Uuid::now_v7().simple().to_string();
-    let (user, password) = (format!("mig_{}", &id[id.len() - 12..]), id);
-    for statement in [
-        format!("CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'"),
-        format!("GRANT ALL PRIVILEGES ON `{}`.* TO '{user}'@'%'", db.name),
-    ] {
-        sqlx::query(AssertSqlSafe(statement))
-            .execute(&db.pool)
-            .await
-            .unwrap();
-    }
-    (user, password)
-}
-
-async fn drop_account(db: &TestDb, user: &str) {
-    sqlx::query(AssertSqlSafe(format!("DROP USER '{user}'@'%'")))
-        .execute(&db.pool)
-        .await
-        .unwrap();
-}
-
 /// migrate logged in as `user` with the password from secret `arn`.
 fn migrate_with_secret(db: &TestDb, arn: &str, user: &str, sdk: aws_config::SdkConfig) -> Migrate {
     let port = db.options.get_port().to_string();
@@ -1379,7 +1354,9 @@ fn migrate_with_secret(db: &TestDb, arn: &str, user: &str, sdk: aws_config::SdkC
 #[tokio::test]
 async fn migrate_logs_in_with_the_admin_secret_and_does_not_wait_on_a_missing_one() {
     let db = TestDb::new().await;
-    let (user, password) = server_account(&db).await;
+    // A secret holds a password; the test server's own account may have none (a container's root).
+    let account = Account::create(&db, "ALL PRIVILEGES").await;
+    let (user, password) = (account.user.clone(), Account::PASSWORD.to_owned());
     let secret = e2e::moto::TestSecret::create("migrate_admin", &password).await;
     let sdk = e2e::moto::sdk_config(e2e::moto::endpoint(), "ap-northeast-1").await;
     let migrate = migrate_with_secret(&db, &secret.arn, &user, sdk.clone());
@@ -1393,7 +1370,6 @@ async fn migrate_logs_in_with_the_admin_secret_and_does_not_wait_on_a_missing_on
         .unwrap_err();
     assert_eq!(e.error_type(), "Credentials", "{e}");
     assert!(e.to_string().contains("ResourceNotFoundException"), "{e}");
-    drop_account(&db, &user).await;
 }
 
 /// A Secrets Manager on loopback that answers GetSecretValue with AWS's JSON error for a caller
@@ -1480,7 +1456,9 @@ async fn read_request(socket: &mut tokio::io::BufReader<tokio::net::TcpStream>) 
 #[tokio::test]
 async fn migrate_waits_while_secrets_manager_denies_access_then_names_the_denial() {
     let db = TestDb::new().await;
-    let (user, password) = server_account(&db).await;
+    // A secret holds a password; the test server's own account may have none (a container's root).
+    let account = Account::create(&db, "ALL PRIVILEGES").await;
+    let (user, password) = (account.user.clone(), Account::PASSWORD.to_owned());
     let arn = "arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:admin-AbCdEf";
     let secret_with = |password: &str| {
         json!({
@@ -1542,7 +1520,6 @@ async fn migrate_waits_while_secrets_manager_denies_access_then_names_the_denial
         .unwrap_err();
     assert_eq!(e.error_type(), "Login", "{e}");
     assert!(e.to_string().contains("1045"), "{e}");
-    drop_account(&db, &user).await;
 }
 
 // ---------- permanent is not transient ----------
@@ -1555,13 +1532,18 @@ struct Account {
 }
 
 impl Account {
+    const PASSWORD: &str = "only-Select-1";
+
     async fn create(db: &TestDb, grant: &str) -> Account {
         let user = format!(
             "ingest_ro_{}",
             &uuid::Uuid::now_v7().simple().to_string()[20..]
         );
         for sql in [
-            format!("CREATE USER '{user}'@'%' IDENTIFIED BY 'only-Select-1'"),
+            format!(
+                "CREATE USER '{user}'@'%' IDENTIFIED BY '{}'",
+                Account::PASSWORD
+            ),
             format!("GRANT {grant} ON `{}`.* TO '{user}'@'%'", db.name),
         ] {
             sqlx::query(AssertSqlSafe(sql))
@@ -1577,8 +1559,9 @@ impl Account {
 
     async fn store(&self, db: &TestDb) -> MySqlStore {
         let url = format!(
-            "mysql://{}:only-Select-1@{}:{}/{}",
+            "mysql://{}:{}@{}:{}/{}",
             self.user,
+            Account::PASSWORD,
             db.options.get_host(),
             db.options.get_port(),
             db.name
