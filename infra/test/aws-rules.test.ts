@@ -3,16 +3,9 @@
 // templates of every mode.
 import { DEFAULT_MYSQL_VERSION, loadConfig } from '../lib/config';
 import { SYNC_IAM_SETTLE } from '../lib/sync-function';
-import { Synthesized, findOne, functionNamed, idsOf, reaches, referencedIds, synth, triggerOf } from './helpers';
+import { ALL_MODES, Synthesized, findOne, functionNamed, idsOf, reaches, referencedIds, synth, synthEveryMode, triggerOf } from './helpers';
 
-const MODES: [string, Record<string, string>][] = [
-  ['public, iam', {}],
-  ['public, secret', { dbAuth: 'secret' }],
-  ['vpc, iam', { mode: 'vpc' }],
-  ['vpc, secret', { mode: 'vpc', dbAuth: 'secret' }],
-];
-const synthesized = new Map(MODES.map(([name, context]) => [name, synth(context)]));
-const everyMode = MODES.map(([name]) => [name, synthesized.get(name) as Synthesized] as const);
+const { synthesized, everyMode } = synthEveryMode(ALL_MODES);
 
 /** The role logical id of a function. */
 const roleOf = (fn: any): string => fn.Properties.Role['Fn::GetAtt'][0];

@@ -20,16 +20,9 @@ import {
 } from '../lib/engine-support';
 import { MIGRATE_TIMEOUT } from '../lib/migrations';
 import { receivesIpSpaceChanged } from '../lib/regions';
-import { Synthesized, findOne, functionNamed, idsOf, reaches, synth, triggerOf } from './helpers';
+import { ALL_MODES, Synthesized, findOne, functionNamed, idsOf, reaches, synth, synthEveryMode, triggerOf } from './helpers';
 
-const MODES: [string, Record<string, string>][] = [
-  ['public, iam', {}],
-  ['public, secret', { dbAuth: 'secret' }],
-  ['vpc, iam', { mode: 'vpc' }],
-  ['vpc, secret', { mode: 'vpc', dbAuth: 'secret' }],
-];
-const synthesized = new Map(MODES.map(([name, context]) => [name, synth(context)]));
-const everyMode = MODES.map(([name]) => [name, synthesized.get(name) as Synthesized] as const);
+const { synthesized, everyMode } = synthEveryMode(ALL_MODES);
 const unprotected = synth({ protectDatabase: 'false' });
 
 const instanceOf = (s: Synthesized) => findOne(s.json, 'AWS::RDS::DBInstance', () => true);

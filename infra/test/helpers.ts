@@ -35,6 +35,21 @@ export function synth(context: Record<string, unknown> = {}): Synthesized {
 }
 
 /** The logical ids of the resources of one type. */
+/** The four deployable modes, named as the tests print them, with their context. */
+export const ALL_MODES: [string, Record<string, string>][] = [
+  ['public, iam', {}],
+  ['public, secret', { dbAuth: 'secret' }],
+  ['vpc, iam', { mode: 'vpc' }],
+  ['vpc, secret', { mode: 'vpc', dbAuth: 'secret' }],
+];
+
+/** One synth per mode, by name, and as `[name, synthesized]` rows for `test.each`. */
+export function synthEveryMode(modes: [string, Record<string, string>][]) {
+  const synthesized = new Map(modes.map(([name, context]) => [name, synth(context)]));
+  const everyMode = modes.map(([name]) => [name, synthesized.get(name) as Synthesized] as const);
+  return { synthesized, everyMode };
+}
+
 export function idsOf(json: Synthesized['json'], type: string): string[] {
   return Object.entries(json.Resources)
     .filter(([, r]) => r.Type === type)

@@ -1,7 +1,7 @@
 // Alarms that can fire, the dashboard, and the metric names both read. Each rule AWS documents
 // is cited beside its test; every test runs on the templates of both modes.
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
-import { Synthesized, findOne, functionNamed, idsOf, synth } from './helpers';
+import { Synthesized, findOne, functionNamed, idsOf, synth, synthEveryMode } from './helpers';
 
 // The names fixed for issue 18 (ingest-fn per invocation, sg-sync-fn per run). Spelled out here,
 // not imported, so a rename in lib/ fails this test instead of following it.
@@ -13,8 +13,7 @@ const MODES: [string, Record<string, string>][] = [
   ['public', {}],
   ['vpc', { mode: 'vpc' }],
 ];
-const synthesized = new Map(MODES.map(([name, context]) => [name, synth(context)]));
-const everyMode = MODES.map(([name]) => [name, synthesized.get(name) as Synthesized] as const);
+const { synthesized, everyMode } = synthEveryMode(MODES);
 const pub = synthesized.get('public') as Synthesized;
 const vpc = synthesized.get('vpc') as Synthesized;
 
