@@ -75,6 +75,14 @@ mod tests {
     use base64::Engine;
     use serde_json::json;
 
+    /// The sequence numbers a response reports as failed.
+    fn failed_ids(r: &KinesisEventResponse) -> Vec<Option<&str>> {
+        r.batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_deref())
+            .collect()
+    }
+
     fn kinesis(records: &[(&str, &[u8])]) -> KinesisEvent {
         let records: Vec<Value> = records
             .iter()
@@ -101,11 +109,7 @@ mod tests {
         let r = handle(&store, event.clone(), now(), &mut Tally::default())
             .await
             .unwrap();
-        let failed: Vec<_> = r
-            .batch_item_failures
-            .iter()
-            .map(|f| f.item_identifier.as_deref())
-            .collect();
+        let failed = failed_ids(&r);
         assert_eq!(failed, [Some("102"), Some("103")]);
         let key = record_key("shardId-000000000006:101");
         assert_eq!(store.rows().keys().collect::<Vec<_>>(), [&key]);
@@ -139,11 +143,7 @@ mod tests {
         let r = handle(&store, event.clone(), now(), &mut Tally::default())
             .await
             .unwrap();
-        let failed: Vec<_> = r
-            .batch_item_failures
-            .iter()
-            .map(|f| f.item_identifier.as_deref())
-            .collect();
+        let failed = failed_ids(&r);
         assert_eq!(failed, [Some("101"), Some("102")]);
         assert!(store.rows().is_empty());
         let store = MemoryStore::failing_with(1, DENIED);
