@@ -42,8 +42,10 @@ synth() { # synth DIR [-c k=v ...]
 }
 check "SKIP_BUNDLING=1 cdk synth (public, iam)" synth "$out/public"
 check "SKIP_BUNDLING=1 cdk synth (vpc, secret)" synth "$out/vpc" -c mode=vpc -c dbAuth=secret
+check "SKIP_BUNDLING=1 cdk synth (vpc, iam, proxy)" synth "$out/proxy" -c mode=vpc -c proxy=true
 # W3005 (a DependsOn that a GetAtt already implies) is how CDK writes every function's role.
-check "cfn-lint" cfn-lint --ignore-checks W3005 -- "$out"/public/*.template.json "$out"/vpc/*.template.json
+check "cfn-lint" cfn-lint --ignore-checks W3005 -- "$out"/public/*.template.json "$out"/vpc/*.template.json \
+    "$out"/proxy/*.template.json
 
 # The real build. The arm64 standard library comes from rustup; where rustup cannot reach
 # its server the build falls back to x86_64 and says so, which still proves the bundling.

@@ -12,6 +12,7 @@ import { Construct } from 'constructs';
 import type { StackConfig } from './config';
 import type { Database } from './database';
 import type { IngestFunction } from './ingest-function';
+import type { IngestProxy } from './proxy';
 import type { SyncFunction } from './sync-function';
 
 // The functions' own metrics, written as CloudWatch embedded metric format (EMF) lines: the
@@ -62,6 +63,13 @@ export function functionMetrics<N extends string>(namespace: string, fn: lambda.
  *  with 1040 (Too many connections). */
 export function connectionsThreshold(config: StackConfig): number {
   return config.dbMaxConnections - Math.ceil(config.dbReservedConnections / 2);
+}
+
+/** The proxy's DatabaseConnections at which its pool is full: every connection it may open
+ *  (max_connections x MaxConnectionsPercent) is held, and a new client session waits for one
+ *  (ConnectionBorrowTimeout) or, past ingest-fn's write timeout, fails as unavailable. */
+export function proxyPoolThreshold(proxy: Pick<IngestProxy, 'databaseConnections'>): number {
+  return proxy.databaseConnections;
 }
 
 /** FreeStorageSpace (bytes) below this: half of the 10 % of the allocated storage at which RDS
@@ -245,6 +253,36 @@ export class Alarms extends Construct {
         description: `the database's CPU credit balance is under ${CPU_CREDITS_LOW} and not growing for 15 minutes`,
       });
     }
+  }
+
+  /** RDS Proxy (`proxy=true`): its pool full, its database target unavailable, client logins
+   *  refused. No alarm on pinned sessions: every ingest-fn session pins (README, RDS Proxy), so
+   *  DatabaseConnectionsCurrentlySessionPinned follows the sessions and the dashboard shows it.
+   *  Metrics and their dimension sets: https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy-monitoring.html */
+  watchProxy(proxy: IngestProxy): void {
+    const pool = proxyPoolThreshold(proxy);
+    this.add('ProxyPoolFull', {
+      metric: proxy.metric('DatabaseConnections', { statistic: 'Maximum' }),
+      threshold: pool,
+      evaluationPeriods: 5,
+      datapointsToAlarm: 3,
+      description:
+        `the proxy holds all ${pool} database connections it may open (MaxConnectionsPercent ` +
+        `${proxy.maxConnectionsPercent} % of max_connections): new sessions wait for one`,
+    });
+    this.add('ProxyUnavailable', {
+      metric: proxy.metricAvailability(),
+      threshold: 100,
+      comparison: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+      evaluationPeriods: 5,
+      datapointsToAlarm: 3,
+      description: 'the proxy could not reach its database for 3 of 5 minutes',
+    });
+    this.add('ProxyClientAuthFailures', {
+      metric: proxy.metric('ClientConnectionsSetupFailedAuth', { period: Duration.minutes(5), statistic: 'Sum' }),
+      threshold: 1,
+      description: 'the proxy refused client logins (IAM token or TLS)',
+    });
   }
 
   /** sg-sync-fn: dead letters, no successful sync, too few free rule slots. No alarm on Errors:

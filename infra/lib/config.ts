@@ -54,6 +54,19 @@ export interface StackConfig {
   readonly alarmEmail?: string;
   /** CloudWatch namespace of the functions' embedded-metric-format metrics (`METRICS_NAMESPACE`). */
   readonly metricsNamespace: string;
+  /** RDS Proxy between ingest-fn and the database (`-c proxy=true`, vpc mode only); unset
+   *  without it. */
+  readonly proxy?: ProxyConfig;
+}
+
+/** The proxy's connection budget (lib/proxy.ts builds the proxy from it). */
+export interface ProxyConfig {
+  /** The target group's MaxConnectionsPercent: the proxy opens at most this percentage of the
+   *  database's max_connections. */
+  readonly maxConnectionsPercent: number;
+  /** max_connections x MaxConnectionsPercent / 100, rounded down: the database connections the
+   *  proxy may hold, and with pinned sessions the client sessions it can serve at once. */
+  readonly databaseConnections: number;
 }
 
 /** The newest RDS MySQL 8.4 minor this aws-cdk-lib knows (`MysqlEngineVersion.VER_8_4_10`). */
@@ -99,6 +112,58 @@ function flag(get: Lookup, key: string, fallback: boolean): boolean {
   if (raw === 'true') return true;
   if (raw === 'false') return false;
   throw new ConfigError(key, raw, 'expected true or false');
+}
+
+/** Where AWS lists what RDS Proxy requires and refuses (VPC, subnets, engines, 16 KB pinning). */
+export const RDS_PROXY_LIMITS_PAGE = 'https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy.html#rds-proxy.limitations';
+/** MaxConnectionsPercent: "a percentage of the max_connections setting for the RDS DB instance
+ *  or Aurora DB cluster used by the target group", 1 to 100.
+ *  https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ConnectionPoolConfiguration.html */
+export const RDS_PROXY_POOL_PAGE = 'https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ConnectionPoolConfiguration.html';
+
+/** `proxy` and `proxyMaxConnectionsPercent`. The proxy's pool is carved out of max_connections
+ *  beside the connections kept for migrate and operators, which connect to the database
+ *  directly: by default the whole rest, (max_connections - reserved) / max_connections. */
+function proxySettings(
+  get: Lookup,
+  mode: Mode,
+  dbMaxConnections: number,
+  dbReservedConnections: number,
+): ProxyConfig | undefined {
+  if (!flag(get, 'proxy', false)) return undefined;
+  if (mode !== 'vpc') {
+    // "Your RDS Proxy must be in the same virtual private cloud (VPC) as the database. The proxy
+    // can't be publicly accessible": a function outside the VPC cannot reach it.
+    throw new ConfigError(
+      'proxy',
+      'true',
+      `RDS Proxy endpoints are reachable only from inside the database's VPC (a proxy can't be publicly ` +
+        `accessible, ${RDS_PROXY_LIMITS_PAGE}), and mode=${mode} runs ingest-fn outside any VPC; ` +
+        'deploy with -c mode=vpc, or without proxy',
+    );
+  }
+  const open = dbMaxConnections - dbReservedConnections;
+  const fallback = Math.floor((100 * open) / dbMaxConnections);
+  const maxConnectionsPercent = integer(get, 'proxyMaxConnectionsPercent', fallback, 1, 100);
+  const databaseConnections = Math.floor((dbMaxConnections * maxConnectionsPercent) / 100);
+  if (databaseConnections > open) {
+    throw new ConfigError(
+      'proxyMaxConnectionsPercent',
+      String(maxConnectionsPercent),
+      `the proxy could open ${databaseConnections} of max_connections ${dbMaxConnections}, into the ` +
+        `${dbReservedConnections} kept for migrate and operators (dbReservedConnections), who connect to ` +
+        `the database directly; at most ${fallback}`,
+    );
+  }
+  if (databaseConnections < 1) {
+    throw new ConfigError(
+      'proxyMaxConnectionsPercent',
+      String(maxConnectionsPercent),
+      `${maxConnectionsPercent} % of max_connections ${dbMaxConnections} leaves the proxy no connection ` +
+        `(${RDS_PROXY_POOL_PAGE})`,
+    );
+  }
+  return { maxConnectionsPercent, databaseConnections };
 }
 
 /** Lambda keeps this much of the account's concurrency unreserved: "You can reserve up to the
@@ -223,10 +288,24 @@ export function loadConfig(get: Lookup, region?: string): StackConfig {
   const dbMaxConnections = integer(get, 'dbMaxConnections', 100, 10, 16000);
   const dbReservedConnections = integer(get, 'dbReservedConnections', 10, 1, dbMaxConnections - 1);
   const dbPoolMax = integer(get, 'dbPoolMax', 1, 1, 16);
-  const ceiling = Math.floor((dbMaxConnections - dbReservedConnections) / dbPoolMax);
+  const proxy = proxySettings(get, mode, dbMaxConnections, dbReservedConnections);
+  // Behind the proxy every ingest-fn session pins its database connection (README, RDS Proxy:
+  // prepared statements pin), so each environment still needs DB_POOL_MAX of the proxy's.
+  const ceiling = Math.floor(
+    (proxy ? proxy.databaseConnections : dbMaxConnections - dbReservedConnections) / dbPoolMax,
+  );
   const lambdaConcurrencyQuota = integer(get, 'lambdaConcurrencyQuota', 1000, 10, 10_000_000);
   const reservable = lambdaConcurrencyQuota - LAMBDA_UNRESERVED_MINIMUM;
   const ingestConcurrency = integer(get, 'ingestConcurrency', Math.min(ceiling, Math.max(reservable, 1)), 1, 100000);
+  if (ingestConcurrency > ceiling && proxy) {
+    throw new ConfigError(
+      'ingestConcurrency',
+      String(ingestConcurrency),
+      `${ingestConcurrency} environments x ${dbPoolMax} pinned sessions exceed the proxy's ` +
+        `${proxy.databaseConnections} database connections (proxyMaxConnectionsPercent ` +
+        `${proxy.maxConnectionsPercent} % of dbMaxConnections ${dbMaxConnections}); at most ${ceiling}`,
+    );
+  }
   if (ingestConcurrency > ceiling) {
     throw new ConfigError(
       'ingestConcurrency',
@@ -300,5 +379,6 @@ export function loadConfig(get: Lookup, region?: string): StackConfig {
     architecture: oneOf<Arch>(get, 'architecture', ['arm64', 'x86_64'], 'arm64'),
     alarmEmail,
     metricsNamespace,
+    proxy,
   };
 }

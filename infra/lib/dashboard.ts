@@ -12,12 +12,14 @@ import {
   freeStorageThresholdBytes,
   functionMetrics,
   isBurstable,
+  proxyPoolThreshold,
   queueAgeThreshold,
   urlMetric,
 } from './alarms';
 import { StackConfig } from './config';
 import { Database } from './database';
 import { IngestFunction } from './ingest-function';
+import { IngestProxy } from './proxy';
 import { SyncFunction } from './sync-function';
 
 export interface OperationsDashboardProps {
@@ -27,6 +29,8 @@ export interface OperationsDashboardProps {
   readonly alarms: Alarms;
   /** Public mode only. */
   readonly sync?: SyncFunction;
+  /** `proxy=true` only. */
+  readonly proxy?: IngestProxy;
 }
 
 const PERIOD = Duration.minutes(5);
@@ -43,7 +47,7 @@ export class OperationsDashboard extends Construct {
 
   constructor(scope: Construct, id: string, props: OperationsDashboardProps) {
     super(scope, id);
-    const { config, ingest, database, alarms, sync } = props;
+    const { config, ingest, database, alarms, sync, proxy } = props;
     // No dashboardName: CloudFormation derives a unique one, so two stacks in one account and
     // region never collide (the DashboardName output says which).
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
@@ -56,6 +60,10 @@ export class OperationsDashboard extends Construct {
     this.dashboard.addWidgets(...queueWidgets(ingest, alarms, sync));
     this.dashboard.addWidgets(heading('Database'));
     this.dashboard.addWidgets(...databaseWidgets(config, database));
+    if (proxy) {
+      this.dashboard.addWidgets(heading('RDS Proxy'));
+      this.dashboard.addWidgets(...proxyWidgets(config, proxy));
+    }
     if (sync) {
       this.dashboard.addWidgets(heading('sg-sync-fn'));
       this.dashboard.addWidgets(...syncWidgets(config, sync));
@@ -160,6 +168,42 @@ function databaseWidgets(config: StackConfig, database: Database): cloudwatch.IW
       left: [instance.metricFreeStorageSpace({ period: PERIOD, statistic: 'Minimum', label: 'free' })],
       leftYAxis: { min: 0 },
       leftAnnotations: [{ value: freeStorageThresholdBytes(allocated), label: 'DatabaseFreeStorage alarm' }],
+    }),
+  ];
+}
+
+/** The proxy's sessions (clients, database connections, pinned ones) against its pool and
+ *  ingest-fn's reservation, how long a session waits for a connection and the database answers,
+ *  its availability and refused logins. */
+function proxyWidgets(config: StackConfig, proxy: IngestProxy): cloudwatch.IWidget[] {
+  const gauge = (name: 'ClientConnections' | 'DatabaseConnections' | 'DatabaseConnectionsCurrentlySessionPinned', label: string) =>
+    proxy.metric(name, { statistic: 'Maximum', label });
+  const average = (name: 'DatabaseConnectionsBorrowLatency' | 'QueryDatabaseResponseLatency', label: string) =>
+    proxy.metric(name, { period: PERIOD, statistic: 'Average', label });
+  return [
+    graph('RDS Proxy sessions', {
+      left: [
+        gauge('ClientConnections', 'client sessions'),
+        gauge('DatabaseConnections', 'database connections'),
+        gauge('DatabaseConnectionsCurrentlySessionPinned', 'pinned'),
+      ],
+      leftYAxis: { min: 0 },
+      leftAnnotations: [
+        { value: proxyPoolThreshold(proxy), label: 'ProxyPoolFull alarm (the pool)', color: cloudwatch.Color.RED },
+        { value: config.ingestConcurrency * config.dbPoolMax, label: 'ingest-fn reservation x DB_POOL_MAX' },
+      ],
+    }),
+    graph('RDS Proxy latency (µs)', {
+      left: [
+        average('QueryDatabaseResponseLatency', 'database response'),
+        average('DatabaseConnectionsBorrowLatency', 'borrow a connection'),
+      ],
+      leftYAxis: { min: 0 },
+    }),
+    graph('RDS Proxy availability and refused logins', {
+      left: [proxy.metricAvailability({ period: PERIOD, label: 'availability %' })],
+      leftYAxis: { min: 0, max: 100 },
+      right: [proxy.metric('ClientConnectionsSetupFailedAuth', { period: PERIOD, statistic: 'Sum', label: 'refused logins' })],
     }),
   ];
 }

@@ -7,6 +7,7 @@ import { Database } from './database';
 import { IAM_DB_USER } from './database-accounts';
 import { deadLetterQueue } from './alarms';
 import { Placement, placedIn } from './network';
+import { IngestProxy } from './proxy';
 import { workspaceFunction } from './rust-function';
 
 const TIMEOUT = Duration.seconds(30);
@@ -16,6 +17,8 @@ export interface IngestFunctionProps {
   readonly config: StackConfig;
   /** Inside the VPC (vpc mode); outside any VPC when unset. */
   readonly placement?: Placement;
+  /** RDS Proxy in front of the database (`proxy=true`): ingest-fn logs in to it with IAM. */
+  readonly proxy?: IngestProxy;
 }
 
 /** ingest-fn: a Function URL (IAM auth) and an SQS queue in front of the events table. */
@@ -29,11 +32,18 @@ export class IngestFunction extends Construct {
 
   constructor(scope: Construct, id: string, props: IngestFunctionProps) {
     super(scope, id);
-    const { database, config, placement } = props;
+    const { database, config, placement, proxy } = props;
     const environment = database.environment();
     // Where its embedded-metric-format lines go; the alarms and the dashboard read the same.
     environment.METRICS_NAMESPACE = config.metricsNamespace;
-    if (config.dbAuth === 'iam') {
+    if (proxy) {
+      // The proxy requires IAM from its clients whatever it logs in to the database with; the
+      // token is signed for the proxy's endpoint. TLS stays verify-identity: the proxy's
+      // certificate comes from ACM (Amazon Trust Services roots, in the driver's webpki set).
+      environment.DB_HOST = proxy.endpoint;
+      environment.DB_USER = proxy.user;
+      environment.DB_IAM_AUTH = 'true';
+    } else if (config.dbAuth === 'iam') {
       environment.DB_USER = IAM_DB_USER;
       environment.DB_IAM_AUTH = 'true';
     } else {
@@ -53,7 +63,12 @@ export class IngestFunction extends Construct {
       environment,
       ...placedIn(placement),
     });
-    if (config.dbAuth === 'iam') {
+    if (proxy) {
+      // On the proxy's resource only: ingest-fn never logs in to the database itself.
+      proxy.grantConnect(this.function);
+      // No invocation before the proxy has its target.
+      (this.function.node.defaultChild as Construct).node.addDependency(proxy.targetGroup);
+    } else if (config.dbAuth === 'iam') {
       database.instance.grantConnect(this.function, IAM_DB_USER);
     } else {
       database.requireIngestSecret().grantRead(this.function);

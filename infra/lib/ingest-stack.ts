@@ -11,6 +11,7 @@ import { Network } from './network';
 import { SyncFunction } from './sync-function';
 import { VpcAccess } from './vpc-access';
 import { acknowledgeFindings } from './nag';
+import { IngestProxy, proxiedDatabase } from './proxy';
 import { FunctionsAfterTheirPolicies } from './iam-ordering';
 
 export interface IngestStackProps extends StackProps {
@@ -24,6 +25,8 @@ export class IngestStack extends Stack {
   readonly sync?: SyncFunction;
   readonly migrations: Migrations;
   readonly ingest: IngestFunction;
+  /** RDS Proxy for ingest-fn (`proxy=true`, vpc mode). */
+  readonly proxy?: IngestProxy;
 
   constructor(scope: Construct, id: string, props: IngestStackProps) {
     super(scope, id, props);
@@ -33,10 +36,28 @@ export class IngestStack extends Stack {
     this.database = database;
 
     const access =
-      config.mode === 'vpc' ? new VpcAccess(this, 'VpcAccess', { network: this.network, database }) : undefined;
+      config.mode === 'vpc'
+        ? new VpcAccess(this, 'VpcAccess', { network: this.network, database, ingestViaProxy: !!config.proxy })
+        : undefined;
+    if (config.proxy && access) {
+      this.proxy = new IngestProxy(this, 'Proxy', {
+        network: this.network,
+        database: proxiedDatabase(database.instance),
+        config: config.proxy,
+        dbAuth: config.dbAuth,
+        ingestSecret: database.ingestSecret,
+        maxConnections: config.dbMaxConnections,
+        clients: access.ingest.securityGroup,
+      });
+    }
 
     this.migrations = new Migrations(this, 'Migrations', { database, config, placement: access?.migrate });
-    this.ingest = new IngestFunction(this, 'Ingest', { database, config, placement: access?.ingest });
+    this.ingest = new IngestFunction(this, 'Ingest', {
+      database,
+      config,
+      placement: access?.ingest,
+      proxy: this.proxy,
+    });
     if (config.mode === 'public') {
       this.sync = new SyncFunction(this, 'Sync', { groups: database.syncedGroups, config });
       // migrate runs outside the VPC too: it needs the rules the first sync writes.
@@ -54,6 +75,7 @@ export class IngestStack extends Stack {
     const alarms = new Alarms(this, 'Alarms', { email: config.alarmEmail });
     alarms.watchIngest(this.ingest);
     alarms.watchDatabase(this.database, config);
+    if (this.proxy) alarms.watchProxy(this.proxy);
     if (this.sync) alarms.watchSync(this.sync, config);
     const dashboard = new OperationsDashboard(this, 'Operations', {
       config,
@@ -61,6 +83,7 @@ export class IngestStack extends Stack {
       database: this.database,
       alarms,
       sync: this.sync,
+      proxy: this.proxy,
     });
 
     new CfnOutput(this, 'IngestFunctionName', { value: this.ingest.function.functionName });
@@ -71,6 +94,7 @@ export class IngestStack extends Stack {
       new CfnOutput(this, 'SyncFunctionName', { value: this.sync.function.functionName });
     }
     new CfnOutput(this, 'DatabaseEndpoint', { value: this.database.host });
+    if (this.proxy) new CfnOutput(this, 'ProxyEndpoint', { value: this.proxy.endpoint });
     new CfnOutput(this, 'DatabaseSecretArn', { value: this.database.secret.secretArn });
     new CfnOutput(this, 'DatabaseSecurityGroupIds', {
       value: (this.sync ? this.database.syncedGroups : [this.database.privateGroup as ec2.SecurityGroup])

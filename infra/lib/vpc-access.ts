@@ -8,6 +8,9 @@ import { Network, Placement } from './network';
 export interface VpcAccessProps {
   readonly network: Network;
   readonly database: Database;
+  /** ingest-fn reaches the database only through RDS Proxy (`proxy=true`), which admits it
+   *  itself (lib/proxy.ts): no rule from its group to the database or the endpoint. */
+  readonly ingestViaProxy?: boolean;
 }
 
 /** The `vpc` mode's wiring: a security group for each function inside the VPC (no egress but
@@ -43,7 +46,7 @@ export class VpcAccess extends Construct {
       securityGroups: [group('SecretsManagerEndpointGroup', 'Secrets Manager endpoint: HTTPS from the functions only')],
     });
     const privateGroup = database.privateGroup as ec2.SecurityGroup;
-    for (const p of [this.ingest, this.migrate]) {
+    for (const p of props.ingestViaProxy ? [this.migrate] : [this.ingest, this.migrate]) {
       privateGroup.connections.allowFrom(p.securityGroup, ec2.Port.tcp(DATABASE_PORT), 'MySQL from a function');
       endpoint.connections.allowDefaultPortFrom(p.securityGroup, 'Secrets Manager from a function');
     }
