@@ -288,6 +288,17 @@ describe.each(everyMode)('%s', (mode, s) => {
       ComparisonOperator: 'LessThanThreshold',
       Threshold: 100,
     });
+    // Period 60 and Period x EvaluationPeriods within a day, as PutMetricAlarm takes them, and
+    // each notifies the one topic when it fires and when it clears.
+    // https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html
+    const topic = findOne(s.json, 'AWS::SNS::Topic', () => true)[0];
+    for (const a of [on('DatabaseConnections'), on('ClientConnectionsSetupFailedAuth'), on('AvailabilityPercentage')]) {
+      expect(a.Period % 60).toBe(0);
+      expect(a.Period * a.EvaluationPeriods).toBeLessThanOrEqual(86400);
+      expect(a.AlarmActions).toEqual([{ Ref: topic }]);
+      expect(a.OKActions).toEqual([{ Ref: topic }]);
+      expect(a.AlarmDescription).toMatch(/Runbook: README, Runbooks, Proxy[A-Za-z]+\./);
+    }
     // The instance's own connection alarm stays, on the instance.
     const instanceAlarm = alarms.filter((a) => a.MetricName === 'DatabaseConnections' && a.Dimensions[0].Name === 'DBInstanceIdentifier');
     expect(instanceAlarm).toHaveLength(1);
