@@ -187,8 +187,10 @@ describe.each(everyMode)('%s', (mode, s) => {
     }
   });
 
-  // The proxy reads the secret with its role; a key other than aws/secretsmanager needs
-  // kms:Decrypt too. https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy-secrets-arns.html
+  // The proxy reads the secret with its role (rds-proxy-iam-setup.html); GetSecretValue needs
+  // "kms:Decrypt - required only if you use a customer-managed AWS KMS key to encrypt the secret.
+  // You do not need this permission to use the account's default AWS managed CMK for Secrets
+  // Manager." https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetSecretValue.html
   test('RDS Proxy: the secret the proxy reads uses the AWS-managed key, so its role needs no kms:Decrypt', () => {
     for (const id of idsOf(s.json, 'AWS::SecretsManager::Secret')) {
       expect(s.json.Resources[id].Properties.KmsKeyId).toBeUndefined();
