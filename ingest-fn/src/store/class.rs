@@ -53,8 +53,10 @@ pub fn classify(code: Option<u16>, sqlstate: Option<&str>, kind: Kind) -> Class 
         Some(1045) => return Class::Denied,
         // 1040 too many connections, 1203 the account's max_user_connections, 1205 lock wait
         // timeout, 1213 deadlock, 1290 --read-only (MySQL; an RDS primary being demoted),
-        // 1836 read-only mode (MariaDB).
-        Some(1040 | 1203 | 1205 | 1213 | 1290 | 1836) => return Class::Transient,
+        // 1836 read-only mode (MariaDB), 9501 RDS Proxy timed out waiting for a database
+        // connection (its pool is full: `-c proxy=true`).
+        // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy.troubleshooting.html
+        Some(1040 | 1203 | 1205 | 1213 | 1290 | 1836 | 9501) => return Class::Transient,
         _ => {}
     }
     match sqlstate.map(|s| s.get(..2).unwrap_or(s)) {
@@ -91,6 +93,7 @@ mod tests {
             (1213, "40001", Transient, "deadlock"),
             (1290, "HY000", Transient, "--read-only (MySQL failover)"),
             (1836, "HY000", Transient, "read-only mode (MariaDB)"),
+            (9501, "HY000", Transient, "RDS Proxy: no database connection in time"),
             (1142, "42000", Permanent, "missing INSERT grant"),
             (1146, "42S02", Permanent, "table doesn't exist"),
             (1054, "42S22", Permanent, "unknown column"),
