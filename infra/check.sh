@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The infra checks, all offline: type check, the jest tests (aws-cdk-lib/assertions and
-# cdk-nag), `SKIP_BUNDLING=1 cdk synth` of both modes, cfn-lint on every template, and one
-# real synth that builds the three Rust functions with cargo-lambda. Ends with the plain line
+# cdk-nag), `SKIP_BUNDLING=1 cdk synth` of both modes (and of the proxy and Aurora variants),
+# cfn-lint on every template, and one real synth that builds the three Rust functions with
+# cargo-lambda. Ends with the plain line
 # `infra: N passed, N failed` (each jest test and each other check counts once).
 set -uo pipefail
 source "$(dirname "$0")/../tests/env.sh"
@@ -43,9 +44,12 @@ synth() { # synth DIR [-c k=v ...]
 check "SKIP_BUNDLING=1 cdk synth (public, iam)" synth "$out/public"
 check "SKIP_BUNDLING=1 cdk synth (vpc, secret)" synth "$out/vpc" -c mode=vpc -c dbAuth=secret
 check "SKIP_BUNDLING=1 cdk synth (vpc, iam, proxy)" synth "$out/proxy" -c mode=vpc -c proxy=true
+check "SKIP_BUNDLING=1 cdk synth (aurora-mysql, public, iam)" synth "$out/aurora" -c engine=aurora-mysql
+check "SKIP_BUNDLING=1 cdk synth (aurora-mysql, vpc, secret, auto-pause, a reader)" synth "$out/aurora-vpc" \
+    -c engine=aurora-mysql -c mode=vpc -c dbAuth=secret -c minCapacity=0 -c auroraReaders=1
 # W3005 (a DependsOn that a GetAtt already implies) is how CDK writes every function's role.
 check "cfn-lint" cfn-lint --ignore-checks W3005 -- "$out"/public/*.template.json "$out"/vpc/*.template.json \
-    "$out"/proxy/*.template.json
+    "$out"/proxy/*.template.json "$out"/aurora/*.template.json "$out"/aurora-vpc/*.template.json
 
 # The real build. The arm64 standard library comes from rustup; where rustup cannot reach
 # its server the build falls back to x86_64 and says so, which still proves the bundling.

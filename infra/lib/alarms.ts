@@ -9,6 +9,7 @@ import * as rds from 'aws-cdk-lib/aws-rds';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Annotations, Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
+import { clusterAlarms } from './cluster-observability';
 import type { StackConfig } from './config';
 import type { Database } from './database';
 import type { IngestFunction } from './ingest-function';
@@ -216,8 +217,14 @@ export class Alarms extends Construct {
     this.deadLetters('IngestDeadLetters', ingest.deadLetters, 'SQS events were given up (invalid or undeliverable)');
   }
 
-  /** The database: free storage, connections against max_connections, CPU credits. */
+  /** The database: free storage, connections against max_connections, CPU credits; for an
+   *  Aurora cluster its own (cluster-observability.ts). */
   watchDatabase(database: Database, config: StackConfig): void {
+    if (database.cluster) {
+      const alarms = clusterAlarms(database.cluster, config, connectionsThreshold(config));
+      for (const [id, alarm] of Object.entries(alarms)) this.add(id, alarm);
+      return;
+    }
     const instance = database.instance;
     const allocated = Number((instance.node.defaultChild as rds.CfnDBInstance).allocatedStorage);
     this.add('DatabaseFreeStorage', {

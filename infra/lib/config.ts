@@ -2,6 +2,8 @@
 // place, so a wrong value stops `cdk synth` with the key's name instead of a failed deploy.
 
 import { OPT_IN_MAX_SYNC_MINUTES, rateMinutes, receivesIpSpaceChanged } from './regions';
+import { AURORA_AUTO_PAUSE_PREREQUISITES } from './aurora-support';
+import { AuroraConfig, Engine, engineSettings } from './engine-config';
 
 export type Mode = 'public' | 'vpc';
 export type DbAuth = 'iam' | 'secret';
@@ -25,8 +27,15 @@ export interface StackConfig {
   /** Whether AmazonIpSpaceChanged (us-east-1) can reach a function in the stack's region; not in
    *  opt-in regions, where the backstop alone keeps the rules current. */
   readonly ipSpaceNotifications: boolean;
-  /** `max_connections` set in the parameter group. */
+  /** `mysql` (RDS MySQL, one instance) or `aurora-mysql` (an Aurora MySQL 3 cluster). */
+  readonly engine: Engine;
+  /** The cluster's shape; only with `engine=aurora-mysql`. */
+  readonly aurora?: AuroraConfig;
+  /** `max_connections` of the database: set in the parameter group, or (Aurora Serverless v2
+   *  without dbMaxConnections) the value Aurora derives from the maximum capacity. */
   readonly dbMaxConnections: number;
+  /** DB_CONNECT_TIMEOUT_MS for ingest-fn and migrate; unset keeps ingest-fn's default. */
+  readonly dbConnectTimeoutMs?: number;
   /** Connections kept free for migrate and operators. */
   readonly dbReservedConnections: number;
   /** Connections per ingest-fn execution environment (`DB_POOL_MAX`). */
@@ -285,10 +294,16 @@ export function loadConfig(get: Lookup, region?: string): StackConfig {
         `the rules current; expected a rate(...) of at most ${OPT_IN_MAX_SYNC_MINUTES} minutes`,
     );
   }
-  const dbMaxConnections = integer(get, 'dbMaxConnections', 100, 10, 16000);
+  const engine = engineSettings(get);
+  const dbMaxConnections = engine.maxConnections;
   const dbReservedConnections = integer(get, 'dbReservedConnections', 10, 1, dbMaxConnections - 1);
   const dbPoolMax = integer(get, 'dbPoolMax', 1, 1, 16);
   const proxy = proxySettings(get, mode, dbMaxConnections, dbReservedConnections);
+  if (proxy && engine.aurora?.minCapacity === 0 && engine.aurora.instanceClass === 'serverless') {
+    // A proxy keeps its pool's connections to the writer open, and an instance pauses only
+    // without connections: AWS lists RDS Proxy as incompatible with auto-pause.
+    throw new ConfigError('minCapacity', '0', `auto-pause cannot work behind proxy=true (${AURORA_AUTO_PAUSE_PREREQUISITES}); set minCapacity to 0.5 or more, or deploy without proxy`);
+  }
   // Behind the proxy every ingest-fn session pins its database connection (README, RDS Proxy:
   // prepared statements pin), so each environment still needs DB_POOL_MAX of the proxy's.
   const ceiling = Math.floor(
@@ -311,7 +326,7 @@ export function loadConfig(get: Lookup, region?: string): StackConfig {
       'ingestConcurrency',
       String(ingestConcurrency),
       `${ingestConcurrency} environments x ${dbPoolMax} connections exceed ` +
-        `dbMaxConnections ${dbMaxConnections} - dbReservedConnections ${dbReservedConnections}; ` +
+        `${engine.maxConnectionsLabel} - dbReservedConnections ${dbReservedConnections}; ` +
         `at most ${ceiling}`,
     );
   }
@@ -364,7 +379,10 @@ export function loadConfig(get: Lookup, region?: string): StackConfig {
     rulesPerGroup,
     syncSchedule,
     ipSpaceNotifications,
+    engine: engine.engine,
+    aurora: engine.aurora,
     dbMaxConnections,
+    dbConnectTimeoutMs: engine.connectTimeoutMs,
     dbReservedConnections,
     dbPoolMax,
     ingestConcurrency,

@@ -16,6 +16,7 @@ import {
   queueAgeThreshold,
   urlMetric,
 } from './alarms';
+import { clusterGraphs } from './cluster-observability';
 import { StackConfig } from './config';
 import { Database } from './database';
 import { IngestFunction } from './ingest-function';
@@ -143,6 +144,11 @@ function queueWidgets(ingest: IngestFunction, alarms: Alarms, sync?: SyncFunctio
 }
 
 function databaseWidgets(config: StackConfig, database: Database): cloudwatch.IWidget[] {
+  if (database.cluster) {
+    return clusterGraphs(database.cluster, config, connectionsThreshold(config), PERIOD).map(({ title, props }) =>
+      graph(title, props),
+    );
+  }
   const instance = database.instance;
   const allocated = Number((instance.node.defaultChild as rds.CfnDBInstance).allocatedStorage);
   const cpu: Omit<cloudwatch.GraphWidgetProps, 'title'> = {

@@ -1,13 +1,18 @@
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as rds from 'aws-cdk-lib/aws-rds';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { RemovalPolicy } from 'aws-cdk-lib';
-import { Construct } from 'constructs';
+import { Construct, IConstruct } from 'constructs';
 import { RdsCaLayer } from './ca-layer';
+import { ClusterParameterGroups } from './cluster-parameters';
 import { StackConfig } from './config';
 import { PasswordAccountSecret } from './database-accounts';
+import { DatabaseCluster, auroraMysqlEngine } from './database-cluster';
 import { DATABASE_NAME, DATABASE_PORT, DatabaseInstance, mysqlEngine } from './database-instance';
 import { DatabaseParameters } from './database-parameters';
 import { databaseSecurityGroups } from './database-security-groups';
+import { Engine } from './engine-config';
 import { Network } from './network';
 
 export interface DatabaseProps {
@@ -15,13 +20,42 @@ export interface DatabaseProps {
   readonly config: StackConfig;
 }
 
-/** RDS MySQL 8 with TLS enforced, IAM authentication, encrypted storage and backups; in the
- *  `public` mode reachable from the internet through a pool of security groups that start
- *  empty and that sg-sync-fn fills with the region's EC2 ranges. Puts together the parameter
- *  group, the groups, the instance, ingest-fn's password secret and the CA layer, and says
- *  how a client reaches the database (`environment`). */
+/** What clients, migrate's trigger and RDS Proxy need of the database, whichever engine serves
+ *  it: an RDS MySQL instance (`engine=mysql`) or an Aurora MySQL cluster (`engine=aurora-mysql`). */
+export interface DatabaseServer {
+  readonly engine: Engine;
+  /** The endpoint clients log in to: the instance's, or the cluster's writer endpoint. */
+  readonly host: string;
+  readonly port: number;
+  /** The resource id `rds-db:connect` names (`dbuser:<id>/<user>`): the instance's
+   *  DbiResourceId, or the cluster's ClusterResourceId. */
+  readonly resourceId: string;
+  /** The admin (master) account's generated secret. */
+  readonly secret: secretsmanager.ISecret;
+  /** The groups on the database's network interfaces. */
+  readonly securityGroups: ec2.ISecurityGroup[];
+  /** The max_connections each instance has, which the connection budget comes from (config.ts). */
+  readonly maxConnections: number;
+  /** What a proxy targets. */
+  readonly target: rds.IDatabaseInstance | rds.IDatabaseCluster;
+  /** What must exist before anyone logs in: the instance, or the cluster with its instances. */
+  readonly ready: IConstruct;
+  /** Grants `rds-db:connect` as `user` on this database. */
+  grantConnect(grantee: iam.IGrantable, user: string): iam.Grant;
+}
+
+/** RDS MySQL 8 (or, with `engine=aurora-mysql`, an Aurora MySQL 3 cluster) with TLS enforced,
+ *  IAM authentication, encrypted storage and backups; in the `public` mode reachable from the
+ *  internet through a pool of security groups that start empty and that sg-sync-fn fills with
+ *  the region's EC2 ranges. Puts together the parameter group(s), the groups, the instance or
+ *  cluster, ingest-fn's password secret and the CA layer, and says how a client reaches the
+ *  database (`environment`, `server`). */
 export class Database extends Construct {
-  readonly instance: DatabaseInstance;
+  /** Whichever engine serves the database. */
+  readonly server: DatabaseServer;
+  /** The Aurora cluster (`engine=aurora-mysql`). */
+  readonly cluster?: DatabaseCluster;
+  private readonly rdsInstance?: DatabaseInstance;
   /** The admin (master) account's generated secret: migrate alone reads it. */
   readonly secret: secretsmanager.ISecret;
   /** The least-privilege password account's secret (`dbAuth=secret`): ingest-fn reads it. */
@@ -33,33 +67,79 @@ export class Database extends Construct {
   /** The RDS CA bundle as a layer, for DB_CA_BUNDLE (verify-identity against RDS). */
   readonly caLayer: RdsCaLayer;
   private readonly poolMax: number;
+  private readonly connectTimeoutMs?: number;
 
   constructor(scope: Construct, id: string, props: DatabaseProps) {
     super(scope, id);
     const { network, config } = props;
-    const engine = mysqlEngine(config.mysqlVersion);
-    // The ids below are those the resources had when this was one constructor: each is a
-    // logical id in deployed stacks.
-    const parameterGroup = new DatabaseParameters(this, 'Parameters', {
-      engine,
-      maxConnections: config.dbMaxConnections,
-    });
-    const groups = databaseSecurityGroups(this, {
-      vpc: network.vpc,
-      mode: config.mode,
-      poolSize: config.securityGroupPoolSize,
-    });
+    // Created where the instance's code always created them (after its parameter group): the
+    // order of a template's resources follows it.
+    const securityGroups = () =>
+      databaseSecurityGroups(this, { vpc: network.vpc, mode: config.mode, poolSize: config.securityGroupPoolSize });
+    let groups: ReturnType<typeof databaseSecurityGroups>;
+    if (config.aurora) {
+      const engine = auroraMysqlEngine(config.aurora.version);
+      groups = securityGroups();
+      const cluster = new DatabaseCluster(this, 'Cluster', {
+        network,
+        config,
+        aurora: config.aurora,
+        engine,
+        parameters: new ClusterParameterGroups(this, 'ClusterParameters', {
+          engine,
+          maxConnections: config.aurora.maxConnectionsSet ? config.dbMaxConnections : undefined,
+        }),
+        securityGroups: groups.all,
+      });
+      this.cluster = cluster;
+      this.server = {
+        engine: 'aurora-mysql',
+        host: cluster.clusterEndpoint.hostname,
+        port: DATABASE_PORT,
+        resourceId: cluster.clusterResourceIdentifier,
+        // The cluster's generated secret always exists (adminCredentials).
+        secret: cluster.secret as secretsmanager.ISecret,
+        securityGroups: groups.all,
+        maxConnections: config.dbMaxConnections,
+        target: cluster,
+        ready: cluster,
+        grantConnect: (grantee, user) => cluster.grantConnect(grantee, user),
+      };
+    } else {
+      const engine = mysqlEngine(config.mysqlVersion);
+      // The ids below are those the resources had when this was one constructor: each is a
+      // logical id in deployed stacks.
+      const parameterGroup = new DatabaseParameters(this, 'Parameters', {
+        engine,
+        maxConnections: config.dbMaxConnections,
+      });
+      groups = securityGroups();
+      const instance = new DatabaseInstance(this, 'Instance', {
+        network,
+        config,
+        engine,
+        parameterGroup,
+        securityGroups: groups.all,
+      });
+      this.rdsInstance = instance;
+      this.server = {
+        engine: 'mysql',
+        host: instance.dbInstanceEndpointAddress,
+        port: DATABASE_PORT,
+        // Always set on an instance the stack creates (its DbiResourceId attribute).
+        resourceId: instance.instanceResourceId as string,
+        // The instance's generated secret always exists (adminCredentials).
+        secret: instance.secret as secretsmanager.ISecret,
+        securityGroups: groups.all,
+        maxConnections: config.dbMaxConnections,
+        target: instance,
+        ready: instance,
+        grantConnect: (grantee, user) => instance.grantConnect(grantee, user),
+      };
+    }
     this.syncedGroups = groups.synced;
     this.privateGroup = groups.private;
-    this.instance = new DatabaseInstance(this, 'Instance', {
-      network,
-      config,
-      engine,
-      parameterGroup,
-      securityGroups: groups.all,
-    });
-    // The instance's generated secret always exists (adminCredentials).
-    this.secret = this.instance.secret as secretsmanager.ISecret;
+    this.secret = this.server.secret;
     if (config.dbAuth === 'secret') {
       this.ingestSecret = new PasswordAccountSecret(this, 'IngestSecret', {
         // Like the admin secret: a protected stack keeps it for a restored snapshot.
@@ -68,6 +148,13 @@ export class Database extends Construct {
     }
     this.caLayer = new RdsCaLayer(this, 'CaBundle', { caBundle: config.caBundle });
     this.poolMax = config.dbPoolMax;
+    this.connectTimeoutMs = config.dbConnectTimeoutMs;
+  }
+
+  /** The RDS MySQL instance; only `engine=mysql` creates it. */
+  get instance(): DatabaseInstance {
+    if (!this.rdsInstance) throw new Error('the RDS instance exists only with engine=mysql; use database.server');
+    return this.rdsInstance;
   }
 
   /** The environment both database clients (ingest-fn, migrate) share. */
@@ -79,6 +166,8 @@ export class Database extends Construct {
       DB_TLS: 'verify-identity',
       DB_CA_BUNDLE: this.caLayer.path,
       DB_POOL_MAX: String(this.poolMax),
+      // Set only when chosen, or when a paused Aurora cluster must be given time to resume.
+      ...(this.connectTimeoutMs !== undefined && { DB_CONNECT_TIMEOUT_MS: String(this.connectTimeoutMs) }),
     };
   }
 
@@ -88,8 +177,9 @@ export class Database extends Construct {
     return this.ingestSecret;
   }
 
-  /** The instance's endpoint address, for DB_HOST. */
+  /** The database's endpoint address (the instance's, or the cluster's writer endpoint), for
+   *  DB_HOST. */
   get host(): string {
-    return this.instance.dbInstanceEndpointAddress;
+    return this.server.host;
   }
 }

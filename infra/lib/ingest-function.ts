@@ -69,7 +69,7 @@ export class IngestFunction extends Construct {
       // No invocation before the proxy has its target.
       (this.function.node.defaultChild as Construct).node.addDependency(proxy.targetGroup);
     } else if (config.dbAuth === 'iam') {
-      database.instance.grantConnect(this.function, IAM_DB_USER);
+      database.server.grantConnect(this.function, IAM_DB_USER);
     } else {
       database.requireIngestSecret().grantRead(this.function);
     }

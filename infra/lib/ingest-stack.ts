@@ -42,7 +42,7 @@ export class IngestStack extends Stack {
     if (config.proxy && access) {
       this.proxy = new IngestProxy(this, 'Proxy', {
         network: this.network,
-        database: proxiedDatabase(database.instance),
+        database: proxiedDatabase(database.server.target),
         config: config.proxy,
         dbAuth: config.dbAuth,
         ingestSecret: database.ingestSecret,

@@ -63,7 +63,7 @@ export class Migrations extends Construct {
       invocationType: triggers.InvocationType.REQUEST_RESPONSE,
       executeOnHandlerChange: true,
       timeout: MIGRATE_TRIGGER_TIMEOUT,
-      executeAfter: [database.instance],
+      executeAfter: [database.server.ready],
     });
   }
 }

@@ -51,6 +51,39 @@ const byPath: Record<string, Acknowledgement[]> = {
         'groups admit only the EC2 ranges of the region (see README). The vpc mode makes it private',
     },
   ],
+  // engine=aurora-mysql (lib/database-cluster.ts).
+  'Database/Cluster': [
+    {
+      id: 'AwsSolutions::AwsSolutions-RDS11',
+      reason:
+        'Port 3306 is what sg-sync-fn opens and clients expect; a non-default port hides nothing ' +
+        'from a scan, and the security groups, TLS and IAM authentication are the real gate',
+    },
+    {
+      id: 'AwsSolutions::AwsSolutions-RDS14',
+      reason:
+        'Backtrack can only be chosen when a cluster is created, bills for the change records it ' +
+        'keeps, and is not offered in every region; automated backups (point-in-time restore) ' +
+        'cover recovery, as for the RDS instance',
+    },
+    {
+      id: 'CloudFormation-Validate::W9011',
+      reason:
+        'public mode: the function runs outside any VPC, so the writer (and any reader) must be ' +
+        'public; the cluster\'s groups admit only the EC2 ranges of the region (see README). The ' +
+        'vpc mode makes them private',
+    },
+  ],
+  'Database/Cluster/Secret': [
+    {
+      id: 'AwsSolutions::AwsSolutions-SMG4',
+      reason:
+        'The admin (master) secret is read by migrate alone, once per deploy, inside the stack; ' +
+        'ingest-fn never sees it: it logs in with IAM tokens or with the least-privilege account ' +
+        'of its own secret. Rotation needs a rotation function with network access to the ' +
+        'database, which this reference stack leaves to its operator',
+    },
+  ],
   'Database/Instance/Secret': [
     {
       id: 'AwsSolutions::AwsSolutions-SMG4',
@@ -109,6 +142,12 @@ function chosen(config: StackConfig): Record<string, Acknowledgement[]> {
   if (config.protectDatabase) return {};
   return {
     'Database/Instance': [
+      {
+        id: 'AwsSolutions::AwsSolutions-RDS10',
+        reason: 'protectDatabase=false: a throwaway stack whose database may go with it',
+      },
+    ],
+    'Database/Cluster': [
       {
         id: 'AwsSolutions::AwsSolutions-RDS10',
         reason: 'protectDatabase=false: a throwaway stack whose database may go with it',

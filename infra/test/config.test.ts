@@ -11,6 +11,7 @@ test('defaults', () => {
     rulesPerGroup: 60,
     syncSchedule: 'rate(1 hour)',
     ipSpaceNotifications: true,
+    engine: 'mysql',
     dbMaxConnections: 100,
     dbReservedConnections: 10,
     dbPoolMax: 1,
