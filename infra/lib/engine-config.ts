@@ -114,8 +114,12 @@ export function engineSettings(get: Lookup): EngineSettings {
   }
   const serverless = instanceClass === 'serverless';
   const readers = whole(get, 'auroraReaders', 0, 0, 15);
-  // The capacity range exists for provisioned clusters too (it applies to any db.serverless
-  // reader added later), but only a serverless cluster uses it here.
+  // A provisioned cluster has no capacity range (CDK writes none without a db.serverless
+  // instance): its settings would be ignored.
+  const capacityKey = ['minCapacity', 'maxCapacity', 'autoPauseSeconds'].find((k) => raw(get, k) !== undefined);
+  if (!serverless && capacityKey) {
+    throw new ConfigError(capacityKey, raw(get, capacityKey), `applies only to auroraInstanceClass=serverless, and it is ${instanceClass}`);
+  }
   const minCapacity = capacity(get, 'minCapacity', 0.5, SERVERLESS_V2_CAPACITY.min, SERVERLESS_V2_CAPACITY.max);
   const maxCapacity = capacity(get, 'maxCapacity', 4, SERVERLESS_V2_CAPACITY.minOfMax, SERVERLESS_V2_CAPACITY.max);
   if (maxCapacity < minCapacity) {

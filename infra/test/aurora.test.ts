@@ -247,6 +247,11 @@ describe('capacity and auto-pause', () => {
     expect(config({ ...AURORA, minCapacity: '0', autoPauseSeconds: '299' })).toThrow(/autoPauseSeconds="299": expected 300 to 86400/);
     expect(config({ ...AURORA, autoPauseSeconds: '600' })).toThrow(/applies only to a serverless cluster with minCapacity=0/);
     expect(config({ ...AURORA, minCapacity: '2.5', maxCapacity: '64' })().aurora).toMatchObject({ minCapacity: 2.5, maxCapacity: 64 });
+    // A provisioned cluster has no capacity range to set.
+    expect(config({ ...AURORA, auroraInstanceClass: 'r7g.large', maxCapacity: '8' })).toThrow(
+      /maxCapacity="8": applies only to auroraInstanceClass=serverless, and it is r7g.large/,
+    );
+    expect(clusterOf(provisioned)[1].Properties.ServerlessV2ScalingConfiguration).toBeUndefined();
   });
 
   // Auto-pause (a minimum of 0 ACUs) arrived with Aurora MySQL 3.08.0.
