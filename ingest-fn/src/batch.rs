@@ -15,22 +15,22 @@ pub const MAX_ITEMS: usize = 1000;
 
 /// An item that will not be written, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Rejected {
-    pub index: usize,
-    pub errors: Vec<FieldError>,
+pub(crate) struct Rejected {
+    pub(crate) index: usize,
+    pub(crate) errors: Vec<FieldError>,
 }
 
 /// The items of one delivery, in order.
 #[derive(Debug, Clone)]
-pub struct EventBatch {
+pub(crate) struct EventBatch {
     received_at: NaiveDateTime,
-    pub rows: Vec<Row>,
-    pub rejected: Vec<Rejected>,
+    pub(crate) rows: Vec<Row>,
+    pub(crate) rejected: Vec<Rejected>,
     len: usize,
 }
 
 impl EventBatch {
-    pub fn new(received_at: NaiveDateTime) -> Self {
+    pub(crate) fn new(received_at: NaiveDateTime) -> Self {
         EventBatch {
             received_at,
             rows: Vec::new(),
@@ -39,17 +39,14 @@ impl EventBatch {
         }
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
     }
 
     /// Adds the next item. `key` gives the idempotency key for an item without `event_id`:
     /// one that stays the same when the same delivery is retried.
-    pub fn push(&mut self, item: &Value, key: impl FnOnce() -> String) {
+    pub(crate) fn push(&mut self, item: &Value, key: impl FnOnce() -> String) {
         match parse_event(item) {
             Ok(event) => self.accept(event, key),
             Err(errors) => self.reject(errors),
@@ -86,7 +83,7 @@ impl EventBatch {
     }
 
     /// Adds an item that could not even be read (a body that is not JSON, say).
-    pub fn reject(&mut self, errors: Vec<FieldError>) {
+    pub(crate) fn reject(&mut self, errors: Vec<FieldError>) {
         self.rejected.push(Rejected {
             index: self.len,
             errors,
@@ -94,23 +91,23 @@ impl EventBatch {
         self.len += 1;
     }
 
-    pub fn event_ids(&self) -> Vec<String> {
+    pub(crate) fn event_ids(&self) -> Vec<String> {
         self.rows.iter().map(|r| r.event_id.clone()).collect()
     }
 
     /// Writes the accepted rows in one statement.
-    pub async fn write(&self, store: &impl EventStore) -> Result<Written, StoreError> {
+    pub(crate) async fn write(&self, store: &impl EventStore) -> Result<Written, StoreError> {
         crate::store::write(store, &self.rows).await
     }
 }
 
 /// Every rejected item of an all-or-nothing request, for the error message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Rejections {
-    pub items: Vec<Rejected>,
+pub(crate) struct Rejections {
+    pub(crate) items: Vec<Rejected>,
     /// A single object rather than an array: no index to show.
     #[serde(skip)]
-    pub single: bool,
+    pub(crate) single: bool,
 }
 
 impl fmt::Display for Rejections {

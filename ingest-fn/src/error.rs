@@ -30,7 +30,7 @@ impl IngestError {
     }
 
     /// The MySQL error number behind a store failure, if the server gave one.
-    pub fn mysql_code(&self) -> Option<u16> {
+    pub(crate) fn mysql_code(&self) -> Option<u16> {
         match self {
             IngestError::InvalidEvent(_) => None,
             IngestError::StoreUnavailable(e) | IngestError::StoreRejected(e) => e.mysql_code(),

@@ -7,9 +7,9 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-pub const MAX_SOURCE_CHARS: usize = 128;
-pub const MAX_EVENT_ID_CHARS: usize = 64;
-pub const MAX_PAYLOAD_BYTES: usize = 16 * 1024;
+pub(crate) const MAX_SOURCE_CHARS: usize = 128;
+pub(crate) const MAX_EVENT_ID_CHARS: usize = 64;
+pub(crate) const MAX_PAYLOAD_BYTES: usize = 16 * 1024;
 
 const FIELDS: [&str; 6] = [
     "source",
@@ -22,22 +22,22 @@ const FIELDS: [&str; 6] = [
 
 /// A valid event, before it has its idempotency key.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Event {
-    pub event_id: Option<String>,
-    pub source: String,
+pub(crate) struct Event {
+    pub(crate) event_id: Option<String>,
+    pub(crate) source: String,
     /// UTC; `None` means the time of receipt.
-    pub recorded_at: Option<NaiveDateTime>,
-    pub val1: f64,
-    pub val2: f64,
+    pub(crate) recorded_at: Option<NaiveDateTime>,
+    pub(crate) val1: f64,
+    pub(crate) val2: f64,
     /// The payload object, serialized.
-    pub payload: Option<String>,
+    pub(crate) payload: Option<String>,
 }
 
 /// One problem with one field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FieldError {
-    pub field: String,
-    pub problem: String,
+pub(crate) struct FieldError {
+    pub(crate) field: String,
+    pub(crate) problem: String,
 }
 
 impl fmt::Display for FieldError {
@@ -67,7 +67,7 @@ fn kind(v: &Value) -> String {
 }
 
 /// An ASCII-printable key of 1 to 64 characters: it is compared byte for byte.
-pub fn check_event_id(id: &str) -> Result<(), String> {
+pub(crate) fn check_event_id(id: &str) -> Result<(), String> {
     if id.is_empty()
         || id.len() > MAX_EVENT_ID_CHARS
         || !id.bytes().all(|b| (0x21..=0x7e).contains(&b))
@@ -105,7 +105,7 @@ fn number(obj: &Map<String, Value>, field: &str, errors: &mut Vec<FieldError>) -
 }
 
 /// Validates one item; every problem is reported, not just the first.
-pub fn parse_event(item: &Value) -> Result<Event, Vec<FieldError>> {
+pub(crate) fn parse_event(item: &Value) -> Result<Event, Vec<FieldError>> {
     let Value::Object(obj) = item else {
         return Err(vec![problem(
             "",

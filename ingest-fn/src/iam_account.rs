@@ -26,7 +26,7 @@ pub struct IamAccountError {
 
 impl IamAccount {
     /// 1 to 32 letters, digits or underscores (MySQL's user name limit).
-    pub fn parse(name: &str) -> Result<IamAccount, ConfigError> {
+    pub(crate) fn parse(name: &str) -> Result<IamAccount, ConfigError> {
         let ok = (1..=32).contains(&name.len())
             && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
         if ok {
@@ -45,7 +45,7 @@ impl IamAccount {
 
     /// Idempotent: creates the account if missing and grants what ingest-fn uses on the
     /// events table (INSERT for writes, SELECT for reads of its own rows).
-    pub fn statements(&self, database: &str) -> [String; 2] {
+    pub(crate) fn statements(&self, database: &str) -> [String; 2] {
         let user = &self.0;
         let database = database.replace('`', "``");
         [
@@ -57,7 +57,7 @@ impl IamAccount {
     }
 
     /// Runs [`IamAccount::statements`] against the pool's current database.
-    pub async fn ensure(&self, pool: &MySqlPool) -> Result<(), IamAccountError> {
+    pub(crate) async fn ensure(&self, pool: &MySqlPool) -> Result<(), IamAccountError> {
         let database = current_database(pool, &self.0).await?;
         let statements = self.statements(&database);
         run_statements(
@@ -73,7 +73,7 @@ impl IamAccount {
 
 /// A password account (`dbAuth=secret`): its name and password come from its own secret.
 /// Deliberately not `Debug`: it holds the password.
-pub struct PasswordAccount {
+pub(crate) struct PasswordAccount {
     name: String,
     password: String,
 }
@@ -82,7 +82,7 @@ impl PasswordAccount {
     /// The name as [`IamAccount::parse`] takes it; the password 16 to 128 printable ASCII
     /// characters without quotes, backslashes or spaces (the infra's generated secrets exclude
     /// them), because `IDENTIFIED BY` takes no bind parameter either.
-    pub fn new(name: &str, password: &str) -> Result<PasswordAccount, ConfigError> {
+    pub(crate) fn new(name: &str, password: &str) -> Result<PasswordAccount, ConfigError> {
         let name = IamAccount::parse(name)
             .map_err(|e| ConfigError {
                 name: "DB_INGEST_SECRET_ARN",
@@ -108,13 +108,9 @@ impl PasswordAccount {
         })
     }
 
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// Idempotent: creates the account if missing, sets its password to the secret's (so a
     /// rotated secret takes effect on the next migrate), and grants the events table.
-    pub fn statements(&self, database: &str) -> [String; 3] {
+    pub(crate) fn statements(&self, database: &str) -> [String; 3] {
         let (user, password) = (&self.name, &self.password);
         let database = database.replace('`', "``");
         [
@@ -128,7 +124,7 @@ impl PasswordAccount {
 
     /// Runs [`PasswordAccount::statements`] against the pool's current database. Errors name the
     /// account and the statement, never the password.
-    pub async fn ensure(&self, pool: &MySqlPool) -> Result<(), IamAccountError> {
+    pub(crate) async fn ensure(&self, pool: &MySqlPool) -> Result<(), IamAccountError> {
         let database = current_database(pool, &self.name).await?;
         let statements = self.statements(&database);
         let actions = ["CREATE USER", "ALTER USER", "GRANT"];

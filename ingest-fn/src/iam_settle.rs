@@ -12,7 +12,7 @@ use std::time::Duration;
 
 /// How long a refusal that may be IAM settling is retried: as long as sg-sync-fn waits for EC2
 /// (its `IAM_SETTLE`).
-pub const IAM_SETTLE: Duration = Duration::from_secs(60);
+pub(crate) const IAM_SETTLE: Duration = Duration::from_secs(60);
 
 /// A refusal that may only mean IAM has not settled yet.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,7 +29,7 @@ pub struct Denial {
 /// policy that is not in effect yet looks like. `DecryptionFailure` (a KMS key) and the rest are
 /// not retried: the stack's secrets use the AWS managed key, which needs no grant.
 /// <https://docs.aws.amazon.com/secretsmanager/latest/apireference/CommonErrors.html>
-pub fn secrets_manager_unsettled(code: Option<&str>) -> bool {
+pub(crate) fn secrets_manager_unsettled(code: Option<&str>) -> bool {
     code == Some("AccessDeniedException")
 }
 
@@ -37,7 +37,7 @@ pub fn secrets_manager_unsettled(code: Option<&str>) -> bool {
 /// the role's `rds-db:connect` policy is not in effect yet; with a password it means the
 /// password is wrong, which waiting does not fix.
 /// <https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/UsingWithRDS.IAMDBAuth.Troubleshooting.html>
-pub fn iam_login_unsettled(iam_auth: bool, mysql_code: Option<u16>) -> bool {
+pub(crate) fn iam_login_unsettled(iam_auth: bool, mysql_code: Option<u16>) -> bool {
     iam_auth && mysql_code == Some(1045)
 }
 
@@ -60,7 +60,7 @@ impl Backoff {
 
     /// The pause after failed attempt `attempt` (from 1) when `waited` has passed since the
     /// first began; `None` when that pause would end past the limit.
-    pub fn pause(&self, attempt: u32, waited: Duration) -> Option<Duration> {
+    pub(crate) fn pause(&self, attempt: u32, waited: Duration) -> Option<Duration> {
         let doublings = attempt.saturating_sub(1).min(31);
         let pause = self.first.saturating_mul(1 << doublings).min(self.max);
         (waited + pause <= self.limit).then_some(pause)
@@ -81,7 +81,7 @@ pub struct NotSettled {
 
 /// The outcome of [`retry`] when it did not succeed.
 #[derive(Debug, thiserror::Error)]
-pub enum Retried<E> {
+pub(crate) enum Retried<E> {
     #[error(transparent)]
     NotSettled(NotSettled),
     #[error(transparent)]
@@ -90,7 +90,7 @@ pub enum Retried<E> {
 
 /// Runs `attempt` until it succeeds, fails with an error `denial` does not recognize, or the
 /// denials outlast `backoff`. `what` names the step in the log.
-pub async fn retry<T, E, F, Fut>(
+pub(crate) async fn retry<T, E, F, Fut>(
     what: &str,
     backoff: Backoff,
     denial: impl Fn(&E) -> Option<Denial>,

@@ -10,24 +10,26 @@
 //! or a load run's verification ([`verify`]), after waiting out IAM's propagation
 //! ([`iam_settle`]).
 
+// Modules other crates name by path (the local stack, ingest-load's tests, ingest-fn's
+// integration tests); the rest is private, its public part re-exported below.
 pub mod batch;
 pub mod config;
-pub mod error;
-pub mod event;
-pub mod handler;
-pub mod iam_account;
+mod error;
+mod event;
+mod handler;
+mod iam_account;
 pub mod iam_settle;
 pub mod metrics;
 pub mod migrate;
-pub mod sources;
-pub mod store;
+mod sources;
+mod store;
 pub mod verify;
 
 pub use config::Config;
 pub use error::IngestError;
 pub use handler::{handle, handle_metered};
-pub use iam_account::{IamAccount, PasswordAccount};
-pub use store::{EventStore, MySqlStore};
+pub use iam_account::{IamAccount, IamAccountError};
+pub use store::{EventStore, MySqlStore, StoreError};
 
 /// The workspace's `migrations/`, embedded.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");

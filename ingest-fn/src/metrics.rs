@@ -20,23 +20,23 @@ pub const STORE_UNAVAILABLE: &str = "StoreUnavailable";
 /// Lost connections the store replaced during the invocation.
 pub const RECONNECTS: &str = "Reconnects";
 /// The write's duration, retries included; only in a line whose invocation wrote.
-pub const WRITE_LATENCY: &str = "WriteLatency";
+pub(crate) const WRITE_LATENCY: &str = "WriteLatency";
 
 /// One invocation's figures.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Tally {
-    pub written: u64,
-    pub duplicates: u64,
-    pub rejected: u64,
-    pub store_unavailable: bool,
-    pub reconnects: u64,
+pub(crate) struct Tally {
+    pub(crate) written: u64,
+    pub(crate) duplicates: u64,
+    pub(crate) rejected: u64,
+    pub(crate) store_unavailable: bool,
+    pub(crate) reconnects: u64,
     /// `None` when nothing was written or tried.
-    pub write_latency: Option<Duration>,
+    pub(crate) write_latency: Option<Duration>,
 }
 
 impl Tally {
     /// Counts `n` items of a request refused as a whole.
-    pub fn refuse(&mut self, n: usize) {
+    pub(crate) fn refuse(&mut self, n: usize) {
         self.rejected += n as u64;
     }
 
@@ -45,7 +45,7 @@ impl Tally {
     /// database rejected is not an outage, and its events are not invalid: it counts in no
     /// metric (`EventsRejected` stays invalid input only); Lambda's Errors, the Function URL's
     /// 5xx and the dead-letter queue show it, and its log line names the MySQL error.
-    pub async fn write(
+    pub(crate) async fn write(
         &mut self,
         batch: &EventBatch,
         store: &impl EventStore,
@@ -69,7 +69,7 @@ impl Tally {
     }
 
     /// The line's metrics.
-    pub fn metrics(&self) -> Vec<Metric> {
+    pub(crate) fn metrics(&self) -> Vec<Metric> {
         let mut metrics = vec![
             Metric::count(EVENTS_WRITTEN, self.written),
             Metric::count(EVENTS_DUPLICATE, self.duplicates),

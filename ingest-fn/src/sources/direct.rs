@@ -11,16 +11,16 @@ use crate::metrics::Tally;
 use crate::store::EventStore;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DirectResponse {
-    pub inserted: u64,
-    pub duplicates: u64,
+pub(crate) struct DirectResponse {
+    pub(crate) inserted: u64,
+    pub(crate) duplicates: u64,
     /// The key each event is stored under, in request order (derived ones included).
-    pub event_ids: Vec<String>,
+    pub(crate) event_ids: Vec<String>,
 }
 
 /// Items of a request body (a direct invoke or an HTTP POST): an object or a non-empty array
 /// of at most [`MAX_ITEMS`]. `key(i)` is the derived key of item `i`.
-pub fn batch(
+pub(crate) fn batch(
     body: &Value,
     received_at: NaiveDateTime,
     key: impl Fn(Option<usize>) -> String,
@@ -56,7 +56,7 @@ pub fn batch(
 }
 
 /// How many events a request body carries: an array's items, else one.
-pub fn items_in(body: &Value) -> usize {
+pub(crate) fn items_in(body: &Value) -> usize {
     match body {
         Value::Array(items) => items.len(),
         _ => 1,
@@ -65,14 +65,14 @@ pub fn items_in(body: &Value) -> usize {
 
 /// The key of item `index` of a request whose own key (Lambda's request id, a client's
 /// `Idempotency-Key`) stays the same when the request is retried: so does the derived key.
-pub fn request_key(key: &str, index: Option<usize>) -> String {
+pub(crate) fn request_key(key: &str, index: Option<usize>) -> String {
     match index {
         Some(i) => format!("{key}:{i}"),
         None => key.to_owned(),
     }
 }
 
-pub async fn handle<S: EventStore>(
+pub(crate) async fn handle<S: EventStore>(
     store: &S,
     payload: Value,
     request_id: &str,

@@ -19,7 +19,7 @@ use crate::sources::direct;
 use crate::store::EventStore;
 
 /// A request body larger than this is refused with 413 before it is parsed.
-pub const MAX_BODY_BYTES: usize = 1 << 20;
+pub(crate) const MAX_BODY_BYTES: usize = 1 << 20;
 
 /// What either payload format delivers.
 struct Request<'a> {
@@ -149,7 +149,7 @@ fn idempotency_key(req: &Request) -> Result<Option<String>, Refusal> {
 }
 
 /// A Function URL or HTTP API request (payload format 2.0).
-pub async fn handle<S: EventStore>(
+pub(crate) async fn handle<S: EventStore>(
     store: &S,
     req: ApiGatewayV2httpRequest,
     received_at: NaiveDateTime,
@@ -165,7 +165,7 @@ pub async fn handle<S: EventStore>(
 }
 
 /// A REST API request (payload format 1.0).
-pub async fn handle_v1<S: EventStore>(
+pub(crate) async fn handle_v1<S: EventStore>(
     store: &S,
     req: ApiGatewayProxyRequest,
     received_at: NaiveDateTime,

@@ -16,11 +16,11 @@ use crate::store::EventStore;
 
 /// A Kinesis `eventID` (`shardId-…:<sequence number>`) is longer than an event_id may be; its
 /// digest is as stable across retries and fits.
-pub fn record_key(event_id: &str) -> String {
+pub(crate) fn record_key(event_id: &str) -> String {
     format!("kinesis:{:x}", Md5::digest(event_id.as_bytes()))
 }
 
-pub async fn handle<S: EventStore>(
+pub(crate) async fn handle<S: EventStore>(
     store: &S,
     event: KinesisEvent,
     received_at: NaiveDateTime,

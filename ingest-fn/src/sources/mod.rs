@@ -3,16 +3,16 @@
 //!
 //! [`EventBatch`]: crate::batch::EventBatch
 
-pub mod direct;
-pub mod http;
-pub mod kinesis;
-pub mod sqs;
+pub(crate) mod direct;
+pub(crate) mod http;
+pub(crate) mod kinesis;
+pub(crate) mod sqs;
 
 use serde_json::Value;
 
 /// Which source a Lambda event came from, told by its shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
+pub(crate) enum Source {
     Direct,
     /// A Function URL or HTTP API (payload format 2.0).
     Http,
@@ -23,7 +23,7 @@ pub enum Source {
 }
 
 impl Source {
-    pub fn detect(event: &Value) -> Source {
+    pub(crate) fn detect(event: &Value) -> Source {
         let records_from = |source: &str| {
             event
                 .get("Records")

@@ -13,7 +13,7 @@ use crate::event::FieldError;
 use crate::metrics::Tally;
 use crate::store::EventStore;
 
-pub async fn handle<S: EventStore>(
+pub(crate) async fn handle<S: EventStore>(
     store: &S,
     event: SqsEvent,
     received_at: NaiveDateTime,

@@ -11,7 +11,7 @@
 
 /// What a failure means for the write, and so what helps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Class {
+pub(crate) enum Class {
     /// The connection is gone, or none came in time: a new connection may work at once.
     Lost,
     /// The server refused the login (1045): renewed credentials may work at once.
@@ -27,7 +27,7 @@ pub enum Class {
 
 /// The driver's error kinds that matter here, apart from what the server said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// The socket, TLS or the wire protocol failed.
     Transport,
     /// No pool connection within the connect timeout.
@@ -44,7 +44,7 @@ pub enum Kind {
 /// number wins; the SQLSTATE class decides for numbers not listed; the kind decides without
 /// either. An unknown server error is permanent: retrying what the server refused for a reason
 /// nobody listed would only hide it.
-pub fn classify(code: Option<u16>, sqlstate: Option<&str>, kind: Kind) -> Class {
+pub(crate) fn classify(code: Option<u16>, sqlstate: Option<&str>, kind: Kind) -> Class {
     match code {
         // 1053 server shutdown, 1927 connection killed (MariaDB), 2006 server has gone away,
         // 2013 lost connection during query, 4031 disconnected for inactivity (MySQL 8).
@@ -93,7 +93,12 @@ mod tests {
             (1213, "40001", Transient, "deadlock"),
             (1290, "HY000", Transient, "--read-only (MySQL failover)"),
             (1836, "HY000", Transient, "read-only mode (MariaDB)"),
-            (9501, "HY000", Transient, "RDS Proxy: no database connection in time"),
+            (
+                9501,
+                "HY000",
+                Transient,
+                "RDS Proxy: no database connection in time",
+            ),
             (1142, "42000", Permanent, "missing INSERT grant"),
             (1146, "42S02", Permanent, "table doesn't exist"),
             (1054, "42S22", Permanent, "unknown column"),

@@ -10,7 +10,7 @@ use chrono::NaiveDateTime;
 use crate::store::{EventStore, Kind, Row, StoreError};
 
 #[derive(Default)]
-pub struct MemoryStore {
+pub(crate) struct MemoryStore {
     rows: Mutex<BTreeMap<String, Row>>,
     /// How many writes from now on fail, and as what server error.
     failures: Mutex<usize>,
@@ -19,16 +19,21 @@ pub struct MemoryStore {
 
 /// A server's error packet: number, SQLSTATE and message.
 #[derive(Debug, Clone, Copy)]
-pub struct ServerSays(pub u16, pub &'static str, pub &'static str);
+pub(crate) struct ServerSays(
+    pub(crate) u16,
+    pub(crate) &'static str,
+    pub(crate) &'static str,
+);
 
 /// 2013: the connection is gone, and (in memory) so is the retry's.
-pub const LOST: ServerSays = ServerSays(2013, "HY000", "Lost connection to server during query");
+pub(crate) const LOST: ServerSays =
+    ServerSays(2013, "HY000", "Lost connection to server during query");
 /// 1045: a refused login, renewed credentials included.
-pub const DENIED: ServerSays = ServerSays(1045, "28000", "Access denied for user 'ingest'");
+pub(crate) const DENIED: ServerSays = ServerSays(1045, "28000", "Access denied for user 'ingest'");
 /// 1040: the server is full.
-pub const TOO_MANY: ServerSays = ServerSays(1040, "08004", "Too many connections");
+pub(crate) const TOO_MANY: ServerSays = ServerSays(1040, "08004", "Too many connections");
 /// 1142: the account lacks the INSERT grant.
-pub const NO_GRANT: ServerSays = ServerSays(
+pub(crate) const NO_GRANT: ServerSays = ServerSays(
     1142,
     "42000",
     "INSERT command denied to user 'ingest'@'%' for table `events`",
@@ -36,12 +41,12 @@ pub const NO_GRANT: ServerSays = ServerSays(
 
 impl MemoryStore {
     /// A store whose next `n` writes fail as an unreachable database would (2013).
-    pub fn failing(n: usize) -> Self {
+    pub(crate) fn failing(n: usize) -> Self {
         MemoryStore::failing_with(n, LOST)
     }
 
     /// A store whose next `n` writes fail with `says`, classified as the MySQL store does.
-    pub fn failing_with(n: usize, says: ServerSays) -> Self {
+    pub(crate) fn failing_with(n: usize, says: ServerSays) -> Self {
         MemoryStore {
             failures: Mutex::new(n),
             failure: Some(says),
@@ -50,7 +55,7 @@ impl MemoryStore {
     }
 
     /// The stored rows, by `event_id`.
-    pub fn rows(&self) -> BTreeMap<String, Row> {
+    pub(crate) fn rows(&self) -> BTreeMap<String, Row> {
         self.rows.lock().unwrap().clone()
     }
 }
@@ -83,7 +88,7 @@ impl EventStore for MemoryStore {
 }
 
 /// The time the tests' deliveries are received at: 2026-08-22T15:17:05Z.
-pub fn received_at() -> NaiveDateTime {
+pub(crate) fn received_at() -> NaiveDateTime {
     chrono::DateTime::from_timestamp(1_787_411_825, 0)
         .unwrap_or_default()
         .naive_utc()

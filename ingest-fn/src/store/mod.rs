@@ -1,17 +1,17 @@
 //! Where a row is written: the [`EventStore`] seam, its MySQL implementation ([`mysql`]) and,
 //! for the adapters' unit tests, one in memory.
 
-pub mod class;
+pub(crate) mod class;
 #[cfg(test)]
-pub mod memory;
-pub mod mysql;
+pub(crate) mod memory;
+pub(crate) mod mysql;
 
 use std::future::Future;
 
 use chrono::NaiveDateTime;
 use serde::Serialize;
 
-pub use class::{Class, Kind, classify};
+pub(crate) use class::{Class, Kind, classify};
 pub use mysql::MySqlStore;
 
 /// An `events` row.
@@ -28,9 +28,9 @@ pub struct Row {
 
 /// What a write did: new rows and events that were already stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
-pub struct Written {
-    pub inserted: u64,
-    pub duplicates: u64,
+pub(crate) struct Written {
+    pub(crate) inserted: u64,
+    pub(crate) duplicates: u64,
 }
 
 /// The seam between the core and the database.
@@ -90,7 +90,7 @@ pub enum StoreError {
 impl StoreError {
     /// An error the driver reported, put in its [`Class`] by [`classify`]; `detail` says what
     /// was being done when a lost connection is the answer.
-    pub fn from_sqlx(e: sqlx::Error, detail: impl FnOnce() -> String) -> StoreError {
+    pub(crate) fn from_sqlx(e: sqlx::Error, detail: impl FnOnce() -> String) -> StoreError {
         let (code, sqlstate) = match &e {
             sqlx::Error::Database(db) => (
                 db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
@@ -114,7 +114,7 @@ impl StoreError {
 
     /// The error of the class [`classify`] gives `code`, `sqlstate` and `kind`, with `e` as
     /// its source.
-    pub fn classified(
+    pub(crate) fn classified(
         code: Option<u16>,
         sqlstate: Option<String>,
         kind: Kind,
@@ -142,12 +142,12 @@ impl StoreError {
     }
 
     /// True when retrying the write cannot help until someone changes the database.
-    pub fn is_permanent(&self) -> bool {
+    pub(crate) fn is_permanent(&self) -> bool {
         matches!(self, StoreError::Rejected { .. })
     }
 
     /// The MySQL error number the server answered with, if it did.
-    pub fn mysql_code(&self) -> Option<u16> {
+    pub(crate) fn mysql_code(&self) -> Option<u16> {
         match self {
             StoreError::Lost { code, .. }
             | StoreError::Denied { code, .. }
@@ -173,7 +173,7 @@ fn says(e: &sqlx::Error) -> String {
 }
 
 /// Writes `rows` in one statement: how many were new, how many were already stored.
-pub async fn write(store: &impl EventStore, rows: &[Row]) -> Result<Written, StoreError> {
+pub(crate) async fn write(store: &impl EventStore, rows: &[Row]) -> Result<Written, StoreError> {
     if rows.is_empty() {
         return Ok(Written::default());
     }

@@ -23,7 +23,7 @@ const TOKEN_RENEWAL: Duration = Duration::from_secs(10 * 60);
 /// Whether a token issued at `issued` must be replaced at `now`. Wall-clock time on purpose:
 /// a monotonic clock need not advance while Lambda freezes the environment, so a token timed
 /// with it could be hours old. A clock that went backwards also renews.
-pub fn token_due(issued: SystemTime, now: SystemTime) -> bool {
+pub(crate) fn token_due(issued: SystemTime, now: SystemTime) -> bool {
     now.duration_since(issued)
         .map_or(true, |age| age >= TOKEN_RENEWAL)
 }
@@ -72,7 +72,7 @@ pub struct MySqlStore {
 /// A database secret as RDS and the infra write it: JSON with `username` and `password`.
 /// Deliberately not `Debug`.
 #[derive(Deserialize)]
-pub struct SecretValue {
+pub(crate) struct SecretValue {
     pub username: Option<String>,
     pub password: String,
 }
@@ -284,7 +284,7 @@ impl MySqlStore {
 }
 
 /// Reads a database secret (`GetSecretValue`); errors name the secret, never its value.
-pub async fn fetch_secret(
+pub(crate) async fn fetch_secret(
     client: &aws_sdk_secretsmanager::Client,
     arn: &str,
 ) -> Result<SecretValue, StoreError> {
