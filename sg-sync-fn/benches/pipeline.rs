@@ -12,9 +12,8 @@ use reqwest::Url;
 use sg_sync::publication::{
     BorderGroups, FetchRanges, Fetcher, IpRanges, RangeSet, Selector, digest_and_parse, md5_hex,
 };
-use sg_sync::reconcile::security_groups::plan;
-use sg_sync::reconcile::{Changes, GroupState};
-use sg_sync::rules::{PortRange, Rule, Wanted};
+use sg_sync::reconcile::{GroupState, Groups, TargetState};
+use sg_sync::rules::{Family, PortRange, Rule, Wanted};
 
 const ITERATIONS: usize = 300;
 
@@ -62,13 +61,17 @@ fn main() {
     let previous = IpRanges::parse(&previous).unwrap();
     let prev_wanted =
         Wanted::new(&RangeSet::select(&previous, &selector()), &ports, "bench").unwrap();
-    let mut groups = vec![
-        GroupState::new("sg-a"),
-        GroupState::new("sg-b"),
-        GroupState::new("sg-c"),
-    ];
+    let mut groups = Groups {
+        groups: vec![
+            GroupState::new("sg-a"),
+            GroupState::new("sg-b"),
+            GroupState::new("sg-c"),
+        ],
+        quota: 60,
+        families: &[Family::V4],
+    };
     for (i, rule) in prev_wanted.rules.keys().enumerate() {
-        groups[i / 60].managed.push(Rule { ..*rule });
+        groups.groups[i / 60].managed.push(Rule { ..*rule });
     }
 
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -89,7 +92,7 @@ fn main() {
         let set = time(&mut select, || RangeSet::select(&doc, &selector()));
         let p = time(&mut planning, || {
             let wanted = Wanted::new(&set, &ports, "bench").unwrap();
-            plan(&wanted, &groups, 60).unwrap()
+            groups.plan(&wanted).unwrap()
         });
         total.push(start.elapsed());
         // Stage costs apart, for the record.
@@ -97,7 +100,7 @@ fn main() {
         time(&mut parse, || IpRanges::parse(&bytes).unwrap());
         size = bytes.len();
         counts = (doc.entries.len(), set.matched, set.len());
-        let s = p.summary();
+        let s = p.summary;
         assert_eq!((s.added(), s.removed()), (0, 0));
     }
     println!(

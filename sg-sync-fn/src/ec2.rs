@@ -15,9 +15,11 @@ pub use crate::error::Ec2Error;
 use crate::error::Ec2Reply;
 use crate::family::Family;
 use crate::publication::SyncToken;
-use crate::reconcile::prefix_list::EntryBatch;
+use crate::reconcile::prefix_list::{ListCall, ListChange};
+use crate::reconcile::security_groups::RuleCall;
 use crate::reconcile::weights::reference_weight;
 use crate::reconcile::{GroupState, PrefixListApi, PrefixListState, SecurityGroupApi};
+use crate::report::Action;
 use crate::retry::{SETTLE_POLLS, settle_delay};
 use crate::rules::{PortRange, Rule, rule};
 
@@ -212,53 +214,37 @@ impl SecurityGroupApi for Ec2Client {
         Ok(groups)
     }
 
-    async fn authorize(
-        &self,
-        group_id: &str,
-        port: PortRange,
-        rules: &[(IpNet, &str)],
-    ) -> Result<(), Ec2Error> {
+    async fn change_rules(&self, call: &RuleCall<'_>) -> Result<(), Ec2Error> {
+        let (group_id, port) = (call.group_id, call.port);
+        let authorize = call.action == Action::Authorize;
         let mut p = permission(port);
-        for (net, description) in rules {
+        for &(net, description) in &call.rules {
+            // A revoke names the rule without its description.
+            let description = authorize.then(|| description.to_owned());
             p = match net {
                 IpNet::V4(_) => p.ip_ranges(
                     IpRange::builder()
                         .cidr_ip(net.to_string())
-                        .description(*description)
+                        .set_description(description)
                         .build(),
                 ),
                 IpNet::V6(_) => p.ipv6_ranges(
                     Ipv6Range::builder()
                         .cidr_ipv6(net.to_string())
-                        .description(*description)
+                        .set_description(description)
                         .build(),
                 ),
             };
         }
-        self.client
-            .authorize_security_group_ingress()
-            .group_id(group_id)
-            .ip_permissions(p.build())
-            .send()
-            .await
-            .map_err(|e| api_error("AuthorizeSecurityGroupIngress", group_id, e))?;
-        Ok(())
-    }
-
-    async fn revoke(
-        &self,
-        group_id: &str,
-        port: PortRange,
-        nets: &[IpNet],
-    ) -> Result<(), Ec2Error> {
-        let mut p = permission(port);
-        for net in nets {
-            p = match net {
-                IpNet::V4(_) => p.ip_ranges(IpRange::builder().cidr_ip(net.to_string()).build()),
-                IpNet::V6(_) => {
-                    p.ipv6_ranges(Ipv6Range::builder().cidr_ipv6(net.to_string()).build())
-                }
-            };
+        if authorize {
+            self.client
+                .authorize_security_group_ingress()
+                .group_id(group_id)
+                .ip_permissions(p.build())
+                .send()
+                .await
+                .map_err(|e| api_error("AuthorizeSecurityGroupIngress", group_id, e))?;
+            return Ok(());
         }
         let out = self
             .client
@@ -331,49 +317,35 @@ impl PrefixListApi for Ec2Client {
         Ok(state)
     }
 
-    async fn resize_prefix_list(
-        &self,
-        id: &str,
-        version: i64,
-        max_entries: usize,
-    ) -> Result<i64, Ec2Error> {
-        let out = self
+    async fn modify_prefix_list(&self, call: &ListCall<'_>) -> Result<i64, Ec2Error> {
+        let (id, version) = (call.id, call.version);
+        let request = self
             .client
             .modify_managed_prefix_list()
             .prefix_list_id(id)
-            .current_version(version)
-            .max_entries(i32::try_from(max_entries).unwrap_or(i32::MAX))
-            .send()
-            .await
-            .map_err(|e| api_error("ModifyManagedPrefixList", id, e))?;
-        self.settled_version(id, out.prefix_list().and_then(|l| l.version()), version)
-            .await
-    }
-
-    async fn modify_prefix_list(
-        &self,
-        id: &str,
-        version: i64,
-        batch: &EntryBatch,
-    ) -> Result<i64, Ec2Error> {
-        let add = batch.add.iter().map(|(net, d)| {
-            AddPrefixListEntry::builder()
-                .cidr(net.to_string())
-                .description(d)
-                .build()
-        });
-        let remove = batch.remove.iter().map(|net| {
-            RemovePrefixListEntry::builder()
-                .cidr(net.to_string())
-                .build()
-        });
-        let out = self
-            .client
-            .modify_managed_prefix_list()
-            .prefix_list_id(id)
-            .current_version(version)
-            .set_add_entries(Some(add.collect()).filter(|v: &Vec<_>| !v.is_empty()))
-            .set_remove_entries(Some(remove.collect()).filter(|v: &Vec<_>| !v.is_empty()))
+            .current_version(version);
+        let request = match call.change {
+            ListChange::Resize(max_entries) => {
+                request.max_entries(i32::try_from(max_entries).unwrap_or(i32::MAX))
+            }
+            ListChange::Entries(batch) => {
+                let add = batch.add.iter().map(|(net, d)| {
+                    AddPrefixListEntry::builder()
+                        .cidr(net.to_string())
+                        .description(d)
+                        .build()
+                });
+                let remove = batch.remove.iter().map(|net| {
+                    RemovePrefixListEntry::builder()
+                        .cidr(net.to_string())
+                        .build()
+                });
+                request
+                    .set_add_entries(Some(add.collect()).filter(|v: &Vec<_>| !v.is_empty()))
+                    .set_remove_entries(Some(remove.collect()).filter(|v: &Vec<_>| !v.is_empty()))
+            }
+        };
+        let out = request
             .send()
             .await
             .map_err(|e| api_error("ModifyManagedPrefixList", id, e))?;

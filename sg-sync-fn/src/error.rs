@@ -134,28 +134,22 @@ impl Ec2Error {
     /// EC2's answer to `op` on `resource`, as [`classify`] reads its code.
     pub fn from_reply(op: &'static str, resource: impl Into<String>, reply: Ec2Reply) -> Self {
         let resource = resource.into();
+        let class = classify(&reply.code, &reply.message);
         let reply = Box::new(reply);
-        match classify(&reply.code, &reply.message) {
-            Ec2ErrorClass::Conflict => Ec2Error::Conflict {
-                op,
-                resource,
-                reply,
-            },
-            Ec2ErrorClass::Unauthorized => Ec2Error::Unauthorized {
-                op,
-                resource,
-                reply,
-            },
-            Ec2ErrorClass::Transient => Ec2Error::Transient {
-                op,
-                resource,
-                reply,
-            },
-            Ec2ErrorClass::Permanent => Ec2Error::Api {
-                op,
-                resource,
-                reply,
-            },
+        macro_rules! variant {
+            ($name:ident) => {
+                Ec2Error::$name {
+                    op,
+                    resource,
+                    reply,
+                }
+            };
+        }
+        match class {
+            Ec2ErrorClass::Conflict => variant!(Conflict),
+            Ec2ErrorClass::Unauthorized => variant!(Unauthorized),
+            Ec2ErrorClass::Transient => variant!(Transient),
+            Ec2ErrorClass::Permanent => variant!(Api),
         }
     }
 
@@ -291,59 +285,46 @@ mod tests {
     #[test]
     fn ec2_error_codes_classify_as_documented() {
         use Ec2ErrorClass::*;
-        let table = [
-            (
-                "InvalidPermission.Duplicate",
-                "rule already exists",
-                Conflict,
-            ),
-            (
-                "InvalidPermission.NotFound",
-                "rule does not exist",
-                Conflict,
-            ),
-            (
-                "RulesPerSecurityGroupLimitExceeded",
-                "maximum reached",
-                Conflict,
-            ),
-            ("PrefixListVersionMismatch", "", Conflict),
-            ("IncorrectState", "modify-in-progress", Conflict),
+        let conflicts = [
+            ("InvalidPermission.Duplicate", "rule already exists"),
+            ("InvalidPermission.NotFound", "rule does not exist"),
+            ("RulesPerSecurityGroupLimitExceeded", "maximum reached"),
+            ("PrefixListVersionMismatch", ""),
+            ("IncorrectState", "modify-in-progress"),
             (
                 "InvalidParameterValue",
                 "The prefix list version 3 is not current",
-                Conflict,
             ),
-            (
-                "InvalidParameterValue",
-                "Invalid CIDR 10.0.0.0/33",
-                Permanent,
-            ),
-            (
-                "UnauthorizedOperation",
-                "You are not authorized",
-                Unauthorized,
-            ),
-            ("RequestLimitExceeded", "Request limit exceeded.", Transient),
-            ("Throttling", "Rate exceeded", Transient),
-            ("ThrottlingException", "Rate exceeded", Transient),
-            ("InternalError", "An internal error has occurred", Transient),
-            ("InternalFailure", "", Transient),
-            ("ServiceUnavailable", "", Transient),
-            ("Unavailable", "The server is overloaded", Transient),
-            ("", "dispatch failure: connection reset", Transient),
-            (
-                "InvalidGroup.NotFound",
-                "The security group does not exist",
-                Permanent,
-            ),
-            ("InvalidPrefixListID.NotFound", "", Permanent),
-            ("InvalidPrefixListModification", "", Permanent),
-            ("PrefixListMaxEntriesExceeded", "", Permanent),
-            ("AuthFailure", "", Permanent),
         ];
-        for (code, message, class) in table {
-            assert_eq!(classify(code, message), class, "{code}: {message}");
+        let unauthorized = [("UnauthorizedOperation", "You are not authorized")];
+        let transient = [
+            ("RequestLimitExceeded", "Request limit exceeded."),
+            ("Throttling", "Rate exceeded"),
+            ("ThrottlingException", "Rate exceeded"),
+            ("InternalError", "An internal error has occurred"),
+            ("InternalFailure", ""),
+            ("ServiceUnavailable", ""),
+            ("Unavailable", "The server is overloaded"),
+            ("", "dispatch failure: connection reset"),
+        ];
+        let permanent = [
+            ("InvalidParameterValue", "Invalid CIDR 10.0.0.0/33"),
+            ("InvalidGroup.NotFound", "The security group does not exist"),
+            ("InvalidPrefixListID.NotFound", ""),
+            ("InvalidPrefixListModification", ""),
+            ("PrefixListMaxEntriesExceeded", ""),
+            ("AuthFailure", ""),
+        ];
+        let table = [
+            (Conflict, &conflicts[..]),
+            (Unauthorized, &unauthorized),
+            (Transient, &transient),
+            (Permanent, &permanent),
+        ];
+        for (class, replies) in table {
+            for (code, message) in replies {
+                assert_eq!(classify(code, message), class, "{code}: {message}");
+            }
         }
     }
 

@@ -11,9 +11,10 @@ use reqwest::Url;
 
 use crate::error::{Ec2Error, Ec2Reply};
 use crate::publication::{FetchError, FetchRanges, SyncToken};
-use crate::reconcile::prefix_list::{EntryBatch, MAX_ENTRIES_PER_CALL};
+use crate::reconcile::prefix_list::{EntryBatch, ListCall, ListChange, MAX_ENTRIES_PER_CALL};
+use crate::reconcile::security_groups::RuleCall;
 use crate::reconcile::{GroupState, PrefixListApi, PrefixListState, SecurityGroupApi};
-use crate::rules::PortRange;
+use crate::report::Action;
 use crate::rules::{Family, Rule, rule};
 
 #[derive(Default, Clone, Debug)]
@@ -29,33 +30,6 @@ pub(crate) struct FakeList {
     pub max_entries: usize,
     pub entries: Vec<(IpNet, String)>,
     pub tag: Option<SyncToken>,
-}
-
-/// The list `id`, as ModifyManagedPrefixList finds it.
-fn list_mut<'w>(w: &'w mut World, id: &str) -> Result<&'w mut FakeList, Ec2Error> {
-    w.lists.get_mut(id).ok_or_else(|| {
-        refused(
-            "ModifyManagedPrefixList",
-            id,
-            "InvalidPrefixListID.NotFound",
-            "no such list",
-        )
-    })
-}
-
-impl FakeList {
-    /// EC2 refuses a modification that names another version than the list's.
-    fn check_version(&self, id: &str, version: i64) -> Result<(), Ec2Error> {
-        if self.version == version {
-            return Ok(());
-        }
-        Err(refused(
-            "ModifyManagedPrefixList",
-            id,
-            "PrefixListVersionMismatch",
-            &format!("current version is {}, not {version}", self.version),
-        ))
-    }
 }
 
 #[derive(Default)]
@@ -130,56 +104,8 @@ impl FakeEc2 {
         ))
     }
 
-    fn before(&self, call: String) -> std::sync::MutexGuard<'_, World> {
-        let mut w = self.world.lock().unwrap();
-        if let Some(h) = self.hook.lock().unwrap().as_mut() {
-            h(&mut w, &call);
-        }
-        w.calls.push(call);
-        w
-    }
-}
-
-/// EC2's answer with `code`, through the classifier the SDK path uses.
-fn refused(op: &'static str, resource: &str, code: &str, message: &str) -> Ec2Error {
-    Ec2Error::from_reply(op, resource, Ec2Reply::new(code, message))
-}
-
-impl SecurityGroupApi for FakeEc2 {
-    async fn describe_groups(&self, ids: &[String]) -> Result<Vec<GroupState>, Ec2Error> {
-        self.authorized("DescribeSecurityGroups", &ids.join(","))?;
-        let mut w = self.world.lock().unwrap();
-        w.calls.push("describe groups".into());
-        ids.iter()
-            .map(|id| {
-                let g = w.groups.get(id).ok_or_else(|| {
-                    refused(
-                        "DescribeSecurityGroups",
-                        id,
-                        "InvalidGroup.NotFound",
-                        "no such group",
-                    )
-                })?;
-                let mut s = GroupState::new(id.clone());
-                s.sync_token = g.tag;
-                for (r, d) in &g.rules {
-                    if rule::is_managed(Some(d)) {
-                        s.managed.push(*r);
-                    } else {
-                        s.other[r.family()] += 1;
-                    }
-                }
-                Ok(s)
-            })
-            .collect()
-    }
-
-    async fn authorize(
-        &self,
-        group_id: &str,
-        port: PortRange,
-        rules: &[(IpNet, &str)],
-    ) -> Result<(), Ec2Error> {
+    fn authorize(&self, call: &RuleCall<'_>) -> Result<(), Ec2Error> {
+        let (group_id, port, rules) = (call.group_id, call.port, &call.rules);
         self.authorized("AuthorizeSecurityGroupIngress", group_id)?;
         let mut w = self.before(format!("authorize {group_id} {port} {}", rules.len()));
         let quota = self.quota;
@@ -224,12 +150,9 @@ impl SecurityGroupApi for FakeEc2 {
         Ok(())
     }
 
-    async fn revoke(
-        &self,
-        group_id: &str,
-        port: PortRange,
-        nets: &[IpNet],
-    ) -> Result<(), Ec2Error> {
+    fn revoke(&self, call: &RuleCall<'_>) -> Result<(), Ec2Error> {
+        let (group_id, port) = (call.group_id, call.port);
+        let nets: Vec<IpNet> = call.rules.iter().map(|&(net, _)| net).collect();
         let mut w = self.before(format!("revoke {group_id} {port} {}", nets.len()));
         let g = w.groups.get_mut(group_id).ok_or_else(|| {
             refused(
@@ -239,7 +162,7 @@ impl SecurityGroupApi for FakeEc2 {
                 "no such group",
             )
         })?;
-        for net in nets {
+        for net in &nets {
             if !g.rules.iter().any(|(r, _)| r.port == port && r.net == *net) {
                 return Err(refused(
                     "RevokeSecurityGroupIngress",
@@ -252,6 +175,57 @@ impl SecurityGroupApi for FakeEc2 {
         g.rules
             .retain(|(r, _)| !(r.port == port && nets.contains(&r.net)));
         Ok(())
+    }
+
+    fn before(&self, call: String) -> std::sync::MutexGuard<'_, World> {
+        let mut w = self.world.lock().unwrap();
+        if let Some(h) = self.hook.lock().unwrap().as_mut() {
+            h(&mut w, &call);
+        }
+        w.calls.push(call);
+        w
+    }
+}
+
+/// EC2's answer with `code`, through the classifier the SDK path uses.
+fn refused(op: &'static str, resource: &str, code: &str, message: &str) -> Ec2Error {
+    Ec2Error::from_reply(op, resource, Ec2Reply::new(code, message))
+}
+
+impl SecurityGroupApi for FakeEc2 {
+    async fn describe_groups(&self, ids: &[String]) -> Result<Vec<GroupState>, Ec2Error> {
+        self.authorized("DescribeSecurityGroups", &ids.join(","))?;
+        let mut w = self.world.lock().unwrap();
+        w.calls.push("describe groups".into());
+        ids.iter()
+            .map(|id| {
+                let g = w.groups.get(id).ok_or_else(|| {
+                    refused(
+                        "DescribeSecurityGroups",
+                        id,
+                        "InvalidGroup.NotFound",
+                        "no such group",
+                    )
+                })?;
+                let mut s = GroupState::new(id.clone());
+                s.sync_token = g.tag;
+                for (r, d) in &g.rules {
+                    if rule::is_managed(Some(d)) {
+                        s.managed.push(*r);
+                    } else {
+                        s.other[r.family()] += 1;
+                    }
+                }
+                Ok(s)
+            })
+            .collect()
+    }
+
+    async fn change_rules(&self, call: &RuleCall<'_>) -> Result<(), Ec2Error> {
+        match call.action {
+            Action::Authorize => self.authorize(call),
+            _ => self.revoke(call),
+        }
     }
 
     async fn tag_groups(&self, ids: &[String], token: SyncToken) -> Result<(), Ec2Error> {
@@ -300,79 +274,82 @@ impl PrefixListApi for FakeEc2 {
         })
     }
 
-    async fn resize_prefix_list(
-        &self,
-        id: &str,
-        version: i64,
-        max_entries: usize,
-    ) -> Result<i64, Ec2Error> {
-        let mut w = self.before(format!("resize {id} v{version} {max_entries}"));
-        let l = list_mut(&mut w, id)?;
-        l.check_version(id, version)?;
-        if max_entries < l.entries.len() {
-            return Err(refused(
-                "ModifyManagedPrefixList",
-                id,
-                "InvalidParameterValue",
-                "MaxEntries cannot be below the number of entries",
-            ));
+    async fn modify_prefix_list(&self, call: &ListCall<'_>) -> Result<i64, Ec2Error> {
+        match call.change {
+            ListChange::Resize(max_entries) => self.resize(call.id, call.version, max_entries),
+            ListChange::Entries(batch) => self.modify_entries(call.id, call.version, batch),
         }
-        l.max_entries = max_entries;
-        l.version += 1;
-        Ok(l.version)
+    }
+}
+
+impl FakeEc2 {
+    fn resize(&self, id: &str, version: i64, max_entries: usize) -> Result<i64, Ec2Error> {
+        let call = format!("resize {id} v{version} {max_entries}");
+        self.modify_list(call, id, version, |l| {
+            if max_entries < l.entries.len() {
+                return Err((
+                    "InvalidParameterValue",
+                    "MaxEntries cannot be below the number of entries",
+                ));
+            }
+            l.max_entries = max_entries;
+            Ok(())
+        })
     }
 
-    async fn modify_prefix_list(
+    fn modify_entries(&self, id: &str, version: i64, batch: &EntryBatch) -> Result<i64, Ec2Error> {
+        let (add, remove) = (&batch.add, &batch.remove);
+        let call = format!("modify {id} v{version} +{} -{}", add.len(), remove.len());
+        self.modify_list(call, id, version, |l| {
+            if add.len() + remove.len() > MAX_ENTRIES_PER_CALL {
+                return Err((
+                    "InvalidParameterValue",
+                    "a request can add or remove at most 100 entries",
+                ));
+            }
+            let held = |n: &IpNet| l.entries.iter().any(|(e, _)| e == n);
+            if add.iter().any(|(n, _)| held(n)) || remove.iter().any(|n| !held(n)) {
+                return Err((
+                    "InvalidPrefixListModification",
+                    "an added entry exists or a removed one does not",
+                ));
+            }
+            let mut entries = l.entries.clone();
+            entries.retain(|(n, _)| !remove.contains(n));
+            entries.extend(add.iter().cloned());
+            if entries.len() > l.max_entries {
+                return Err((
+                    "PrefixListMaxEntriesExceeded",
+                    "the change exceeds the list's MaxEntries",
+                ));
+            }
+            l.entries = entries;
+            Ok(())
+        })
+    }
+
+    /// One `ModifyManagedPrefixList` call on list `id`, atomic as EC2's: refused at another
+    /// version than the list's; otherwise `change` checks everything before it changes
+    /// anything (refusing with EC2's code and a message), and a change makes a new version.
+    fn modify_list(
         &self,
+        call: String,
         id: &str,
         version: i64,
-        batch: &EntryBatch,
+        change: impl FnOnce(&mut FakeList) -> Result<(), (&'static str, &'static str)>,
     ) -> Result<i64, Ec2Error> {
-        let mut w = self.before(format!(
-            "modify {id} v{version} +{} -{}",
-            batch.add.len(),
-            batch.remove.len()
-        ));
-        let l = list_mut(&mut w, id)?;
-        l.check_version(id, version)?;
-        if batch.add.len() + batch.remove.len() > MAX_ENTRIES_PER_CALL {
-            return Err(refused(
-                "ModifyManagedPrefixList",
-                id,
-                "InvalidParameterValue",
-                "a request can add or remove at most 100 entries",
-            ));
+        let mut w = self.before(call);
+        let refuse = |code, message: &str| refused("ModifyManagedPrefixList", id, code, message);
+        let l = w
+            .lists
+            .get_mut(id)
+            .ok_or_else(|| refuse("InvalidPrefixListID.NotFound", "no such list"))?;
+        if l.version != version {
+            let current = l.version;
+            let message = format!("current version is {current}, not {version}");
+            return Err(refuse("PrefixListVersionMismatch", &message));
         }
-        if batch
-            .add
-            .iter()
-            .any(|(n, _)| l.entries.iter().any(|(e, _)| e == n))
-            || batch
-                .remove
-                .iter()
-                .any(|n| !l.entries.iter().any(|(e, _)| e == n))
-        {
-            return Err(refused(
-                "ModifyManagedPrefixList",
-                id,
-                "InvalidPrefixListModification",
-                "an added entry exists or a removed one does not",
-            ));
-        }
-        // Every check before any change: a refused call leaves the list as it was, at its
-        // version, as EC2 does.
-        let mut entries = l.entries.clone();
-        entries.retain(|(n, _)| !batch.remove.contains(n));
-        entries.extend(batch.add.iter().cloned());
-        if entries.len() > l.max_entries {
-            return Err(refused(
-                "ModifyManagedPrefixList",
-                id,
-                "PrefixListMaxEntriesExceeded",
-                "the change exceeds the list's MaxEntries",
-            ));
-        }
-        l.entries = entries;
+        change(l).map_err(|(code, message)| refuse(code, message))?;
         l.version += 1;
         Ok(l.version)
     }
@@ -445,7 +422,7 @@ mod tests {
             add: vec![entry("203.0.113.0/24"), entry("203.0.113.128/25")],
             remove: vec!["192.0.2.0/24".parse().unwrap()],
         };
-        let refused = ec2.modify_prefix_list("pl-1", 7, &batch).await;
+        let refused = ec2.modify_entries("pl-1", 7, &batch);
         assert!(
             format!("{refused:?}").contains("PrefixListMaxEntriesExceeded"),
             "{refused:?}"
@@ -460,7 +437,7 @@ mod tests {
             add: vec![entry("203.0.113.0/24")],
             remove: vec!["192.0.2.0/24".parse().unwrap()],
         };
-        assert_eq!(ec2.modify_prefix_list("pl-1", 7, &fits).await.unwrap(), 8);
+        assert_eq!(ec2.modify_entries("pl-1", 7, &fits).unwrap(), 8);
         let after = ec2.world.lock().unwrap().lists["pl-1"].clone();
         assert_eq!(
             after.entries,

@@ -102,7 +102,7 @@ pub async fn handle<E: SecurityGroupApi + PrefixListApi, F: FetchRanges>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sync::tests::{doc, syncer};
+    use crate::sync::tests::{doc, lambda_syncer};
     use e2e::sns::sns_event;
     use lambda_runtime::{Context, Diagnostic};
     use serde_json::json;
@@ -145,7 +145,7 @@ mod tests {
     async fn a_first_sync_of_n_ranges_reports_n_rules_added() {
         const N: u32 = 70;
         let token = now_s() - 3600;
-        let s = syncer(&[], vec![doc(token, 0..N)]);
+        let s = lambda_syncer(&[], vec![doc(token, 0..N)]);
         let before = now_s();
         let (r, lines) = invoke(&s, json!({})).await;
         let after = now_s();
@@ -201,7 +201,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_run_reports_sync_succeeded_0() {
-        let s = syncer(&[], vec![b"{\"syncToken\": \"1\"".to_vec()]);
+        let s = lambda_syncer(&[], vec![b"{\"syncToken\": \"1\"".to_vec()]);
         let (r, lines) = invoke(&s, json!({})).await;
         assert!(r.is_err());
         let [line] = lines.as_slice() else {

@@ -8,11 +8,12 @@ use crate::config::{Config, TargetIds};
 use crate::error::{Ec2Error, SyncError};
 use crate::publication::{self, FetchRanges, Notification, SyncToken};
 use crate::reconcile::{
-    PrefixList, PrefixListApi, Run, SecurityGroupApi, SecurityGroups, Target, reconcile,
+    PrefixList, PrefixListApi, Run, SecurityGroupApi, SecurityGroups, Target, TargetState,
+    reconcile,
 };
 use crate::report::SyncReport;
 use crate::retry::IAM_SETTLE;
-use crate::rules::{Family, Wanted};
+use crate::rules::Wanted;
 
 /// What started the run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,23 +35,59 @@ impl Trigger {
     }
 }
 
-/// Runs syncs with clients built once.
-pub struct Syncer<E, F> {
-    pub config: Config,
-    ec2: E,
-    fetcher: F,
+/// The Lambda's and the CLI's syncer: the target the configuration names (security groups or a
+/// prefix list), built once on `ec2`. Which one is known only at run time, so `ec2` makes
+/// either target's calls; everything below needs only the chosen one's ([`TargetSyncer`]).
+pub struct Syncer<E, F>(Chosen<E, F>);
+
+enum Chosen<E, F> {
+    SecurityGroups(TargetSyncer<SecurityGroups<E>, F>),
+    PrefixList(TargetSyncer<PrefixList<E>, F>),
+}
+
+impl<E, F> Syncer<E, F> {
+    pub fn new(config: Config, ec2: E, fetcher: F) -> Self {
+        Syncer(match config.target.clone() {
+            TargetIds::SecurityGroups(ids) => {
+                let target = SecurityGroups::new(ec2, ids, &config);
+                Chosen::SecurityGroups(TargetSyncer::new(config, target, fetcher))
+            }
+            TargetIds::PrefixList(id) => {
+                let target = PrefixList { api: ec2, id };
+                Chosen::PrefixList(TargetSyncer::new(config, target, fetcher))
+            }
+        })
+    }
 }
 
 impl<E: SecurityGroupApi + PrefixListApi, F: FetchRanges> Syncer<E, F> {
-    pub fn new(config: Config, ec2: E, fetcher: F) -> Self {
-        Syncer {
+    pub async fn run(&self, trigger: Trigger) -> Result<SyncReport, SyncError> {
+        match &self.0 {
+            Chosen::SecurityGroups(s) => s.run(trigger).await,
+            Chosen::PrefixList(s) => s.run(trigger).await,
+        }
+    }
+}
+
+/// Runs syncs of one target with clients built once.
+pub(crate) struct TargetSyncer<T, F> {
+    config: Config,
+    pub(crate) target: T,
+    pub(crate) fetcher: F,
+}
+
+impl<T, F> TargetSyncer<T, F> {
+    pub(crate) fn new(config: Config, target: T, fetcher: F) -> Self {
+        TargetSyncer {
             config,
-            ec2,
+            target,
             fetcher,
         }
     }
+}
 
-    pub async fn run(&self, trigger: Trigger) -> Result<SyncReport, SyncError> {
+impl<T: Target, F: FetchRanges> TargetSyncer<T, F> {
+    pub(crate) async fn run(&self, trigger: Trigger) -> Result<SyncReport, SyncError> {
         let report = self.run_once_authorized(&trigger).await?;
         report.log();
         Ok(report)
@@ -64,7 +101,8 @@ impl<E: SecurityGroupApi + PrefixListApi, F: FetchRanges> Syncer<E, F> {
         let started = tokio::time::Instant::now();
         let mut backoff = Duration::from_secs(1);
         loop {
-            let result = self.run_once(trigger).await;
+            // Boxed: the nested SDK futures otherwise exceed rustc's layout depth limit.
+            let result = Box::pin(self.sync(trigger)).await;
             let Err(SyncError::Ec2(e @ Ec2Error::Unauthorized { .. })) = result else {
                 return result;
             };
@@ -81,41 +119,12 @@ impl<E: SecurityGroupApi + PrefixListApi, F: FetchRanges> Syncer<E, F> {
         }
     }
 
-    async fn run_once(&self, trigger: &Trigger) -> Result<SyncReport, SyncError> {
-        let families: &[Family] = if self.config.selector.ipv6 {
-            &Family::ALL
-        } else {
-            &[Family::V4]
-        };
-        match &self.config.target {
-            TargetIds::SecurityGroups(ids) => {
-                let groups = SecurityGroups {
-                    api: &self.ec2,
-                    ids,
-                    quota: self.config.rules_per_group,
-                    families,
-                };
-                // Boxed: the nested SDK futures otherwise exceed rustc's layout depth limit.
-                Box::pin(self.sync(&groups, trigger)).await
-            }
-            TargetIds::PrefixList(id) => {
-                let list = PrefixList { api: &self.ec2, id };
-                Box::pin(self.sync(&list, trigger)).await
-            }
-        }
-    }
-
-    /// Reads `target`, skips what is stale, and reconciles it with the publication.
-    async fn sync<T: Target>(
-        &self,
-        target: &T,
-        trigger: &Trigger,
-    ) -> Result<SyncReport, SyncError> {
+    /// Reads the target, skips what is stale, and reconciles it with the publication.
+    async fn sync(&self, trigger: &Trigger) -> Result<SyncReport, SyncError> {
         let dry_run = self.config.dry_run || matches!(trigger, Trigger::Direct { dry_run: true });
-        let state = target.read().await?;
-        let applied = target.applied(&state);
-        let skip =
-            |reason| SyncReport::skipped(applied, target.report(&state, None), dry_run, reason);
+        let state = self.target.read().await?;
+        let applied = state.applied();
+        let skip = |reason| SyncReport::skipped(applied, state.report(), dry_run, reason);
         if let Some(n) = trigger.notification()
             && let Some(reason) = stale_notification(applied, n.sync_token)
         {
@@ -142,7 +151,7 @@ impl<E: SecurityGroupApi + PrefixListApi, F: FetchRanges> Syncer<E, F> {
             dry_run,
             max_removal_ratio: config.max_removal_ratio,
         };
-        reconcile(target, state, &run).await
+        reconcile(&self.target, state, &run).await
     }
 }
 
@@ -167,8 +176,8 @@ pub(crate) mod tests {
     use crate::fake::{FakeEc2, FakeFetcher, FakeList};
     use crate::publication::ip_ranges::tests::document;
     use crate::publication::md5_hex;
-    use crate::rules::Rule;
     use crate::rules::rule::description;
+    use crate::rules::{Family, Rule};
     use ipnet::IpNet;
 
     const REGION: &str = "ap-northeast-1";
@@ -205,16 +214,27 @@ pub(crate) mod tests {
         Config::from_lookup(e2e::lookup(&all)).unwrap()
     }
 
-    /// Three groups of 60 rules, serving `bodies` in turn.
-    pub(crate) fn syncer(
+    /// The Lambda's syncer on three groups of 60 rules, serving `bodies` in turn.
+    pub(crate) fn lambda_syncer(
         vars: &[(&str, &str)],
         bodies: Vec<Vec<u8>>,
     ) -> Syncer<FakeEc2, FakeFetcher> {
-        Syncer::new(
-            config(vars),
-            FakeEc2::new(60, &["sg-a", "sg-b", "sg-c"]),
-            FakeFetcher::serving(bodies),
-        )
+        let ec2 = FakeEc2::new(60, &["sg-a", "sg-b", "sg-c"]);
+        Syncer::new(config(vars), ec2, FakeFetcher::serving(bodies))
+    }
+
+    /// Three groups of 60 rules, serving `bodies` in turn.
+    fn syncer(
+        vars: &[(&str, &str)],
+        bodies: Vec<Vec<u8>>,
+    ) -> TargetSyncer<SecurityGroups<FakeEc2>, FakeFetcher> {
+        let config = config(vars);
+        let TargetIds::SecurityGroups(ids) = config.target.clone() else {
+            panic!("{:?} names no groups", config.target)
+        };
+        let ec2 = FakeEc2::new(60, &["sg-a", "sg-b", "sg-c"]);
+        let groups = SecurityGroups::new(ec2, ids, &config);
+        TargetSyncer::new(config, groups, FakeFetcher::serving(bodies))
     }
 
     fn mysql(i: u32) -> Rule {
@@ -228,7 +248,8 @@ pub(crate) mod tests {
     async fn shards_past_the_quota_and_then_holds_still() {
         let body = doc(100, 0..70);
         let s = syncer(&[], vec![body.clone()]);
-        s.ec2
+        s.target
+            .api
             .world
             .lock()
             .unwrap()
@@ -239,13 +260,13 @@ pub(crate) mod tests {
             .push((mysql(500), "office".into()));
         let r = s.run(notification(100, &body)).await.unwrap();
         assert_eq!((r.wanted, r.added, r.removed, r.unchanged), (70, 70, 0, 0));
-        assert_eq!(s.ec2.managed("sg-a").len(), 59);
-        assert_eq!(s.ec2.managed("sg-b").len(), 11);
+        assert_eq!(s.target.api.managed("sg-a").len(), 59);
+        assert_eq!(s.target.api.managed("sg-b").len(), 11);
         assert_eq!(r.groups[0].free, 0);
         assert_eq!(r.groups[1].free, 49);
         // One authorize per group and port, then the tag.
         assert_eq!(
-            s.ec2.mutations(),
+            s.target.api.mutations(),
             [
                 "authorize sg-a tcp/3306 59",
                 "authorize sg-b tcp/3306 11",
@@ -254,16 +275,16 @@ pub(crate) mod tests {
         );
 
         // A scheduled run with the same file makes no mutating call.
-        let before = s.ec2.mutations().len();
+        let before = s.target.api.mutations().len();
         let r = s.run(Trigger::Scheduled).await.unwrap();
         assert_eq!(
             (r.added, r.removed, r.unchanged, r.skipped),
             (0, 0, 70, false)
         );
-        assert_eq!(s.ec2.mutations().len(), before);
+        assert_eq!(s.target.api.mutations().len(), before);
         // The unmanaged rule is still there.
         assert!(
-            s.ec2.world.lock().unwrap().groups["sg-a"]
+            s.target.api.world.lock().unwrap().groups["sg-a"]
                 .rules
                 .iter()
                 .any(|(_, d)| d == "office")
@@ -278,7 +299,7 @@ pub(crate) mod tests {
         let body = doc(100, 0..5);
         let s = syncer(&[], vec![body.clone()]);
         // Describe refused twice, then authorize refused once: the run starts over and succeeds.
-        *s.ec2.unauthorized.lock().unwrap() = 3;
+        *s.target.api.unauthorized.lock().unwrap() = 3;
         let started = tokio::time::Instant::now();
         let r = s.run(Trigger::Scheduled).await.unwrap();
         assert_eq!(r.added, 5);
@@ -287,7 +308,7 @@ pub(crate) mod tests {
 
         // Never authorized: fails after about a minute, saying why.
         let s = syncer(&[], vec![body]);
-        *s.ec2.unauthorized.lock().unwrap() = usize::MAX;
+        *s.target.api.unauthorized.lock().unwrap() = usize::MAX;
         let started = tokio::time::Instant::now();
         let e = s.run(Trigger::Scheduled).await.unwrap_err();
         let waited = started.elapsed();
@@ -302,7 +323,7 @@ pub(crate) mod tests {
             message.contains("IAM changes can take that long"),
             "{message}"
         );
-        assert!(s.ec2.mutations().is_empty());
+        assert!(s.target.api.mutations().is_empty());
     }
 
     #[tokio::test]
@@ -332,7 +353,7 @@ pub(crate) mod tests {
         let s = syncer(&[], vec![wrong.clone()]);
         let e = s.run(notification(100, &good)).await.unwrap_err();
         assert_eq!(e.kind(), "ChecksumMismatch");
-        assert!(s.ec2.mutations().is_empty());
+        assert!(s.target.api.mutations().is_empty());
         // A newer file supersedes the notification.
         let newer = doc(101, 0..6);
         let s = syncer(&[], vec![newer]);
@@ -353,18 +374,18 @@ pub(crate) mod tests {
         let e = s.run(Trigger::Scheduled).await.unwrap_err();
         assert_eq!(e.kind(), "CapacityExceeded");
         assert!(e.to_string().contains("1 more group"), "{e}");
-        assert!(s.ec2.mutations().is_empty());
+        assert!(s.target.api.mutations().is_empty());
         // A malformed document.
         let s = syncer(&[], vec![b"{\"syncToken\": \"1\"".to_vec()]);
         assert_eq!(
             s.run(Trigger::Scheduled).await.unwrap_err().kind(),
             "InvalidIpRanges"
         );
-        assert!(s.ec2.mutations().is_empty());
+        assert!(s.target.api.mutations().is_empty());
         // Removing 6 of 10 is over 0.5; a dry run reports the plan and the guard.
         let s = syncer(&[], vec![doc(1, 0..10), doc(2, 0..4)]);
         s.run(Trigger::Scheduled).await.unwrap();
-        let before = s.ec2.mutations().len();
+        let before = s.target.api.mutations().len();
         assert_eq!(
             s.run(Trigger::Scheduled).await.unwrap_err().kind(),
             "RemovalGuard"
@@ -373,7 +394,7 @@ pub(crate) mod tests {
         assert_eq!((r.removed, r.dry_run), (6, true));
         assert!(r.reason.unwrap().contains("MAX_REMOVAL_RATIO"));
         assert_eq!(r.changes.len(), 6);
-        assert_eq!(s.ec2.mutations().len(), before);
+        assert_eq!(s.target.api.mutations().len(), before);
     }
 
     #[tokio::test]
@@ -383,10 +404,10 @@ pub(crate) mod tests {
             vec![doc(1, 0..10), doc(2, 3..13)],
         );
         s.run(Trigger::Scheduled).await.unwrap();
-        let before = s.ec2.mutations().len();
+        let before = s.target.api.mutations().len();
         let r = s.run(Trigger::Scheduled).await.unwrap();
         assert_eq!((r.added, r.removed, r.unchanged), (6, 6, 14));
-        let calls = &s.ec2.mutations()[before..];
+        let calls = &s.target.api.mutations()[before..];
         assert_eq!(
             calls,
             [
@@ -404,7 +425,7 @@ pub(crate) mod tests {
         let body = doc(7, 0..10);
         let s = syncer(&[], vec![body.clone()]);
         // Another run authorizes two of the same rules, in another group, just before ours.
-        *s.ec2.hook.lock().unwrap() = Some(Box::new(|w, call| {
+        *s.target.api.hook.lock().unwrap() = Some(Box::new(|w, call| {
             if call.starts_with("authorize sg-a") && w.groups["sg-b"].rules.is_empty() {
                 let g = w.groups.get_mut("sg-b").unwrap();
                 g.rules.push((mysql(0), description("EC2/ap-northeast-1")));
@@ -414,17 +435,17 @@ pub(crate) mod tests {
         let r = s.run(notification(7, &body)).await.unwrap();
         let all: Vec<Rule> = ["sg-a", "sg-b", "sg-c"]
             .iter()
-            .flat_map(|g| s.ec2.managed(g))
+            .flat_map(|g| s.target.api.managed(g))
             .collect();
         assert_eq!(all.len(), 10, "each rule exactly once");
         // The re-read after our writes found the other run's copies in sg-b and revoked them.
         assert_eq!((r.added, r.removed), (10, 2));
-        assert!(s.ec2.managed("sg-b").is_empty());
+        assert!(s.target.api.managed("sg-b").is_empty());
 
         // This time the other run writes into the same group first: our authorize fails with
         // InvalidPermission.Duplicate, we re-read and add only the rest.
         let s = syncer(&[], vec![body.clone()]);
-        *s.ec2.hook.lock().unwrap() = Some(Box::new(|w, call| {
+        *s.target.api.hook.lock().unwrap() = Some(Box::new(|w, call| {
             if call.starts_with("authorize sg-a") && w.groups["sg-a"].rules.is_empty() {
                 let g = w.groups.get_mut("sg-a").unwrap();
                 g.rules.push((mysql(3), description("EC2/ap-northeast-1")));
@@ -432,9 +453,10 @@ pub(crate) mod tests {
         }));
         let r = s.run(notification(7, &body)).await.unwrap();
         assert_eq!((r.added, r.removed, r.unchanged), (9, 0, 1));
-        assert_eq!(s.ec2.managed("sg-a").len(), 10);
+        assert_eq!(s.target.api.managed("sg-a").len(), 10);
         assert_eq!(
-            s.ec2
+            s.target
+                .api
                 .mutations()
                 .iter()
                 .filter(|c| c.starts_with("authorize"))
@@ -451,7 +473,7 @@ pub(crate) mod tests {
     async fn a_quota_hit_mid_run_converges() {
         let body = doc(9, 0..10);
         let s = syncer(&[], vec![body.clone()]);
-        *s.ec2.hook.lock().unwrap() = Some(Box::new(|w, call| {
+        *s.target.api.hook.lock().unwrap() = Some(Box::new(|w, call| {
             let g = w.groups.get_mut("sg-a").unwrap();
             if call.starts_with("authorize sg-a") && g.rules.is_empty() {
                 // 55 rules someone else added: 5 slots left of 60, 10 wanted.
@@ -462,7 +484,7 @@ pub(crate) mod tests {
         let r = s.run(notification(9, &body)).await.unwrap();
         assert_eq!((r.added, r.removed, r.unchanged), (10, 0, 0));
         assert_eq!(
-            s.ec2.mutations(),
+            s.target.api.mutations(),
             [
                 "authorize sg-a tcp/3306 10",
                 "authorize sg-a tcp/3306 5",
@@ -471,20 +493,23 @@ pub(crate) mod tests {
             ]
         );
         assert_eq!(
-            s.ec2.managed("sg-a").len() + s.ec2.managed("sg-b").len(),
+            s.target.api.managed("sg-a").len() + s.target.api.managed("sg-b").len(),
             10
         );
     }
 
     #[tokio::test]
     async fn prefix_list_mode_resizes_first_and_passes_versions() {
-        let s = Syncer::new(
-            config(&[("SECURITY_GROUP_IDS", ""), ("PREFIX_LIST_ID", "pl-0f")]),
-            FakeEc2::new(60, &[]),
-            FakeFetcher::serving(vec![doc(3, 0..230), doc(4, 10..240)]),
-        );
+        let config = config(&[("SECURITY_GROUP_IDS", ""), ("PREFIX_LIST_ID", "pl-0f")]);
+        assert_eq!(config.target, TargetIds::PrefixList("pl-0f".into()));
+        let list = PrefixList {
+            api: FakeEc2::new(60, &[]),
+            id: "pl-0f".into(),
+        };
+        let bodies = vec![doc(3, 0..230), doc(4, 10..240)];
+        let s = TargetSyncer::new(config, list, FakeFetcher::serving(bodies));
         let other: IpNet = "192.0.2.0/24".parse().unwrap();
-        s.ec2.world.lock().unwrap().lists.insert(
+        s.target.api.world.lock().unwrap().lists.insert(
             "pl-0f".into(),
             FakeList {
                 family: Family::V4,
@@ -497,7 +522,7 @@ pub(crate) mod tests {
         let r = s.run(Trigger::Scheduled).await.unwrap();
         assert_eq!((r.added, r.wanted), (230, 230));
         assert_eq!(
-            s.ec2.mutations(),
+            s.target.api.mutations(),
             [
                 "resize pl-0f v1 231",
                 "modify pl-0f v2 +100 -0",
@@ -506,11 +531,11 @@ pub(crate) mod tests {
                 "tag pl-0f 3"
             ]
         );
-        let before = s.ec2.mutations().len();
+        let before = s.target.api.mutations().len();
         let r = s.run(Trigger::Scheduled).await.unwrap();
         assert_eq!((r.added, r.removed), (10, 10));
         assert_eq!(
-            &s.ec2.mutations()[before..],
+            &s.target.api.mutations()[before..],
             [
                 "resize pl-0f v5 241",
                 "modify pl-0f v6 +10 -0",
@@ -518,7 +543,7 @@ pub(crate) mod tests {
                 "tag pl-0f 4"
             ]
         );
-        let w = s.ec2.world.lock().unwrap();
+        let w = s.target.api.world.lock().unwrap();
         assert!(w.lists["pl-0f"].entries.iter().any(|(n, _)| *n == other));
         assert_eq!(w.lists["pl-0f"].entries.len(), 231);
     }

@@ -1,11 +1,11 @@
 //! Where the managed rules live, and the one loop that makes a target hold exactly the wanted
 //! rules: plan, guard, dry run, apply (additions before removals), read again, converge.
-//! Each target supplies read, plan and apply; the loop, the removal guard and the convergence
-//! after overlapping runs exist here once.
+//! A target reads its state and makes its calls; the state plans its own change. The loop, the
+//! removal guard and the convergence after overlapping runs exist here once.
 
-pub mod prefix_list;
-pub mod security_groups;
-pub mod weights;
+pub(crate) mod prefix_list;
+pub(crate) mod security_groups;
+pub(crate) mod weights;
 
 use std::future::Future;
 
@@ -16,7 +16,7 @@ use crate::retry::MAX_ATTEMPTS;
 use crate::rules::Wanted;
 
 pub use prefix_list::{PrefixList, PrefixListApi, PrefixListState};
-pub use security_groups::{GroupState, Plan, SecurityGroupApi, SecurityGroups};
+pub use security_groups::{GroupState, Groups, SecurityGroupApi, SecurityGroups};
 
 /// A planned change, whatever the target: what the loop, the removal guard and the report read.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -27,6 +27,8 @@ pub struct PlanSummary {
     pub managed_before: usize,
     /// Every change, in the order they are made.
     pub changes: Vec<Change>,
+    /// Per-resource figures once the change is made.
+    pub groups: Vec<GroupReport>,
 }
 
 impl PlanSummary {
@@ -47,33 +49,39 @@ fn count(changes: &[Change], adds: bool) -> usize {
     changes.iter().filter(|c| c.action.adds() == adds).count()
 }
 
-/// A target's plan, summarized.
-pub trait Changes {
-    fn summary(&self) -> PlanSummary;
+/// A target's change: the calls in its own terms, and their summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan<S> {
+    pub steps: S,
+    pub summary: PlanSummary,
 }
 
-/// What one target supplies to [`reconcile`].
-pub trait Target: Sync {
-    type State: Send + Sync;
-    type Plan: Changes + Send + Sync;
-    /// What the unconverged error counts: "changes", "entry changes".
-    const CHANGES: &'static str;
+/// What a target holds now, read in one go: which publication it records, its figures, and the
+/// change that makes it hold the wanted rules.
+pub trait TargetState: Send + Sync {
+    /// A change's calls, in the target's own terms.
+    type Steps: Send + Sync;
+
+    /// The publication the target holds, if every part of it records one.
+    fn applied(&self) -> Option<SyncToken>;
+    /// Per-resource figures as the target is now.
+    fn report(&self) -> Vec<GroupReport>;
+    fn plan(&self, wanted: &Wanted) -> Result<Plan<Self::Steps>, PlanError>;
+}
+
+/// The calls one target supplies to [`reconcile`].
+pub(crate) trait Target: Sync {
+    type State: TargetState;
 
     /// What the target holds now.
     fn read(&self) -> impl Future<Output = Result<Self::State, Ec2Error>> + Send;
-    /// The publication the target holds, if every part of it records one.
-    fn applied(&self, state: &Self::State) -> Option<SyncToken>;
-    fn plan(&self, wanted: &Wanted, state: &Self::State) -> Result<Self::Plan, PlanError>;
-    /// Applies `plan` to `state`: every change made, or those made before a call failed.
+    /// Makes a planned change: every change made, or those made before a call failed.
     fn apply(
         &self,
-        plan: &Self::Plan,
-        state: &Self::State,
+        steps: &<Self::State as TargetState>::Steps,
     ) -> impl Future<Output = Result<Applied, Interrupted>> + Send;
     /// Records the applied publication on the target.
     fn record(&self, token: SyncToken) -> impl Future<Output = Result<(), Ec2Error>> + Send;
-    /// Per-resource figures: as `state` is, or as it will be once `plan` is applied.
-    fn report(&self, state: &Self::State, plan: Option<&Self::Plan>) -> Vec<GroupReport>;
 }
 
 /// What the calls made so far changed.
@@ -108,7 +116,7 @@ pub struct Interrupted {
 }
 
 /// A publication to reconcile a target with, and how.
-pub struct Run<'a> {
+pub(crate) struct Run<'a> {
     pub wanted: &'a Wanted,
     /// The publication's selected ranges, after aggregation.
     pub ranges: usize,
@@ -121,7 +129,7 @@ pub struct Run<'a> {
 }
 
 /// Refuses a plan that removes more than `max_ratio` of the managed rules at once.
-pub fn check_removals(plan: &PlanSummary, max_ratio: f64) -> Result<(), PlanError> {
+pub(crate) fn check_removals(plan: &PlanSummary, max_ratio: f64) -> Result<(), PlanError> {
     let (removing, managed) = (plan.removed(), plan.managed_before);
     if managed > 0 && removing as f64 > max_ratio * managed as f64 {
         return Err(PlanError::RemovalGuard {
@@ -136,37 +144,35 @@ pub fn check_removals(plan: &PlanSummary, max_ratio: f64) -> Result<(), PlanErro
 /// Plans, applies and re-reads until `target` holds exactly the wanted rules: the re-read
 /// catches an overlapping run's writes (say, the same rule in another group). A dry run
 /// returns the first plan, with the guard it would hit as its reason.
-pub async fn reconcile<T: Target>(
+pub(crate) async fn reconcile<T: Target>(
     target: &T,
     mut state: T::State,
     run: &Run<'_>,
 ) -> Result<SyncReport, SyncError> {
     let mut done = Applied::default();
     let mut attempt = 0;
-    let (converged, summary) = loop {
-        let plan = target.plan(run.wanted, &state)?;
-        let summary = plan.summary();
+    let converged = loop {
+        let Plan { steps, summary } = state.plan(run.wanted)?;
         let guard = check_removals(&summary, run.max_removal_ratio);
         if run.dry_run {
             let mut report = run.report(&summary, summary.added(), summary.removed());
-            report.groups = target.report(&state, Some(&plan));
             report.reason = guard.err().map(|e| e.to_string());
+            report.groups = summary.groups;
             report.changes = summary.changes;
             return Ok(report);
         }
         if summary.is_empty() {
-            break (plan, summary);
+            break summary;
         }
         guard?;
         attempt += 1;
         if attempt > MAX_ATTEMPTS {
             let left = summary.changes.len();
             return Err(SyncError::Unconverged(format!(
-                "{left} {} still planned",
-                T::CHANGES
+                "{left} changes still planned"
             )));
         }
-        match target.apply(&plan, &state).await {
+        match target.apply(&steps).await {
             Ok(applied) => done.changes.extend(applied.changes),
             Err(Interrupted {
                 applied,
@@ -182,8 +188,8 @@ pub async fn reconcile<T: Target>(
     if run.applied != Some(run.sync_token) {
         target.record(run.sync_token).await?;
     }
-    let mut report = run.report(&summary, done.added(), done.removed());
-    report.groups = target.report(&state, Some(&converged));
+    let mut report = run.report(&converged, done.added(), done.removed());
+    report.groups = converged.groups;
     report.changes = done.changes;
     Ok(report)
 }
@@ -209,9 +215,32 @@ impl Run<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::publication::range_set::{Range, RangeSet};
     use crate::report::Action;
+    use crate::rules::PortRange;
+    use ipnet::IpNet;
+
+    /// The `i`th /24 of 10.0.0.0/8.
+    pub(crate) fn net(i: u32) -> IpNet {
+        IpNet::V4(ipnet::Ipv4Net::new((0x0a00_0000 + (i << 8)).into(), 24).unwrap())
+    }
+
+    /// The rules of one /24 per id (see [`net`]) on `ports`.
+    pub(crate) fn wanted(ids: impl IntoIterator<Item = u32>, ports: &[PortRange]) -> Wanted {
+        let set = RangeSet {
+            ranges: ids
+                .into_iter()
+                .map(|i| Range {
+                    net: net(i),
+                    origin: "EC2/r".into(),
+                })
+                .collect(),
+            matched: 0,
+        };
+        Wanted::new(&set, ports, "test").unwrap()
+    }
 
     /// `removed` revocations of `managed` managed rules.
     fn counts(removed: usize, managed: usize) -> PlanSummary {
@@ -225,6 +254,7 @@ mod tests {
                     rule: format!("tcp/3306 10.0.{i}.0/24"),
                 })
                 .collect(),
+            groups: Vec::new(),
         }
     }
 

@@ -12,7 +12,8 @@ use crate::error::{Ec2Error, PlanError};
 use crate::publication::SyncToken;
 use crate::report::{Action, Change, GroupReport};
 
-use crate::reconcile::{Applied, Changes, Interrupted, PlanSummary, Target};
+use crate::config::Config;
+use crate::reconcile::{Applied, Interrupted, Plan, PlanSummary, Target, TargetState};
 use crate::rules::{Family, PerFamily, PortRange, Rule, Wanted};
 
 /// The calls the security-group target makes. Implemented on aws-sdk-ec2 by
@@ -23,19 +24,10 @@ pub trait SecurityGroupApi: Send + Sync {
         &self,
         ids: &[String],
     ) -> impl Future<Output = Result<Vec<GroupState>, Ec2Error>> + Send;
-    /// One call: opens `port` to every CIDR in `rules` in `group_id`.
-    fn authorize(
+    /// One call: opens (or closes) a port to some CIDRs in one group.
+    fn change_rules(
         &self,
-        group_id: &str,
-        port: PortRange,
-        rules: &[(IpNet, &str)],
-    ) -> impl Future<Output = Result<(), Ec2Error>> + Send;
-    /// One call: closes `port` to every CIDR in `nets` in `group_id`.
-    fn revoke(
-        &self,
-        group_id: &str,
-        port: PortRange,
-        nets: &[IpNet],
+        call: &RuleCall<'_>,
     ) -> impl Future<Output = Result<(), Ec2Error>> + Send;
     /// Tags every group with the applied publication's token.
     fn tag_groups(
@@ -81,67 +73,88 @@ pub struct Placement {
     pub revoke: Vec<Rule>,
 }
 
+/// Rules by port: each port's rules are one EC2 call.
+fn by_port<'a>(
+    rules: impl Iterator<Item = (&'a Rule, &'a str)>,
+) -> BTreeMap<PortRange, Vec<(IpNet, &'a str)>> {
+    let mut by_port: BTreeMap<PortRange, Vec<(IpNet, &str)>> = BTreeMap::new();
+    for (r, d) in rules {
+        by_port.entry(r.port).or_default().push((r.net, d));
+    }
+    by_port
+}
+
 impl Placement {
-    /// Rules to authorize, one batch per port: each batch is one EC2 call.
+    /// Rules to authorize, one batch per port.
     fn authorize_by_port(&self) -> BTreeMap<PortRange, Vec<(IpNet, &str)>> {
-        let mut by_port: BTreeMap<PortRange, Vec<(IpNet, &str)>> = BTreeMap::new();
-        for (r, d) in &self.authorize {
-            by_port.entry(r.port).or_default().push((r.net, d.as_str()));
-        }
-        by_port
+        by_port(self.authorize.iter().map(|(r, d)| (r, d.as_str())))
     }
 
-    /// Rules to revoke, one batch per port: each batch is one EC2 call.
-    fn revoke_by_port(&self) -> BTreeMap<PortRange, Vec<IpNet>> {
-        let mut by_port: BTreeMap<PortRange, Vec<IpNet>> = BTreeMap::new();
-        for r in &self.revoke {
-            by_port.entry(r.port).or_default().push(r.net);
-        }
-        by_port
+    /// Rules to revoke, one batch per port (a revoke names no description).
+    fn revoke_by_port(&self) -> BTreeMap<PortRange, Vec<(IpNet, &str)>> {
+        by_port(self.revoke.iter().map(|r| (r, "")))
+    }
+}
+
+/// One EC2 call of a change: in a group, open (authorize) or close (revoke) a port to some
+/// CIDRs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleCall<'a> {
+    pub group_id: &'a str,
+    pub action: Action,
+    pub port: PortRange,
+    /// The CIDRs, each with its description (empty in a revoke, which names none).
+    pub rules: Vec<(IpNet, &'a str)>,
+}
+
+impl RuleCall<'_> {
+    fn changes(&self) -> impl Iterator<Item = Change> + '_ {
+        self.rules.iter().map(|&(net, _)| Change {
+            target: self.group_id.to_owned(),
+            action: self.action,
+            rule: Rule {
+                port: self.port,
+                net,
+            }
+            .to_string(),
+        })
     }
 }
 
 /// The whole change, group by group in `SECURITY_GROUP_IDS` order.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Plan {
+pub struct GroupChanges {
     pub placements: Vec<Placement>,
-    pub wanted: usize,
+    /// Managed rules that stay where they are.
     pub unchanged: usize,
-    /// Managed rules before the change, duplicates included.
-    pub managed_before: usize,
 }
 
-impl Changes for Plan {
-    /// In the order [`SecurityGroups`] makes them: every authorize, then every revoke.
-    fn summary(&self) -> PlanSummary {
+impl GroupChanges {
+    /// The calls in the order they are made: every authorize (group by group, a call per port),
+    /// then every revoke, so that a wanted address is never missing mid-sync.
+    fn calls(&self) -> Vec<RuleCall<'_>> {
         let authorize = self.placements.iter().flat_map(|p| {
-            p.authorize
-                .iter()
-                .map(|(r, _)| change(&p.group_id, Action::Authorize, r))
+            p.authorize_by_port()
+                .into_iter()
+                .map(|(port, rules)| (&p.group_id, Action::Authorize, port, rules))
         });
         let revoke = self.placements.iter().flat_map(|p| {
-            p.revoke
-                .iter()
-                .map(|r| change(&p.group_id, Action::Revoke, r))
+            p.revoke_by_port()
+                .into_iter()
+                .map(|(port, rules)| (&p.group_id, Action::Revoke, port, rules))
         });
-        PlanSummary {
-            wanted: self.wanted,
-            managed_before: self.managed_before,
-            changes: authorize.chain(revoke).collect(),
-        }
+        authorize
+            .chain(revoke)
+            .map(|(group_id, action, port, rules)| RuleCall {
+                group_id,
+                action,
+                port,
+                rules,
+            })
+            .collect()
     }
-}
 
-fn change(group_id: &str, action: Action, rule: &Rule) -> Change {
-    Change {
-        target: group_id.to_owned(),
-        action,
-        rule: rule.to_string(),
-    }
-}
-
-impl Plan {
-    /// The groups as they will be once the plan is applied.
+    /// The groups as they will be once the change is made.
     fn apply_to(&self, groups: &[GroupState]) -> Vec<GroupState> {
         groups
             .iter()
@@ -156,6 +169,16 @@ impl Plan {
             })
             .collect()
     }
+}
+
+/// The security groups as read (in placement order), with what planning and reporting them take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Groups {
+    pub groups: Vec<GroupState>,
+    /// Rules per group and family (`RULES_PER_GROUP`).
+    pub quota: usize,
+    /// The families this sync manages, for the free slots it reports.
+    pub families: &'static [Family],
 }
 
 /// Per-group figures of `groups` as they are, for the families in `families`.
@@ -174,10 +197,38 @@ fn reports(groups: &[GroupState], quota: usize, families: &[Family]) -> Vec<Grou
         .collect()
 }
 
-/// Plans the change from `groups` (in placement order) to `wanted`, with `quota` rules per
-/// group and family. Managed rules that stay wanted stay where they are; new ones go first-fit
-/// into the free slots; removed and duplicate rules are revoked.
-pub fn plan(wanted: &Wanted, groups: &[GroupState], quota: usize) -> Result<Plan, PlanError> {
+impl TargetState for Groups {
+    type Steps = GroupChanges;
+
+    fn applied(&self) -> Option<SyncToken> {
+        applied_token(self.groups.iter().map(|g| g.sync_token))
+    }
+
+    fn report(&self) -> Vec<GroupReport> {
+        reports(&self.groups, self.quota, self.families)
+    }
+
+    /// Managed rules that stay wanted stay where they are; new ones go first-fit into the free
+    /// slots; removed and duplicate rules are revoked.
+    fn plan(&self, wanted: &Wanted) -> Result<Plan<GroupChanges>, PlanError> {
+        let steps = place(wanted, &self.groups, self.quota)?;
+        let changes = steps.calls().iter().flat_map(RuleCall::changes).collect();
+        let after = steps.apply_to(&self.groups);
+        Ok(Plan {
+            summary: PlanSummary {
+                wanted: wanted.len(),
+                managed_before: self.groups.iter().map(|g| g.managed.len()).sum(),
+                changes,
+                groups: reports(&after, self.quota, self.families),
+            },
+            steps,
+        })
+    }
+}
+
+/// Places the change from `groups` (in placement order) to `wanted`, with `quota` rules per
+/// group and family.
+fn place(wanted: &Wanted, groups: &[GroupState], quota: usize) -> Result<GroupChanges, PlanError> {
     let mut placements: Vec<Placement> = groups
         .iter()
         .map(|g| Placement {
@@ -234,79 +285,61 @@ pub fn plan(wanted: &Wanted, groups: &[GroupState], quota: usize) -> Result<Plan
             });
         }
     }
-    Ok(Plan {
+    Ok(GroupChanges {
         placements,
-        wanted: wanted.len(),
         unchanged: kept.len(),
-        managed_before: groups.iter().map(|g| g.managed.len()).sum(),
     })
 }
 
 /// The security groups of `SECURITY_GROUP_IDS` as a [`Target`].
-pub struct SecurityGroups<'a, A> {
-    pub api: &'a A,
-    pub ids: &'a [String],
-    /// Rules per group and family (`RULES_PER_GROUP`).
-    pub quota: usize,
-    /// The families this sync manages, for the free slots it reports.
-    pub families: &'a [Family],
+pub struct SecurityGroups<A> {
+    pub(crate) api: A,
+    ids: Vec<String>,
+    quota: usize,
+    families: &'static [Family],
 }
 
-impl<A: SecurityGroupApi> Target for SecurityGroups<'_, A> {
-    type State = Vec<GroupState>;
-    type Plan = Plan;
-    const CHANGES: &'static str = "changes";
-
-    async fn read(&self) -> Result<Vec<GroupState>, Ec2Error> {
-        self.api.describe_groups(self.ids).await
-    }
-
-    fn applied(&self, groups: &Vec<GroupState>) -> Option<SyncToken> {
-        applied_token(groups.iter().map(|g| g.sync_token))
-    }
-
-    fn plan(&self, wanted: &Wanted, groups: &Vec<GroupState>) -> Result<Plan, PlanError> {
-        plan(wanted, groups, self.quota)
-    }
-
-    /// Every authorize, then every revoke: a wanted address is never missing mid-sync.
-    async fn apply(&self, plan: &Plan, _groups: &Vec<GroupState>) -> Result<Applied, Interrupted> {
-        let mut done = Applied::default();
-        for p in &plan.placements {
-            for (port, rules) in p.authorize_by_port() {
-                if let Err(e) = self.api.authorize(&p.group_id, port, &rules).await {
-                    return Err(done.interrupted(e));
-                }
-                done.changes.extend(
-                    rules.iter().map(|&(net, _)| {
-                        change(&p.group_id, Action::Authorize, &Rule { port, net })
-                    }),
-                );
-            }
+impl<A> SecurityGroups<A> {
+    /// The groups `config` names, and its quota and families, on `api`.
+    pub(crate) fn new(api: A, ids: Vec<String>, config: &Config) -> Self {
+        let families: &'static [Family] = if config.selector.ipv6 {
+            &Family::ALL
+        } else {
+            &[Family::V4]
+        };
+        SecurityGroups {
+            api,
+            ids,
+            quota: config.rules_per_group,
+            families,
         }
-        for p in &plan.placements {
-            for (port, nets) in p.revoke_by_port() {
-                if let Err(e) = self.api.revoke(&p.group_id, port, &nets).await {
-                    return Err(done.interrupted(e));
-                }
-                done.changes.extend(
-                    nets.iter()
-                        .map(|&net| change(&p.group_id, Action::Revoke, &Rule { port, net })),
-                );
+    }
+}
+
+impl<A: SecurityGroupApi> Target for SecurityGroups<A> {
+    type State = Groups;
+
+    async fn read(&self) -> Result<Groups, Ec2Error> {
+        Ok(Groups {
+            groups: self.api.describe_groups(&self.ids).await?,
+            quota: self.quota,
+            families: self.families,
+        })
+    }
+
+    async fn apply(&self, steps: &GroupChanges) -> Result<Applied, Interrupted> {
+        let mut done = Applied::default();
+        for call in steps.calls() {
+            if let Err(e) = self.api.change_rules(&call).await {
+                return Err(done.interrupted(e));
             }
+            done.changes.extend(call.changes());
         }
         Ok(done)
     }
 
     async fn record(&self, token: SyncToken) -> Result<(), Ec2Error> {
-        self.api.tag_groups(self.ids, token).await
-    }
-
-    fn report(&self, groups: &Vec<GroupState>, plan: Option<&Plan>) -> Vec<GroupReport> {
-        match plan {
-            Some(p) => reports(&p.apply_to(groups), self.quota, self.families),
-            None => reports(groups, self.quota, self.families),
-        }
+        self.api.tag_groups(&self.ids, token).await
     }
 }
 
@@ -327,13 +360,10 @@ mod tests {
     use super::*;
     use crate::publication::range_set::{Range, RangeSet};
     use crate::reconcile::check_removals;
+    use crate::reconcile::tests::{self, net};
     use proptest::prelude::*;
 
     const MYSQL: PortRange = PortRange::tcp(3306);
-
-    fn net(i: u32) -> IpNet {
-        IpNet::V4(ipnet::Ipv4Net::new((0x0a00_0000 + (i << 8)).into(), 24).unwrap())
-    }
 
     fn rule(i: u32) -> Rule {
         Rule {
@@ -343,17 +373,23 @@ mod tests {
     }
 
     fn wanted(ids: impl IntoIterator<Item = u32>) -> Wanted {
-        let set = RangeSet {
-            ranges: ids
-                .into_iter()
-                .map(|i| Range {
-                    net: net(i),
-                    origin: "EC2/r".into(),
-                })
-                .collect(),
-            matched: 0,
-        };
-        Wanted::new(&set, &[MYSQL], "test").unwrap()
+        tests::wanted(ids, &[MYSQL])
+    }
+
+    /// The plan for `groups` with `quota`, reporting IPv4's free slots.
+    fn plan(
+        wanted: &Wanted,
+        groups: &[GroupState],
+        quota: usize,
+    ) -> Result<Plan<GroupChanges>, PlanError> {
+        let families = &[Family::V4];
+        let groups = groups.to_vec();
+        Groups {
+            groups,
+            quota,
+            families,
+        }
+        .plan(wanted)
     }
 
     fn group(id: &str, managed: impl IntoIterator<Item = u32>, other: usize) -> GroupState {
@@ -368,28 +404,28 @@ mod tests {
     fn new_rules_fill_groups_first_fit_in_order() {
         let groups = [group("sg-a", [], 58), group("sg-b", [], 0)];
         let p = plan(&wanted(0..5), &groups, 60).unwrap();
-        assert_eq!(p.placements[0].authorize.len(), 2);
-        assert_eq!(p.placements[1].authorize.len(), 3);
-        let s = p.summary();
-        assert_eq!((s.added(), s.removed(), p.unchanged), (5, 0, 0));
+        assert_eq!(p.steps.placements[0].authorize.len(), 2);
+        assert_eq!(p.steps.placements[1].authorize.len(), 3);
+        let s = p.summary;
+        assert_eq!((s.added(), s.removed(), p.steps.unchanged), (5, 0, 0));
     }
 
     #[test]
     fn kept_rules_stay_and_one_new_prefix_costs_one_authorize() {
         let groups = [group("sg-a", 0..3, 0), group("sg-b", 3..6, 0)];
         let p = plan(&wanted((0..6).chain([9])), &groups, 60).unwrap();
-        assert_eq!(p.summary().added(), 1);
-        assert_eq!(p.summary().removed(), 0);
-        assert_eq!(p.unchanged, 6);
-        assert_eq!(p.placements[0].authorize[0].0, rule(9));
+        assert_eq!(p.summary.added(), 1);
+        assert_eq!(p.summary.removed(), 0);
+        assert_eq!(p.steps.unchanged, 6);
+        assert_eq!(p.steps.placements[0].authorize[0].0, rule(9));
     }
 
     #[test]
     fn stale_and_duplicate_rules_are_revoked() {
         let groups = [group("sg-a", [0, 1], 0), group("sg-b", [1, 7], 0)];
         let p = plan(&wanted([0, 1]), &groups, 60).unwrap();
-        assert_eq!(p.placements[1].revoke, vec![rule(1), rule(7)]);
-        assert_eq!(p.unchanged, 2);
+        assert_eq!(p.steps.placements[1].revoke, vec![rule(1), rule(7)]);
+        assert_eq!(p.steps.unchanged, 2);
     }
 
     #[test]
@@ -416,14 +452,14 @@ mod tests {
         let groups = [group("sg-a", 0..10, 0)];
         let p = plan(&wanted(0..4), &groups, 60).unwrap();
         assert!(matches!(
-            check_removals(&p.summary(), 0.5),
+            check_removals(&p.summary, 0.5),
             Err(PlanError::RemovalGuard {
                 removing: 6,
                 managed: 10,
                 ..
             })
         ));
-        assert!(check_removals(&p.summary(), 0.6).is_ok());
+        assert!(check_removals(&p.summary, 0.6).is_ok());
     }
 
     #[test]
@@ -451,9 +487,9 @@ mod tests {
             GroupState::new("sg-b"),
         ];
         let p = plan(&w, &groups, 60).unwrap();
-        assert_eq!(p.placements[0].authorize.len(), 1);
-        assert_eq!(p.placements[0].authorize[0].0.family(), Family::V6);
-        assert_eq!(p.placements[1].authorize[0].0.family(), Family::V4);
+        assert_eq!(p.steps.placements[0].authorize.len(), 1);
+        assert_eq!(p.steps.placements[0].authorize[0].0.family(), Family::V6);
+        assert_eq!(p.steps.placements[1].authorize[0].0.family(), Family::V4);
     }
 
     #[test]
@@ -470,7 +506,7 @@ mod tests {
         let ports = [MYSQL, "tcp/8000-8100".parse().unwrap()];
         let w = Wanted::new(&set, &ports, "x").unwrap();
         let p = plan(&w, &[GroupState::new("sg-a")], 60).unwrap();
-        let batches = p.placements[0].authorize_by_port();
+        let batches = p.steps.placements[0].authorize_by_port();
         assert_eq!(batches.len(), 2);
         assert!(batches.values().all(|b| b.len() == 3));
     }
@@ -496,7 +532,7 @@ mod tests {
             let w = wanted(want.iter().copied());
             match plan(&w, &groups, quota) {
                 Ok(p) => {
-                    let after = p.apply_to(&groups);
+                    let after = p.steps.apply_to(&groups);
                     let mut all: Vec<Rule> = after.iter().flat_map(|g| g.managed.clone()).collect();
                     all.sort();
                     let expect: Vec<Rule> = w.rules.keys().copied().collect();
@@ -504,7 +540,7 @@ mod tests {
                     for (before, after) in groups.iter().zip(&after) {
                         // Peak occupancy (after authorize, before revoke) stays within quota
                         // unless the group was already over it and got nothing new.
-                        let added = p.placements.iter().find(|x| x.group_id == before.id).unwrap().authorize.len();
+                        let added = p.steps.placements.iter().find(|x| x.group_id == before.id).unwrap().authorize.len();
                         prop_assert!(added == 0 || before.used(Family::V4) + added <= quota);
                         for r in &after.managed {
                             if let Some(home) = groups.iter().find(|g| g.managed.contains(r)) {
@@ -516,9 +552,9 @@ mod tests {
                     let dupes: usize = groups.iter().map(|g| g.managed.len()).sum::<usize>() - current.len();
                     let diff = w.rules.keys().filter(|r| !current.contains(r)).count()
                         + current.iter().filter(|r| !w.rules.contains_key(r)).count();
-                    let s = p.summary();
+                    let s = p.summary;
                     prop_assert_eq!(s.added() + s.removed(), diff + dupes);
-                    prop_assert_eq!(p.unchanged + s.added(), w.len());
+                    prop_assert_eq!(p.steps.unchanged + s.added(), w.len());
                 }
                 Err(PlanError::CapacityExceeded { needed, free, .. }) => prop_assert!(needed > free),
                 Err(e) => prop_assert!(false, "unexpected {e}"),

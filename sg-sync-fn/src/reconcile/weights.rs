@@ -26,7 +26,7 @@ const UNKNOWN_AWS_MANAGED_WEIGHT: usize = 55;
 /// customer-managed list counts its `MaxEntries`; an AWS-managed list (owner `AWS`) counts its
 /// published weight, which DescribeManagedPrefixLists does not return.
 /// https://docs.aws.amazon.com/vpc/latest/userguide/amazon-vpc-limits.html#vpc-limits-prefix-lists
-pub fn reference_weight(
+pub(crate) fn reference_weight(
     owner: Option<&str>,
     name: Option<&str>,
     max_entries: Option<i32>,
