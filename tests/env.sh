@@ -1,5 +1,7 @@
 # Sourced by the scripts in tests/ and infra/: the cache folder, the cargo target folder, the
-# project's Python virtualenv, and helpers to start servers that are stopped again on exit.
+# project's Python virtualenv (moto, cfn-lint, cargo-lambda: on PATH after ensure_venv), and the
+# checks that a MySQL answers. moto's server is started by the Rust code that uses it
+# (test_support::moto), one per test binary or local stack, and stops with it.
 # shellcheck shell=bash
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -29,35 +31,6 @@ ensure_infra_packages() {
         (cd "$root/infra" && npm ci --no-audit --no-fund --loglevel=error) || return 1
         echo "$lock" >"$root/infra/node_modules/.lock.sha256"
     fi
-}
-
-# Processes to stop on exit, newest first.
-started=()
-stop_started() {
-    local i
-    for ((i = ${#started[@]} - 1; i >= 0; i--)); do
-        kill -- "${started[i]}" 2>/dev/null || true
-    done
-    for pid in "${started[@]}"; do wait "$pid" 2>/dev/null || true; done
-    started=()
-}
-trap stop_started EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-free_port() {
-    "$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# wait_port PORT SECONDS NAME: fails with a message if nothing listens in time.
-wait_port() {
-    local i
-    for ((i = 0; i < $2 * 5; i++)); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.2
-    done
-    echo "$3 did not listen on 127.0.0.1:$1 within $2 s" >&2
-    return 1
 }
 
 # mysql_answers URL: true when a server at URL's host and port sends a MySQL greeting (the
@@ -105,16 +78,4 @@ require_mysql() {
         "(MySQL 8.4 or MariaDB 10.11), or start Docker (${DOCKER_HOST:-/var/run/docker.sock}" \
         "does not answer) so that $image runs through testcontainers" >&2
     return 1
-}
-
-# Starts moto's server on a free loopback port and points the AWS SDKs at it.
-start_moto() {
-    local port
-    port=$(free_port)
-    "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$cache/moto.log" 2>&1 &
-    started+=($!)
-    wait_port "$port" 20 "moto_server (log: $cache/moto.log)"
-    export AWS_ENDPOINT_URL=http://127.0.0.1:$port
-    export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
-    export AWS_REGION=${AWS_REGION:-ap-northeast-1} AWS_DEFAULT_REGION=${AWS_REGION:-ap-northeast-1}
 }

@@ -6,9 +6,9 @@
 # create and drop their own databases beside it); without it, every test binary that needs
 # MySQL starts one container through testcontainers, which needs Docker (the image:
 # TESTCONTAINERS_MYSQL_IMAGE, default mysql:8.4). Also a MariaDB server binary (mariadbd, or
-# MARIADBD) for the TLS test. Both are checked first, before anything is built. moto's EC2
-# server and the other Python tools are installed into a virtualenv under the cache folder;
-# moto is started on a free port.
+# MARIADBD) for the TLS test. Both are checked first, before anything is built. moto's server
+# and the other Python tools are installed into a virtualenv under the cache folder and put on
+# PATH; each test binary that needs moto starts its own (test_support::moto).
 #
 # `tests/test-all.sh --mysql-only` runs only the MySQL-backed test binaries (ingest-fn's
 # `mysql`, the end-to-end tests): CI runs them a second time through testcontainers.
@@ -45,8 +45,6 @@ ensure_infra_packages
 # The RDS CA bundle the functions are deployed with: the TLS test checks sqlx accepts it.
 export RDS_CA_BUNDLE=$cache/rds-ca-bundle.pem
 (cd "$root/infra" && npx ts-node scripts/write-ca-bundle.ts "$RDS_CA_BUNDLE")
-start_moto
-
 cd "$root"
 if $mysql_only; then
     rust_log=$cache/cargo-test-mysql.log

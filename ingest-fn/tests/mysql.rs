@@ -3,25 +3,25 @@
 //! (`e2e::mysql`). Each test gets a fresh database beside the server's own.
 
 use std::collections::HashMap;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use base64::Engine;
+use e2e::events;
 use e2e::mariadb::{mariadbd, tls_server};
-use e2e::mysql::test_server_url;
+use e2e::scratch::{ScratchDatabase, after_drop};
 use ingest::{Config, IngestError, MIGRATOR, MySqlStore, handle};
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use serde_json::{Value, json};
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool};
-use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row};
+use sqlx::{AssertSqlSafe, ConnectOptions, Row};
 use tokio::net::TcpListener;
 
-/// A fresh database with the migrations applied.
+/// A fresh database with the migrations applied (`e2e::scratch`, which drops it again), a pool
+/// on it, and what the tests read back.
 struct TestDb {
-    /// The server's URL, whose account the test database's URL uses.
-    server: &'static str,
+    scratch: ScratchDatabase,
     options: MySqlConnectOptions,
     name: String,
     pool: MySqlPool,
@@ -29,35 +29,28 @@ struct TestDb {
 
 impl TestDb {
     async fn new() -> TestDb {
-        let server = test_server_url().await;
-        let base = MySqlConnectOptions::from_str(server).unwrap();
-        let name = format!("ingest_test_{}", uuid::Uuid::now_v7().simple());
-        let mut admin = base.connect().await.expect("connect to the test server");
-        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE `{name}`")))
-            .execute(&mut admin)
+        let scratch = ScratchDatabase::with_migrator(&MIGRATOR, "test")
+            .await
+            .unwrap_or_else(|e| panic!("a database on the test server: {e}"));
+        let pool = MySqlPool::connect_with(scratch.options.clone())
             .await
             .unwrap();
-        admin.close().await.unwrap();
-        let options = base.database(&name);
-        let pool = MySqlPool::connect_with(options.clone()).await.unwrap();
-        MIGRATOR.run(&pool).await.unwrap();
         TestDb {
-            server,
-            options,
-            name,
+            options: scratch.options.clone(),
+            name: scratch.name.clone(),
             pool,
+            scratch,
         }
     }
 
+    /// The database's URL with the server's account, at `host_port` (a proxy) if given.
     fn url(&self, host_port: Option<(&str, u16)>) -> String {
-        let (host, port) = host_port.unwrap_or((self.options.get_host(), self.options.get_port()));
-        let base = url::Url::parse(self.server).unwrap();
-        let pass = base.password().map(|p| format!(":{p}")).unwrap_or_default();
-        format!(
-            "mysql://{}{pass}@{host}:{port}/{}",
-            base.username(),
-            self.name
-        )
+        let mut url = url::Url::parse(&self.scratch.url).unwrap();
+        if let Some((host, port)) = host_port {
+            url.set_host(Some(host)).unwrap();
+            url.set_port(Some(port)).unwrap();
+        }
+        url.to_string()
     }
 
     async fn store(&self) -> MySqlStore {
@@ -87,26 +80,6 @@ impl TestDb {
             .fetch_one(&self.pool)
             .await
             .unwrap()
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let (options, name) = (self.options.clone(), self.name.clone());
-        // Best effort: a leftover test database is harmless.
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                if let Ok(mut c) = options.database("mysql").connect().await {
-                    let _ = sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS `{name}`")))
-                        .execute(&mut c)
-                        .await;
-                }
-            });
-        });
     }
 }
 
@@ -291,51 +264,8 @@ enum Front {
     RestApi(&'static str),
 }
 
-/// aws_lambda_events' REST API fixtures (the crate ships them in its source package).
-const REST_FIXTURES: [&str; 4] = [
-    "example-apigw-request.json",
-    "example-apigw-console-test-request.json",
-    "example-apigw-sam-rest-request.json",
-    "example-apigw-restapi-openapi-request.json",
-];
-
-/// A fixture from the aws_lambda_events package this build uses (its version from Cargo.lock),
-/// read from cargo's registry sources.
-fn lambda_events_fixture(name: &str) -> Value {
-    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    let dir = DIR.get_or_init(|| {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let lock = std::fs::read_to_string(root.join("Cargo.lock")).unwrap();
-        let version = lock
-            .split("[[package]]")
-            .find(|p| p.contains("name = \"aws_lambda_events\""))
-            .and_then(|p| p.lines().find_map(|l| l.strip_prefix("version = ")))
-            .expect("aws_lambda_events in Cargo.lock")
-            .trim_matches('"')
-            .to_owned();
-        let cargo_home = std::env::var_os("CARGO_HOME")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| {
-                std::path::PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cargo")
-            });
-        std::fs::read_dir(cargo_home.join("registry/src"))
-            .unwrap()
-            .filter_map(Result::ok)
-            .map(|index| {
-                index
-                    .path()
-                    .join(format!("aws_lambda_events-{version}/src/fixtures"))
-            })
-            .find(|d| d.is_dir())
-            .unwrap_or_else(|| {
-                panic!(
-                    "aws_lambda_events {version}'s sources under {}",
-                    cargo_home.display()
-                )
-            })
-    });
-    serde_json::from_slice(&std::fs::read(dir.join(name)).unwrap()).unwrap()
-}
+/// The REST API samples: aws_lambda_events' own fixtures (`test_support::events`).
+const REST_FIXTURES: [&str; 4] = events::REST_API_SAMPLES;
 
 fn http(method: &str, body: Option<&[u8]>, base64: bool, key: Option<&str>) -> Value {
     http_via(Front::FunctionUrl, method, body, base64, key)
@@ -355,48 +285,28 @@ fn http_via(
             String::from_utf8(b.to_vec()).unwrap()
         }
     });
-    let Front::RestApi(fixture) = front else {
-        return function_url(method, body, base64, key);
+    let request = |headers| events::Request {
+        method,
+        headers,
+        body: body.as_deref(),
+        base64,
     };
-    let mut event = lambda_events_fixture(fixture);
-    event["httpMethod"] = json!(method);
-    event["requestContext"]["httpMethod"] = json!(method);
-    event["body"] = json!(body);
-    event["isBase64Encoded"] = json!(base64);
-    if let Some(k) = key {
+    match front {
+        // A Function URL lowercases header names.
+        Front::FunctionUrl => {
+            let mut headers = vec![
+                ("content-type", "application/json"),
+                ("host", "abc.lambda-url.ap-northeast-1.on.aws"),
+            ];
+            headers.extend(key.map(|k| ("idempotency-key", k)));
+            events::function_url_event(request(&headers))
+        }
         // A REST API keeps the client's header case; the names compare case-insensitively.
-        if !event["headers"].is_object() {
-            event["headers"] = json!({});
+        Front::RestApi(sample) => {
+            let headers: Vec<_> = key.map(|k| ("Idempotency-Key", k)).into_iter().collect();
+            events::rest_api_event(sample, request(&headers))
         }
-        if !event["multiValueHeaders"].is_object() {
-            event["multiValueHeaders"] = json!({});
-        }
-        event["headers"]["Idempotency-Key"] = json!(k);
-        event["multiValueHeaders"]["Idempotency-Key"] = json!([k]);
     }
-    event
-}
-
-fn function_url(method: &str, body: Option<String>, base64: bool, key: Option<&str>) -> Value {
-    let mut headers =
-        json!({"content-type": "application/json", "host": "abc.lambda-url.ap-northeast-1.on.aws"});
-    if let Some(k) = key {
-        headers["idempotency-key"] = json!(k);
-    }
-    // A Function URL event (payload format 2.0), as Lambda delivers it.
-    json!({
-        "version": "2.0", "routeKey": "$default", "rawPath": "/", "rawQueryString": "",
-        "headers": headers,
-        "requestContext": {
-            "accountId": "123456789012", "apiId": "abc", "domainName": "abc.lambda-url.ap-northeast-1.on.aws",
-            "domainPrefix": "abc", "requestId": "3f8c2d1e-0000-4000-8000-000000000001", "routeKey": "$default", "stage": "$default",
-            "time": "22/Aug/2026:15:17:05 +0000", "timeEpoch": 1787411825000u64,
-            "http": {"method": method, "path": "/", "protocol": "HTTP/1.1", "sourceIp": "203.0.113.9", "userAgent": "curl/8"},
-            "authorizer": {"iam": {"accessKey": "AKIA", "accountId": "123456789012", "callerId": "AIDA", "userArn": "arn:aws:iam::123456789012:user/dev", "userId": "AIDA"}}
-        },
-        "body": body,
-        "isBase64Encoded": base64
-    })
 }
 
 fn status_body(r: &Value) -> (i64, Value) {
@@ -532,11 +442,11 @@ async fn rest_api_fixtures_as_aws_lambda_events_ships_them_are_http_not_direct_i
     let db = TestDb::new().await;
     let store = db.store().await;
     for fixture in REST_FIXTURES {
-        let r = handle(&store, invoke(lambda_events_fixture(fixture), "r1"))
+        let r = handle(&store, invoke(events::sample(fixture), "r1"))
             .await
             .unwrap_or_else(|e| panic!("{fixture}: {e}"));
         let (status, body) = status_body(&r);
-        if lambda_events_fixture(fixture)["httpMethod"] == "POST" {
+        if events::sample(fixture)["httpMethod"] == "POST" {
             // Their body, {"a": 1}, is not an event: a 400 naming what is missing.
             assert_eq!(status, 400, "{fixture}: {body}");
             assert!(
@@ -553,16 +463,8 @@ async fn rest_api_fixtures_as_aws_lambda_events_ships_them_are_http_not_direct_i
 // ---------- SQS and Kinesis ----------
 
 fn sqs(bodies: &[(&str, String)]) -> Value {
-    let records: Vec<Value> = bodies
-        .iter()
-        .map(|(id, body)| json!({
-            "messageId": id, "receiptHandle": "AQEB", "body": body,
-            "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1787411825000", "SenderId": "AIDA", "ApproximateFirstReceiveTimestamp": "1787411825001"},
-            "messageAttributes": {}, "md5OfBody": "x", "eventSource": "aws:sqs",
-            "eventSourceARN": "arn:aws:sqs:ap-northeast-1:123456789012:ingest", "awsRegion": "ap-northeast-1"
-        }))
-        .collect();
-    json!({"Records": records})
+    let bodies: Vec<(&str, &str)> = bodies.iter().map(|(id, b)| (*id, b.as_str())).collect();
+    events::sqs_event(&bodies)
 }
 
 #[tokio::test]
@@ -591,20 +493,10 @@ async fn sqs_writes_the_valid_and_reports_the_invalid() {
 async fn kinesis_reports_failures_by_sequence_number() {
     let db = TestDb::new().await;
     let store = db.store().await;
-    let record = |seq: &str, data: &[u8]| {
-        json!({
-            "kinesis": {"kinesisSchemaVersion": "1.0", "partitionKey": "dev", "sequenceNumber": seq,
-                "data": base64::engine::general_purpose::STANDARD.encode(data), "approximateArrivalTimestamp": 1787411825.123},
-            "eventSource": "aws:kinesis", "eventVersion": "1.0",
-            "eventID": format!("shardId-000000000006:{seq}"), "eventName": "aws:kinesis:record",
-            "invokeIdentityArn": "arn:aws:iam::123456789012:role/ingest", "awsRegion": "ap-northeast-1",
-            "eventSourceARN": "arn:aws:kinesis:ap-northeast-1:123456789012:stream/ingest"
-        })
-    };
     let good = serde_json::to_vec(&event("k", 1.0)).unwrap();
     let s1 = "49590338271490256608559692538361571095921575989136588898";
     let s2 = "49590338271490256608559692540925702759324208523137515618";
-    let ev = json!({"Records": [record(s1, &good), record(s2, b"{\"source\": 1}")]});
+    let ev = events::kinesis_event(&[(s1, &good), (s2, b"{\"source\": 1}")]);
     let r = handle(&store, invoke(ev.clone(), "r")).await.unwrap();
     assert_eq!(r, json!({"batchItemFailures": [{"itemIdentifier": s2}]}));
     handle(&store, invoke(ev, "r2")).await.unwrap();
@@ -820,15 +712,15 @@ async fn metrics_lines_count_what_the_store_did() {
 }
 
 // A rotated password: the server refuses the old one (1045), the store reads the secret again
-// and retries once. Secrets Manager is moto's (AWS_ENDPOINT_URL, set by tests/test-all.sh).
+// and retries once. Secrets Manager is moto's; the store builds its client from the
+// environment, as on Lambda, so the test runs where AWS_ENDPOINT_URL names moto (e2e::moto).
 #[tokio::test]
 async fn a_refused_login_reads_the_rotated_secret_and_retries_once() {
-    // The store builds its Secrets Manager client from the environment, as on Lambda.
-    assert!(
-        std::env::var_os("AWS_ENDPOINT_URL").is_some(),
-        "needs AWS_ENDPOINT_URL pointing at moto: tests/test-all.sh starts it, or run \
-         `source tests/env.sh; ensure_venv; start_moto` first"
-    );
+    if !e2e::moto::in_environment_pointing_at_moto(
+        "a_refused_login_reads_the_rotated_secret_and_retries_once",
+    ) {
+        return;
+    }
     let db = TestDb::new().await;
     let secret = e2e::moto::TestSecret::create("ingest_rot", "first-Password-1").await;
     let (arn, user) = (secret.arn.clone(), secret.user.clone());
@@ -1528,7 +1420,8 @@ async fn migrate_waits_while_secrets_manager_denies_access_then_names_the_denial
 /// test did not (best effort, as TestDb's database).
 struct Account {
     user: String,
-    pool: MySqlPool,
+    /// The server, for the account's DROP USER.
+    server: MySqlConnectOptions,
 }
 
 impl Account {
@@ -1553,7 +1446,7 @@ impl Account {
         }
         Account {
             user,
-            pool: db.pool.clone(),
+            server: db.scratch.server().clone(),
         }
     }
 
@@ -1578,19 +1471,10 @@ impl Account {
 
 impl Drop for Account {
     fn drop(&mut self) {
-        let (pool, user) = (self.pool.clone(), self.user.clone());
-        // Best effort, as TestDb's: on its own runtime, the test's may be gone.
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                let _ = sqlx::query(AssertSqlSafe(format!("DROP USER IF EXISTS '{user}'@'%'")))
-                    .execute(&pool)
-                    .await;
-            });
-        });
+        after_drop(
+            &self.server,
+            format!("DROP USER IF EXISTS '{}'@'%'", self.user),
+        );
     }
 }
 
@@ -1650,12 +1534,8 @@ async fn every_source_reports_a_rejection(store: &MySqlStore, code: u16) {
         r,
         json!({"batchItemFailures": [{"itemIdentifier": "m-1"}, {"itemIdentifier": "m-2"}]})
     );
-    let data = base64::engine::general_purpose::STANDARD.encode(event("x", 4.0).to_string());
-    let ev = json!({"Records": [{
-        "kinesis": {"kinesisSchemaVersion": "1.0", "partitionKey": "dev", "sequenceNumber": "101",
-            "data": data, "approximateArrivalTimestamp": 1787411825.123},
-        "eventSource": "aws:kinesis", "eventID": "shardId-000000000006:101"
-    }]});
+    let data = event("x", 4.0).to_string();
+    let ev = events::kinesis_event(&[("101", data.as_bytes())]);
     let r = handle(store, invoke(ev, "kinesis")).await.unwrap();
     assert_eq!(r, json!({"batchItemFailures": [{"itemIdentifier": "101"}]}));
 }

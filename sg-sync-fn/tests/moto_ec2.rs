@@ -1,5 +1,5 @@
 //! sg-sync against moto's EC2 server through the real aws-sdk-ec2, with AWS's real
-//! ip-ranges.json snapshots. moto comes from `e2e::moto` (`AWS_ENDPOINT_URL`, or started
+//! ip-ranges.json snapshots. moto comes from `test_support::moto` (`AWS_ENDPOINT_URL`, or started
 //! here); the snapshots are read from `IP_RANGES_FIXTURES`. Rules moto does not enforce (per-family quotas, prefix-list
 //! versions and sizes) are tested in the library's own tests against an enforcing fake.
 
@@ -346,7 +346,7 @@ async fn the_lambda_handler_takes_an_sns_event_as_aws_delivers_it() {
     let ids = groups(2).await;
     let s = syncer(config(&ids, &snapshot_url("2026-08-22"), &[])).await;
     let message = std::fs::read_to_string(fixtures().join("notification-2026-08-22.json")).unwrap();
-    let event = e2e::sns::sns_event(&message);
+    let event = e2e::events::sns_event(&message);
     let r = invocation::handle(&s, LambdaEvent::new(event.clone(), Context::default()))
         .await
         .unwrap();

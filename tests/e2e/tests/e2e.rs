@@ -9,7 +9,6 @@ use std::process::Command;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
-use base64::Engine;
 use e2e::moto::inbound_rules;
 use e2e::mysql::test_server_url;
 use e2e::scratch::ScratchDatabase;
@@ -68,7 +67,7 @@ async fn ranges_server(body: Arc<Mutex<Vec<u8>>>) -> String {
 
 /// The SNS event that delivers one of the fixture notifications.
 fn sns(notification: &str) -> Value {
-    e2e::sns::sns_event(&String::from_utf8(fixture(notification)).unwrap())
+    e2e::events::sns_event(&String::from_utf8(fixture(notification)).unwrap())
 }
 
 async fn invoke(api: &RuntimeApi, event: Value) -> Value {
@@ -153,37 +152,38 @@ async fn sync_ingest_through_every_source_then_sync_again() {
     .await;
     assert_eq!(array["inserted"], 2);
     let body = json!({"source": "e2e-http", "val1": 4, "val2": 5}).to_string();
-    let http = invoke(&ingest_api, json!({
-        "version": "2.0", "routeKey": "$default", "rawPath": "/", "rawQueryString": "",
-        "headers": {"content-type": "application/json", "idempotency-key": "http-1"},
-        "requestContext": {"accountId": "123456789012", "apiId": "x", "domainName": "x.lambda-url.ap-northeast-1.on.aws",
-            "domainPrefix": "x", "requestId": "r", "routeKey": "$default", "stage": "$default", "time": "22/Aug/2026:15:17:05 +0000",
-            "timeEpoch": 1787411825000u64, "http": {"method": "POST", "path": "/", "protocol": "HTTP/1.1", "sourceIp": "203.0.113.9", "userAgent": "e2e"}},
-        "body": body, "isBase64Encoded": false
-    }))
+    let http = invoke(
+        &ingest_api,
+        e2e::events::function_url_event(e2e::events::Request {
+            method: "POST",
+            headers: &[
+                ("content-type", "application/json"),
+                ("idempotency-key", "http-1"),
+            ],
+            body: Some(&body),
+            base64: false,
+        }),
+    )
     .await;
     assert_eq!(http["statusCode"], 201);
-    let sqs = invoke(&ingest_api, json!({"Records": [
-        {"messageId": "sqs-1", "receiptHandle": "h", "body": json!({"source": "e2e-sqs", "val1": 5, "val2": 6}).to_string(),
-         "attributes": {}, "messageAttributes": {}, "md5OfBody": "x", "eventSource": "aws:sqs",
-         "eventSourceARN": "arn:aws:sqs:ap-northeast-1:123456789012:ingest", "awsRegion": REGION},
-        {"messageId": "sqs-2", "receiptHandle": "h", "body": "{\"source\": \"e2e-sqs\"}",
-         "attributes": {}, "messageAttributes": {}, "md5OfBody": "x", "eventSource": "aws:sqs",
-         "eventSourceARN": "arn:aws:sqs:ap-northeast-1:123456789012:ingest", "awsRegion": REGION}
-    ]}))
+    let sqs_body = json!({"source": "e2e-sqs", "val1": 5, "val2": 6}).to_string();
+    let sqs = invoke(
+        &ingest_api,
+        e2e::events::sqs_event(&[("sqs-1", &sqs_body), ("sqs-2", "{\"source\": \"e2e-sqs\"}")]),
+    )
     .await;
     assert_eq!(
         sqs,
         json!({"batchItemFailures": [{"itemIdentifier": "sqs-2"}]})
     );
-    let data = base64::engine::general_purpose::STANDARD
-        .encode(json!({"source": "e2e-kinesis", "val1": 6, "val2": 7}).to_string());
-    let kinesis = invoke(&ingest_api, json!({"Records": [{
-        "kinesis": {"kinesisSchemaVersion": "1.0", "partitionKey": "p", "sequenceNumber": "49590338271490256608559692538361571095921575989136588898",
-            "data": data, "approximateArrivalTimestamp": 1787411825.5},
-        "eventSource": "aws:kinesis", "eventVersion": "1.0", "eventID": "shardId-000000000000:49590338271490256608559692538361571095921575989136588898",
-        "eventName": "aws:kinesis:record", "invokeIdentityArn": "arn:aws:iam::123456789012:role/x", "awsRegion": REGION,
-        "eventSourceARN": "arn:aws:kinesis:ap-northeast-1:123456789012:stream/ingest"}]}))
+    let data = json!({"source": "e2e-kinesis", "val1": 6, "val2": 7}).to_string();
+    let kinesis = invoke(
+        &ingest_api,
+        e2e::events::kinesis_event(&[(
+            "49590338271490256608559692538361571095921575989136588898",
+            data.as_bytes(),
+        )]),
+    )
     .await;
     assert_eq!(kinesis, json!({"batchItemFailures": []}));
     // A bad direct invoke is a typed function error, and writes nothing.

@@ -194,7 +194,7 @@ async fn flow(started: &mut Started, out_dir: &Path) -> Result<()> {
             .to_path_buf(),
     };
     let db_url = migrated_mysql(&workspace).await?;
-    let (moto, ec2, groups) = moto_with_groups(started, out_dir).await?;
+    let (moto, ec2, groups) = moto_with_groups(out_dir).await?;
     let ranges =
         std::env::var("IP_RANGES_URL").unwrap_or_else(|_| sg_sync::config::OFFICIAL_URL.into());
     let functions = Functions {
@@ -316,21 +316,11 @@ async fn migrated_mysql(workspace: &Workspace) -> Result<String> {
     Ok(db_url)
 }
 
-/// 2. moto with the stand-in groups: its endpoint, a client and the group ids.
-async fn moto_with_groups(
-    started: &mut Started,
-    out_dir: &Path,
-) -> Result<(String, aws_sdk_ec2::Client, Vec<String>)> {
-    let moto_port = free_port()?;
-    started.spawn(
-        "moto_server",
-        Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &moto_port.to_string()])
-            .stdout(std::fs::File::create(out_dir.join("moto.log"))?)
-            .stderr(Stdio::null()),
-    )?;
-    wait_for_port(moto_port, Duration::from_secs(30), "moto_server").await?;
-    let moto = format!("http://127.0.0.1:{moto_port}");
+/// 2. moto with the stand-in groups: its endpoint, a client and the group ids. moto stops
+/// when this process exits (`e2e::moto::start`).
+async fn moto_with_groups(out_dir: &Path) -> Result<(String, aws_sdk_ec2::Client, Vec<String>)> {
+    let log = out_dir.join("moto.log");
+    let moto = tokio::task::spawn_blocking(move || e2e::moto::start(&log)).await??;
     let ec2 = aws_sdk_ec2::Client::new(&emulator_config(&moto).await);
     let groups = security_groups(&ec2).await?;
     println!("moto: {moto}, groups {}", groups.join(", "));

@@ -1,41 +1,110 @@
-//! moto's EC2 server for tests: `AWS_ENDPOINT_URL` when set, otherwise one started on a free
-//! loopback port for the life of the test process (`moto_server` on PATH, or `MOTO_SERVER`).
+//! moto, the AWS stand-in of the tests and the local stack: the one place that starts its
+//! server (`moto_server` on PATH, as `tests/env.sh`'s `ensure_venv` puts it there, or
+//! `MOTO_SERVER`), and what the tests set up in its EC2 and Secrets Manager.
 
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// The endpoint to point the AWS SDK at.
+/// How long moto's server may take to listen (it imports every service's models first).
+const START_WITHIN: Duration = Duration::from_secs(30);
+
+/// Starts moto's server on a free loopback port, its output appended to `log`, and returns
+/// its endpoint. The server is stopped when this process exits, however it exits (a shell
+/// beside it watches this process), so nothing has to stop it.
+pub fn start(log: &Path) -> Result<String, MotoError> {
+    let server = std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
+    let failed = |reason: String| MotoError::Start {
+        server: server.clone(),
+        log: log.to_owned(),
+        reason,
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| failed(format!("no free loopback port: {e}")))?;
+    let output = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(|e| failed(format!("opening the log: {e}")))?;
+    let errors = output
+        .try_clone()
+        .map_err(|e| failed(format!("opening the log: {e}")))?;
+    // The shell ends, taking moto with it, when this process or moto has gone.
+    let script = format!(
+        "\"$0\" -H 127.0.0.1 -p {port} & m=$!; trap 'kill $m 2>/dev/null' EXIT; \
+         while kill -0 {} 2>/dev/null && kill -0 $m 2>/dev/null; do sleep 0.5; done",
+        std::process::id()
+    );
+    let mut shell = Command::new("sh")
+        .args(["-c", script.as_str(), server.as_str()])
+        .stdin(Stdio::null())
+        .stdout(output)
+        .stderr(errors)
+        .spawn()
+        .map_err(|e| failed(format!("running sh: {e}")))?;
+    let deadline = Instant::now() + START_WITHIN;
+    loop {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            std::thread::spawn(move || shell.wait());
+            return Ok(format!("http://127.0.0.1:{port}"));
+        }
+        if let Ok(Some(status)) = shell.try_wait() {
+            return Err(failed(format!("it exited ({status}) before it listened")));
+        }
+        if Instant::now() > deadline {
+            let _ = shell.kill();
+            return Err(failed(format!(
+                "it did not listen on 127.0.0.1:{port} within {START_WITHIN:?}"
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The endpoint the tests point the AWS SDK at: `AWS_ENDPOINT_URL` when set (a moto someone
+/// runs), otherwise one server [`start`]ed for the life of this test process, logging to
+/// `moto-<pid>.log` in the temporary folder. Panics saying why there is none.
 pub fn endpoint() -> &'static str {
     static ENDPOINT: OnceLock<String> = OnceLock::new();
     ENDPOINT.get_or_init(|| {
         if let Ok(url) = std::env::var("AWS_ENDPOINT_URL") {
             return url;
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free loopback port");
-        let server = std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
-        // The shell stops moto when this test process exits, however it exits.
-        let script = format!(
-            "{server} -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; trap 'kill $m' EXIT; \
-             while kill -0 {} 2>/dev/null; do sleep 0.5; done",
-            std::process::id()
-        );
-        let mut child = Command::new("sh")
-            .args(["-c", &script])
-            .spawn()
-            .expect("start moto: pip install 'moto[server]', or set AWS_ENDPOINT_URL to a running moto server");
-        std::thread::spawn(move || child.wait());
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return format!("http://127.0.0.1:{port}");
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        panic!("{server} did not listen on 127.0.0.1:{port} within 20 s: is moto[server] installed?");
+        let log = std::env::temp_dir().join(format!("moto-{}.log", std::process::id()));
+        start(&log).unwrap_or_else(|e| panic!("{e}"))
     })
+}
+
+/// Runs a test whose code under test builds its AWS clients from the environment, as on
+/// Lambda, in an environment that points them at moto: returns true when this process's
+/// environment has `AWS_ENDPOINT_URL` (run the test here); otherwise runs `test` (its full
+/// name) again in a child process of this test binary with `AWS_ENDPOINT_URL` naming
+/// [`endpoint`] and test credentials, fails unless the child's test passed, and returns false.
+pub fn in_environment_pointing_at_moto(test: &str) -> bool {
+    if std::env::var_os("AWS_ENDPOINT_URL").is_some() {
+        return true;
+    }
+    let this = std::env::current_exe().expect("this test binary's path");
+    let out = Command::new(this)
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env("AWS_ENDPOINT_URL", endpoint())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "ap-northeast-1")
+        .output()
+        .expect("running this test binary again");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("test result: ok. 1 passed"),
+        "{test} in a child process with AWS_ENDPOINT_URL={}: {}\n{stdout}\n{}",
+        endpoint(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    false
 }
 
 /// An SDK configuration for `endpoint` (moto, or the local Invoke API) with fixed test
@@ -54,6 +123,15 @@ pub async fn sdk_config(endpoint: &str, region: &str) -> aws_config::SdkConfig {
 /// Why moto could not set up what a test needs.
 #[derive(Debug, thiserror::Error)]
 pub enum MotoError {
+    #[error(
+        "starting moto ({server}, log {log:?}): {reason}; `source tests/env.sh; ensure_venv` \
+         installs it and puts it on PATH, or set MOTO_SERVER to it"
+    )]
+    Start {
+        server: String,
+        log: PathBuf,
+        reason: String,
+    },
     #[error(transparent)]
     Ec2(#[from] aws_sdk_ec2::Error),
     #[error("moto returned no {0} id")]

@@ -1,0 +1,26 @@
+//! What the function crates' tests share that needs no database: configuration lookup, AWS's
+//! event shapes from checked-in samples, polling with a deadline, moto (started here, and its
+//! EC2 and Secrets Manager set up) and the environments the CDK app gives the functions. The
+//! heavy harness (a Runtime API, MySQL through testcontainers, TLS) is `e2e`, which re-exports
+//! these; a crate whose tests need none of that (sg-sync-fn) depends on this one alone and so
+//! compiles no sqlx, testcontainers or rcgen.
+
+pub mod events;
+pub mod infra_environments;
+pub mod moto;
+pub mod poll;
+
+/// The SNS event of `AmazonIpSpaceChanged`, under the path sg-sync-fn's unit tests name.
+pub mod sns {
+    pub use crate::events::{TOPIC_ARN, sns_event};
+}
+
+/// Environment variables as a test gives them, for the functions' `Config::from_lookup`: the
+/// last value of a name wins, as with `env` on a command line.
+pub fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+    let map: std::collections::HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |k| map.get(k).cloned()
+}
