@@ -12,20 +12,43 @@ use serde_json::Value;
 /// https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html#runtimes-lifecycle-shutdown
 const CLOSE_WITHIN: Duration = Duration::from_millis(300);
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
+fn main() -> Result<(), Error> {
     // JSON lines when the function's log format is JSON (AWS_LAMBDA_LOG_FORMAT), at
     // AWS_LAMBDA_LOG_LEVEL; each line written during an invocation carries its requestId.
     // Lambda sets both variables for a custom runtime from the function's logging config:
     // https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-advanced.html
     lambda_runtime::tracing::init_default_subscriber();
+    let config = Config::from_env()?;
+    // One invocation at a time (Lambda's default model): one thread, the fastest start. On
+    // Lambda Managed Instances the environment runs AWS_LAMBDA_MAX_CONCURRENCY at once on
+    // its vCPUs (https://docs.aws.amazon.com/lambda/latest/dg/lambda-managed-instances-rust.html):
+    // a worker thread per vCPU.
+    let runtime = if config.max_concurrency > 1 {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    }
+    .enable_all()
+    .build()?;
+    runtime.block_on(serve(config))
+}
+
+async fn serve(config: Config) -> Result<(), Error> {
     // Once per execution environment: configuration, credentials, the pool and its first
     // connection, all before the first event.
-    let metrics = Config::metrics_from_env()?;
-    let store = Arc::new(MySqlStore::connect(Config::from_env()?).await?);
+    let metrics = Arc::new(Config::metrics_from_env()?);
+    if config.pool_max < config.max_concurrency {
+        tracing::warn!(
+            pool_max = config.pool_max,
+            max_concurrency = config.max_concurrency,
+            "DB_POOL_MAX is below AWS_LAMBDA_MAX_CONCURRENCY: invocations beyond the pool wait \
+             for a connection, up to DB_CONNECT_TIMEOUT_MS"
+        );
+    }
+    let store = Arc::new(MySqlStore::connect(config).await?);
     store.warm_up().await;
     // Lambda sends SIGTERM only to a runtime with a registered extension: this registers a
-    // no-op one, and on SIGTERM closes the pool so the server frees the connection slot now,
+    // no-op one, and on SIGTERM closes the pool so the server frees the connection slots now,
     // not after wait_timeout (a deploy retires every environment at once).
     let closing = store.clone();
     lambda_runtime::spawn_graceful_shutdown_handler(move || async move {
@@ -37,9 +60,11 @@ async fn main() -> Result<(), Error> {
         }
     })
     .await;
-    let (store, metrics) = (&*store, &metrics);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        handle_metered(store, metrics, event)
+    // One `next` loop per AWS_LAMBDA_MAX_CONCURRENCY, each handing its invocations to a clone
+    // of this handler; without the variable, the same single loop as `lambda_runtime::run`.
+    lambda_runtime::run_concurrent(service_fn(move |event: LambdaEvent<Value>| {
+        let (store, metrics) = (store.clone(), metrics.clone());
+        async move { handle_metered(&*store, &*metrics, event).await }
     }))
     .await
 }
