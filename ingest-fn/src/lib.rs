@@ -19,6 +19,7 @@ mod event;
 mod handler;
 mod iam_account;
 pub mod iam_settle;
+mod login;
 pub mod metrics;
 pub mod migrate;
 mod sources;

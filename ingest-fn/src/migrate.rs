@@ -10,7 +10,6 @@
 
 use std::time::Duration;
 
-use aws_sdk_rds::auth_token::{AuthTokenGenerator, Config as TokenConfig};
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 use lambda_runtime::Diagnostic;
 use serde::Deserialize;
@@ -18,12 +17,13 @@ use serde_json::{Value, json};
 use sqlx::MySqlPool;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
 
-use crate::config::{Auth, Config, ConfigError};
+use crate::MIGRATOR;
+pub use crate::config::Account;
+use crate::config::{Auth, Config, ConfigError, MigrateConfig};
 use crate::iam_account::{IamAccountError, PasswordAccount};
 use crate::iam_settle::{self, Backoff, Denial, NotSettled, Retried};
-use crate::store::mysql::SecretValue;
+use crate::login::{SecretValue, token_generator};
 use crate::verify::{self, VerifyError, VerifyRequest};
-use crate::{IamAccount, MIGRATOR};
 
 /// What an invocation asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,36 +45,6 @@ impl Request {
                 request.validate()?;
                 Ok(Request::Verify(request))
             }
-        }
-    }
-}
-
-/// The account migrate creates for ingest-fn, if any.
-pub enum Account {
-    Iam(IamAccount),
-    /// The secret's ARN: read on every run, so a rotated password takes effect.
-    Password(String),
-}
-
-impl Account {
-    /// `DB_IAM_USER` or `DB_INGEST_SECRET_ARN` (not both), through `var`; a blank value counts
-    /// as unset.
-    pub fn from_lookup(
-        var: impl Fn(&str) -> Option<String>,
-    ) -> Result<Option<Account>, ConfigError> {
-        let get = |k: &str| {
-            var(k)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        match (get("DB_IAM_USER"), get("DB_INGEST_SECRET_ARN")) {
-            (Some(_), Some(_)) => Err(ConfigError {
-                name: "DB_INGEST_SECRET_ARN",
-                reason: "set it or DB_IAM_USER, not both".into(),
-            }),
-            (Some(name), None) => Ok(Some(Account::Iam(IamAccount::parse(&name)?))),
-            (None, Some(arn)) => Ok(Some(Account::Password(arn))),
-            (None, None) => Ok(None),
         }
     }
 }
@@ -156,7 +126,7 @@ async fn read_secret(
             let e = format!("{setting}: GetSecretValue {arn}: {text}");
             (denial, MigrateError::Credentials(e))
         })?;
-        serde_json::from_str::<SecretValue>(out.secret_string().unwrap_or_default()).map_err(|_| {
+        SecretValue::parse(out.secret_string()).ok_or_else(|| {
             let e = format!("{setting}: secret {arn} is not JSON with username and password");
             (None, MigrateError::Credentials(e))
         })
@@ -171,22 +141,19 @@ async fn read_secret(
 
 /// migrate's settings and clients, built once per execution environment.
 pub struct Migrate {
-    config: Config,
-    account: Option<Account>,
+    config: MigrateConfig,
     /// Loaded only when a secret or an IAM token needs it.
     sdk: Option<aws_config::SdkConfig>,
     backoff: Backoff,
 }
 
 impl Migrate {
-    /// From the environment: [`Config`]'s settings and [`Account`]'s, and the AWS SDK's when a
-    /// secret or an IAM token needs it.
+    /// From the environment: [`MigrateConfig`]'s settings, and the AWS SDK's when a secret or
+    /// an IAM token needs it.
     pub async fn from_env() -> Result<Migrate, MigrateError> {
-        let config = Config::from_env()?;
-        let account = Account::from_lookup(|k| std::env::var(k).ok())?;
-        let needs_aws =
-            !matches!(config.auth, Auth::Url) || matches!(account, Some(Account::Password(_)));
-        let migrate = Migrate::new(config, account);
+        let config = MigrateConfig::from_env()?;
+        let needs_aws = config.needs_aws();
+        let migrate = Migrate::new(config.database, config.account);
         Ok(match needs_aws {
             true => migrate
                 .with_aws(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await),
@@ -195,10 +162,9 @@ impl Migrate {
     }
 
     /// Without AWS: `DATABASE_URL` and an IAM account only, until [`Migrate::with_aws`].
-    pub fn new(config: Config, account: Option<Account>) -> Migrate {
+    pub fn new(database: Config, account: Option<Account>) -> Migrate {
         Migrate {
-            config,
-            account,
+            config: MigrateConfig { database, account },
             sdk: None,
             backoff: Backoff::IAM,
         }
@@ -250,22 +216,24 @@ impl Migrate {
     /// Logs in as the admin: `DATABASE_URL`'s password, the secret's, or an IAM token; the
     /// secret read and a token login are retried while IAM settles.
     async fn connect(&self) -> Result<MySqlPool, MigrateError> {
-        let mut options = self.config.options.clone();
-        if let Auth::Secret { arn } = &self.config.auth {
+        let database = &self.config.database;
+        let mut options = database.options.clone();
+        if let Auth::Secret { arn } = &database.auth {
             let secret = read_secret(&self.secrets()?, "DB_SECRET_ARN", arn, self.backoff).await?;
-            options = options.password(&secret.password);
-            if self.config.user.is_none() {
-                let user = secret.username.ok_or_else(|| {
+            options = secret
+                .log_in(options, database.user.is_some())
+                .ok_or_else(|| {
                     MigrateError::Credentials(format!(
                         "DB_SECRET_ARN: secret {arn} has no username and DB_USER is not set"
                     ))
                 })?;
-                options = options.username(&user);
-            }
         }
-        let iam = self.config.auth == Auth::Iam;
+        let iam = database.auth == Auth::Iam;
         let token = match (iam, &self.sdk) {
-            (true, Some(sdk)) => Some((token_generator(&options)?, sdk)),
+            (true, Some(sdk)) => Some((
+                token_generator(&options).map_err(MigrateError::Credentials)?,
+                sdk,
+            )),
             (true, None) => return Err(no_aws()),
             (false, _) => None,
         };
@@ -281,7 +249,7 @@ impl Migrate {
                 })?;
                 options = options.password(token.as_str());
             }
-            pool(&self.config, options)
+            pool(database, options)
                 .await
                 .map_err(|source| MigrateError::Login {
                     user: user.clone(),
@@ -320,7 +288,7 @@ impl Migrate {
             latest,
             "database schema is current"
         );
-        let created = match &self.account {
+        let created = match &self.config.account {
             None => None,
             Some(Account::Iam(account)) => {
                 account.ensure(pool).await?;
@@ -347,7 +315,7 @@ impl Migrate {
                 "ingest-fn's database account exists with its grants"
             );
         }
-        let iam_user = match &self.account {
+        let iam_user = match &self.config.account {
             Some(Account::Iam(a)) => Some(a.name().to_owned()),
             _ => None,
         };
@@ -371,16 +339,6 @@ fn mysql_code(e: &sqlx::Error) -> Option<u16> {
     e.as_database_error()
         .and_then(|e| e.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>())
         .map(|e| e.number())
-}
-
-fn token_generator(options: &MySqlConnectOptions) -> Result<AuthTokenGenerator, MigrateError> {
-    let config = TokenConfig::builder()
-        .hostname(options.get_host())
-        .port(u64::from(options.get_port()))
-        .username(options.get_username())
-        .build()
-        .map_err(|e| MigrateError::Credentials(format!("IAM token settings: {e}")))?;
-    Ok(AuthTokenGenerator::new(config))
 }
 
 /// A pool of `DB_POOL_MAX` connections that opens the first now, so a refused login shows here.

@@ -6,7 +6,7 @@
 
 use e2e::infra_environments::{self, Function, Stack};
 use ingest::Config;
-use ingest::config::{Auth, metrics};
+use ingest::config::{Auth, MigrateConfig, metrics};
 use ingest::migrate::Account;
 
 const MODES: [(&str, &str); 4] = [
@@ -64,7 +64,11 @@ fn ingest_fn_reads_the_environment_infra_gives_it_in_every_mode() {
 fn migrate_reads_the_environment_infra_gives_it_in_every_mode() {
     for stack in &stacks() {
         let f = stack.function("migrate");
-        let c = config(stack, "migrate", f);
+        let MigrateConfig {
+            database: c,
+            account,
+        } = MigrateConfig::from_lookup(|k| f.var(k))
+            .unwrap_or_else(|e| panic!("{} migrate: {e}", stack.name()));
         // migrate logs in as the admin, with the instance's generated secret.
         assert!(
             matches!(c.auth, Auth::Secret { .. }),
@@ -72,8 +76,6 @@ fn migrate_reads_the_environment_infra_gives_it_in_every_mode() {
             stack.name(),
             c.auth
         );
-        let account = Account::from_lookup(|k| f.var(k))
-            .unwrap_or_else(|e| panic!("{} migrate: {e}", stack.name()));
         assert_all_read(stack, "migrate", f);
         match (stack.db_auth.as_str(), account) {
             ("iam", Some(Account::Iam(a))) => {

@@ -8,13 +8,13 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use aws_sdk_rds::auth_token::{AuthTokenGenerator, Config as TokenConfig};
-use serde::Deserialize;
+use aws_sdk_rds::auth_token::AuthTokenGenerator;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::pool::PoolConnection;
 use sqlx::{Executor, MySql, QueryBuilder};
 
 use crate::config::{Auth, Config};
+use crate::login::{SecretValue, token_generator};
 use crate::store::{EventStore, Row, StoreError};
 
 /// IAM tokens admit new connections for 15 minutes; renew well before.
@@ -69,14 +69,6 @@ pub struct MySqlStore {
     reconnects: AtomicU64,
 }
 
-/// A database secret as RDS and the infra write it: JSON with `username` and `password`.
-/// Deliberately not `Debug`.
-#[derive(Deserialize)]
-pub(crate) struct SecretValue {
-    pub username: Option<String>,
-    pub password: String,
-}
-
 impl MySqlStore {
     /// Builds the pool (without connecting) and fetches credentials. Call once per execution
     /// environment, before the runtime loop.
@@ -94,14 +86,8 @@ impl MySqlStore {
             }
             Auth::Iam => {
                 let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-                let token_config = TokenConfig::builder()
-                    .hostname(options.get_host())
-                    .port(u64::from(options.get_port()))
-                    .username(options.get_username())
-                    .build()
-                    .map_err(|e| StoreError::Credentials(format!("IAM token settings: {e}")))?;
                 Credentials::Iam(Box::new(IamAuth {
-                    generator: AuthTokenGenerator::new(token_config),
+                    generator: token_generator(&options).map_err(StoreError::Credentials)?,
                     sdk,
                     issued: Mutex::new(None),
                 }))
@@ -180,7 +166,7 @@ impl MySqlStore {
     /// Puts fresh credentials into the options for connections opened from now on: an IAM
     /// token when the current one is due (or `force`), the secret read again only on `force`.
     async fn renew(&self, force: bool) -> Result<(), StoreError> {
-        let (user, password) = match &self.credentials {
+        let options = match &self.credentials {
             Credentials::Fixed => return Ok(()),
             Credentials::Iam(iam) => {
                 let now = SystemTime::now();
@@ -196,30 +182,23 @@ impl MySqlStore {
                 if let Ok(mut t) = iam.issued.lock() {
                     *t = Some(now);
                 }
-                (None, token.as_str().to_owned())
+                self.base.clone().password(token.as_str())
             }
             Credentials::Secret(secret) => {
                 if !force {
                     return Ok(());
                 }
                 let value = fetch_secret(&secret.client, &secret.arn).await?;
-                let user = if secret.user_set {
-                    None
-                } else {
-                    Some(value.username.ok_or_else(|| {
+                value
+                    .log_in(self.base.clone(), secret.user_set)
+                    .ok_or_else(|| {
                         StoreError::Credentials(format!(
                             "secret {} has no username and DB_USER is not set",
                             secret.arn
                         ))
-                    })?)
-                };
-                (user, value.password)
+                    })?
             }
         };
-        let mut options = self.base.clone().password(&password);
-        if let Some(user) = user {
-            options = options.username(&user);
-        }
         self.pool.set_connect_options(options);
         Ok(())
     }
@@ -299,7 +278,7 @@ pub(crate) async fn fetch_secret(
                 aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
             ))
         })?;
-    serde_json::from_str(out.secret_string().unwrap_or_default()).map_err(|_| {
+    SecretValue::parse(out.secret_string()).ok_or_else(|| {
         StoreError::Credentials(format!(
             "secret {arn} is not JSON with username and password"
         ))
