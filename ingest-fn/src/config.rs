@@ -44,7 +44,12 @@ pub struct Config {
     pub auth: Auth,
     /// `DB_USER`; a secret's `username` fills it when unset.
     pub user: Option<String>,
+    /// Connections per execution environment: `DB_POOL_MAX`, else one per invocation the
+    /// environment runs at once ([`Config::max_concurrency`]).
     pub pool_max: u32,
+    /// Invocations one execution environment runs at once: `AWS_LAMBDA_MAX_CONCURRENCY`, which
+    /// Lambda sets only on Lambda Managed Instances; 1 (Lambda's default model) when unset.
+    pub max_concurrency: u32,
     /// Bounds getting a usable connection: a free pool slot, TCP, TLS and login.
     pub connect_timeout: Duration,
     /// Bounds one write's round trip. A connection that went silent while the environment was
@@ -98,7 +103,8 @@ impl Config {
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty())
         };
-        let pool_max = pool_max(get("DB_POOL_MAX"))?;
+        let max_concurrency = max_concurrency(get("AWS_LAMBDA_MAX_CONCURRENCY"))?;
+        let pool_max = pool_max(get("DB_POOL_MAX"), max_concurrency)?;
         let connect_timeout = millis("DB_CONNECT_TIMEOUT_MS", get("DB_CONNECT_TIMEOUT_MS"), 3_000)?;
         let write_timeout = millis("DB_WRITE_TIMEOUT_MS", get("DB_WRITE_TIMEOUT_MS"), 5_000)?;
         let (options, auth, user) = match get("DATABASE_URL") {
@@ -111,6 +117,7 @@ impl Config {
             auth,
             user,
             pool_max,
+            max_concurrency,
             connect_timeout,
             write_timeout,
         })
@@ -143,17 +150,58 @@ pub fn metrics(var: impl Fn(&str) -> Option<String>) -> Result<Emitter, ConfigEr
     })
 }
 
-/// `DB_POOL_MAX`: connections per execution environment, 1 by default (one invocation at a
-/// time runs in it).
-fn pool_max(value: Option<String>) -> Result<u32, ConfigError> {
+/// The most connections one execution environment may hold (`DB_POOL_MAX`).
+const POOL_MAX: u32 = 100;
+
+/// The most concurrent invocations Lambda runs in one environment of a Managed Instances
+/// function (`PerExecutionEnvironmentMaxConcurrency`, 1 to 1600), which it passes to the runtime
+/// as `AWS_LAMBDA_MAX_CONCURRENCY`:
+/// https://docs.aws.amazon.com/lambda/latest/api/API_LambdaManagedInstancesCapacityProviderConfig.html
+/// https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html
+const MAX_CONCURRENCY: u32 = 1600;
+
+/// `AWS_LAMBDA_MAX_CONCURRENCY`: 1 when unset, as in Lambda's default model, where an
+/// environment runs one invocation at a time.
+fn max_concurrency(value: Option<String>) -> Result<u32, ConfigError> {
     let Some(v) = value else { return Ok(1) };
     v.parse::<u32>()
         .ok()
-        .filter(|n| (1..=100).contains(n))
+        .filter(|n| (1..=MAX_CONCURRENCY).contains(n))
+        .ok_or_else(|| {
+            err(
+                "AWS_LAMBDA_MAX_CONCURRENCY",
+                format!("{v:?} is not a whole number from 1 to {MAX_CONCURRENCY}"),
+            )
+        })
+}
+
+/// `DB_POOL_MAX`: connections per execution environment, by default one per invocation that
+/// runs in it at once (`concurrency`), so that no invocation waits for another's connection.
+/// A smaller pool caps the environment's connections; the invocations beyond it wait for one
+/// up to `DB_CONNECT_TIMEOUT_MS`.
+fn pool_max(value: Option<String>, concurrency: u32) -> Result<u32, ConfigError> {
+    let Some(v) = value else {
+        if concurrency > POOL_MAX {
+            return Err(err(
+                "DB_POOL_MAX",
+                format!(
+                    "unset, so one connection per concurrent invocation, but \
+                     AWS_LAMBDA_MAX_CONCURRENCY={concurrency} is more than {POOL_MAX}: set \
+                     DB_POOL_MAX from 1 to {POOL_MAX} (the invocations beyond it wait for a \
+                     connection up to DB_CONNECT_TIMEOUT_MS) or lower the function's \
+                     PerExecutionEnvironmentMaxConcurrency"
+                ),
+            ));
+        }
+        return Ok(concurrency);
+    };
+    v.parse::<u32>()
+        .ok()
+        .filter(|n| (1..=POOL_MAX).contains(n))
         .ok_or_else(|| {
             err(
                 "DB_POOL_MAX",
-                format!("{v:?} is not a whole number from 1 to 100"),
+                format!("{v:?} is not a whole number from 1 to {POOL_MAX}"),
             )
         })
 }
@@ -402,6 +450,50 @@ mod tests {
         );
         assert!(matches!(c.options.get_ssl_mode(), MySqlSslMode::Required));
         assert_eq!(c.pool_max, 4);
+    }
+
+    // Lambda Managed Instances runs several invocations in one environment and says how many
+    // in AWS_LAMBDA_MAX_CONCURRENCY (https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html):
+    // the pool follows it unless DB_POOL_MAX caps it.
+    #[test]
+    fn the_pool_follows_the_environments_concurrency() {
+        let url = ("DATABASE_URL", "mysql://u:p@127.0.0.1:3306/db");
+        let sizes = |vars: &[(&str, &str)]| {
+            let c = config(&[&[url][..], vars].concat()).unwrap();
+            (c.max_concurrency, c.pool_max)
+        };
+        assert_eq!(sizes(&[]), (1, 1));
+        assert_eq!(sizes(&[("AWS_LAMBDA_MAX_CONCURRENCY", "1")]), (1, 1));
+        assert_eq!(sizes(&[("AWS_LAMBDA_MAX_CONCURRENCY", "16")]), (16, 16));
+        assert_eq!(sizes(&[("AWS_LAMBDA_MAX_CONCURRENCY", "100")]), (100, 100));
+        assert_eq!(
+            sizes(&[("AWS_LAMBDA_MAX_CONCURRENCY", "16"), ("DB_POOL_MAX", "4")]),
+            (16, 4)
+        );
+        assert_eq!(
+            sizes(&[
+                ("AWS_LAMBDA_MAX_CONCURRENCY", "1600"),
+                ("DB_POOL_MAX", "100")
+            ]),
+            (1600, 100)
+        );
+        // More than a pool may hold: DB_POOL_MAX must say how many, not a silent cap.
+        let e = config(&[url, ("AWS_LAMBDA_MAX_CONCURRENCY", "128")])
+            .err()
+            .unwrap();
+        assert_eq!(e.name, "DB_POOL_MAX");
+        assert!(
+            e.reason.contains("AWS_LAMBDA_MAX_CONCURRENCY=128"),
+            "{}",
+            e.reason
+        );
+        for bad in ["0", "1601", "eight", "-1"] {
+            let e = config(&[url, ("AWS_LAMBDA_MAX_CONCURRENCY", bad)])
+                .err()
+                .unwrap();
+            assert_eq!(e.name, "AWS_LAMBDA_MAX_CONCURRENCY");
+            assert!(e.reason.contains(&format!("{bad:?}")), "{}", e.reason);
+        }
     }
 
     #[test]
