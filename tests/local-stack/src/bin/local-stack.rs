@@ -317,7 +317,7 @@ async fn migrated_mysql(workspace: &Workspace) -> Result<String> {
 }
 
 /// 2. moto with the stand-in groups: its endpoint, a client and the group ids. moto stops
-/// when this process exits (`e2e::moto::start`).
+///    when this process exits (`e2e::moto::start`).
 async fn moto_with_groups(out_dir: &Path) -> Result<(String, aws_sdk_ec2::Client, Vec<String>)> {
     let log = out_dir.join("moto.log");
     let moto = tokio::task::spawn_blocking(move || e2e::moto::start(&log)).await??;
