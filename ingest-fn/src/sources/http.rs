@@ -249,17 +249,27 @@ mod tests {
     use crate::store::memory::{MemoryStore, received_at as now};
 
     fn request(method: &str, body: &str, base64: bool, key: Option<&str>) -> Value {
-        let mut headers = json!({"content-type": "application/json"});
-        if let Some(k) = key {
-            headers["idempotency-key"] = json!(k);
-        }
-        json!({
-            "version": "2.0", "routeKey": "$default", "rawPath": "/", "rawQueryString": "",
-            "headers": headers,
-            "requestContext": {"http": {"method": method, "path": "/", "protocol": "HTTP/1.1",
-                "sourceIp": "203.0.113.9", "userAgent": "curl/8"}},
-            "body": body, "isBase64Encoded": base64
+        let mut headers = vec![("content-type", "application/json")];
+        headers.extend(key.map(|k| ("idempotency-key", k)));
+        e2e::events::function_url_event(e2e::events::Request {
+            method,
+            headers: &headers,
+            body: Some(body),
+            base64,
         })
+    }
+
+    /// A REST API POST of `ONE` with `headers`, in API Gateway's own sample envelope.
+    fn rest_api_post(headers: &[(&str, &str)]) -> Value {
+        e2e::events::rest_api_event(
+            "example-apigw-request.json",
+            e2e::events::Request {
+                method: "POST",
+                headers,
+                body: Some(ONE),
+                base64: false,
+            },
+        )
     }
 
     async fn post(store: &MemoryStore, event: Value) -> (i64, Value, HeaderMap) {
@@ -373,8 +383,7 @@ mod tests {
         assert_eq!(headers[header::RETRY_AFTER], "1");
         // The REST API's envelope carries the same answer.
         let store = MemoryStore::failing_with(1, NO_GRANT);
-        let event = json!({"httpMethod": "POST", "path": "/events", "headers": {},
-            "requestContext": {"httpMethod": "POST"}, "body": ONE, "isBase64Encoded": false});
+        let event = rest_api_post(&[]);
         let req: ApiGatewayProxyRequest = serde_json::from_value(event).unwrap();
         let r = handle_v1(&store, req, now(), &mut Tally::default()).await;
         assert_eq!(r.status_code, 500);
@@ -385,9 +394,7 @@ mod tests {
     #[tokio::test]
     async fn a_rest_api_request_gets_the_same_answer_in_its_envelope() {
         let store = MemoryStore::failing(1);
-        let event = json!({"httpMethod": "POST", "path": "/events", "headers": {"Idempotency-Key": "k"},
-            "multiValueHeaders": {"Idempotency-Key": ["k"]}, "requestContext": {"httpMethod": "POST"},
-            "body": ONE, "isBase64Encoded": false});
+        let event = rest_api_post(&[("Idempotency-Key", "k")]);
         let req: ApiGatewayProxyRequest = serde_json::from_value(event.clone()).unwrap();
         assert_eq!(
             handle_v1(&store, req, now(), &mut Tally::default())

@@ -72,8 +72,6 @@ pub(crate) async fn handle<S: EventStore>(
 mod tests {
     use super::*;
     use crate::store::memory::{MemoryStore, received_at as now};
-    use base64::Engine;
-    use serde_json::json;
 
     /// The sequence numbers a response reports as failed.
     fn failed_ids(r: &KinesisEventResponse) -> Vec<Option<&str>> {
@@ -84,18 +82,7 @@ mod tests {
     }
 
     fn kinesis(records: &[(&str, &[u8])]) -> KinesisEvent {
-        let records: Vec<Value> = records
-            .iter()
-            .map(|(seq, data)| {
-                json!({
-                    "kinesis": {"kinesisSchemaVersion": "1.0", "partitionKey": "dev", "sequenceNumber": seq,
-                        "data": base64::engine::general_purpose::STANDARD.encode(data),
-                        "approximateArrivalTimestamp": 1787411825.123},
-                    "eventSource": "aws:kinesis", "eventID": format!("shardId-000000000006:{seq}")
-                })
-            })
-            .collect();
-        serde_json::from_value(json!({"Records": records})).unwrap()
+        serde_json::from_value(e2e::events::kinesis_event(records)).unwrap()
     }
 
     #[tokio::test]
@@ -111,7 +98,7 @@ mod tests {
             .unwrap();
         let failed = failed_ids(&r);
         assert_eq!(failed, [Some("102"), Some("103")]);
-        let key = record_key("shardId-000000000006:101");
+        let key = record_key("shardId-000000000000:101");
         assert_eq!(store.rows().keys().collect::<Vec<_>>(), [&key]);
         // Digest of the eventID: stable across retries, and within event_id's length.
         assert_eq!(key.len(), "kinesis:".len() + 32);

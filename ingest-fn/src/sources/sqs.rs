@@ -61,14 +61,9 @@ pub(crate) async fn handle<S: EventStore>(
 mod tests {
     use super::*;
     use crate::store::memory::{MemoryStore, received_at as now};
-    use serde_json::json;
 
     fn sqs(bodies: &[(&str, &str)]) -> SqsEvent {
-        let records: Vec<Value> = bodies
-            .iter()
-            .map(|(id, body)| json!({"messageId": id, "body": body, "eventSource": "aws:sqs"}))
-            .collect();
-        serde_json::from_value(json!({"Records": records})).unwrap()
+        serde_json::from_value(e2e::events::sqs_event(bodies)).unwrap()
     }
 
     fn failed(r: &SqsBatchResponse) -> Vec<&str> {
