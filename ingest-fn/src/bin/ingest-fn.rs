@@ -64,7 +64,7 @@ async fn serve(config: Config) -> Result<(), Error> {
     // of this handler; without the variable, the same single loop as `lambda_runtime::run`.
     lambda_runtime::run_concurrent(service_fn(move |event: LambdaEvent<Value>| {
         let (store, metrics) = (store.clone(), metrics.clone());
-        async move { handle_metered(&*store, &*metrics, event).await }
+        async move { handle_metered(&*store, &metrics, event).await }
     }))
     .await
 }
