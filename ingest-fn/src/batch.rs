@@ -10,8 +10,7 @@ use serde_json::Value;
 use crate::event::{Event, FieldError, check_event_id, parse_event};
 use crate::store::{EventStore, Row, StoreError, Written};
 
-/// A request carries at most this many events.
-pub const MAX_ITEMS: usize = 1000;
+pub use contract::MAX_ITEMS;
 
 /// An item that will not be written, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -7,9 +7,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-pub(crate) const MAX_SOURCE_CHARS: usize = 128;
-pub(crate) const MAX_EVENT_ID_CHARS: usize = 64;
-pub(crate) const MAX_PAYLOAD_BYTES: usize = 16 * 1024;
+pub(crate) use contract::{MAX_EVENT_ID_CHARS, MAX_PAYLOAD_BYTES, MAX_SOURCE_CHARS};
 
 const FIELDS: [&str; 6] = [
     "source",

@@ -24,7 +24,7 @@ pub mod metrics;
 pub mod migrate;
 mod sources;
 mod store;
-pub mod verify;
+pub use contract::verify;
 
 pub use config::Config;
 pub use error::IngestError;

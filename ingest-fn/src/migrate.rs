@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 use lambda_runtime::Diagnostic;
-use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::MySqlPool;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
@@ -27,7 +26,7 @@ use crate::verify::{self, VerifyError, VerifyRequest};
 
 /// What an invocation asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Request {
+pub(crate) enum Request {
     Migrate,
     Verify(VerifyRequest),
 }
@@ -36,15 +35,10 @@ impl Request {
     /// `{"verify": {…}}` is a verify request; anything else is a migration, as before: CDK's
     /// trigger invokes with no payload (`triggers.Trigger` sends none), which Lambda delivers
     /// as `{}`.
-    pub fn parse(event: &Value) -> Result<Request, MigrateError> {
-        match event.get("verify") {
+    pub(crate) fn parse(event: &Value) -> Result<Request, MigrateError> {
+        match verify::request_in(event) {
             None => Ok(Request::Migrate),
-            Some(v) => {
-                let request = VerifyRequest::deserialize(v)
-                    .map_err(|e| MigrateError::Verify(VerifyError::Invalid(e.to_string())))?;
-                request.validate()?;
-                Ok(Request::Verify(request))
-            }
+            Some(request) => Ok(Request::Verify(request?)),
         }
     }
 }
@@ -350,4 +344,20 @@ async fn pool(config: &Config, options: MySqlConnectOptions) -> Result<MySqlPool
         .acquire_timeout(config.connect_timeout.max(Duration::from_secs(5)))
         .connect_with(options)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ingest_loads_verify_payload_is_a_verify_request_and_anything_else_a_migration() {
+        let ids = ["load-r-0".to_owned(), "load-r-1".to_owned()];
+        let request = VerifyRequest::for_ids("load-r", &ids, 10).unwrap();
+        let payload = verify::invoke_payload(&request);
+        assert_eq!(Request::parse(&payload).unwrap(), Request::Verify(request));
+        assert_eq!(Request::parse(&json!({})).unwrap(), Request::Migrate);
+        let e = Request::parse(&json!({"verify": {"run_id": "r"}})).unwrap_err();
+        assert_eq!(e.error_type(), "InvalidVerifyRequest", "{e}");
+    }
 }

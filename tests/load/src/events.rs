@@ -160,7 +160,7 @@ impl Events {
         let mut ids = Vec::with_capacity(n);
         for _ in 0..n {
             let id = match self.ids {
-                Ids::Run => ingest::verify::event_id(&self.run_id, self.seq),
+                Ids::Run => contract::verify::event_id(&self.run_id, self.seq),
                 Ids::TimeOrdered => uuid::Uuid::now_v7().to_string(),
                 Ids::Random => uuid::Uuid::new_v4().to_string(),
             };

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
+use contract::MAX_ITEMS;
 use indicatif::{ProgressBar, ProgressStyle};
-use ingest::batch::MAX_ITEMS;
 use load::cost::{self, Cost};
 use load::events::Events;
 use load::run::{Latency, Limits, Results, Shape, run};

@@ -1,20 +1,20 @@
 //! `--verify DATABASE_URL` and `--verify-function NAME`: is every acknowledged event stored
 //! exactly once? Both send the same [`VerifyRequest`] (the run's id and the ranges of
-//! acknowledged sequence numbers) to the same `ingest::verify::check`: here, against a
+//! acknowledged sequence numbers) to the same `contract::verify::check`: here, against a
 //! database this machine can reach; there, inside `migrate`, which a deployed database's fence
 //! admits.
 
 use std::time::Duration;
 
 use aws_sdk_lambda::primitives::Blob;
-pub use ingest::verify::{DEFAULT_LISTED, Verification, VerifyRequest};
-use serde_json::{Value, json};
+pub use contract::verify::{DEFAULT_LISTED, Verification, VerifyRequest};
+use serde_json::Value;
 use sqlx::MySqlPool;
 
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
     #[error(transparent)]
-    Check(#[from] ingest::verify::VerifyError),
+    Check(#[from] contract::verify::VerifyError),
     #[error("connecting to the database: {0}")]
     Connect(#[source] sqlx::Error),
     #[error("invoking {function}: {message}")]
@@ -42,14 +42,14 @@ pub async fn database(
     let pool = MySqlPool::connect(database_url)
         .await
         .map_err(VerifyError::Connect)?;
-    let v = ingest::verify::check(&pool, request).await;
+    let v = contract::verify::check(&pool, request).await;
     pool.close().await;
     Ok(v?)
 }
 
 /// The payload `migrate` takes for a verify request.
 pub fn payload(request: &VerifyRequest) -> String {
-    json!({ "verify": request }).to_string()
+    contract::verify::invoke_payload(request).to_string()
 }
 
 /// Longer than migrate's own timeout (5 minutes), so the function's answer, not the client's
@@ -150,9 +150,10 @@ mod tests {
             r#"{"verify":{"acked":[[0,3000]],"list":100,"run_id":"load-r"}}"#
         );
         let event: Value = serde_json::from_str(&payload).unwrap();
+        // As migrate reads it (its own test parses the same payload into a verify request).
         assert_eq!(
-            ingest::migrate::Request::parse(&event).unwrap(),
-            ingest::migrate::Request::Verify(request)
+            contract::verify::request_in(&event).unwrap().unwrap(),
+            request
         );
     }
 }

@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 use sqlx::{MySql, MySqlPool, QueryBuilder};
 
 /// Ids per query: bounded work per round trip, and far below MySQL's 65,535 placeholders.
@@ -169,6 +170,22 @@ impl VerifyRequest {
             (!chunk.is_empty()).then_some(chunk)
         })
     }
+}
+
+/// The payload that asks `migrate` to answer `request`: `{"verify": {…}}`.
+pub fn invoke_payload(request: &VerifyRequest) -> Value {
+    json!({ "verify": request })
+}
+
+/// The verify request in a payload `migrate` was invoked with, checked; `None` when the
+/// payload asks for something else (a migration).
+pub fn request_in(payload: &Value) -> Option<Result<VerifyRequest, VerifyError>> {
+    let request = payload.get("verify")?;
+    Some(
+        VerifyRequest::deserialize(request)
+            .map_err(|e| VerifyError::Invalid(e.to_string()))
+            .and_then(|r| r.validate().map(|()| r)),
+    )
 }
 
 /// What is stored of a run's acknowledged events.
@@ -376,7 +393,7 @@ mod tests {
             list: MAX_LISTED,
         };
         r.validate().unwrap();
-        let payload = serde_json::json!({ "verify": r }).to_string();
+        let payload = invoke_payload(&r).to_string();
         assert!(payload.len() < 6 * 1000 * 1000, "{} bytes", payload.len());
         // And the largest answer: every listed id at the longest an id of such a run can be.
         let longest = event_id(&r.run_id, MAX_EVENTS - 1);
