@@ -336,7 +336,7 @@ impl Config {
     }
 
     /// A short description of the filter, for messages.
-    pub fn filter(&self) -> String {
+    pub(crate) fn filter(&self) -> String {
         let s = &self.selector;
         let bg = match &s.border_groups {
             BorderGroups::OwnRegion => "own region".to_owned(),

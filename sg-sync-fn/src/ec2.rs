@@ -11,7 +11,7 @@ use aws_sdk_ec2::types::{
 };
 use ipnet::IpNet;
 
-pub use crate::error::Ec2Error;
+use crate::error::Ec2Error;
 use crate::error::Ec2Reply;
 use crate::family::Family;
 use crate::publication::SyncToken;

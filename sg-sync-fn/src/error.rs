@@ -33,7 +33,7 @@ fn request_suffix(id: Option<&str>) -> String {
 
 impl Ec2Reply {
     /// An answer with only a code and a message, as the in-memory EC2 of the tests gives.
-    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
         Ec2Reply {
             code: code.into(),
             message: message.into(),
@@ -46,7 +46,7 @@ impl Ec2Reply {
 /// What an EC2 error code means for the sync. The one place codes are interpreted: the SDK
 /// path and the tests' in-memory EC2 both go through [`classify`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ec2ErrorClass {
+pub(crate) enum Ec2ErrorClass {
     /// Another run changed the same rules first: re-read and converge.
     Conflict,
     /// IAM may still be settling after a deploy: start over for a while.
@@ -59,7 +59,7 @@ pub enum Ec2ErrorClass {
 
 /// Classifies an EC2 error code (and, for the one code that needs it, the message).
 /// Codes: https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html
-pub fn classify(code: &str, message: &str) -> Ec2ErrorClass {
+pub(crate) fn classify(code: &str, message: &str) -> Ec2ErrorClass {
     match code {
         // The plan read the group first, so a rule that is suddenly there (or gone), a quota
         // suddenly full, or a prefix list at another version means another run wrote meanwhile.
@@ -132,7 +132,11 @@ pub enum Ec2Error {
 
 impl Ec2Error {
     /// EC2's answer to `op` on `resource`, as [`classify`] reads its code.
-    pub fn from_reply(op: &'static str, resource: impl Into<String>, reply: Ec2Reply) -> Self {
+    pub(crate) fn from_reply(
+        op: &'static str,
+        resource: impl Into<String>,
+        reply: Ec2Reply,
+    ) -> Self {
         let resource = resource.into();
         let class = classify(&reply.code, &reply.message);
         let reply = Box::new(reply);

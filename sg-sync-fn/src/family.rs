@@ -13,9 +13,9 @@ pub enum Family {
 }
 
 impl Family {
-    pub const ALL: [Family; 2] = [Family::V4, Family::V6];
+    pub(crate) const ALL: [Family; 2] = [Family::V4, Family::V6];
 
-    pub fn of(net: &IpNet) -> Family {
+    pub(crate) fn of(net: &IpNet) -> Family {
         match net {
             IpNet::V4(_) => Family::V4,
             IpNet::V6(_) => Family::V6,
@@ -31,12 +31,8 @@ pub struct PerFamily<T> {
 }
 
 impl<T> PerFamily<T> {
-    pub fn new(v4: T, v6: T) -> Self {
-        PerFamily { v4, v6 }
-    }
-
     /// Both families, `V4` first.
-    pub fn from_fn(mut f: impl FnMut(Family) -> T) -> Self {
+    pub(crate) fn from_fn(mut f: impl FnMut(Family) -> T) -> Self {
         PerFamily {
             v4: f(Family::V4),
             v6: f(Family::V6),
@@ -45,7 +41,7 @@ impl<T> PerFamily<T> {
 }
 
 impl<T: Copy + std::iter::Sum<T>> PerFamily<T> {
-    pub fn total(&self) -> T {
+    pub(crate) fn total(&self) -> T {
         [self.v4, self.v6].into_iter().sum()
     }
 }

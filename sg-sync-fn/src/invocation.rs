@@ -10,7 +10,7 @@ use lambda_runtime::LambdaEvent;
 use serde::Deserialize;
 use serde_json::Value;
 
-pub use crate::error::InvocationError;
+use crate::error::InvocationError;
 use crate::metrics;
 use crate::publication::{FetchRanges, Notification};
 use crate::reconcile::{PrefixListApi, SecurityGroupApi};
@@ -25,7 +25,7 @@ struct DirectInvoke {
 }
 
 /// Recognises the event by its shape.
-pub fn trigger(event: Value) -> Result<Trigger, InvocationError> {
+pub(crate) fn trigger(event: Value) -> Result<Trigger, InvocationError> {
     let bad = |e: serde_json::Error| InvocationError::BadEvent(e.to_string());
     if event.get("Records").is_some() {
         let sns: SnsEvent = serde_json::from_value(event).map_err(bad)?;

@@ -27,10 +27,7 @@ mod sync;
 mod fake;
 
 pub use config::Config;
-pub use error::{
-    Ec2Error, Ec2ErrorClass, Ec2Reply, InvocationError, PlanError, SyncError, classify,
-};
+pub use error::{Ec2Error, Ec2Reply, InvocationError, PlanError, SyncError};
 pub use publication::Notification;
 pub use report::{Action, Change, GroupReport, SyncReport};
-pub use retry::{IAM_SETTLE, MAX_ATTEMPTS};
 pub use sync::{Syncer, Trigger};

@@ -13,19 +13,19 @@ pub const RULES_ADDED: &str = "RulesAdded";
 pub const RULES_REMOVED: &str = "RulesRemoved";
 /// Ranges the publication selects, after aggregation; not in the line of a skipped run, which
 /// does not read them.
-pub const WANTED_RANGES: &str = "WantedRanges";
+pub(crate) const WANTED_RANGES: &str = "WantedRanges";
 /// Slots left across the groups (the quota per group and family, less the rules they hold) or
 /// in the prefix list (its size less its entries).
-pub const FREE_RULE_SLOTS: &str = "FreeRuleSlots";
+pub(crate) const FREE_RULE_SLOTS: &str = "FreeRuleSlots";
 /// 1 for a run that left the target holding what is wanted (changing it, or finding it so, or
 /// skipping an older publication), 0 for a failed one.
 pub const SYNC_SUCCEEDED: &str = "SyncSucceeded";
 /// Seconds since AWS published the ranges the target now holds (now − their syncToken).
-pub const PUBLICATION_AGE_SECONDS: &str = "PublicationAgeSeconds";
+pub(crate) const PUBLICATION_AGE_SECONDS: &str = "PublicationAgeSeconds";
 
 /// The metrics of a run that ended with `report`, at `now`. A dry run changes nothing and is
 /// no sync: it has none.
-pub fn of_report(report: &SyncReport, now: SystemTime) -> Option<Vec<Metric>> {
+pub(crate) fn of_report(report: &SyncReport, now: SystemTime) -> Option<Vec<Metric>> {
     if report.dry_run {
         return None;
     }
@@ -52,6 +52,6 @@ pub fn of_report(report: &SyncReport, now: SystemTime) -> Option<Vec<Metric>> {
 }
 
 /// The metrics of a failed run: nothing else is known for sure.
-pub fn of_failure() -> Vec<Metric> {
+pub(crate) fn of_failure() -> Vec<Metric> {
     vec![Metric::count(SYNC_SUCCEEDED, 0)]
 }

@@ -66,7 +66,7 @@ pub struct SyncReport {
 
 impl SyncReport {
     /// A run that changed nothing because the target already holds a newer publication.
-    pub fn skipped(
+    pub(crate) fn skipped(
         applied: Option<SyncToken>,
         groups: Vec<GroupReport>,
         dry_run: bool,
@@ -89,7 +89,7 @@ impl SyncReport {
     }
 
     /// Logs the report as one line.
-    pub fn log(&self) {
+    pub(crate) fn log(&self) {
         tracing::info!(
             // The number itself (a missing token logs no field), not Debug's `Some(…)`.
             sync_token = self.sync_token.map(|t| t.0),

@@ -4,12 +4,12 @@
 use std::time::Duration;
 
 /// How many plan-apply-read rounds a sync tries before giving up on convergence.
-pub const MAX_ATTEMPTS: usize = 4;
+pub(crate) const MAX_ATTEMPTS: usize = 4;
 
 /// How long a sync keeps retrying `UnauthorizedOperation` before it fails: IAM changes made by
 /// the deploy that just ran can take that long to reach EC2 (the infra's `SYNC_IAM_SETTLE`).
 /// https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html#troubleshoot_general_eventual-consistency
-pub const IAM_SETTLE: Duration = Duration::from_secs(60);
+pub(crate) const IAM_SETTLE: Duration = Duration::from_secs(60);
 
 /// How many times a prefix list's state is read while it is `modify-in-progress`.
 pub(crate) const SETTLE_POLLS: u32 = 60;

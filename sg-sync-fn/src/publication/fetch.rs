@@ -7,7 +7,7 @@ use md5::{Digest, Md5};
 use reqwest::Url;
 
 /// The file is 2.6 MB today; anything far larger is not ip-ranges.json.
-pub const MAX_DOCUMENT_BYTES: usize = 32 << 20;
+pub(crate) const MAX_DOCUMENT_BYTES: usize = 32 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {

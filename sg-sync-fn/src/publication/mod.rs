@@ -1,16 +1,16 @@
 //! What AWS published, verified: the `AmazonIpSpaceChanged` notification, ip-ranges.json
 //! fetched and checked against it, and the ranges selected from it.
 
-pub mod fetch;
-pub mod ip_ranges;
-pub mod notification;
-pub mod range_set;
+mod fetch;
+pub(crate) mod ip_ranges;
+mod notification;
+pub(crate) mod range_set;
 
 use reqwest::Url;
 
 pub use fetch::{FetchError, FetchRanges, Fetcher, md5_hex};
-pub use ip_ranges::{IpRanges, IpRangesError};
-pub use notification::{Notification, NotificationError, SyncToken};
+pub use ip_ranges::{Entry, IpRanges, IpRangesError};
+pub use notification::{Notification, NotificationError, SyncToken, SyncTokenError};
 pub use range_set::{BorderGroups, RangeSet, Selector};
 
 #[derive(Debug, thiserror::Error)]
@@ -34,7 +34,7 @@ pub enum PublicationError {
 
 /// The publication reduced to what a sync needs.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Publication {
+pub(crate) struct Publication {
     pub sync_token: SyncToken,
     pub create_date: String,
     pub ranges: RangeSet,
@@ -56,7 +56,7 @@ pub fn digest_and_parse(
 }
 
 /// Fetches `url`, verifies it against `notification` (if any), parses and selects.
-pub async fn fetch(
+pub(crate) async fn fetch(
     fetcher: &impl FetchRanges,
     url: &Url,
     notification: Option<&Notification>,

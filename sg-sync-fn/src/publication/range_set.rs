@@ -28,7 +28,7 @@ pub struct Selector {
 }
 
 impl Selector {
-    pub fn matches(&self, e: &Entry<'_>) -> bool {
+    pub(crate) fn matches(&self, e: &Entry<'_>) -> bool {
         (self.ipv6 || Family::of(&e.net) == Family::V4)
             && self
                 .services
@@ -45,7 +45,7 @@ impl Selector {
 
 /// An aggregated CIDR and the `SERVICE/region` sources whose prefixes it covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Range {
+pub(crate) struct Range {
     pub net: IpNet,
     /// e.g. `EC2/ap-northeast-1`; several sources joined by `,` in sorted order.
     pub origin: String,
@@ -54,7 +54,7 @@ pub struct Range {
 /// The wanted address space: sorted, non-overlapping, non-adjacent CIDRs.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RangeSet {
-    pub ranges: Vec<Range>,
+    pub(crate) ranges: Vec<Range>,
     /// How many published prefixes matched before aggregation.
     pub matched: usize,
 }
@@ -100,13 +100,6 @@ impl RangeSet {
     pub fn is_empty(&self) -> bool {
         self.ranges.is_empty()
     }
-
-    pub fn count(&self, family: Family) -> usize {
-        self.ranges
-            .iter()
-            .filter(|r| Family::of(&r.net) == family)
-            .count()
-    }
 }
 
 /// IPv4 sorts before IPv6, as in `IpNet::aggregate`'s output.
@@ -120,6 +113,13 @@ fn key(n: &IpNet) -> (u8, u128) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn count(set: &RangeSet, family: Family) -> usize {
+        set.ranges
+            .iter()
+            .filter(|r| Family::of(&r.net) == family)
+            .count()
+    }
     use crate::publication::ip_ranges::tests::document;
     use proptest::prelude::*;
 
@@ -169,8 +169,8 @@ mod tests {
             &doc,
             &selector(&["ap-northeast-1"], BorderGroups::All, true),
         );
-        assert_eq!(set.count(Family::V4), 2);
-        assert_eq!(set.count(Family::V6), 1);
+        assert_eq!(count(&set, Family::V4), 2);
+        assert_eq!(count(&set, Family::V6), 1);
 
         let only = BorderGroups::Only(vec!["ap-northeast-1-tpe-1".into()]);
         let set = RangeSet::select(&doc, &selector(&["ap-northeast-1"], only, false));

@@ -15,8 +15,12 @@ use crate::report::{Change, GroupReport, SyncReport};
 use crate::retry::MAX_ATTEMPTS;
 use crate::rules::Wanted;
 
-pub use prefix_list::{PrefixList, PrefixListApi, PrefixListState};
-pub use security_groups::{GroupState, Groups, SecurityGroupApi, SecurityGroups};
+pub(crate) use prefix_list::PrefixList;
+pub use prefix_list::{
+    EntryBatch, ListCall, ListChange, ListChanges, PrefixListApi, PrefixListState,
+};
+pub(crate) use security_groups::SecurityGroups;
+pub use security_groups::{GroupChanges, GroupState, Groups, RuleCall, SecurityGroupApi};
 
 /// A planned change, whatever the target: what the loop, the removal guard and the report read.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -40,7 +44,7 @@ impl PlanSummary {
         count(&self.changes, false)
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.changes.is_empty()
     }
 }
@@ -86,21 +90,21 @@ pub(crate) trait Target: Sync {
 
 /// What the calls made so far changed.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Applied {
-    pub changes: Vec<Change>,
+pub(crate) struct Applied {
+    pub(crate) changes: Vec<Change>,
 }
 
 impl Applied {
-    pub fn added(&self) -> usize {
+    pub(crate) fn added(&self) -> usize {
         count(&self.changes, true)
     }
 
-    pub fn removed(&self) -> usize {
+    pub(crate) fn removed(&self) -> usize {
         count(&self.changes, false)
     }
 
     /// A call failed: what was applied up to it, and why it failed.
-    pub fn interrupted(&mut self, error: Ec2Error) -> Interrupted {
+    pub(crate) fn interrupted(&mut self, error: Ec2Error) -> Interrupted {
         Interrupted {
             applied: std::mem::take(self),
             error,
@@ -110,9 +114,9 @@ impl Applied {
 
 /// An apply that stopped at a failed call; the changes before it were made.
 #[derive(Debug)]
-pub struct Interrupted {
-    pub applied: Applied,
-    pub error: Ec2Error,
+pub(crate) struct Interrupted {
+    pub(crate) applied: Applied,
+    pub(crate) error: Ec2Error,
 }
 
 /// A publication to reconcile a target with, and how.

@@ -78,16 +78,16 @@ pub enum ListChange<'a> {
 /// The list's change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListChanges {
-    pub id: String,
+    pub(crate) id: String,
     /// The version the change was planned on: the first call names it.
-    pub version: i64,
+    pub(crate) version: i64,
     /// Raise `MaxEntries` to this first, in its own call (EC2 does not resize and change entries
     /// in one call).
-    pub resize_to: Option<usize>,
+    pub(crate) resize_to: Option<usize>,
     /// All additions come before any removal, so no wanted address is ever missing.
-    pub batches: Vec<EntryBatch>,
+    pub(crate) batches: Vec<EntryBatch>,
     /// Managed entries that stay.
-    pub unchanged: usize,
+    pub(crate) unchanged: usize,
 }
 
 impl EntryBatch {
@@ -194,7 +194,7 @@ impl TargetState for PrefixListState {
 }
 
 /// The prefix list of `PREFIX_LIST_ID` as a [`Target`].
-pub struct PrefixList<A> {
+pub(crate) struct PrefixList<A> {
     pub(crate) api: A,
     pub(crate) id: String,
 }

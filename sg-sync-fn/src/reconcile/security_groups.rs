@@ -66,11 +66,11 @@ impl GroupState {
 
 /// The changes for one group.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Placement {
-    pub group_id: String,
+pub(crate) struct Placement {
+    pub(crate) group_id: String,
     /// New rules placed in this group, with their descriptions.
-    pub authorize: Vec<(Rule, String)>,
-    pub revoke: Vec<Rule>,
+    pub(crate) authorize: Vec<(Rule, String)>,
+    pub(crate) revoke: Vec<Rule>,
 }
 
 /// Rules by port: each port's rules are one EC2 call.
@@ -124,9 +124,9 @@ impl RuleCall<'_> {
 /// The whole change, group by group in `SECURITY_GROUP_IDS` order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupChanges {
-    pub placements: Vec<Placement>,
+    pub(crate) placements: Vec<Placement>,
     /// Managed rules that stay where they are.
-    pub unchanged: usize,
+    pub(crate) unchanged: usize,
 }
 
 impl GroupChanges {
@@ -292,7 +292,7 @@ fn place(wanted: &Wanted, groups: &[GroupState], quota: usize) -> Result<GroupCh
 }
 
 /// The security groups of `SECURITY_GROUP_IDS` as a [`Target`].
-pub struct SecurityGroups<A> {
+pub(crate) struct SecurityGroups<A> {
     pub(crate) api: A,
     ids: Vec<String>,
     quota: usize,
@@ -395,7 +395,7 @@ mod tests {
     fn group(id: &str, managed: impl IntoIterator<Item = u32>, other: usize) -> GroupState {
         GroupState {
             managed: managed.into_iter().map(rule).collect(),
-            other: PerFamily::new(other, 0),
+            other: PerFamily { v4: other, v6: 0 },
             ..GroupState::new(id)
         }
     }
@@ -481,7 +481,7 @@ mod tests {
         let w = Wanted::new(&set, &[MYSQL], "x").unwrap();
         let groups = [
             GroupState {
-                other: PerFamily::new(60, 0),
+                other: PerFamily { v4: 60, v6: 0 },
                 ..GroupState::new("sg-a")
             },
             GroupState::new("sg-b"),

@@ -11,7 +11,7 @@ pub enum Protocol {
 
 impl Protocol {
     /// The name EC2 uses in `IpProtocol`.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Protocol::Tcp => "tcp",
             Protocol::Udp => "udp",
@@ -44,7 +44,7 @@ impl PortRange {
     }
 
     /// Matches what EC2 reports for a rule (`IpProtocol`, `FromPort`, `ToPort`).
-    pub fn from_ec2(protocol: &str, from: Option<i32>, to: Option<i32>) -> Option<Self> {
+    pub(crate) fn from_ec2(protocol: &str, from: Option<i32>, to: Option<i32>) -> Option<Self> {
         let protocol = match protocol {
             "tcp" | "6" => Protocol::Tcp,
             "udp" | "17" => Protocol::Udp,

@@ -24,7 +24,7 @@ pub struct Rule {
 }
 
 impl Rule {
-    pub fn family(&self) -> Family {
+    pub(crate) fn family(&self) -> Family {
         Family::of(&self.net)
     }
 }
@@ -36,13 +36,13 @@ impl fmt::Display for Rule {
 }
 
 /// Whether a rule with this description was created by this function.
-pub fn is_managed(description: Option<&str>) -> bool {
+pub(crate) fn is_managed(description: Option<&str>) -> bool {
     description.is_some_and(|d| d.starts_with(MARKER))
 }
 
 /// The description of a managed rule: the marker plus where its addresses come from,
 /// e.g. `sg-sync-fn:EC2/ap-northeast-1`.
-pub fn description(origin: &str) -> String {
+pub(crate) fn description(origin: &str) -> String {
     let mut d = format!("{MARKER}{origin}");
     // EC2 counts characters, not bytes; cutting at a char boundary cannot split one.
     if let Some((end, _)) = d.char_indices().nth(MAX_DESCRIPTION) {

@@ -11,8 +11,8 @@ use crate::rules::rule::{self, Rule};
 
 /// Prefixes broader than these are refused outright: no publication should ever open a
 /// database to a /7 or to the whole internet.
-pub const MIN_V4_PREFIX: u8 = 8;
-pub const MIN_V6_PREFIX: u8 = 24;
+pub(crate) const MIN_V4_PREFIX: u8 = 8;
+pub(crate) const MIN_V6_PREFIX: u8 = 24;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum WantedError {
