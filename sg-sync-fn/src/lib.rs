@@ -1,12 +1,12 @@
 //! Keeps the database's security groups (or a prefix list) equal to the IP ranges AWS
 //! publishes for EC2 in a region, sharded over several groups past the per-group rule quota.
 //!
-//! Following an SNS event: [`invocation`] turns it into a [`Trigger`]; [`sync`] reads the
+//! Following an SNS event: [`invocation`] turns it into a [`Trigger`]; `sync` reads the
 //! target, then [`publication`] fetches and verifies what AWS published and selects the
-//! ranges; [`rules`] turns the ranges into the wanted rules; [`reconcile`] plans and applies the
-//! change to the security groups or the prefix list, through [`ec2`]; [`report`] is what comes
-//! back, and [`metrics`] its figures. Everything but [`ec2`], [`publication::fetch`] and
-//! [`invocation`] is pure.
+//! ranges; [`rules`] turns the ranges into the wanted rules; [`reconcile`] plans and applies
+//! the change to the security groups or the prefix list, through [`ec2`]; a [`SyncReport`] is
+//! what comes back, and [`metrics`] its figures. Everything but [`ec2`], `publication::fetch`
+//! and [`invocation`] is pure.
 
 #![warn(unreachable_pub)]
 

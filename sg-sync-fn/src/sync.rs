@@ -37,7 +37,7 @@ impl Trigger {
 
 /// The Lambda's and the CLI's syncer: the target the configuration names (security groups or a
 /// prefix list), built once on `ec2`. Which one is known only at run time, so `ec2` makes
-/// either target's calls; everything below needs only the chosen one's ([`TargetSyncer`]).
+/// either target's calls; everything below needs only the chosen one's (`TargetSyncer`).
 pub struct Syncer<E, F>(Chosen<E, F>);
 
 enum Chosen<E, F> {

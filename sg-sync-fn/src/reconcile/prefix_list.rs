@@ -71,7 +71,7 @@ pub struct ListCall<'a> {
 pub enum ListChange<'a> {
     /// Raises `MaxEntries` to this.
     Resize(usize),
-    /// At most [`MAX_ENTRIES_PER_CALL`] entry changes.
+    /// At most 100 entry changes (`MAX_ENTRIES_PER_CALL`).
     Entries(&'a EntryBatch),
 }
 
