@@ -2,9 +2,9 @@
 //! what an event costs, cold and warm, and whether every acknowledged event was stored once.
 
 pub mod cost;
+pub mod endpoint;
 pub mod events;
 pub mod plot;
 pub mod report_line;
 pub mod run;
-pub mod target;
 pub mod verify;

@@ -10,9 +10,9 @@ use clap::Parser;
 use contract::MAX_ITEMS;
 use indicatif::{ProgressBar, ProgressStyle};
 use load::cost::{self, Cost};
+use load::endpoint::{Endpoint, lambda_client};
 use load::events::Events;
 use load::run::{Latency, Limits, Results, Shape, run};
-use load::target::{Target, lambda_client};
 use load::verify::{DEFAULT_LISTED, Verification, VerifyRequest};
 use serde_json::json;
 
@@ -338,14 +338,17 @@ async fn main_result() -> Result<bool> {
         None => Events::generated(),
     };
     let run_id = events.run_id().to_owned();
-    let target = match (&args.function, &args.url) {
-        (Some(f), None) => Target::lambda(f, args.endpoint.as_deref()).await,
-        (None, Some(u)) => Target::url(u, !args.unsigned).await?,
-        _ => bail!("name a target: --function NAME [--endpoint URL] or --url URL"),
+    let endpoint = match (&args.function, &args.url) {
+        (Some(f), None) => Endpoint::lambda(f, args.endpoint.as_deref()).await,
+        (None, Some(u)) => Endpoint::url(u, !args.unsigned).await?,
+        _ => bail!("name the endpoint under load: --function NAME [--endpoint URL] or --url URL"),
     };
-    target.probe().await.context("the target does not answer")?;
+    endpoint
+        .probe()
+        .await
+        .context("the endpoint does not answer")?;
     let progress = Progress::new(&limits);
-    let results = run(target, events, shape, limits, args.batch, |r, t| {
+    let results = run(endpoint, events, shape, limits, args.batch, |r, t| {
         progress.update(r, t)
     })
     .await?;

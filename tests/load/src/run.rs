@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use super::endpoint::Endpoint;
 use super::events::Events;
-use super::target::Target;
 
 #[derive(Debug, Clone, Copy)]
 pub enum Shape {
@@ -82,7 +82,7 @@ impl Results {
         began: Instant,
         latency: Duration,
         ids: Vec<String>,
-        reply: super::target::Reply,
+        reply: super::endpoint::Reply,
     ) {
         let us = latency.as_micros().max(1) as u64;
         self.requests += 1;
@@ -118,7 +118,7 @@ impl Results {
 }
 
 struct Shared {
-    target: Target,
+    endpoint: Endpoint,
     events: Mutex<Events>,
     results: Mutex<Results>,
     start: Instant,
@@ -148,7 +148,7 @@ impl Shared {
     }
 
     async fn one(&self, intended: Instant, payload: String, ids: Vec<String>) {
-        let reply = self.target.send(payload).await;
+        let reply = self.endpoint.send(payload).await;
         let latency = intended.elapsed();
         if let Ok(mut r) = self.results.lock() {
             r.record(self.start, intended, latency, ids, reply);
@@ -159,7 +159,7 @@ impl Shared {
 /// Runs the load; `tick` is called about four times a second with the results so far, also
 /// while an open loop is still issuing requests.
 pub async fn run(
-    target: Target,
+    endpoint: Endpoint,
     events: Events,
     shape: Shape,
     limits: Limits,
@@ -167,7 +167,7 @@ pub async fn run(
     tick: impl Fn(&Results, Duration),
 ) -> Result<Results, RunError> {
     let shared = Arc::new(Shared {
-        target,
+        endpoint,
         events: Mutex::new(events),
         results: Mutex::new(Results::new()),
         start: Instant::now(),

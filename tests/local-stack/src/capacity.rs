@@ -14,9 +14,9 @@ use std::sync::Arc;
 
 use e2e::environments::Environments;
 use load::cost::{self, Cost, Delivery};
+use load::endpoint::Endpoint;
 use load::events::Events;
 use load::run::{Latency, Limits, RunError, Shape, run};
-use load::target::Target;
 
 /// CPU seconds used so far: the machine's busy time (all cores) or one process's.
 fn proc_stat_seconds(path: &str, ticks_per_s: f64) -> Option<f64> {
@@ -268,7 +268,7 @@ impl LocalFunction {
         let environments = self.environments.len();
         let load = |time: Duration| {
             run(
-                Target::local_lambda("ingest-fn", &self.endpoint),
+                Endpoint::local_lambda("ingest-fn", &self.endpoint),
                 events(),
                 Shape::Closed {
                     concurrency: environments,

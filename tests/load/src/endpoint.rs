@@ -1,5 +1,5 @@
-//! Where the load goes: the Lambda Invoke API (a deployed function, or `cargo lambda watch`
-//! locally with `--endpoint`), or a Function URL.
+//! The endpoint under load: a function through the Lambda Invoke API (deployed, or
+//! `cargo lambda watch` locally, whose Invoke API `--endpoint` names), or a Function URL.
 
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ pub struct Reply {
     pub report: Option<Report>,
 }
 
-pub enum Target {
+pub enum Endpoint {
     Lambda {
         client: aws_sdk_lambda::Client,
         function: String,
@@ -32,7 +32,7 @@ pub enum Target {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum TargetError {
+pub enum EndpointError {
     #[error("function {function}: {message}")]
     Lambda { function: String, message: String },
     #[error("{url}: {message}")]
@@ -50,11 +50,11 @@ fn timeouts(operation: Duration) -> aws_sdk_lambda::config::timeout::TimeoutConf
         .build()
 }
 
-/// A Lambda client with the default credentials, at `endpoint` if given (a local Invoke API),
-/// whose invokes give up after `timeout`.
-pub async fn lambda_client(endpoint: Option<&str>, timeout: Duration) -> aws_sdk_lambda::Client {
+/// A Lambda client with the default credentials, at `invoke_api` if given (a local Invoke
+/// API), whose invokes give up after `timeout`.
+pub async fn lambda_client(invoke_api: Option<&str>, timeout: Duration) -> aws_sdk_lambda::Client {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-    if let Some(e) = endpoint {
+    if let Some(e) = invoke_api {
         loader = loader.endpoint_url(e);
     }
     let config = loader.load().await;
@@ -64,39 +64,39 @@ pub async fn lambda_client(endpoint: Option<&str>, timeout: Duration) -> aws_sdk
     aws_sdk_lambda::Client::from_conf(lambda_config)
 }
 
-impl Target {
-    pub async fn lambda(function: &str, endpoint: Option<&str>) -> Target {
-        Target::Lambda {
-            client: lambda_client(endpoint, Duration::from_secs(60)).await,
+impl Endpoint {
+    pub async fn lambda(function: &str, invoke_api: Option<&str>) -> Endpoint {
+        Endpoint::Lambda {
+            client: lambda_client(invoke_api, Duration::from_secs(60)).await,
             function: function.to_owned(),
         }
     }
 
     /// A local Invoke API with no AWS account behind it (`cargo lambda watch`, or
     /// `e2e::invoke_api`): fixed credentials and region, nothing read from the environment.
-    pub fn local_lambda(function: &str, endpoint: &str) -> Target {
+    pub fn local_lambda(function: &str, invoke_api: &str) -> Endpoint {
         let config = aws_sdk_lambda::Config::builder()
             .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
             .region(aws_sdk_lambda::config::Region::new("us-east-1"))
             .credentials_provider(aws_sdk_lambda::config::Credentials::new(
                 "local", "local", None, None, "local",
             ))
-            .endpoint_url(endpoint)
+            .endpoint_url(invoke_api)
             .timeout_config(invoke_timeouts())
             .build();
-        Target::Lambda {
+        Endpoint::Lambda {
             client: aws_sdk_lambda::Client::from_conf(config),
             function: function.to_owned(),
         }
     }
 
     /// A Function URL, signed with the default credentials unless `signed` is false.
-    pub async fn url(url: &str, signed: bool) -> Result<Target, TargetError> {
+    pub async fn url(url: &str, signed: bool) -> Result<Endpoint, EndpointError> {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(60))
             .build()
-            .map_err(|e| TargetError::Url {
+            .map_err(|e| EndpointError::Url {
                 url: url.to_owned(),
                 message: e.to_string(),
             })?;
@@ -106,18 +106,18 @@ impl Target {
             )),
             false => None,
         };
-        Ok(Target::Url {
+        Ok(Endpoint::Url {
             client,
             url: url.to_owned(),
             signer,
         })
     }
 
-    /// Checks the target answers before the run starts: a function that does not exist or an
+    /// Checks the endpoint answers before the run starts: a function that does not exist or an
     /// endpoint that refuses connections ends the run with a clear message.
-    pub async fn probe(&self) -> Result<(), TargetError> {
+    pub async fn probe(&self) -> Result<(), EndpointError> {
         match self {
-            Target::Lambda { client, function } => {
+            Endpoint::Lambda { client, function } => {
                 let out = client
                     .invoke()
                     .function_name(function)
@@ -134,19 +134,19 @@ impl Target {
                     {
                         Ok(())
                     }
-                    Err(e) => Err(TargetError::Lambda {
+                    Err(e) => Err(EndpointError::Lambda {
                         function: function.clone(),
                         message: aws_sdk_lambda::error::DisplayErrorContext(&e).to_string(),
                     }),
                 }
             }
-            Target::Url { client, url, .. } => {
+            Endpoint::Url { client, url, .. } => {
                 client
                     .head(url)
                     .send()
                     .await
                     .map(|_| ())
-                    .map_err(|e| TargetError::Url {
+                    .map_err(|e| EndpointError::Url {
                         url: url.clone(),
                         message: e.to_string(),
                     })
@@ -156,8 +156,8 @@ impl Target {
 
     pub async fn send(&self, payload: String) -> Reply {
         match self {
-            Target::Lambda { client, function } => invoke(client, function, payload).await,
-            Target::Url {
+            Endpoint::Lambda { client, function } => invoke(client, function, payload).await,
+            Endpoint::Url {
                 client,
                 url,
                 signer,
