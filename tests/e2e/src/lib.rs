@@ -15,3 +15,24 @@ pub mod socket;
 
 pub use runtime_api::{Outcome, RuntimeApi};
 pub use test_support::{events, infra_environments, lookup, moto, poll, sns};
+
+/// Builds the workspace's binaries as they are deployed and returns their folder, for the
+/// end-to-end tests that run them.
+pub fn built_binaries() -> std::path::PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        // The targets `cargo test --workspace` builds, so features unify the same way, plus
+        // every binary: `--tests` alone builds a package's binaries only when it has
+        // integration tests, and ingest-load's package has none. Without `--bins` a stale
+        // binary of the same name (another checkout sharing the target folder) would run.
+        .args(["build", "--quiet", "--workspace", "--bins", "--tests"])
+        .status()
+        .expect("run cargo build");
+    assert!(status.success(), "building the function binaries failed");
+    // A test runs from <target>/debug/deps/.
+    let exe = std::env::current_exe().expect("the test binary's path");
+    exe.parent()
+        .and_then(|d| d.parent())
+        .expect("<target>/debug")
+        .to_path_buf()
+}

@@ -20,23 +20,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const REGION: &str = "ap-northeast-1";
 
-/// Builds the functions as they are deployed (their binaries) and returns the folder.
-fn binaries() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        // The targets `cargo test --workspace` builds, so features unify the same way, plus
-        // every binary: `--tests` alone builds a package's binaries only when it has
-        // integration tests, and ingest-load's package has none. Without `--bins` a stale
-        // binary of the same name (another checkout sharing the target folder) would run.
-        .args(["build", "--quiet", "--workspace", "--bins", "--tests"])
-        .status()
-        .expect("run cargo build");
-    assert!(status.success(), "building the function binaries failed");
-    // This test runs from <target>/debug/deps/.
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(|d| d.parent()).unwrap().to_path_buf()
-}
-
 fn fixture(name: &str) -> Vec<u8> {
     let dir = std::env::var("IP_RANGES_FIXTURES")
         .expect("IP_RANGES_FIXTURES names the ip-ranges snapshot folder");
@@ -70,6 +53,11 @@ fn sns(notification: &str) -> Value {
     e2e::events::sns_event(&String::from_utf8(fixture(notification)).unwrap())
 }
 
+/// The fields `names` of a sync's report, in that order.
+fn counts<const N: usize>(report: &Value, names: [&str; N]) -> [Value; N] {
+    names.map(|name| report[name].clone())
+}
+
 async fn invoke(api: &RuntimeApi, event: Value) -> Value {
     let out = api.invoke(event.to_string()).await;
     assert!(!out.error, "function error: {}", out.body);
@@ -78,7 +66,7 @@ async fn invoke(api: &RuntimeApi, event: Value) -> Value {
 
 #[tokio::test]
 async fn sync_ingest_through_every_source_then_sync_again() {
-    let bin = binaries();
+    let bin = e2e::built_binaries();
     let endpoint = e2e::moto::endpoint().to_owned();
     let aws = e2e::moto::sdk_config(&endpoint, REGION).await;
     let ec2 = aws_sdk_ec2::Client::new(&aws);
@@ -120,12 +108,8 @@ async fn sync_ingest_through_every_source_then_sync_again() {
         spawn_function(bin.join("sg-sync-fn").to_str().unwrap(), &sync_api, &sg_env);
     let first = invoke(&sync_api, sns("notification-2026-07-24.json")).await;
     assert_eq!(
-        (
-            first["wanted"].clone(),
-            first["added"].clone(),
-            first["removed"].clone()
-        ),
-        (json!(69), json!(69), json!(0))
+        counts(&first, ["wanted", "added", "removed"]),
+        [json!(69), json!(69), json!(0)]
     );
     assert_eq!(first["sync_token"], "1784890025");
 
@@ -209,12 +193,8 @@ async fn sync_ingest_through_every_source_then_sync_again() {
     *published.lock().unwrap() = fixture("ip-ranges-2026-08-22.json");
     let second = invoke(&sync_api, sns("notification-2026-08-22.json")).await;
     assert_eq!(
-        (
-            second["added"].clone(),
-            second["removed"].clone(),
-            second["unchanged"].clone()
-        ),
-        (json!(1), json!(0), json!(69))
+        counts(&second, ["added", "removed", "unchanged"]),
+        [json!(1), json!(0), json!(69)]
     );
     let all: Vec<(String, String)> = [
         inbound_rules(&ec2, &groups[0]).await.unwrap(),
@@ -257,7 +237,7 @@ async fn fresh_database(bin: &std::path::Path) -> (ScratchDatabase, MySqlPool) {
 // The load tester runs as a child process while this test serves its Invoke API: two threads.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingest_load_verifies_every_acknowledged_event() {
-    let bin = binaries();
+    let bin = e2e::built_binaries();
     let (db, pool) = fresh_database(&bin).await;
     let runtime = Arc::new(RuntimeApi::start().await);
     let (mut function, _) = spawn_function(
@@ -269,8 +249,10 @@ async fn ingest_load_verifies_every_acknowledged_event() {
     let out_dir =
         std::env::temp_dir().join(format!("ingest-load-{}", uuid::Uuid::now_v7().simple()));
     std::fs::create_dir_all(&out_dir).unwrap();
-    let load = |args: &[&str]| {
+    // ingest-load against ingest-fn at `endpoint`, with `args`.
+    let load = |endpoint: &str, args: &[&str]| {
         Command::new(bin.join("ingest-load"))
+            .args(["--function", "ingest-fn", "--endpoint", endpoint])
             .args(args)
             .env("AWS_REGION", REGION)
             .env("AWS_ACCESS_KEY_ID", "testing")
@@ -280,26 +262,25 @@ async fn ingest_load_verifies_every_acknowledged_event() {
     };
     let json_path = out_dir.join("closed.json");
     let plot_path = out_dir.join("closed.svg");
-    let out = load(&[
-        "--function",
-        "ingest-fn",
-        "--endpoint",
+    let out = load(
         &endpoint,
-        "--requests",
-        "200",
-        "--concurrency",
-        "2",
-        "--batch",
-        "5",
-        "--verify",
-        &db.url,
-        "--json",
-        json_path.to_str().unwrap(),
-        "--max-error-rate",
-        "0",
-        "--plot",
-        plot_path.to_str().unwrap(),
-    ]);
+        &[
+            "--requests",
+            "200",
+            "--concurrency",
+            "2",
+            "--batch",
+            "5",
+            "--verify",
+            &db.url,
+            "--json",
+            json_path.to_str().unwrap(),
+            "--max-error-rate",
+            "0",
+            "--plot",
+            plot_path.to_str().unwrap(),
+        ],
+    );
     assert!(
         out.status.success(),
         "{}\n{}",
@@ -329,22 +310,21 @@ async fn ingest_load_verifies_every_acknowledged_event() {
     // An open loop at a fixed rate. How many requests fit in its second depends on the
     // machine; that every acknowledged event is in the table, once, does not.
     let open_json = out_dir.join("open.json");
-    let out = load(&[
-        "--function",
-        "ingest-fn",
-        "--endpoint",
+    let out = load(
         &endpoint,
-        "--rate",
-        "100",
-        "--duration",
-        "1",
-        "--verify",
-        &db.url,
-        "--json",
-        open_json.to_str().unwrap(),
-        "--max-error-rate",
-        "0",
-    ]);
+        &[
+            "--rate",
+            "100",
+            "--duration",
+            "1",
+            "--verify",
+            &db.url,
+            "--json",
+            open_json.to_str().unwrap(),
+            "--max-error-rate",
+            "0",
+        ],
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -361,44 +341,22 @@ async fn ingest_load_verifies_every_acknowledged_event() {
         .unwrap();
     assert_eq!(rows, 1000 + sent, "{open}");
     // A threshold that cannot be met exits 2; bad input exits 1 with a message.
-    let out = load(&[
-        "--function",
-        "ingest-fn",
-        "--endpoint",
-        &endpoint,
-        "--requests",
-        "5",
-        "--max-p99",
-        "0.000001",
-    ]);
+    let out = load(&endpoint, &["--requests", "5", "--max-p99", "0.000001"]);
     assert_eq!(out.status.code(), Some(2));
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let out = load(&[
-        "--function",
-        "ingest-fn",
-        "--endpoint",
-        &format!("http://127.0.0.1:{closed}"),
-        "--requests",
-        "5",
-    ]);
+    let out = load(&format!("http://127.0.0.1:{closed}"), &["--requests", "5"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not answer"));
     let bad_events = out_dir.join("bad.jsonl");
     std::fs::write(&bad_events, "{\"source\": \"x\"}\nnot json\n").unwrap();
-    let out = load(&[
-        "--function",
-        "ingest-fn",
-        "--endpoint",
+    let out = load(
         &endpoint,
-        "--requests",
-        "5",
-        "--events",
-        bad_events.to_str().unwrap(),
-    ]);
+        &["--requests", "5", "--events", bad_events.to_str().unwrap()],
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 2"));
     function.kill().unwrap();
@@ -411,7 +369,7 @@ async fn ingest_load_verifies_every_acknowledged_event() {
 // RDS MySQL has: elsewhere the migrations still apply and migrate fails naming the account.
 #[tokio::test]
 async fn migrate_names_the_iam_account_it_could_not_create() {
-    let bin = binaries();
+    let bin = e2e::built_binaries();
     let (db, pool) = fresh_database(&bin).await;
 
     // migrate with DB_IAM_USER=user must fail; its stderr.
@@ -469,7 +427,7 @@ fn migrate_with_secret(bin: &std::path::Path, db_url: &str, arn: &str) -> (bool,
 // takes effect on the next run.
 #[tokio::test]
 async fn migrate_creates_the_password_account_from_its_secret() {
-    let bin = binaries();
+    let bin = e2e::built_binaries();
     let (db, pool) = fresh_database(&bin).await;
     let secret = e2e::moto::TestSecret::create("ingest_pw", "First-password-0123456789").await;
     let (arn, user) = (secret.arn.clone(), secret.user.clone());
@@ -634,7 +592,7 @@ async fn gated_proxy(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_functions_connections_to_the_database_set_tcp_nodelay() {
     use std::net::ToSocketAddrs;
-    let bin = binaries();
+    let bin = e2e::built_binaries();
     let (db, pool) = fresh_database(&bin).await;
     let url = url::Url::parse(&db.url).unwrap();
     let server = (url.host_str().unwrap(), url.port().unwrap_or(3306))
@@ -686,7 +644,7 @@ async fn lambda_shutdown_sigterm_closes_the_database_connection_politely() {
     use std::sync::atomic::Ordering;
     /// A deadline, not a measurement: a killed process's sockets close at once.
     const CLOSE_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
-    let bin = binaries();
+    let bin = e2e::built_binaries();
     let (db, pool) = fresh_database(&bin).await;
     let (port, quits, open) = quit_watching_proxy().await;
     // Every connection through the proxy has ended, so every COM_QUIT sent is counted.
@@ -752,7 +710,7 @@ async fn lambda_shutdown_sigterm_closes_the_database_connection_politely() {
 async fn a_line_logged_during_an_invocation_carries_its_request_id_in_json() {
     use std::io::BufRead;
 
-    let bin = binaries();
+    let bin = e2e::built_binaries();
     let api = RuntimeApi::start().await;
     // No server behind the URL: the invalid event is refused before the database is needed.
     let env = [
@@ -801,7 +759,7 @@ async fn a_line_logged_during_an_invocation_carries_its_request_id_in_json() {
 // invocation at once with its last log lines; before, the test waited for an answer forever.
 #[tokio::test]
 async fn a_function_that_exits_during_init_fails_the_invocation_with_its_log() {
-    let bin = binaries();
+    let bin = e2e::built_binaries();
     // The timeout is far away: only the process's exit can end the invocation.
     let api = RuntimeApi::start()
         .await

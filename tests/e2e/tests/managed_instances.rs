@@ -10,8 +10,6 @@
 //! connection at the same time. (Holding the ids by inserting them would not do: INSERTs that
 //! waited on a duplicate key deadlock with each other once it is rolled back.)
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use e2e::RuntimeApi;
@@ -23,20 +21,6 @@ use sqlx::{Connection, Row};
 
 /// A deadline for the server to show what the test waits for, not a measurement.
 const WITHIN: Duration = Duration::from_secs(60);
-
-/// Builds the functions as they are deployed (their binaries) and returns the folder; the same
-/// build as the end-to-end tests' (`tests/e2e.rs`), so both find the same fresh binaries.
-fn binaries() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--quiet", "--workspace", "--bins", "--tests"])
-        .status()
-        .expect("run cargo build");
-    assert!(status.success(), "building the function binaries failed");
-    // This test runs from <target>/debug/deps/.
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(|d| d.parent()).unwrap().to_path_buf()
-}
 
 /// The events table's INSERTs under way in `database` on other connections than `own`, and the
 /// connections open there besides `own`.
@@ -194,7 +178,7 @@ async fn stored(db: &ScratchDatabase) -> Vec<(String, i64)> {
 // still complete.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_environment_serves_concurrent_invocations_with_a_connection_each() {
-    let bin = binaries();
+    let bin = e2e::built_binaries();
     let db = ScratchDatabase::create(&bin.join("migrate"), "lmi")
         .await
         .unwrap();
