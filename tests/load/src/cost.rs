@@ -96,6 +96,11 @@ pub fn per_million_events(
 mod tests {
     use super::*;
 
+    /// 10,000 events in 100 invocations of 100, 300 billed ms in all, at 256 MB on arm64.
+    fn a_batch_of_100(delivery: Delivery) -> Cost {
+        per_million_events(10_000, 100, 300.0, 256.0, USD_PER_GB_SECOND_ARM64, delivery).unwrap()
+    }
+
     #[test]
     fn one_event_per_request_at_2_ms_and_256_mb() {
         // 10^6 requests: $0.20; 10^6 × 0.002 s × 0.25 GB = 500 GB-s: $0.0066667 on arm64.
@@ -116,15 +121,7 @@ mod tests {
 
     #[test]
     fn batches_divide_the_request_price() {
-        let c = per_million_events(
-            10_000,
-            100,
-            300.0,
-            256.0,
-            USD_PER_GB_SECOND_ARM64,
-            Delivery::Lambda,
-        )
-        .unwrap();
+        let c = a_batch_of_100(Delivery::Lambda);
         assert!((c.requests_usd - 0.002).abs() < 1e-12);
         assert_eq!(
             per_million_events(0, 0, 0.0, 256.0, USD_PER_GB_SECOND_ARM64, Delivery::Lambda),
@@ -145,15 +142,7 @@ mod tests {
     #[test]
     fn the_queue_outweighs_lambdas_request_charge_at_a_batch_of_100() {
         // 10^4 invocations of 100 events: Lambda $0.002; SQS 0.3 × 10^6 requests: $0.12.
-        let c = per_million_events(
-            10_000,
-            100,
-            300.0,
-            256.0,
-            USD_PER_GB_SECOND_ARM64,
-            Delivery::Sqs { message_bytes: 200 },
-        )
-        .unwrap();
+        let c = a_batch_of_100(Delivery::Sqs { message_bytes: 200 });
         assert!((c.requests_usd - 0.002).abs() < 1e-12);
         assert!((c.queue_usd - 0.12).abs() < 1e-12);
         assert!((c.total_usd - (c.requests_usd + c.duration_usd + 0.12)).abs() < 1e-12);
