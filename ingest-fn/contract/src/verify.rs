@@ -217,13 +217,13 @@ impl Verification {
 
 /// Folds what the database returns, chunk by chunk, into a [`Verification`].
 #[derive(Debug)]
-pub struct Tally {
+struct Tally {
     verification: Verification,
     list: usize,
 }
 
 impl Tally {
-    pub fn new(run_id: &str, list: usize) -> Tally {
+    fn new(run_id: &str, list: usize) -> Tally {
         Tally {
             verification: Verification {
                 run_id: run_id.to_owned(),
@@ -234,7 +234,7 @@ impl Tally {
     }
 
     /// `ids` looked for, and the rows per id found (an id not in `rows` has none).
-    pub fn add(&mut self, ids: &[String], rows: &HashMap<String, i64>) {
+    fn add(&mut self, ids: &[String], rows: &HashMap<String, i64>) {
         let v = &mut self.verification;
         for id in ids {
             v.checked += 1;
@@ -258,7 +258,7 @@ impl Tally {
         }
     }
 
-    pub fn finish(self) -> Verification {
+    fn finish(self) -> Verification {
         self.verification
     }
 }
