@@ -135,14 +135,14 @@ fn reading(i: usize) -> Value {
 }
 
 fn sqs_batch(b: usize) -> Value {
-    let records: Vec<Value> = (0..SQS_BATCH)
-        .map(|i| {
-            json!({"messageId": format!("m-{b}-{i}"), "receiptHandle": "AQEB", "body": reading(b * SQS_BATCH + i).to_string(),
-                "attributes": {}, "messageAttributes": {}, "md5OfBody": "x", "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:ap-northeast-1:123456789012:ingest", "awsRegion": "ap-northeast-1"})
-        })
+    let messages: Vec<(String, String)> = (0..SQS_BATCH)
+        .map(|i| (format!("m-{b}-{i}"), reading(b * SQS_BATCH + i).to_string()))
         .collect();
-    json!({"Records": records})
+    let messages: Vec<(&str, &str)> = messages
+        .iter()
+        .map(|(id, body)| (id.as_str(), body.as_str()))
+        .collect();
+    e2e::events::sqs_event(&messages)
 }
 
 #[tokio::main(flavor = "current_thread")]

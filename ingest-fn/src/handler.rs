@@ -120,12 +120,13 @@ mod tests {
     }
 
     fn sqs(bodies: &[&str]) -> Value {
-        let records: Vec<Value> = bodies
+        let ids: Vec<String> = (0..bodies.len()).map(|i| format!("m-{i}")).collect();
+        let messages: Vec<(&str, &str)> = ids
             .iter()
-            .enumerate()
-            .map(|(i, body)| json!({"messageId": format!("m-{i}"), "body": body, "eventSource": "aws:sqs"}))
+            .map(String::as_str)
+            .zip(bodies.iter().copied())
             .collect();
-        json!({"Records": records})
+        e2e::events::sqs_event(&messages)
     }
 
     #[tokio::test]
@@ -186,11 +187,11 @@ mod tests {
         // Nothing was written, so no latency either.
         assert!(!line.metrics.contains_key("WriteLatency"));
         // An HTTP body that is not JSON is one event refused.
-        let post = json!({
-            "version": "2.0", "routeKey": "$default", "rawPath": "/", "rawQueryString": "",
-            "headers": {}, "requestContext": {"http": {"method": "POST", "path": "/",
-                "protocol": "HTTP/1.1", "sourceIp": "203.0.113.9", "userAgent": "t"}},
-            "body": "not json", "isBase64Encoded": false
+        let post = e2e::events::function_url_event(e2e::events::Request {
+            method: "POST",
+            headers: &[],
+            body: Some("not json"),
+            base64: false,
         });
         let (r, line) = invoke(&store, post).await;
         assert_eq!(r.unwrap()["statusCode"], 400);

@@ -359,12 +359,12 @@ mod tests {
 
     #[test]
     fn metrics_namespace_and_function_name() {
-        let m = metrics(e2e::lookup(&[])).unwrap();
+        let m = metrics(test_support::lookup(&[])).unwrap();
         assert_eq!(
             (m.namespace(), m.function_name()),
             ("LambdaRdsIngest", "sg-sync-fn")
         );
-        let m = metrics(e2e::lookup(&[
+        let m = metrics(test_support::lookup(&[
             ("METRICS_NAMESPACE", "Ops"),
             ("AWS_LAMBDA_FUNCTION_NAME", "stack-SyncFunction-9Z"),
         ]))
@@ -373,12 +373,12 @@ mod tests {
             (m.namespace(), m.function_name()),
             ("Ops", "stack-SyncFunction-9Z")
         );
-        let e = metrics(e2e::lookup(&[("METRICS_NAMESPACE", "Ops\u{1}")])).unwrap_err();
+        let e = metrics(test_support::lookup(&[("METRICS_NAMESPACE", "Ops\u{1}")])).unwrap_err();
         assert_eq!(e.name, "METRICS_NAMESPACE");
     }
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        Config::from_lookup(e2e::lookup(vars))
+        Config::from_lookup(test_support::lookup(vars))
     }
 
     #[test]

@@ -103,10 +103,10 @@ pub async fn handle<E: SecurityGroupApi + PrefixListApi, F: FetchRanges>(
 mod tests {
     use super::*;
     use crate::sync::tests::{doc, lambda_syncer};
-    use e2e::sns::sns_event;
     use lambda_runtime::{Context, Diagnostic};
     use serde_json::json;
     use std::time::UNIX_EPOCH;
+    use test_support::events::{scheduled_event, sns_event};
 
     /// Invokes the handler as the Lambda does and reads back the metrics lines it wrote, each
     /// checked against the EMF specification (`emf::parse`).
@@ -221,10 +221,7 @@ mod tests {
             Trigger::Notification(n) => assert_eq!(n.sync_token.0, 1787411825),
             t => panic!("{t:?}"),
         }
-        let scheduled = json!({"version": "0", "id": "x", "detail-type": "Scheduled Event", "source": "aws.events",
-            "account": "123456789012", "time": "2026-08-22T15:00:00Z", "region": "ap-northeast-1",
-            "resources": ["arn:aws:events:ap-northeast-1:123456789012:rule/backstop"], "detail": {}});
-        assert_eq!(trigger(scheduled).unwrap(), Trigger::Scheduled);
+        assert_eq!(trigger(scheduled_event()).unwrap(), Trigger::Scheduled);
         assert_eq!(
             trigger(json!({"dry_run": true})).unwrap(),
             Trigger::Direct { dry_run: true }

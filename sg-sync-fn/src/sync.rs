@@ -211,7 +211,7 @@ pub(crate) mod tests {
             ("AWS_REGION", REGION),
         ];
         all.extend_from_slice(vars);
-        Config::from_lookup(e2e::lookup(&all)).unwrap()
+        Config::from_lookup(test_support::lookup(&all)).unwrap()
     }
 
     /// The Lambda's syncer on three groups of 60 rules, serving `bodies` in turn.

@@ -2,10 +2,10 @@
 //! parser: every variable the stack sets parses and is one the function reads, and the sync
 //! manages the stack's pool of groups on the database's port. A variable renamed on one side
 //! fails here, not in a deploy. The file comes from infra/scripts/function-environments.ts
-//! (INFRA_FUNCTION_ENVIRONMENTS, see e2e::infra_environments).
+//! (INFRA_FUNCTION_ENVIRONMENTS, see test_support::infra_environments).
 
-use e2e::infra_environments;
 use sg_sync::config::{Config, TargetIds, metrics};
+use test_support::infra_environments;
 
 #[test]
 fn sg_sync_fn_reads_the_environment_infra_gives_it() {

@@ -24,11 +24,11 @@ const SNAPSHOTS: [&str; 7] = [
 ];
 
 fn endpoint() -> &'static str {
-    e2e::moto::endpoint()
+    test_support::moto::endpoint()
 }
 
 async fn sdk_config() -> aws_config::SdkConfig {
-    e2e::moto::sdk_config(endpoint(), REGION).await
+    test_support::moto::sdk_config(endpoint(), REGION).await
 }
 
 fn fixtures() -> PathBuf {
@@ -51,7 +51,9 @@ fn notification(date: &str) -> Trigger {
 /// A fresh VPC with `n` empty security groups in it.
 async fn groups(n: usize) -> Vec<String> {
     let ec2 = aws_sdk_ec2::Client::new(&sdk_config().await);
-    e2e::moto::security_groups(&ec2, "db", n).await.unwrap()
+    test_support::moto::security_groups(&ec2, "db", n)
+        .await
+        .unwrap()
 }
 
 fn config(groups: &[String], url: &str, extra: &[(&str, &str)]) -> Config {
@@ -75,7 +77,7 @@ async fn syncer(config: Config) -> Syncer<Ec2Client, Fetcher> {
 /// Every inbound rule of a group as (port, cidr, description).
 async fn rules(group: &str) -> Vec<(i32, String, String)> {
     let ec2 = aws_sdk_ec2::Client::new(&sdk_config().await);
-    let mut v: Vec<_> = e2e::moto::inbound_rules(&ec2, group)
+    let mut v: Vec<_> = test_support::moto::inbound_rules(&ec2, group)
         .await
         .unwrap()
         .into_iter()
@@ -105,7 +107,7 @@ async fn add_unmanaged(group: &str) {
         (22, "203.0.113.0/24", "bastion"),
         (3306, "198.51.100.7/32", "office"),
     ] {
-        e2e::moto::add_rule(&ec2, group, port, cidr, desc)
+        test_support::moto::add_rule(&ec2, group, port, cidr, desc)
             .await
             .unwrap();
     }
@@ -346,7 +348,7 @@ async fn the_lambda_handler_takes_an_sns_event_as_aws_delivers_it() {
     let ids = groups(2).await;
     let s = syncer(config(&ids, &snapshot_url("2026-08-22"), &[])).await;
     let message = std::fs::read_to_string(fixtures().join("notification-2026-08-22.json")).unwrap();
-    let event = e2e::events::sns_event(&message);
+    let event = test_support::events::sns_event(&message);
     let r = invocation::handle(&s, LambdaEvent::new(event.clone(), Context::default()))
         .await
         .unwrap();

@@ -14,7 +14,7 @@ pub mod scratch;
 pub mod socket;
 
 pub use runtime_api::{Outcome, RuntimeApi};
-pub use test_support::{events, infra_environments, lookup, moto, poll, sns};
+pub use test_support::{events, infra_environments, lookup, moto, poll};
 
 /// Builds the workspace's binaries as they are deployed and returns their folder, for the
 /// end-to-end tests that run them.

@@ -10,11 +10,6 @@ pub mod infra_environments;
 pub mod moto;
 pub mod poll;
 
-/// The SNS event of `AmazonIpSpaceChanged`, under the path sg-sync-fn's unit tests name.
-pub mod sns {
-    pub use crate::events::{TOPIC_ARN, sns_event};
-}
-
 /// Environment variables as a test gives them, for the functions' `Config::from_lookup`: the
 /// last value of a name wins, as with `env` on a command line.
 pub fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
