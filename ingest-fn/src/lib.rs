@@ -30,7 +30,7 @@ pub use config::Config;
 pub use error::IngestError;
 pub use handler::{handle, handle_metered};
 pub use iam_account::{IamAccount, IamAccountError};
-pub use store::{EventStore, MySqlStore, StoreError};
+pub use store::{EventStore, Inserted, MySqlStore, StoreError};
 
 /// The workspace's `migrations/`, embedded.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");

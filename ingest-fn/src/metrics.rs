@@ -50,15 +50,14 @@ impl Tally {
         batch: &EventBatch,
         store: &impl EventStore,
     ) -> Result<Written, StoreError> {
-        let reconnects = store.reconnects();
         let started = Instant::now();
         let result = batch.write(store).await;
         if !batch.rows.is_empty() {
             self.write_latency = Some(started.elapsed());
         }
-        self.reconnects += store.reconnects().saturating_sub(reconnects);
         match &result {
             Ok(w) => {
+                self.reconnects += w.reconnects;
                 self.written += w.inserted;
                 self.duplicates += w.duplicates;
                 self.rejected += batch.rejected.len() as u64;

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use chrono::NaiveDateTime;
 
-use crate::store::{EventStore, Kind, Row, StoreError};
+use crate::store::{EventStore, Inserted, Kind, Row, StoreError};
 
 #[derive(Default)]
 pub(crate) struct MemoryStore {
@@ -61,7 +61,7 @@ impl MemoryStore {
 }
 
 impl EventStore for MemoryStore {
-    async fn insert(&self, rows: &[Row]) -> Result<u64, StoreError> {
+    async fn insert(&self, rows: &[Row]) -> Result<Inserted, StoreError> {
         let mut failures = self.failures.lock().unwrap();
         if let (1.., Some(says)) = (*failures, self.failure) {
             *failures -= 1;
@@ -83,7 +83,10 @@ impl EventStore for MemoryStore {
                 inserted += 1;
             }
         }
-        Ok(inserted)
+        Ok(Inserted {
+            rows: inserted,
+            reconnects: 0,
+        })
     }
 }
 

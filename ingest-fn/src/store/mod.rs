@@ -31,18 +31,26 @@ pub struct Row {
 pub(crate) struct Written {
     pub(crate) inserted: u64,
     pub(crate) duplicates: u64,
+    /// For the metrics only.
+    #[serde(skip)]
+    pub(crate) reconnects: u64,
 }
 
 /// The seam between the core and the database.
 pub trait EventStore: Send + Sync {
     /// Writes `rows` in one statement; returns how many were new (the rest were already there).
-    fn insert(&self, rows: &[Row]) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    fn insert(&self, rows: &[Row]) -> impl Future<Output = Result<Inserted, StoreError>> + Send;
+}
 
-    /// Lost connections replaced by one that worked, over the store's life: an invocation's count is the
-    /// difference across it (one invocation at a time runs in an execution environment).
-    fn reconnects(&self) -> u64 {
-        0
-    }
+/// What one `insert` did. The reconnects are the call's own, not a store-wide counter read
+/// before and after: on Lambda Managed Instances one environment runs several invocations at
+/// once, and each must count only its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Inserted {
+    /// Rows that were new; the others were already stored.
+    pub rows: u64,
+    /// Lost connections this call replaced with one that worked.
+    pub reconnects: u64,
 }
 
 /// Why a write failed, split by what helps: [`StoreError::is_permanent`] tells the caller
@@ -177,10 +185,14 @@ pub(crate) async fn write(store: &impl EventStore, rows: &[Row]) -> Result<Writt
     if rows.is_empty() {
         return Ok(Written::default());
     }
-    let inserted = store.insert(rows).await?;
+    let Inserted {
+        rows: inserted,
+        reconnects,
+    } = store.insert(rows).await?;
     Ok(Written {
         inserted,
         duplicates: rows.len() as u64 - inserted,
+        reconnects,
     })
 }
 

@@ -5,7 +5,6 @@
 //! (a new IAM token, or the secret read again after a rotation) and is retried once.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_rds::auth_token::AuthTokenGenerator;
@@ -15,7 +14,7 @@ use sqlx::{Executor, MySql, QueryBuilder};
 
 use crate::config::{Auth, Config};
 use crate::login::{SecretValue, token_generator};
-use crate::store::{EventStore, Row, StoreError};
+use crate::store::{EventStore, Inserted, Row, StoreError};
 
 /// IAM tokens admit new connections for 15 minutes; renew well before.
 const TOKEN_RENEWAL: Duration = Duration::from_secs(10 * 60);
@@ -65,8 +64,6 @@ pub struct MySqlStore {
     credentials: Credentials,
     connect_timeout: Duration,
     write_timeout: Duration,
-    /// Lost connections replaced by one that worked, so far, for the metrics.
-    reconnects: AtomicU64,
 }
 
 impl MySqlStore {
@@ -111,7 +108,6 @@ impl MySqlStore {
             credentials,
             connect_timeout: config.connect_timeout,
             write_timeout: config.write_timeout,
-            reconnects: AtomicU64::new(0),
         };
         store.renew(true).await?;
         Ok(store)
@@ -304,7 +300,7 @@ fn insert_query(rows: &[Row]) -> QueryBuilder<MySql> {
 }
 
 impl EventStore for MySqlStore {
-    async fn insert(&self, rows: &[Row]) -> Result<u64, StoreError> {
+    async fn insert(&self, rows: &[Row]) -> Result<Inserted, StoreError> {
         self.renew(false).await?;
         // One retry for a lost connection and one for a refused login, each at most once: after
         // a freeze both can happen in a row (the connection dropped, then the reconnect meets a
@@ -312,11 +308,11 @@ impl EventStore for MySqlStore {
         let (mut reconnected, mut renewed) = (false, false);
         loop {
             match self.try_insert(rows).await {
-                Ok(n) => {
-                    if reconnected {
-                        self.reconnects.fetch_add(1, Ordering::Relaxed);
-                    }
-                    return Ok(n);
+                Ok(rows) => {
+                    return Ok(Inserted {
+                        rows,
+                        reconnects: reconnected.into(),
+                    });
                 }
                 Err(e @ StoreError::Lost { .. }) if !reconnected => {
                     reconnected = true;
@@ -337,10 +333,6 @@ impl EventStore for MySqlStore {
                 }
             }
         }
-    }
-
-    fn reconnects(&self) -> u64 {
-        self.reconnects.load(Ordering::Relaxed)
     }
 }
 
