@@ -71,7 +71,17 @@ pub(crate) async fn handle<S: EventStore>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sources::batch_tests::{
+        Delivery, a_rejected_write, a_store_failure_fails_the_whole_batch, handled_twice,
+    };
     use crate::store::memory::{MemoryStore, received_at as now};
+
+    impl Delivery for KinesisEvent {
+        type Response = KinesisEventResponse;
+        async fn handle(self, store: &MemoryStore) -> Result<KinesisEventResponse, IngestError> {
+            handle(store, self, now(), &mut Tally::default()).await
+        }
+    }
 
     /// The sequence numbers a response reports as failed.
     fn failed_ids(r: &KinesisEventResponse) -> Vec<Option<&str>> {
@@ -87,56 +97,36 @@ mod tests {
 
     #[tokio::test]
     async fn invalid_records_are_reported_by_sequence_number() {
-        let store = MemoryStore::default();
         let event = kinesis(&[
             ("101", br#"{"source": "k", "val1": 1, "val2": 2}"#),
             ("102", br#"{"source": 1}"#),
             ("103", b"\xff not json"),
         ]);
-        let r = handle(&store, event.clone(), now(), &mut Tally::default())
-            .await
-            .unwrap();
+        let (r, keys, rows_after_retry) = handled_twice(event).await;
         let failed = failed_ids(&r);
         assert_eq!(failed, [Some("102"), Some("103")]);
         let key = record_key("shardId-000000000000:101");
-        assert_eq!(store.rows().keys().collect::<Vec<_>>(), [&key]);
+        assert_eq!(keys, std::slice::from_ref(&key));
         // Digest of the eventID: stable across retries, and within event_id's length.
         assert_eq!(key.len(), "kinesis:".len() + 32);
-        handle(&store, event, now(), &mut Tally::default())
-            .await
-            .unwrap();
-        assert_eq!(store.rows().len(), 1);
+        assert_eq!(rows_after_retry, 1);
     }
 
     #[tokio::test]
     async fn a_store_failure_fails_the_whole_batch_for_a_retry() {
-        let store = MemoryStore::failing(1);
         let event = kinesis(&[("101", br#"{"source": "k", "val1": 1, "val2": 2}"#)]);
-        let e = handle(&store, event, now(), &mut Tally::default())
-            .await
-            .unwrap_err();
-        assert_eq!(e.error_type(), "StoreUnavailable");
-        assert!(store.rows().is_empty());
+        a_store_failure_fails_the_whole_batch(event).await;
     }
 
     #[tokio::test]
     async fn a_rejected_write_reports_every_record() {
-        use crate::store::memory::{DENIED, NO_GRANT};
+        use crate::store::memory::DENIED;
         let event = kinesis(&[
             ("101", br#"{"source": "k", "val1": 1, "val2": 2}"#),
             ("102", br#"{"source": 1}"#),
         ]);
-        let store = MemoryStore::failing_with(1, NO_GRANT);
-        let r = handle(&store, event.clone(), now(), &mut Tally::default())
-            .await
-            .unwrap();
+        let r = a_rejected_write(event, DENIED).await;
         let failed = failed_ids(&r);
         assert_eq!(failed, [Some("101"), Some("102")]);
-        assert!(store.rows().is_empty());
-        let store = MemoryStore::failing_with(1, DENIED);
-        let e = handle(&store, event, now(), &mut Tally::default())
-            .await
-            .unwrap_err();
-        assert_eq!(e.error_type(), "StoreUnavailable");
     }
 }

@@ -57,6 +57,51 @@ impl Source {
     }
 }
 
+/// What the SQS and Kinesis adapters' tests share: both write a batch, fail the whole
+/// delivery for a retry when the store is down, and report every item when it rejects the write.
+#[cfg(test)]
+pub(crate) mod batch_tests {
+    use crate::error::IngestError;
+    use crate::store::memory::{MemoryStore, NO_GRANT, ServerSays};
+
+    /// A batch delivery and its source's handler.
+    pub(crate) trait Delivery: Clone {
+        type Response: std::fmt::Debug;
+        async fn handle(self, store: &MemoryStore) -> Result<Self::Response, IngestError>;
+    }
+
+    /// Handles `event` and then its redelivery against one store: the first response, the
+    /// keys stored after it, and how many rows the store holds after the redelivery.
+    pub(crate) async fn handled_twice<E: Delivery>(event: E) -> (E::Response, Vec<String>, usize) {
+        let store = MemoryStore::default();
+        let r = event.clone().handle(&store).await.unwrap();
+        let keys = store.rows().into_keys().collect();
+        event.handle(&store).await.unwrap();
+        (r, keys, store.rows().len())
+    }
+
+    /// A store that is unavailable fails the whole delivery, with nothing written, so it comes again.
+    pub(crate) async fn a_store_failure_fails_the_whole_batch<E: Delivery>(event: E) {
+        let store = MemoryStore::failing(1);
+        let e = event.handle(&store).await.unwrap_err();
+        assert_eq!(e.error_type(), "StoreUnavailable");
+        assert!(store.rows().is_empty());
+    }
+
+    /// A write the database rejects (no grant) writes nothing and answers with the response
+    /// returned here, for the caller to check every item is reported; `outage` instead fails
+    /// the whole delivery.
+    pub(crate) async fn a_rejected_write<E: Delivery>(event: E, outage: ServerSays) -> E::Response {
+        let store = MemoryStore::failing_with(1, NO_GRANT);
+        let r = event.clone().handle(&store).await.unwrap();
+        assert!(store.rows().is_empty());
+        let store = MemoryStore::failing_with(1, outage);
+        let e = event.handle(&store).await.unwrap_err();
+        assert_eq!(e.error_type(), "StoreUnavailable");
+        r
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -60,7 +60,17 @@ pub(crate) async fn handle<S: EventStore>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sources::batch_tests::{
+        Delivery, a_rejected_write, a_store_failure_fails_the_whole_batch, handled_twice,
+    };
     use crate::store::memory::{MemoryStore, received_at as now};
+
+    impl Delivery for SqsEvent {
+        type Response = SqsBatchResponse;
+        async fn handle(self, store: &MemoryStore) -> Result<SqsBatchResponse, IngestError> {
+            handle(store, self, now(), &mut Tally::default()).await
+        }
+    }
 
     fn sqs(bodies: &[(&str, &str)]) -> SqsEvent {
         serde_json::from_value(e2e::events::sqs_event(bodies)).unwrap()
@@ -75,55 +85,35 @@ mod tests {
 
     #[tokio::test]
     async fn invalid_messages_are_reported_and_the_rest_written_by_message_id() {
-        let store = MemoryStore::default();
         let event = sqs(&[
             ("m-1", r#"{"source": "q", "val1": 1, "val2": 2}"#),
             ("m-2", r#"{"source": "q"}"#),
             ("m-3", "not json"),
             ("m-4", r#"{"source": "q", "val1": 4, "val2": 2}"#),
         ]);
-        let r = handle(&store, event.clone(), now(), &mut Tally::default())
-            .await
-            .unwrap();
+        let (r, keys, rows_after_redelivery) = handled_twice(event).await;
         assert_eq!(failed(&r), ["m-2", "m-3"]);
-        assert_eq!(store.rows().keys().collect::<Vec<_>>(), ["m-1", "m-4"]);
+        assert_eq!(keys, ["m-1", "m-4"]);
         // A redelivery stores nothing twice.
-        handle(&store, event, now(), &mut Tally::default())
-            .await
-            .unwrap();
-        assert_eq!(store.rows().len(), 2);
+        assert_eq!(rows_after_redelivery, 2);
     }
 
     #[tokio::test]
     async fn a_store_failure_fails_the_whole_batch_for_redelivery() {
-        let store = MemoryStore::failing(1);
         let event = sqs(&[("m-1", r#"{"source": "q", "val1": 1, "val2": 2}"#)]);
-        let e = handle(&store, event, now(), &mut Tally::default())
-            .await
-            .unwrap_err();
-        assert_eq!(e.error_type(), "StoreUnavailable");
-        assert!(store.rows().is_empty());
+        a_store_failure_fails_the_whole_batch(event).await;
     }
 
     #[tokio::test]
     async fn a_rejected_write_reports_every_message_for_the_dead_letter_queue() {
-        use crate::store::memory::{NO_GRANT, TOO_MANY};
+        use crate::store::memory::TOO_MANY;
         let event = sqs(&[
             ("m-1", r#"{"source": "q", "val1": 1, "val2": 2}"#),
             ("m-2", r#"{"source": "q"}"#),
             ("m-3", r#"{"source": "q", "val1": 3, "val2": 2}"#),
         ]);
-        let store = MemoryStore::failing_with(1, NO_GRANT);
-        let r = handle(&store, event.clone(), now(), &mut Tally::default())
-            .await
-            .unwrap();
-        assert_eq!(failed(&r), ["m-1", "m-2", "m-3"]);
-        assert!(store.rows().is_empty());
         // A full server is an outage: the whole batch fails and comes again.
-        let store = MemoryStore::failing_with(1, TOO_MANY);
-        let e = handle(&store, event, now(), &mut Tally::default())
-            .await
-            .unwrap_err();
-        assert_eq!(e.error_type(), "StoreUnavailable");
+        let r = a_rejected_write(event, TOO_MANY).await;
+        assert_eq!(failed(&r), ["m-1", "m-2", "m-3"]);
     }
 }

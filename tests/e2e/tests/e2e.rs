@@ -260,10 +260,17 @@ async fn ingest_load_verifies_every_acknowledged_event() {
             .output()
             .unwrap()
     };
+    // A run that must not fail a request, checks every acknowledged event is in `db` once,
+    // and writes its report to `json`.
+    let verified_load = |json: &std::path::Path, args: &[&str]| {
+        let json = json.to_str().unwrap();
+        let checked = ["--verify", &db.url, "--json", json, "--max-error-rate", "0"];
+        load(&endpoint, &[args, &checked].concat())
+    };
     let json_path = out_dir.join("closed.json");
     let plot_path = out_dir.join("closed.svg");
-    let out = load(
-        &endpoint,
+    let out = verified_load(
+        &json_path,
         &[
             "--requests",
             "200",
@@ -271,12 +278,6 @@ async fn ingest_load_verifies_every_acknowledged_event() {
             "2",
             "--batch",
             "5",
-            "--verify",
-            &db.url,
-            "--json",
-            json_path.to_str().unwrap(),
-            "--max-error-rate",
-            "0",
             "--plot",
             plot_path.to_str().unwrap(),
         ],
@@ -310,21 +311,7 @@ async fn ingest_load_verifies_every_acknowledged_event() {
     // An open loop at a fixed rate. How many requests fit in its second depends on the
     // machine; that every acknowledged event is in the table, once, does not.
     let open_json = out_dir.join("open.json");
-    let out = load(
-        &endpoint,
-        &[
-            "--rate",
-            "100",
-            "--duration",
-            "1",
-            "--verify",
-            &db.url,
-            "--json",
-            open_json.to_str().unwrap(),
-            "--max-error-rate",
-            "0",
-        ],
-    );
+    let out = verified_load(&open_json, &["--rate", "100", "--duration", "1"]);
     assert!(
         out.status.success(),
         "{}",
