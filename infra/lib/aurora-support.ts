@@ -3,7 +3,7 @@
 // derives from the maximum capacity, the resume time of a paused instance, and what the
 // aurora-mysql8.0 parameter groups accept for every parameter the stack sets.
 
-import { ParameterRule } from './engine-support';
+import { ParameterRule, PinnedMinor, findPinnedMinor, ruleProblem } from './engine-support';
 
 /** Aurora MySQL's release calendar: each minor's "end of standard support". */
 export const AURORA_MYSQL_VERSIONS_PAGE =
@@ -13,14 +13,9 @@ export const AURORA_MYSQL_VERSIONS_PAGE =
 export const AURORA_LTS_PAGE =
   'https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/Aurora.VersionPolicy.MinorVersions.html';
 
-export interface AuroraPinnedMinor {
-  /** The Aurora version; the engine version is `8.0.mysql_aurora.<version>`. */
-  readonly version: string;
-  /** Aurora end of standard support (UTC date). */
-  readonly endOfStandardSupport: string;
-  /** Where the date comes from, and how exact it is. */
-  readonly source: string;
-}
+/** A pinned minor as for RDS MySQL: `version` is the Aurora version (the engine version is
+ *  `8.0.mysql_aurora.<version>`), `endOfStandardSupport` Aurora's date. */
+export type AuroraPinnedMinor = PinnedMinor;
 
 /** The Aurora MySQL versions `auroraVersion` may pin, newest first. */
 export const AURORA_PINNED_MINORS: readonly AuroraPinnedMinor[] = [
@@ -40,7 +35,7 @@ export const AURORA_PINNED_MINORS: readonly AuroraPinnedMinor[] = [
 export const DEFAULT_AURORA_VERSION = AURORA_PINNED_MINORS[0].version;
 
 export function auroraPinnedMinor(version: string): AuroraPinnedMinor | undefined {
-  return AURORA_PINNED_MINORS.find((m) => m.version === version);
+  return findPinnedMinor(AURORA_PINNED_MINORS, version);
 }
 
 /** Orders two Aurora versions (`3.10.4`), numerically by part. */
@@ -176,12 +171,5 @@ export function auroraParameterProblem(level: 'cluster' | 'instance', name: stri
   const table = level === 'cluster' ? AURORA_MYSQL_80_CLUSTER_PARAMETERS : AURORA_MYSQL_80_INSTANCE_PARAMETERS;
   const rule = table[name];
   if (!rule) return `${name} is not a ${level}-level parameter the stack knows (add it with its AWS source)`;
-  if (Array.isArray(rule.allowed)) {
-    return rule.allowed.includes(value) ? undefined : `${name}=${value}: expected one of ${rule.allowed.join(', ')}`;
-  }
-  const { min, max } = rule.allowed as { min: number; max: number };
-  if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
-    return `${name}=${value}: expected a whole number from ${min} to ${max}`;
-  }
-  return undefined;
+  return ruleProblem(rule, name, value);
 }

@@ -1,5 +1,4 @@
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import * as logs from 'aws-cdk-lib/aws-logs';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Annotations, CfnResource, Duration, RemovalPolicy } from 'aws-cdk-lib';
@@ -8,7 +7,7 @@ import { ClusterParameterGroups } from './cluster-parameters';
 import { StackConfig } from './config';
 import { AuroraConfig } from './engine-config';
 import { adminCredentials } from './database-accounts';
-import { DATABASE_NAME, DATABASE_PORT } from './database-instance';
+import { DATABASE_NAME, DATABASE_PORT, protectionAndLogs } from './database-instance';
 import { Network } from './network';
 
 /** The Aurora MySQL 3 engine of `version` (e.g. 3.10.4), pinned to it. */
@@ -87,14 +86,9 @@ export class DatabaseCluster extends rds.DatabaseCluster {
       // Readers are replaced one at a time, the writer last, so the cluster keeps serving.
       instanceUpdateBehaviour: rds.InstanceUpdateBehaviour.ROLLING,
       backup: { retention: Duration.days(config.backupRetentionDays), preferredWindow: config.backupWindow },
-      preferredMaintenanceWindow: config.maintenanceWindow,
-      deleteAutomatedBackups: !config.protectDatabase,
-      // As for the instance (database-instance.ts): protected, CloudFormation's delete stops at
-      // the cluster; once the protection is lifted a delete takes a final cluster snapshot.
-      deletionProtection: config.protectDatabase,
-      removalPolicy: config.protectDatabase ? RemovalPolicy.SNAPSHOT : RemovalPolicy.DESTROY,
-      cloudwatchLogsExports: ['error', 'slowquery', ...(config.dbAuth === 'iam' ? ['iam-db-auth-error'] : [])],
-      cloudwatchLogsRetention: logs.RetentionDays.ONE_MONTH,
+      // As for the instance: protected, CloudFormation's delete stops at the cluster; once the
+      // protection is lifted a delete takes a final cluster snapshot.
+      ...protectionAndLogs(config),
     });
     // Nothing the cluster runs on is deleted before it (database-instance.ts says why): the
     // cluster and each of its instances depend on the whole of every database subnet.

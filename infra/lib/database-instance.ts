@@ -24,6 +24,36 @@ export function mysqlEngine(version: string): rds.IInstanceEngine {
   return rds.DatabaseInstanceEngine.mysql({ version: rds.MysqlEngineVersion.of(version, `${major}.${minor}`) });
 }
 
+/** What the instance and the Aurora cluster take alike from the settings: the maintenance
+ *  window, protection and the snapshot on delete, and the logs they export. */
+export function protectionAndLogs(
+  config: StackConfig,
+): Pick<
+  rds.DatabaseInstanceProps & rds.DatabaseClusterProps,
+  | 'preferredMaintenanceWindow'
+  | 'deleteAutomatedBackups'
+  | 'deletionProtection'
+  | 'removalPolicy'
+  | 'cloudwatchLogsExports'
+  | 'cloudwatchLogsRetention'
+> {
+  return {
+    preferredMaintenanceWindow: config.maintenanceWindow,
+    deleteAutomatedBackups: !config.protectDatabase,
+    // Protected: deletion protection makes CloudFormation's DeleteDBInstance (DeleteDBCluster)
+    // fail, so a stack delete stops at the database, and everything it needs is deleted only
+    // after it: nothing it runs on goes first (aws-cdk#22141). Once an operator lifts the
+    // protection, the next delete takes a final snapshot (DeletionPolicy Snapshot) and then
+    // removes the rest. Unprotected: the database goes with the stack, for throwaway stacks.
+    deletionProtection: config.protectDatabase,
+    removalPolicy: config.protectDatabase ? RemovalPolicy.SNAPSHOT : RemovalPolicy.DESTROY,
+    // iam-db-auth-error says why an IAM token login failed (ingest-fn with dbAuth=iam).
+    cloudwatchLogsExports: ['error', 'slowquery', ...(config.dbAuth === 'iam' ? ['iam-db-auth-error'] : [])],
+    // CDK's default is never to expire.
+    cloudwatchLogsRetention: logs.RetentionDays.ONE_MONTH,
+  };
+}
+
 /** The RDS MySQL instance: encrypted storage that grows, TLS with the RDS CA, IAM
  *  authentication, backups and windows from the settings, its logs exported for 30 days, the
  *  admin account in a generated secret; public only in the public mode. With protectDatabase
@@ -55,19 +85,7 @@ export class DatabaseInstance extends rds.DatabaseInstance {
       allowMajorVersionUpgrade: true,
       backupRetention: Duration.days(config.backupRetentionDays),
       preferredBackupWindow: config.backupWindow,
-      preferredMaintenanceWindow: config.maintenanceWindow,
-      deleteAutomatedBackups: !config.protectDatabase,
-      // Protected: deletion protection makes CloudFormation's DeleteDBInstance fail, so a stack
-      // delete stops at the instance, and everything the instance needs (below) is deleted only
-      // after it: nothing it runs on goes first (aws-cdk#22141). Once an operator lifts the
-      // protection, the next delete takes a final snapshot (DeletionPolicy Snapshot) and then
-      // removes the rest. Unprotected: the instance goes with the stack, for throwaway stacks.
-      deletionProtection: config.protectDatabase,
-      removalPolicy: config.protectDatabase ? RemovalPolicy.SNAPSHOT : RemovalPolicy.DESTROY,
-      // iam-db-auth-error says why an IAM token login failed (ingest-fn with dbAuth=iam).
-      cloudwatchLogsExports: ['error', 'slowquery', ...(config.dbAuth === 'iam' ? ['iam-db-auth-error'] : [])],
-      // CDK's default is never to expire.
-      cloudwatchLogsRetention: logs.RetentionDays.ONE_MONTH,
+      ...protectionAndLogs(config),
       enablePerformanceInsights: false,
     });
     // The subnet group names the subnets, but not their route tables, associations and default

@@ -44,6 +44,22 @@ export interface DatabaseServer {
   grantConnect(grantee: iam.IGrantable, user: string): iam.Grant;
 }
 
+/** The DatabaseServer of `db`, the instance or the cluster, from what differs between them. */
+function serverOf(
+  db: DatabaseInstance | DatabaseCluster,
+  differs: Pick<DatabaseServer, 'engine' | 'host' | 'resourceId' | 'securityGroups' | 'maxConnections'>,
+): DatabaseServer {
+  return {
+    ...differs,
+    port: DATABASE_PORT,
+    // Either's generated secret always exists (adminCredentials).
+    secret: db.secret as secretsmanager.ISecret,
+    target: db,
+    ready: db,
+    grantConnect: (grantee, user) => db.grantConnect(grantee, user),
+  };
+}
+
 /** RDS MySQL 8 (or, with `engine=aurora-mysql`, an Aurora MySQL 3 cluster) with TLS enforced,
  *  IAM authentication, encrypted storage and backups; in the `public` mode reachable from the
  *  internet through a pool of security groups that start empty and that sg-sync-fn fills with
@@ -92,19 +108,13 @@ export class Database extends Construct {
         securityGroups: groups.all,
       });
       this.cluster = cluster;
-      this.server = {
+      this.server = serverOf(cluster, {
         engine: 'aurora-mysql',
         host: cluster.clusterEndpoint.hostname,
-        port: DATABASE_PORT,
         resourceId: cluster.clusterResourceIdentifier,
-        // The cluster's generated secret always exists (adminCredentials).
-        secret: cluster.secret as secretsmanager.ISecret,
         securityGroups: groups.all,
         maxConnections: config.dbMaxConnections,
-        target: cluster,
-        ready: cluster,
-        grantConnect: (grantee, user) => cluster.grantConnect(grantee, user),
-      };
+      });
     } else {
       const engine = mysqlEngine(config.mysqlVersion);
       // The ids below are those the resources had when this was one constructor: each is a
@@ -122,20 +132,14 @@ export class Database extends Construct {
         securityGroups: groups.all,
       });
       this.rdsInstance = instance;
-      this.server = {
+      this.server = serverOf(instance, {
         engine: 'mysql',
         host: instance.dbInstanceEndpointAddress,
-        port: DATABASE_PORT,
         // Always set on an instance the stack creates (its DbiResourceId attribute).
         resourceId: instance.instanceResourceId as string,
-        // The instance's generated secret always exists (adminCredentials).
-        secret: instance.secret as secretsmanager.ISecret,
         securityGroups: groups.all,
         maxConnections: config.dbMaxConnections,
-        target: instance,
-        ready: instance,
-        grantConnect: (grantee, user) => instance.grantConnect(grantee, user),
-      };
+      });
     }
     this.syncedGroups = groups.synced;
     this.privateGroup = groups.private;

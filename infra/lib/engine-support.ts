@@ -44,7 +44,12 @@ export function daysOfStandardSupportLeft(minor: PinnedMinor, today: Date): numb
 }
 
 export function pinnedMinor(version: string): PinnedMinor | undefined {
-  return PINNED_MINORS.find((m) => m.version === version);
+  return findPinnedMinor(PINNED_MINORS, version);
+}
+
+/** The entry of `version` in either engine's table of pinned minors. */
+export function findPinnedMinor<M extends PinnedMinor>(minors: readonly M[], version: string): M | undefined {
+  return minors.find((m) => m.version === version);
 }
 
 /** One parameter as RDS stores it for the mysql8.4 family. */
@@ -107,6 +112,11 @@ export const MYSQL_84_PARAMETERS: Readonly<Record<string, ParameterRule>> = {
 export function parameterProblem(name: string, value: string): string | undefined {
   const rule = MYSQL_84_PARAMETERS[name];
   if (!rule) return `${name} is not in MYSQL_84_PARAMETERS (add it with its AWS source)`;
+  return ruleProblem(rule, name, value);
+}
+
+/** Why `value` is not one `rule` allows for `name`, or undefined when it is (either engine's). */
+export function ruleProblem(rule: ParameterRule, name: string, value: string): string | undefined {
   if (Array.isArray(rule.allowed)) {
     return rule.allowed.includes(value) ? undefined : `${name}=${value}: expected one of ${rule.allowed.join(', ')}`;
   }

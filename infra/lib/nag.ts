@@ -30,6 +30,16 @@ const everywhere: Acknowledgement[] = [
   },
 ];
 
+/** The admin secret's, the instance's or the cluster's alike. */
+const ADMIN_SECRET_ROTATION: Acknowledgement = {
+  id: 'AwsSolutions::AwsSolutions-SMG4',
+  reason:
+    'The admin (master) secret is read by migrate alone, once per deploy, inside the stack; ' +
+    'ingest-fn never sees it: it logs in with IAM tokens or with the least-privilege account ' +
+    'of its own secret. Rotation needs a rotation function with network access to the ' +
+    'database, which this reference stack leaves to its operator',
+};
+
 const byPath: Record<string, Acknowledgement[]> = {
   'Database/Instance': [
     {
@@ -74,26 +84,8 @@ const byPath: Record<string, Acknowledgement[]> = {
         'vpc mode makes them private',
     },
   ],
-  'Database/Cluster/Secret': [
-    {
-      id: 'AwsSolutions::AwsSolutions-SMG4',
-      reason:
-        'The admin (master) secret is read by migrate alone, once per deploy, inside the stack; ' +
-        'ingest-fn never sees it: it logs in with IAM tokens or with the least-privilege account ' +
-        'of its own secret. Rotation needs a rotation function with network access to the ' +
-        'database, which this reference stack leaves to its operator',
-    },
-  ],
-  'Database/Instance/Secret': [
-    {
-      id: 'AwsSolutions::AwsSolutions-SMG4',
-      reason:
-        'The admin (master) secret is read by migrate alone, once per deploy, inside the stack; ' +
-        'ingest-fn never sees it: it logs in with IAM tokens or with the least-privilege account ' +
-        'of its own secret. Rotation needs a rotation function with network access to the ' +
-        'database, which this reference stack leaves to its operator',
-    },
-  ],
+  'Database/Cluster/Secret': [ADMIN_SECRET_ROTATION],
+  'Database/Instance/Secret': [ADMIN_SECRET_ROTATION],
   'Database/IngestSecret': [
     {
       id: 'AwsSolutions::AwsSolutions-SMG4',
