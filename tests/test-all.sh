@@ -11,7 +11,8 @@
 # PATH; each test binary that needs moto starts its own (test_support::moto).
 #
 # `tests/test-all.sh --mysql-only` runs only the MySQL-backed test binaries (ingest-fn's
-# `mysql`, the end-to-end tests): CI runs them a second time through testcontainers.
+# `mysql`, the end-to-end tests, `managed_instances`): CI runs them a second time through
+# testcontainers.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 mysql_only=false
@@ -50,7 +51,7 @@ if $mysql_only; then
     rust_log=$cache/cargo-test-mysql.log
     status=0
     # --workspace: the same feature set as the full run, so nothing is rebuilt.
-    cargo test --workspace --locked --no-fail-fast --test mysql --test e2e 2>&1 | tee "$rust_log" || status=1
+    cargo test --workspace --locked --no-fail-fast --test mysql --test e2e --test managed_instances 2>&1 | tee "$rust_log" || status=1
     read -r passed failed < <(awk '/^test result:/ { p += $4; f += $6 } END { print p + 0, f + 0 }' "$rust_log")
     echo "mysql suites: $passed passed, $failed failed"
     [ "$passed" -gt 0 ] || status=1
