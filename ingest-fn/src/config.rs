@@ -98,11 +98,7 @@ impl Config {
     /// Reads the configuration through `var`, which returns a variable's value if it is set; a
     /// blank value counts as unset.
     pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let get = |name: &str| {
-            var(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
+        let get = |name: &str| setting(&var, name);
         let max_concurrency = max_concurrency(get("AWS_LAMBDA_MAX_CONCURRENCY"))?;
         let pool_max = pool_max(get("DB_POOL_MAX"), max_concurrency)?;
         let connect_timeout = millis("DB_CONNECT_TIMEOUT_MS", get("DB_CONNECT_TIMEOUT_MS"), 3_000)?;
@@ -137,17 +133,20 @@ impl Config {
 /// `FunctionName` dimension from `AWS_LAMBDA_FUNCTION_NAME`, which Lambda sets (`ingest-fn`
 /// when unset, as it is for local tools).
 pub fn metrics(var: impl Fn(&str) -> Option<String>) -> Result<Emitter, ConfigError> {
-    let get = |name: &str| {
-        var(name)
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-    };
+    let get = |name: &str| setting(&var, name);
     let namespace = get("METRICS_NAMESPACE").unwrap_or_else(|| emf::DEFAULT_NAMESPACE.into());
     let function = get("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|| "ingest-fn".into());
     Emitter::stdout(&namespace, &function).map_err(|e| match e {
         EmfError::Namespace { .. } => err("METRICS_NAMESPACE", e.to_string()),
         e => err("AWS_LAMBDA_FUNCTION_NAME", e.to_string()),
     })
+}
+
+/// A setting through `var`, trimmed; a blank value counts as unset.
+fn setting(var: &impl Fn(&str) -> Option<String>, name: &str) -> Option<String> {
+    var(name)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
 }
 
 /// The most connections one execution environment may hold (`DB_POOL_MAX`).
@@ -327,11 +326,7 @@ impl Account {
     pub fn from_lookup(
         var: impl Fn(&str) -> Option<String>,
     ) -> Result<Option<Account>, ConfigError> {
-        let get = |k: &str| {
-            var(k)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
+        let get = |name: &str| setting(&var, name);
         match (get("DB_IAM_USER"), get("DB_INGEST_SECRET_ARN")) {
             (Some(_), Some(_)) => Err(err(
                 "DB_INGEST_SECRET_ARN",

@@ -22,6 +22,7 @@ use crate::config::{Auth, Config, ConfigError, MigrateConfig};
 use crate::iam_account::{IamAccountError, PasswordAccount};
 use crate::iam_settle::{self, Backoff, Denial, NotSettled, Retried};
 use crate::login::{SecretValue, token_generator};
+use crate::store::mysql_code;
 use crate::verify::{self, VerifyError, VerifyRequest};
 
 /// What an invocation asks for.
@@ -327,12 +328,6 @@ fn no_aws() -> MigrateError {
     MigrateError::Credentials(
         "a secret or an IAM token needs the AWS SDK's configuration (Migrate::with_aws)".into(),
     )
-}
-
-fn mysql_code(e: &sqlx::Error) -> Option<u16> {
-    e.as_database_error()
-        .and_then(|e| e.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>())
-        .map(|e| e.number())
 }
 
 /// A pool of `DB_POOL_MAX` connections that opens the first now, so a refused login shows here.

@@ -38,7 +38,8 @@ pub(crate) struct Written {
 
 /// The seam between the core and the database.
 pub trait EventStore: Send + Sync {
-    /// Writes `rows` in one statement; returns how many were new (the rest were already there).
+    /// Writes `rows` in one statement: how many were new (the rest were already there), and
+    /// the reconnects it took.
     fn insert(&self, rows: &[Row]) -> impl Future<Output = Result<Inserted, StoreError>> + Send;
 }
 
@@ -99,14 +100,10 @@ impl StoreError {
     /// An error the driver reported, put in its [`Class`] by [`classify`]; `detail` says what
     /// was being done when a lost connection is the answer.
     pub(crate) fn from_sqlx(e: sqlx::Error, detail: impl FnOnce() -> String) -> StoreError {
-        let (code, sqlstate) = match &e {
-            sqlx::Error::Database(db) => (
-                db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
-                    .map(|e| e.number()),
-                db.code().map(|c| c.into_owned()),
-            ),
-            _ => (None, None),
-        };
+        let code = mysql_code(&e);
+        let sqlstate = e
+            .as_database_error()
+            .and_then(|db| db.code().map(|c| c.into_owned()));
         let kind = match &e {
             sqlx::Error::Io(_)
             | sqlx::Error::Protocol(_)
@@ -164,6 +161,13 @@ impl StoreError {
             StoreError::Credentials(_) => None,
         }
     }
+}
+
+/// The MySQL error number the server answered with, if the error is the server's.
+pub(crate) fn mysql_code(e: &sqlx::Error) -> Option<u16> {
+    e.as_database_error()
+        .and_then(|db| db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>())
+        .map(|e| e.number())
 }
 
 /// " (MySQL error N)" when the server gave a number.
