@@ -273,7 +273,7 @@ pub async fn sign(
 /// The `errorType` field of a function error's payload (`{"errorType", "errorMessage"}`, as
 /// the runtime reports ingest-fn's `InvalidEvent`, `StoreUnavailable` or `StoreRejected`), else
 /// `FunctionError`.
-fn function_error_type(payload: Option<&[u8]>) -> String {
+pub(crate) fn function_error_type(payload: Option<&[u8]>) -> String {
     payload
         .and_then(|p| serde_json::from_slice::<Value>(p).ok())
         .and_then(|body| body.get("errorType")?.as_str().map(str::to_owned))

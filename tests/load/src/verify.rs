@@ -11,6 +11,8 @@ pub use contract::verify::{DEFAULT_LISTED, Verification, VerifyRequest};
 use serde_json::Value;
 use sqlx::MySqlPool;
 
+use super::endpoint::function_error_type;
+
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
     #[error(transparent)]
@@ -81,10 +83,7 @@ pub async fn function(
         let error: Value = serde_json::from_str(&body).unwrap_or_default();
         return Err(VerifyError::Function {
             function: function.to_owned(),
-            error_type: error["errorType"]
-                .as_str()
-                .unwrap_or("FunctionError")
-                .to_owned(),
+            error_type: function_error_type(Some(body.as_bytes())),
             message: error["errorMessage"].as_str().unwrap_or(&body).to_owned(),
         });
     }
