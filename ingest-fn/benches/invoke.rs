@@ -138,10 +138,6 @@ fn sqs_batch(b: usize) -> Value {
     let messages: Vec<(String, String)> = (0..SQS_BATCH)
         .map(|i| (format!("m-{b}-{i}"), reading(b * SQS_BATCH + i).to_string()))
         .collect();
-    let messages: Vec<(&str, &str)> = messages
-        .iter()
-        .map(|(id, body)| (id.as_str(), body.as_str()))
-        .collect();
     let mut event = e2e::events::sqs_event(&messages);
     // As the queue delivers what ingest-load and other senders of this project send: no
     // message attributes (AWS's sample carries three, 2.5 times the record's JSON).

@@ -120,10 +120,8 @@ mod tests {
     }
 
     fn sqs(bodies: &[&str]) -> Value {
-        let ids: Vec<String> = (0..bodies.len()).map(|i| format!("m-{i}")).collect();
-        let messages: Vec<(&str, &str)> = ids
-            .iter()
-            .map(String::as_str)
+        let messages: Vec<(String, &str)> = (0..bodies.len())
+            .map(|i| format!("m-{i}"))
             .zip(bodies.iter().copied())
             .collect();
         e2e::events::sqs_event(&messages)

@@ -264,9 +264,6 @@ enum Front {
     RestApi(&'static str),
 }
 
-/// The REST API samples: aws_lambda_events' own fixtures (`test_support::events`).
-const REST_FIXTURES: [&str; 4] = events::REST_API_SAMPLES;
-
 fn http(method: &str, body: Option<&[u8]>, base64: bool, key: Option<&str>) -> Value {
     http_via(Front::FunctionUrl, method, body, base64, key)
 }
@@ -432,7 +429,7 @@ async fn http_posts_answer_with_the_right_status() {
 // https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-lambda-proxy-integrations.html#api-gateway-simple-proxy-for-lambda-input-format
 #[tokio::test]
 async fn rest_api_posts_answer_exactly_as_function_url_posts() {
-    for fixture in REST_FIXTURES {
+    for fixture in events::REST_API_SAMPLES {
         http_posts_answer_with_the_right_status_via(Front::RestApi(fixture)).await;
     }
 }
@@ -441,7 +438,7 @@ async fn rest_api_posts_answer_exactly_as_function_url_posts() {
 async fn rest_api_fixtures_as_aws_lambda_events_ships_them_are_http_not_direct_invokes() {
     let db = TestDb::new().await;
     let store = db.store().await;
-    for fixture in REST_FIXTURES {
+    for fixture in events::REST_API_SAMPLES {
         let r = handle(&store, invoke(events::sample(fixture), "r1"))
             .await
             .unwrap_or_else(|e| panic!("{fixture}: {e}"));
@@ -462,16 +459,11 @@ async fn rest_api_fixtures_as_aws_lambda_events_ships_them_are_http_not_direct_i
 
 // ---------- SQS and Kinesis ----------
 
-fn sqs(bodies: &[(&str, String)]) -> Value {
-    let bodies: Vec<(&str, &str)> = bodies.iter().map(|(id, b)| (*id, b.as_str())).collect();
-    events::sqs_event(&bodies)
-}
-
 #[tokio::test]
 async fn sqs_writes_the_valid_and_reports_the_invalid() {
     let db = TestDb::new().await;
     let store = db.store().await;
-    let ev = sqs(&[
+    let ev = events::sqs_event(&[
         ("m-1", event("q", 1.0).to_string()),
         ("m-2", json!({"source": "q"}).to_string()),
         ("m-3", "not json".into()),
@@ -646,7 +638,10 @@ async fn an_unreachable_server_is_store_unavailable_until_it_is_back() {
     let d = diagnostic(
         handle(
             &store,
-            invoke(sqs(&[("m-9", event("o", 4.0).to_string())]), "down-sqs"),
+            invoke(
+                events::sqs_event(&[("m-9", event("o", 4.0).to_string())]),
+                "down-sqs",
+            ),
         )
         .await
         .unwrap_err(),
@@ -682,7 +677,7 @@ async fn metrics_lines_count_what_the_store_did() {
         (r, figures)
     };
     let e = |id: &str| json!({"event_id": id, "source": "m", "val1": 1, "val2": 2}).to_string();
-    let batch = sqs(&[
+    let batch = events::sqs_event(&[
         ("m-1", e("a")),
         ("m-2", e("b")),
         ("m-3", e("c")),
@@ -987,7 +982,7 @@ async fn a_server_at_max_connections_is_store_unavailable_never_invalid_event() 
     .unwrap();
     assert_eq!(r["statusCode"], 503);
     assert_eq!(r["headers"]["retry-after"], "1");
-    let ev = sqs(&[("m-1", event("m", 3.0).to_string())]);
+    let ev = events::sqs_event(&[("m-1", event("m", 3.0).to_string())]);
     let d = diagnostic(
         within("the batch", handle(&store, invoke(ev, "full-sqs")))
             .await
@@ -1501,7 +1496,10 @@ async fn every_source_reports_a_rejection(store: &MySqlStore, code: u16) {
     );
 
     let body = serde_json::to_vec(&event("x", 2.0)).unwrap();
-    for front in [Front::FunctionUrl, Front::RestApi(REST_FIXTURES[0])] {
+    for front in [
+        Front::FunctionUrl,
+        Front::RestApi(events::REST_API_SAMPLES[0]),
+    ] {
         let r = handle(
             store,
             invoke(
@@ -1525,7 +1523,7 @@ async fn every_source_reports_a_rejection(store: &MySqlStore, code: u16) {
         );
     }
 
-    let ev = sqs(&[
+    let ev = events::sqs_event(&[
         ("m-1", event("x", 3.0).to_string()),
         ("m-2", json!({"source": "x"}).to_string()),
     ]);

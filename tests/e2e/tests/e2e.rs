@@ -153,7 +153,10 @@ async fn sync_ingest_through_every_source_then_sync_again() {
     let sqs_body = json!({"source": "e2e-sqs", "val1": 5, "val2": 6}).to_string();
     let sqs = invoke(
         &ingest_api,
-        e2e::events::sqs_event(&[("sqs-1", &sqs_body), ("sqs-2", "{\"source\": \"e2e-sqs\"}")]),
+        e2e::events::sqs_event(&[
+            ("sqs-1", sqs_body.as_str()),
+            ("sqs-2", "{\"source\": \"e2e-sqs\"}"),
+        ]),
     )
     .await;
     assert_eq!(

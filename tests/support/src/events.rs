@@ -68,15 +68,16 @@ fn first_record(name: &str) -> Value {
     sample(name)["Records"][0].clone()
 }
 
-/// An SQS event with one message per `(message id, body)`, in order.
-pub fn sqs_event(messages: &[(&str, &str)]) -> Value {
+/// An SQS event with one message per `(message id, body)`, in order; ids and bodies may be
+/// borrowed or owned strings, as callers build them.
+pub fn sqs_event(messages: &[(impl AsRef<str>, impl AsRef<str>)]) -> Value {
     let template = first_record("example-sqs-event.json");
     let records: Vec<Value> = messages
         .iter()
         .map(|(id, body)| {
             let mut record = template.clone();
-            record["messageId"] = json!(id);
-            record["body"] = json!(body);
+            record["messageId"] = json!(id.as_ref());
+            record["body"] = json!(body.as_ref());
             record
         })
         .collect();
