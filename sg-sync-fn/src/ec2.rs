@@ -50,29 +50,19 @@ fn api_error<E>(
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
+    // A request the SDK could not even build: a bug here, not a state of EC2.
+    let unbuilt = matches!(e, SdkError::ConstructionFailure(_));
     let reply = match &e {
-        // No answer: the code stays empty, and the message is the whole chain.
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            Ec2Reply {
-                code: String::new(),
-                message: DisplayErrorContext(&e).to_string(),
-                request_id: None,
-                source: Some(Box::new(e)),
-            }
-        }
-        // A request the SDK could not even build: a bug here, not a state of EC2.
-        SdkError::ConstructionFailure(_) => {
-            return Ec2Error::Api {
-                op,
-                resource: resource.to_owned(),
-                reply: Box::new(Ec2Reply {
-                    code: String::new(),
-                    message: DisplayErrorContext(&e).to_string(),
-                    request_id: None,
-                    source: Some(Box::new(e)),
-                }),
-            };
-        }
+        // No answer (or no request): the code stays empty, and the message is the whole chain.
+        SdkError::TimeoutError(_)
+        | SdkError::DispatchFailure(_)
+        | SdkError::ResponseError(_)
+        | SdkError::ConstructionFailure(_) => Ec2Reply {
+            code: String::new(),
+            message: DisplayErrorContext(&e).to_string(),
+            request_id: None,
+            source: Some(Box::new(e)),
+        },
         _ => Ec2Reply {
             code: e.code().unwrap_or_default().to_owned(),
             message: e.message().unwrap_or_default().to_owned(),
@@ -80,6 +70,13 @@ where
             source: Some(Box::new(e)),
         },
     };
+    if unbuilt {
+        return Ec2Error::Api {
+            op,
+            resource: resource.to_owned(),
+            reply: Box::new(reply),
+        };
+    }
     Ec2Error::from_reply(op, resource, reply)
 }
 

@@ -78,7 +78,6 @@ pub enum ListChange<'a> {
 /// The list's change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListChanges {
-    pub(crate) id: String,
     /// The version the change was planned on: the first call names it.
     pub(crate) version: i64,
     /// Raise `MaxEntries` to this first, in its own call (EC2 does not resize and change entries
@@ -183,7 +182,6 @@ impl TargetState for PrefixListState {
                 groups: self.figures(unchanged + add.len(), max_entries),
             },
             steps: ListChanges {
-                id: self.id.clone(),
                 version: self.version,
                 resize_to,
                 batches,
