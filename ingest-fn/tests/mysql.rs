@@ -58,12 +58,7 @@ impl TestDb {
     }
 
     async fn store_at(&self, host_port: Option<(&str, u16)>, extra: &[(&str, &str)]) -> MySqlStore {
-        let mut vars: HashMap<String, String> =
-            HashMap::from([("DATABASE_URL".into(), self.url(host_port))]);
-        vars.insert("DB_CONNECT_TIMEOUT_MS".into(), "1500".into());
-        vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let config = Config::from_lookup(|k| vars.get(k).cloned()).unwrap();
-        MySqlStore::connect(config).await.unwrap()
+        store_for(self.url(host_port), extra).await
     }
 
     async fn count(&self) -> i64 {
@@ -81,6 +76,15 @@ impl TestDb {
             .await
             .unwrap()
     }
+}
+
+/// A store on `url`, with the tests' connect timeout and `extra` settings over it.
+async fn store_for(url: String, extra: &[(&str, &str)]) -> MySqlStore {
+    let mut vars: HashMap<String, String> = HashMap::from([("DATABASE_URL".into(), url)]);
+    vars.insert("DB_CONNECT_TIMEOUT_MS".into(), "1500".into());
+    vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let config = Config::from_lookup(|k| vars.get(k).cloned()).unwrap();
+    MySqlStore::connect(config).await.unwrap()
 }
 
 fn invoke(payload: Value, request_id: &str) -> LambdaEvent<Value> {
@@ -1454,13 +1458,7 @@ impl Account {
             db.options.get_port(),
             db.name
         );
-        let vars = [
-            ("DATABASE_URL", url.as_str()),
-            ("DB_CONNECT_TIMEOUT_MS", "1500"),
-        ];
-        MySqlStore::connect(Config::from_lookup(e2e::lookup(&vars)).unwrap())
-            .await
-            .unwrap()
+        store_for(url, &[]).await
     }
 }
 
