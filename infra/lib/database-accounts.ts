@@ -22,10 +22,13 @@ export function adminCredentials(): rds.Credentials {
   return rds.Credentials.fromGeneratedSecret(ADMIN_DB_USER, { excludeCharacters: PASSWORD_EXCLUDES });
 }
 
-/** Applies `policy` to the instance's generated admin secret (the instance's `secret` is the
+/** Applies `policy` to the instance's or cluster's generated admin secret (its `secret` is the
  *  attachment; the secret itself is its child). */
-export function applyAdminSecretRemovalPolicy(instance: rds.DatabaseInstance, policy: RemovalPolicy): void {
-  (instance.node.findChild('Secret') as secretsmanager.Secret).applyRemovalPolicy(policy);
+export function applyAdminSecretRemovalPolicy(
+  database: rds.DatabaseInstance | rds.DatabaseCluster,
+  policy: RemovalPolicy,
+): void {
+  (database.node.findChild('Secret') as secretsmanager.Secret).applyRemovalPolicy(policy);
 }
 
 export interface PasswordAccountSecretProps {

@@ -1,13 +1,12 @@
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as rds from 'aws-cdk-lib/aws-rds';
-import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Annotations, CfnResource, Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { ClusterParameterGroups } from './cluster-parameters';
 import { StackConfig } from './config';
 import { AuroraConfig } from './engine-config';
-import { adminCredentials } from './database-accounts';
-import { DATABASE_NAME, DATABASE_PORT, protectionAndLogs } from './database-instance';
+import { adminCredentials, applyAdminSecretRemovalPolicy } from './database-accounts';
+import { DATABASE_NAME, DATABASE_PORT, dependOnDatabaseSubnets, protectionAndLogs } from './database-instance';
 import { Network } from './network';
 
 /** The Aurora MySQL 3 engine of `version` (e.g. 3.10.4), pinned to it. */
@@ -92,14 +91,10 @@ export class DatabaseCluster extends rds.DatabaseCluster {
     });
     // Nothing the cluster runs on is deleted before it (database-instance.ts says why): the
     // cluster and each of its instances depend on the whole of every database subnet.
-    const subnets = network.vpc.selectSubnets(network.databaseSubnets).subnets;
-    const members = [this.node.defaultChild as CfnResource, ...this.instanceResources()];
-    for (const member of members) for (const subnet of subnets) member.node.addDependency(subnet);
+    dependOnDatabaseSubnets(network, [this.node.defaultChild as CfnResource, ...this.instanceResources()]);
     this.writerInstance = this.node.findChild(WRITER_ID).node.defaultChild as rds.CfnDBInstance;
     // The admin secret is retained by a protected stack: it logs in to a restored snapshot.
-    (this.node.findChild('Secret') as secretsmanager.Secret).applyRemovalPolicy(
-      config.protectDatabase ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
-    );
+    applyAdminSecretRemovalPolicy(this, config.protectDatabase ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY);
     Annotations.of(this).addWarningV2(
       'lambda-rds-ingest:aurora-is-a-new-database',
       'engine=aurora-mysql creates a new, empty Aurora cluster. Deployed over a stack that ran engine=mysql, ' +

@@ -10,6 +10,13 @@ import { Network } from './network';
 export const DATABASE_NAME = 'ingest';
 export const DATABASE_PORT = 3306;
 
+/** Makes each of `resources` depend on the whole of every database subnet (the instance's
+ *  constructor says why). */
+export function dependOnDatabaseSubnets(network: Network, resources: CfnResource[]): void {
+  const subnets = network.vpc.selectSubnets(network.databaseSubnets).subnets;
+  for (const resource of resources) for (const subnet of subnets) resource.node.addDependency(subnet);
+}
+
 export interface DatabaseInstanceProps {
   readonly network: Network;
   readonly config: StackConfig;
@@ -94,10 +101,7 @@ export class DatabaseInstance extends rds.DatabaseInstance {
     // instance keeps its route to the internet, and the gateway is detached only once no
     // public address is mapped in the VPC.
     // https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DetachInternetGateway.html
-    const resource = this.node.defaultChild as CfnResource;
-    for (const subnet of network.vpc.selectSubnets(network.databaseSubnets).subnets) {
-      resource.node.addDependency(subnet);
-    }
+    dependOnDatabaseSubnets(network, [this.node.defaultChild as CfnResource]);
     // The admin secret is retained by a protected stack: it logs in to a restored snapshot.
     applyAdminSecretRemovalPolicy(this, config.protectDatabase ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY);
   }
