@@ -66,13 +66,6 @@ export function connectionsThreshold(config: StackConfig): number {
   return config.dbMaxConnections - Math.ceil(config.dbReservedConnections / 2);
 }
 
-/** The proxy's DatabaseConnections at which its pool is full: every connection it may open
- *  (max_connections x MaxConnectionsPercent) is held, and a new client session waits for one
- *  (ConnectionBorrowTimeout) or, past ingest-fn's write timeout, fails as unavailable. */
-export function proxyPoolThreshold(proxy: Pick<IngestProxy, 'databaseConnections'>): number {
-  return proxy.databaseConnections;
-}
-
 /** FreeStorageSpace (bytes) below this: half of the 10 % of the allocated storage at which RDS
  *  storage autoscaling starts growing the volume. Below it autoscaling did not act (the volume
  *  is at maxAllocatedStorage, the six hours since the last change have not passed, or the data
@@ -267,7 +260,10 @@ export class Alarms extends Construct {
    *  DatabaseConnectionsCurrentlySessionPinned follows the sessions and the dashboard shows it.
    *  Metrics and their dimension sets: https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy-monitoring.html */
   watchProxy(proxy: IngestProxy): void {
-    const pool = proxyPoolThreshold(proxy);
+    // The pool is full at the proxy's databaseConnections: every connection it may open
+    // (max_connections x MaxConnectionsPercent) is held, and a new client session waits for one
+    // (ConnectionBorrowTimeout) or, past ingest-fn's write timeout, fails as unavailable.
+    const pool = proxy.databaseConnections;
     this.add('ProxyPoolFull', {
       metric: proxy.metric('DatabaseConnections', { statistic: 'Maximum' }),
       threshold: pool,

@@ -12,7 +12,6 @@ import {
   freeStorageThresholdBytes,
   functionMetrics,
   isBurstable,
-  proxyPoolThreshold,
   queueAgeThreshold,
   urlMetric,
 } from './alarms';
@@ -195,7 +194,7 @@ function proxyWidgets(config: StackConfig, proxy: IngestProxy): cloudwatch.IWidg
       ],
       leftYAxis: { min: 0 },
       leftAnnotations: [
-        { value: proxyPoolThreshold(proxy), label: 'ProxyPoolFull alarm (the pool)', color: cloudwatch.Color.RED },
+        { value: proxy.databaseConnections, label: 'ProxyPoolFull alarm (the pool)', color: cloudwatch.Color.RED },
         { value: config.ingestConcurrency * config.dbPoolMax, label: 'ingest-fn reservation x DB_POOL_MAX' },
       ],
     }),

@@ -17,8 +17,8 @@ export function auroraMysqlEngine(version: string): rds.IClusterEngine {
 }
 
 /** The construct id of the writer, and of reader `i` (1-based). */
-export const WRITER_ID = 'Writer';
-export const readerId = (i: number): string => `Reader${i}`;
+const WRITER_ID = 'Writer';
+const readerId = (i: number): string => `Reader${i}`;
 
 export interface DatabaseClusterProps {
   readonly network: Network;
@@ -35,9 +35,6 @@ export interface DatabaseClusterProps {
  *  admin account in a generated secret; the writer public only in the public mode. With
  *  protectDatabase deletion-protected and snapshotted on delete, like the instance. */
 export class DatabaseCluster extends rds.DatabaseCluster {
-  /** The writer's CloudFormation resource (the instance migrate first logs in to). */
-  readonly writerInstance: rds.CfnDBInstance;
-
   constructor(scope: Construct, id: string, props: DatabaseClusterProps) {
     const { config, network, aurora } = props;
     const serverless = aurora.instanceClass === 'serverless';
@@ -92,7 +89,6 @@ export class DatabaseCluster extends rds.DatabaseCluster {
     // Nothing the cluster runs on is deleted before it (database-instance.ts says why): the
     // cluster and each of its instances depend on the whole of every database subnet.
     dependOnDatabaseSubnets(network, [this.node.defaultChild as CfnResource, ...this.instanceResources()]);
-    this.writerInstance = this.node.findChild(WRITER_ID).node.defaultChild as rds.CfnDBInstance;
     // The admin secret is retained by a protected stack: it logs in to a restored snapshot.
     applyAdminSecretRemovalPolicy(this, config.protectDatabase ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY);
     Annotations.of(this).addWarningV2(

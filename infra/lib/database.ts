@@ -12,7 +12,6 @@ import { DatabaseCluster, auroraMysqlEngine } from './database-cluster';
 import { DATABASE_NAME, DATABASE_PORT, DatabaseInstance, mysqlEngine } from './database-instance';
 import { DatabaseParameters } from './database-parameters';
 import { databaseSecurityGroups } from './database-security-groups';
-import { Engine } from './engine-config';
 import { Network } from './network';
 
 export interface DatabaseProps {
@@ -23,19 +22,10 @@ export interface DatabaseProps {
 /** What clients, migrate's trigger and RDS Proxy need of the database, whichever engine serves
  *  it: an RDS MySQL instance (`engine=mysql`) or an Aurora MySQL cluster (`engine=aurora-mysql`). */
 export interface DatabaseServer {
-  readonly engine: Engine;
   /** The endpoint clients log in to: the instance's, or the cluster's writer endpoint. */
   readonly host: string;
-  readonly port: number;
-  /** The resource id `rds-db:connect` names (`dbuser:<id>/<user>`): the instance's
-   *  DbiResourceId, or the cluster's ClusterResourceId. */
-  readonly resourceId: string;
   /** The admin (master) account's generated secret. */
   readonly secret: secretsmanager.ISecret;
-  /** The groups on the database's network interfaces. */
-  readonly securityGroups: ec2.ISecurityGroup[];
-  /** The max_connections each instance has, which the connection budget comes from (config.ts). */
-  readonly maxConnections: number;
   /** What a proxy targets. */
   readonly target: rds.IDatabaseInstance | rds.IDatabaseCluster;
   /** What must exist before anyone logs in: the instance, or the cluster with its instances. */
@@ -44,14 +34,10 @@ export interface DatabaseServer {
   grantConnect(grantee: iam.IGrantable, user: string): iam.Grant;
 }
 
-/** The DatabaseServer of `db`, the instance or the cluster, from what differs between them. */
-function serverOf(
-  db: DatabaseInstance | DatabaseCluster,
-  differs: Pick<DatabaseServer, 'engine' | 'host' | 'resourceId' | 'securityGroups' | 'maxConnections'>,
-): DatabaseServer {
+/** The DatabaseServer of `db`, the instance or the cluster, reached at `host`. */
+function serverOf(db: DatabaseInstance | DatabaseCluster, host: string): DatabaseServer {
   return {
-    ...differs,
-    port: DATABASE_PORT,
+    host,
     // Either's generated secret always exists (adminCredentials).
     secret: db.secret as secretsmanager.ISecret,
     target: db,
@@ -108,13 +94,7 @@ export class Database extends Construct {
         securityGroups: groups.all,
       });
       this.cluster = cluster;
-      this.server = serverOf(cluster, {
-        engine: 'aurora-mysql',
-        host: cluster.clusterEndpoint.hostname,
-        resourceId: cluster.clusterResourceIdentifier,
-        securityGroups: groups.all,
-        maxConnections: config.dbMaxConnections,
-      });
+      this.server = serverOf(cluster, cluster.clusterEndpoint.hostname);
     } else {
       const engine = mysqlEngine(config.mysqlVersion);
       // The ids below are those the resources had when this was one constructor: each is a
@@ -132,14 +112,7 @@ export class Database extends Construct {
         securityGroups: groups.all,
       });
       this.rdsInstance = instance;
-      this.server = serverOf(instance, {
-        engine: 'mysql',
-        host: instance.dbInstanceEndpointAddress,
-        // Always set on an instance the stack creates (its DbiResourceId attribute).
-        resourceId: instance.instanceResourceId as string,
-        securityGroups: groups.all,
-        maxConnections: config.dbMaxConnections,
-      });
+      this.server = serverOf(instance, instance.dbInstanceEndpointAddress);
     }
     this.syncedGroups = groups.synced;
     this.privateGroup = groups.private;
