@@ -7,6 +7,11 @@ export interface DatabaseParametersProps {
   readonly maxConnections: number;
 }
 
+/** Seconds an idle session lives before MySQL closes it (wait_timeout): a retired Lambda
+ *  environment never closes its connection; this frees its slot. RDS Proxy idles its clients
+ *  out after the same time (proxy.ts). */
+export const WAIT_TIMEOUT_SECONDS = 300;
+
 /** The values the stack sets, as RDS stores them for an instance parameter group (booleans
  *  0/1); test/day-two.test.ts checks each against MYSQL_84_PARAMETERS (lib/engine-support.ts). */
 export function databaseParameters(maxConnections: number): Record<string, string> {
@@ -14,8 +19,7 @@ export function databaseParameters(maxConnections: number): Record<string, strin
     require_secure_transport: '1',
     // Fixed, not the memory-derived default, so the concurrency arithmetic holds.
     max_connections: String(maxConnections),
-    // A retired Lambda environment never closes its connection; this frees its slot.
-    wait_timeout: '300',
+    wait_timeout: String(WAIT_TIMEOUT_SECONDS),
     // The `slowquery` export publishes the slow query log file: it must be on, and RDS
     // writes it to a file only with log_output=FILE (the RDS default is TABLE).
     slow_query_log: '1',

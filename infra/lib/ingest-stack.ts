@@ -45,8 +45,7 @@ export class IngestStack extends Stack {
         database: proxiedDatabase(database.server.target),
         config: config.proxy,
         dbAuth: config.dbAuth,
-        ingestSecret: database.ingestSecret,
-        maxConnections: config.dbMaxConnections,
+        ingestSecret: config.dbAuth === 'secret' ? database.requireIngestSecret() : undefined,
         clients: access.ingest.securityGroup,
       });
     }

@@ -8,7 +8,7 @@ import { Construct, IConstruct } from 'constructs';
 import { DbAuth, ProxyConfig } from './config';
 import { IAM_DB_USER, PASSWORD_DB_USER } from './database-accounts';
 import { DATABASE_PORT } from './database-instance';
-import { databaseParameters } from './database-parameters';
+import { WAIT_TIMEOUT_SECONDS } from './database-parameters';
 import { Network } from './network';
 
 // RDS Proxy between ingest-fn and the database (`-c proxy=true`, vpc mode). AWS's rules, each
@@ -59,10 +59,8 @@ export interface IngestProxyProps {
   /** `iam`: the proxy logs in to the database as ingest_fn with IAM (end-to-end IAM);
    *  `secret`: as ingest_fn_pw with the password account's secret. */
   readonly dbAuth: DbAuth;
-  /** The password account's secret; required with dbAuth=secret. */
+  /** The password account's secret; required with dbAuth=secret (Database.requireIngestSecret). */
   readonly ingestSecret?: secretsmanager.ISecret;
-  /** The database's max_connections (the budget config.ts computed the pool from). */
-  readonly maxConnections: number;
   /** ingest-fn's security group: the only client the proxy admits. */
   readonly clients: ec2.ISecurityGroup;
 }
@@ -87,16 +85,13 @@ export class IngestProxy extends Construct {
   constructor(scope: Construct, id: string, props: IngestProxyProps) {
     super(scope, id);
     const { network, database, config, dbAuth } = props;
-    if (dbAuth === 'secret' && !props.ingestSecret) {
-      throw new Error('dbAuth=secret: the proxy needs the password account secret');
-    }
     this.user = dbAuth === 'iam' ? IAM_DB_USER : PASSWORD_DB_USER;
     this.databaseConnections = config.databaseConnections;
     this.maxConnectionsPercent = config.maxConnectionsPercent;
     // A retired Lambda environment never closes its connection, and behind the proxy its
     // pinned session holds a database connection until the proxy drops the client (default
     // 1,800 s): the database's own wait_timeout keeps the slot arithmetic of the direct path.
-    this.idleClientTimeout = Duration.seconds(Number(databaseParameters(props.maxConnections).wait_timeout));
+    this.idleClientTimeout = Duration.seconds(WAIT_TIMEOUT_SECONDS);
     this.securityGroup = new ec2.SecurityGroup(this, 'Group', {
       vpc: network.vpc,
       description: 'RDS Proxy: MySQL from ingest-fn in, to the database out',
