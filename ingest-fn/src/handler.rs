@@ -1,13 +1,12 @@
-//! The Lambda entry point: detect the source, hand the event to its adapter, write the
-//! invocation's metrics.
+//! The Lambda entry point: detect the source, hand the event to its adapter, record the
+//! invocation's figures for its metrics line.
 
 use chrono::Utc;
-use emf::Emitter;
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 
 use crate::error::IngestError;
-use crate::metrics::Tally;
+use crate::metrics::{self, Tally};
 use crate::sources::{Source, direct, http, kinesis, sqs};
 use crate::store::EventStore;
 
@@ -21,25 +20,17 @@ fn to_value<T: serde::Serialize>(response: T) -> Result<Value, IngestError> {
         .map_err(|e| IngestError::InvalidEvent(format!("response could not be encoded: {e}")))
 }
 
-/// Handles one invocation of any supported source, then writes its metrics line (before the
-/// response goes back: Lambda may freeze the environment right after). The Lambda's handler.
-pub async fn handle_metered<S: EventStore>(
-    store: &S,
-    metrics: &Emitter,
-    event: LambdaEvent<Value>,
-) -> Result<Value, IngestError> {
-    let mut tally = Tally::default();
-    let result = run(store, event, &mut tally).await;
-    metrics.emit(&tally.metrics());
-    result
-}
-
-/// Handles one invocation of any supported source, counting nothing.
+/// Handles one invocation of any supported source: the Lambda's handler. Its figures go to the
+/// [`metrics::metered`] scope it runs in, which writes them as one line (in the function, after
+/// the response is posted: [`metrics::MetricsLayer`]).
 pub async fn handle<S: EventStore>(
     store: &S,
     event: LambdaEvent<Value>,
 ) -> Result<Value, IngestError> {
-    run(store, event, &mut Tally::default()).await
+    let mut tally = Tally::default();
+    let result = run(store, event, &mut tally).await;
+    metrics::record(tally);
+    result
 }
 
 async fn run<S: EventStore>(
@@ -80,7 +71,9 @@ async fn run<S: EventStore>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::metered;
     use crate::store::memory::MemoryStore;
+    use emf::Emitter;
     use lambda_runtime::Context;
     use serde_json::json;
 
@@ -91,10 +84,9 @@ mod tests {
         payload: Value,
     ) -> (Result<Value, IngestError>, emf::Document) {
         let (metrics, lines) = Emitter::in_memory("LambdaRdsIngest", "ingest-fn").unwrap();
-        let r = handle_metered(
-            store,
+        let r = metered(
             &metrics,
-            LambdaEvent::new(payload, Context::default()),
+            handle(store, LambdaEvent::new(payload, Context::default())),
         )
         .await;
         let lines = lines.take();

@@ -28,8 +28,9 @@ pub use contract::verify;
 
 pub use config::Config;
 pub use error::IngestError;
-pub use handler::{handle, handle_metered};
+pub use handler::handle;
 pub use iam_account::{IamAccount, IamAccountError};
+pub use metrics::{MetricsLayer, metered};
 pub use store::{EventStore, Inserted, MySqlStore, StoreError};
 
 /// The workspace's `migrations/`, embedded.

@@ -1,9 +1,16 @@
 //! What one invocation did, as counted for its metrics line (CloudWatch embedded metric
 //! format, see the `emf` crate): every received item ends as written, duplicate or rejected.
+//! The line is written once the invocation's response has been posted ([`MetricsLayer`]).
 
+use std::cell::Cell;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use emf::{Metric, Unit};
+use emf::{Emitter, Metric, Unit};
+use lambda_runtime::LambdaInvocation;
+use lambda_runtime::tower::{Layer, Service};
 
 use crate::batch::EventBatch;
 use crate::store::{EventStore, StoreError, Written};
@@ -87,6 +94,91 @@ impl Tally {
     }
 }
 
+tokio::task_local! {
+    /// The figures of the invocation this task runs, from its handler ([`record`]) to the
+    /// [`metered`] scope around it.
+    static COUNTED: Cell<Option<Tally>>;
+}
+
+/// Hands the invocation's figures to the [`metered`] scope it runs in; outside one there is
+/// nothing to write them to, and they are dropped.
+pub(crate) fn record(tally: Tally) {
+    // Err only outside a scope: nobody asked for a line.
+    let _ = COUNTED.try_with(|slot| slot.set(Some(tally)));
+}
+
+/// Runs `invocation`, then writes the figures its handler recorded as one metrics line.
+///
+/// In the function `invocation` is the whole of lambda_runtime's service: the handler and the
+/// POST of its response to the Runtime API ([`MetricsLayer`]). So the caller has its answer
+/// before the line is written, and the line is still out before the runtime asks for the next
+/// event, which is when Lambda may freeze the environment: "Lambda freezes the execution
+/// environment when the runtime and each extension have completed"
+/// (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html); the runtime
+/// completes with its next `GET /invocation/next`.
+pub async fn metered<F: Future>(emitter: &Emitter, invocation: F) -> F::Output {
+    let (output, tally) = COUNTED
+        .scope(Cell::new(None), async {
+            let output = invocation.await;
+            (output, COUNTED.with(Cell::take))
+        })
+        .await;
+    if let Some(tally) = tally {
+        emitter.emit(&tally.metrics());
+    }
+    output
+}
+
+/// lambda_runtime's service (handler and response) in [`metered`]: each invocation's metrics
+/// line is written after its response is posted.
+#[derive(Clone)]
+pub struct MetricsLayer(Arc<Emitter>);
+
+impl MetricsLayer {
+    pub fn new(emitter: Emitter) -> MetricsLayer {
+        MetricsLayer(Arc::new(emitter))
+    }
+}
+
+impl<S> Layer<S> for MetricsLayer {
+    type Service = Metered<S>;
+
+    fn layer(&self, inner: S) -> Metered<S> {
+        Metered {
+            inner,
+            emitter: self.0.clone(),
+        }
+    }
+}
+
+/// The service [`MetricsLayer`] makes.
+#[derive(Clone)]
+pub struct Metered<S> {
+    inner: S,
+    emitter: Arc<Emitter>,
+}
+
+impl<S> Service<LambdaInvocation> for Metered<S>
+where
+    S: Service<LambdaInvocation, Response = (), Error = lambda_runtime::Error>,
+    S::Future: Send + 'static,
+{
+    type Response = ();
+    type Error = lambda_runtime::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<(), lambda_runtime::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, invocation: LambdaInvocation) -> Self::Future {
+        // The handler's body runs when this future is polled, inside the scope.
+        let inner = self.inner.call(invocation);
+        let emitter = self.emitter.clone();
+        Box::pin(async move { metered(&emitter, inner).await })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,5 +229,61 @@ mod tests {
         tally.write(&EventBatch::new(now()), &store).await.unwrap();
         assert_eq!(tally.write_latency, None);
         assert!(!tally.metrics().iter().any(|m| m.name == WRITE_LATENCY));
+    }
+
+    fn written(n: u64) -> Tally {
+        Tally {
+            written: n,
+            ..Tally::default()
+        }
+    }
+
+    // In the function the metered future includes the POST of the response: the line must
+    // come after it, and before `metered` returns (the runtime then asks for the next event).
+    #[tokio::test]
+    async fn the_line_is_written_after_the_invocation_and_before_metered_returns() {
+        let (emitter, lines) = Emitter::in_memory("LambdaRdsIngest", "ingest-fn").unwrap();
+        let answer = metered(&emitter, async {
+            record(written(3));
+            tokio::task::yield_now().await;
+            // The response is being posted: no line yet.
+            assert!(lines.take().is_empty());
+            "response"
+        })
+        .await;
+        assert_eq!(answer, "response");
+        let [line]: [String; 1] = lines.take().try_into().unwrap();
+        assert_eq!(emf::parse(&line).unwrap().sum(EVENTS_WRITTEN), 3.0);
+    }
+
+    // An invocation whose handler never ran (lambda_runtime refused the event) has no figures.
+    #[tokio::test]
+    async fn an_invocation_that_recorded_nothing_writes_no_line() {
+        let (emitter, lines) = Emitter::in_memory("LambdaRdsIngest", "ingest-fn").unwrap();
+        metered(&emitter, async {}).await;
+        assert!(lines.take().is_empty());
+        // Outside any scope, recording is a no-op rather than a panic.
+        record(written(1));
+    }
+
+    // Lambda Managed Instances run invocations side by side: each line has its own figures.
+    #[tokio::test]
+    async fn invocations_in_flight_together_each_write_their_own_figures() {
+        let (emitter, lines) = Emitter::in_memory("LambdaRdsIngest", "ingest-fn").unwrap();
+        let invocation = |n: u64| {
+            metered(&emitter, async move {
+                tokio::task::yield_now().await;
+                record(written(n));
+                tokio::task::yield_now().await;
+            })
+        };
+        tokio::join!(invocation(1), invocation(2), invocation(4));
+        let mut figures: Vec<f64> = lines
+            .take()
+            .iter()
+            .map(|l| emf::parse(l).unwrap().sum(EVENTS_WRITTEN))
+            .collect();
+        figures.sort_by(f64::total_cmp);
+        assert_eq!(figures, [1.0, 2.0, 4.0]);
     }
 }

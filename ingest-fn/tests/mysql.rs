@@ -669,7 +669,11 @@ async fn metrics_lines_count_what_the_store_did() {
     let store = db.store_at(Some(("127.0.0.1", proxy.port)), &[]).await;
     let (metrics, lines) = emf::Emitter::in_memory("LambdaRdsIngest", "ingest-fn").unwrap();
     let counted = async |payload: Value, request_id: &str| {
-        let r = ingest::handle_metered(&store, &metrics, invoke(payload, request_id)).await;
+        let r = ingest::metered(
+            &metrics,
+            ingest::handle(&store, invoke(payload, request_id)),
+        )
+        .await;
         let [line]: [String; 1] = lines.take().try_into().unwrap();
         let doc = emf::parse(&line).unwrap();
         let names = ["EventsWritten", "EventsDuplicate", "EventsRejected"];

@@ -283,9 +283,10 @@ impl Emitter {
         Ok(Value::Object(root).to_string())
     }
 
-    /// Writes one line for `metrics`, now, and flushes it: Lambda may freeze the environment as
-    /// soon as the response is sent, so call this before returning it. A metric never fails
-    /// the invocation: a line that cannot be written is logged instead.
+    /// Writes one line for `metrics`, now, and flushes it: Lambda may freeze the environment
+    /// once the runtime asks for the next event, so call this before then (after the response
+    /// is posted, at the latest). A metric never fails the invocation: a line that cannot be
+    /// written is logged instead.
     pub fn emit(&self, metrics: &[Metric]) {
         let line = match self.render(metrics, SystemTime::now()) {
             Ok(line) => line,

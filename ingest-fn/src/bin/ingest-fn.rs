@@ -3,8 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ingest::{Config, MySqlStore, handle_metered};
-use lambda_runtime::{Error, LambdaEvent, service_fn};
+use ingest::{Config, MetricsLayer, MySqlStore, handle};
+use lambda_runtime::layers::TracingLayer;
+use lambda_runtime::{Error, LambdaEvent, Runtime, service_fn};
 use serde_json::Value;
 
 /// Lambda allows 500 ms between SIGTERM and SIGKILL when only internal extensions registered;
@@ -36,7 +37,7 @@ fn main() -> Result<(), Error> {
 async fn serve(config: Config) -> Result<(), Error> {
     // Once per execution environment: configuration, credentials, the pool and its first
     // connection, all before the first event.
-    let metrics = Arc::new(Config::metrics_from_env()?);
+    let metrics = Config::metrics_from_env()?;
     if config.pool_max < config.max_concurrency {
         tracing::warn!(
             pool_max = config.pool_max,
@@ -60,11 +61,17 @@ async fn serve(config: Config) -> Result<(), Error> {
         }
     })
     .await;
-    // One `next` loop per AWS_LAMBDA_MAX_CONCURRENCY, each handing its invocations to a clone
-    // of this handler; without the variable, the same single loop as `lambda_runtime::run`.
-    lambda_runtime::run_concurrent(service_fn(move |event: LambdaEvent<Value>| {
-        let (store, metrics) = (store.clone(), metrics.clone());
-        async move { handle_metered(&*store, &metrics, event).await }
-    }))
-    .await
+    let handler = service_fn(move |event: LambdaEvent<Value>| {
+        let store = store.clone();
+        async move { handle(&*store, event).await }
+    });
+    // What `lambda_runtime::run_concurrent` builds (the handler in a span carrying the
+    // requestId), plus each invocation's metrics line, written once its response is posted.
+    // One `next` loop per AWS_LAMBDA_MAX_CONCURRENCY; without the variable, the same single
+    // loop as `lambda_runtime::run`.
+    Runtime::new(handler)
+        .layer(MetricsLayer::new(metrics))
+        .layer(TracingLayer::new())
+        .run_concurrent()
+        .await
 }

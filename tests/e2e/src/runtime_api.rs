@@ -63,6 +63,44 @@ impl Extensions {
     }
 }
 
+/// Lambda's freeze between invocations, when asked for ([`RuntimeApi::freezing`]): once the
+/// runtime waits in `next` with no event to hand out, its process is stopped (SIGSTOP) until the
+/// next event comes (SIGCONT), so nothing it does after asking for the next event runs until
+/// then. "Lambda freezes the execution environment when the runtime and each extension have
+/// completed and there are no pending events."
+/// https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html
+#[derive(Default)]
+struct Freezer {
+    enabled: std::sync::atomic::AtomicBool,
+    pid: std::sync::Mutex<Option<Pid>>,
+    frozen: std::sync::atomic::AtomicBool,
+    changed: Notify,
+}
+
+impl Freezer {
+    fn signal(&self, signal: rustix::process::Signal) {
+        if !self.enabled.load(Ordering::SeqCst) {
+            return;
+        }
+        let pid = *self.pid.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(pid) = pid {
+            // ESRCH: the process has exited, which the invocation's exit watch reports.
+            let _ = rustix::process::kill_process(pid, signal);
+        }
+    }
+
+    fn freeze(&self) {
+        self.signal(rustix::process::Signal::STOP);
+        self.frozen.store(true, Ordering::SeqCst);
+        self.changed.notify_waiters();
+    }
+
+    fn thaw(&self) {
+        self.frozen.store(false, Ordering::SeqCst);
+        self.signal(rustix::process::Signal::CONT);
+    }
+}
+
 /// How a shutdown went, as Lambda would have done it.
 #[derive(Debug)]
 pub struct Shutdown {
@@ -206,6 +244,7 @@ pub struct RuntimeApi {
     queue: mpsc::Sender<Invocation>,
     counter: std::sync::atomic::AtomicU64,
     extensions: Arc<Extensions>,
+    freezer: Arc<Freezer>,
     /// What the function sent to `init/error`, if it did.
     init_error: Arc<std::sync::Mutex<Option<String>>>,
     /// The process started against this API by [`spawn_function`].
@@ -222,7 +261,8 @@ impl RuntimeApi {
         let pending: Pending = Arc::default();
         let extensions: Arc<Extensions> = Arc::default();
         let init_error: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
-        let shared = (extensions.clone(), init_error.clone());
+        let freezer: Arc<Freezer> = Arc::default();
+        let shared = (extensions.clone(), init_error.clone(), freezer.clone());
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 stream.set_nodelay(true).unwrap();
@@ -230,6 +270,7 @@ impl RuntimeApi {
                     queue: rx.clone(),
                     pending: pending.clone(),
                     extensions: shared.0.clone(),
+                    freezer: shared.2.clone(),
                     init_error: shared.1.clone(),
                 };
                 tokio::spawn(serve(stream, state));
@@ -240,6 +281,7 @@ impl RuntimeApi {
             queue: tx,
             counter: 0.into(),
             extensions,
+            freezer,
             init_error,
             function: std::sync::Mutex::new(None),
             invoke_timeout: INVOKE_TIMEOUT,
@@ -252,8 +294,31 @@ impl RuntimeApi {
         self
     }
 
+    /// Freezes the function between invocations, as Lambda does ([`Freezer`]).
+    pub fn freezing(self) -> RuntimeApi {
+        self.freezer.enabled.store(true, Ordering::SeqCst);
+        self
+    }
+
+    /// Waits until the function is frozen: after an invocation, once it has asked for the
+    /// next event. Only with [`RuntimeApi::freezing`].
+    pub async fn frozen(&self) {
+        loop {
+            let notified = self.freezer.changed.notified();
+            if self.freezer.frozen.load(Ordering::SeqCst) {
+                return;
+            }
+            notified.await;
+        }
+    }
+
     /// Watches `child`, started against this API, for the invocations to come.
     fn watch(&self, name: String, child: &Child, log: Arc<LogTail>) -> std::io::Result<()> {
+        *self
+            .freezer
+            .pid
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Pid::from_child(child));
         let pidfd = pidfd_open(Pid::from_child(child), PidfdFlags::NONBLOCK)?;
         // SAFETY: the AsyncFd takes the OwnedFd and owns it until it is dropped, so the
         // descriptor stays open and the same for its whole life.
@@ -276,6 +341,8 @@ impl RuntimeApi {
     /// Ends the environment as Lambda does: SIGTERM if an extension registered (Lambda sends
     /// none otherwise), then SIGKILL once [`SHUTDOWN_LIMIT`] has passed.
     pub async fn shutdown(&self, child: &mut Child) -> Shutdown {
+        // Lambda thaws a frozen environment for its shutdown phase.
+        self.freezer.thaw();
         let sigterm = !self.extensions().is_empty();
         if sigterm {
             let _ = Command::new("kill")
@@ -438,6 +505,7 @@ struct State {
     queue: Arc<Mutex<mpsc::Receiver<Invocation>>>,
     pending: Pending,
     extensions: Arc<Extensions>,
+    freezer: Arc<Freezer>,
     init_error: Arc<std::sync::Mutex<Option<String>>>,
 }
 
@@ -459,7 +527,18 @@ async fn serve(stream: TcpStream, state: State) {
             std::future::pending::<()>().await;
         } else if path.ends_with("/invocation/next") {
             state.extensions.all_waiting().await;
-            let Some(invocation) = state.queue.lock().await.recv().await else {
+            let mut queue = state.queue.lock().await;
+            let invocation = match queue.try_recv() {
+                Ok(invocation) => Some(invocation),
+                Err(_) => {
+                    state.freezer.freeze();
+                    let invocation = queue.recv().await;
+                    state.freezer.thaw();
+                    invocation
+                }
+            };
+            drop(queue);
+            let Some(invocation) = invocation else {
                 return;
             };
             hand_out(invocation, &state.pending, &mut write).await;

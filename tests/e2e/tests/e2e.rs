@@ -745,6 +745,46 @@ async fn a_line_logged_during_an_invocation_carries_its_request_id_in_json() {
     }
 }
 
+// ingest-fn writes an invocation's metrics line once the response is posted, so the caller does
+// not wait for it, yet before the runtime asks for the next event: from then on Lambda may
+// freeze the environment, and a line still to be written would wait, frozen, for the next
+// invocation or be lost with the environment.
+// https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html
+#[tokio::test]
+async fn every_metrics_line_is_out_before_the_environment_is_frozen() {
+    let bin = e2e::built_binaries();
+    let api = RuntimeApi::start().await.freezing();
+    let path = std::env::temp_dir().join(format!("ingest-fn-freeze-{}.log", std::process::id()));
+    let stdout = std::fs::File::create(&path).unwrap();
+    // No server behind the URL: the invalid event is refused before the database is needed.
+    let env = [("DATABASE_URL", "mysql://nobody:x@127.0.0.1:9/nowhere")];
+    let (mut function, _) = e2e::runtime_api::spawn_function_logging(
+        bin.join("ingest-fn").to_str().unwrap(),
+        &api,
+        &env,
+        stdout.into(),
+    );
+    for n in 1..=5 {
+        let outcome = api.invoke(r#"{"source": 1}"#.into()).await;
+        assert!(outcome.error, "{}", outcome.body);
+        api.frozen().await;
+        let log = std::fs::read_to_string(&path).unwrap();
+        let rejected: Vec<Option<f64>> = log
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|l| l.get("_aws").is_some())
+            .map(|l| l["EventsRejected"].as_f64())
+            .collect();
+        assert_eq!(
+            rejected,
+            vec![Some(1.0); n],
+            "after {n} invocations:\n{log}"
+        );
+    }
+    api.shutdown(&mut function).await;
+    std::fs::remove_file(&path).unwrap();
+}
+
 // A function that exits during init (here ingest-fn refusing its configuration) fails the
 // invocation at once with its last log lines; before, the test waited for an answer forever.
 #[tokio::test]
