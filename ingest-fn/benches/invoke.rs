@@ -7,8 +7,8 @@
 //!
 //! Without `DATABASE_URL` it runs against a container through testcontainers (`e2e::mysql`).
 //!
-//! The function under test is the release `ingest-fn` binary; the no-op function is this
-//! bench binary re-run with `INVOKE_BENCH_ROLE=noop`.
+//! The function under test is the release `ingest-fn` binary with the deployed log settings
+//! (JSON at INFO); the no-op function is this bench binary re-run with `INVOKE_BENCH_ROLE=noop`.
 //!
 //! Then the same over TLS as production runs it (`verify-identity`, a CA bundle the size of
 //! RDS's): a throwaway `mariadbd` serving a certificate from a CA generated here, the function
@@ -30,17 +30,28 @@ const WARM: usize = 3000;
 const COLD: usize = 10;
 const SQS_BATCHES: usize = 300;
 const SQS_BATCH: usize = 100;
+/// The deployed function's log settings (infra/lib/rust-function.ts: JSON at INFO), which Lambda
+/// passes to the runtime: at INFO the runtime's span per invocation is recorded, so it is paid
+/// here too.
+const DEPLOYED_LOGGING: [(&str, &str); 2] = [
+    ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+    ("AWS_LAMBDA_LOG_LEVEL", "INFO"),
+];
 
-/// Peak resident memory of a process, from /proc.
-fn peak_rss_kib(pid: u32) -> Option<u64> {
+/// A process's memory in KiB from /proc/<pid>/status: `VmHWM` (peak resident), then what is
+/// resident now, as `RssAnon` (heap, stacks) and `RssFile` (the binary's and libraries' pages).
+fn memory_kib(pid: u32) -> Option<[u64; 3]> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
+    let field = |name: &str| -> Option<u64> {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    Some([field("VmHWM:")?, field("RssAnon:")?, field("RssFile:")?])
 }
 
 /// CPU time a process has run so far, from the scheduler (/proc/<pid>/schedstat, in ns).
@@ -208,7 +219,7 @@ async fn main() {
         sqs.push(out.latency);
     }
     let sqs_elapsed = sqs_start.elapsed();
-    let peak = peak_rss_kib(child.id());
+    let memory = memory_kib(child.id());
     child.kill().unwrap();
     let rows: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE event_id NOT LIKE 'bare-%'")
@@ -254,8 +265,13 @@ async fn main() {
         SQS_BATCHES,
         sqs_elapsed.as_secs_f64()
     );
-    match peak {
-        Some(kib) => println!("peak memory (VmHWM): {:.1} MB", kib as f64 / 1024.0),
+    match memory {
+        Some([peak, anon, file]) => println!(
+            "peak memory (VmHWM): {:.1} MB; resident at the end: {:.1} MB anonymous, {:.1} MB file-backed",
+            peak as f64 / 1024.0,
+            anon as f64 / 1024.0,
+            file as f64 / 1024.0
+        ),
         None => println!("peak memory: /proc not readable"),
     }
     match (e2e::mariadb::mariadbd(), std::env::var("RDS_CA_BUNDLE")) {
@@ -299,10 +315,11 @@ async fn bare_inserts(db: &MySqlConnectOptions) -> Vec<Duration> {
 /// its first event committed. Every environment but the last is shut down as Lambda does
 /// (which closes its connection); the last is returned warm, with its Runtime API.
 async fn cold_starts(env: &[(&str, &str)]) -> (RuntimeApi, std::process::Child, Vec<Duration>) {
+    let env = [env, &DEPLOYED_LOGGING].concat();
     let mut samples = Vec::with_capacity(COLD);
     loop {
         let api = RuntimeApi::start().await;
-        let (mut child, started) = spawn_function(env!("CARGO_BIN_EXE_ingest-fn"), &api, env);
+        let (mut child, started) = spawn_function(env!("CARGO_BIN_EXE_ingest-fn"), &api, &env);
         // Each Runtime API numbers its requests from 0, so the key must come from the event.
         let event_id = format!("cold-{}", samples.len());
         let first = api
