@@ -312,10 +312,13 @@ async fn bare_inserts(db: &MySqlConnectOptions) -> Vec<Duration> {
 }
 
 /// `COLD` cold starts of the release ingest-fn, each a fresh process timed from its start to
-/// its first event committed. Every environment but the last is shut down as Lambda does
-/// (which closes its connection); the last is returned warm, with its Runtime API.
+/// its first event committed, the first with the binary read from disk. Every environment but
+/// the last is shut down as Lambda does (which closes its connection); the last is returned
+/// warm, with its Runtime API.
 async fn cold_starts(env: &[(&str, &str)]) -> (RuntimeApi, std::process::Child, Vec<Duration>) {
     let env = [env, &DEPLOYED_LOGGING].concat();
+    e2e::runtime_api::evict_from_page_cache(env!("CARGO_BIN_EXE_ingest-fn"))
+        .expect("drop ingest-fn's pages from the page cache");
     let mut samples = Vec::with_capacity(COLD);
     loop {
         let api = RuntimeApi::start().await;

@@ -616,6 +616,17 @@ async fn report(request: &Request, state: &State, write: &mut OwnedWriteHalf) {
         .unwrap();
 }
 
+/// Drops `program`'s pages from the page cache, so the next process maps them as read from disk,
+/// as a new Lambda environment reads its deployment package, rather than as the linker left
+/// them: how much of a binary is resident (its RSS) depends on that.
+pub fn evict_from_page_cache(program: &str) -> std::io::Result<()> {
+    let file = std::fs::File::open(program)?;
+    // Pages not yet written back cannot be dropped.
+    file.sync_all()?;
+    rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed)?;
+    Ok(())
+}
+
 /// Starts a function binary against `api` with the Lambda environment variables set. Its
 /// stdout (where Lambda's runtimes write their logs) and stderr are kept for [`InvokeError`];
 /// stderr is copied to this process's too.
