@@ -1,6 +1,7 @@
 //! Where the database is and how to log in: `DATABASE_URL` locally; in AWS `DB_HOST`, `DB_PORT`,
 //! `DB_NAME`, `DB_USER` with either a Secrets Manager secret or IAM authentication.
 
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
@@ -22,6 +23,31 @@ fn err(name: &'static str, reason: impl Into<String>) -> ConfigError {
         name,
         reason: reason.into(),
     }
+}
+
+/// Setting `name`'s `value` as a whole number within `range`.
+fn whole_number<T>(
+    name: &'static str,
+    value: &str,
+    range: RangeInclusive<T>,
+) -> Result<T, ConfigError>
+where
+    T: FromStr + PartialOrd + std::fmt::Display,
+{
+    value
+        .parse::<T>()
+        .ok()
+        .filter(|n| range.contains(n))
+        .ok_or_else(|| {
+            err(
+                name,
+                format!(
+                    "{value:?} is not a whole number from {} to {}",
+                    range.start(),
+                    range.end()
+                ),
+            )
+        })
 }
 
 /// How the function logs in.
@@ -66,16 +92,7 @@ fn millis(
     let Some(v) = value else {
         return Ok(Duration::from_millis(default_ms));
     };
-    v.parse::<u64>()
-        .ok()
-        .filter(|n| (10..=60_000).contains(n))
-        .map(Duration::from_millis)
-        .ok_or_else(|| {
-            err(
-                name,
-                format!("{v:?} is not a whole number from 10 to 60000"),
-            )
-        })
+    whole_number(name, &v, 10..=60_000).map(Duration::from_millis)
 }
 
 fn tls_mode(value: &str) -> Result<MySqlSslMode, ConfigError> {
@@ -163,15 +180,7 @@ const MAX_CONCURRENCY: u32 = 1600;
 /// environment runs one invocation at a time.
 fn max_concurrency(value: Option<String>) -> Result<u32, ConfigError> {
     let Some(v) = value else { return Ok(1) };
-    v.parse::<u32>()
-        .ok()
-        .filter(|n| (1..=MAX_CONCURRENCY).contains(n))
-        .ok_or_else(|| {
-            err(
-                "AWS_LAMBDA_MAX_CONCURRENCY",
-                format!("{v:?} is not a whole number from 1 to {MAX_CONCURRENCY}"),
-            )
-        })
+    whole_number("AWS_LAMBDA_MAX_CONCURRENCY", &v, 1..=MAX_CONCURRENCY)
 }
 
 /// `DB_POOL_MAX`: connections per execution environment, by default one per invocation that
@@ -194,15 +203,7 @@ fn pool_max(value: Option<String>, concurrency: u32) -> Result<u32, ConfigError>
         }
         return Ok(concurrency);
     };
-    v.parse::<u32>()
-        .ok()
-        .filter(|n| (1..=POOL_MAX).contains(n))
-        .ok_or_else(|| {
-            err(
-                "DB_POOL_MAX",
-                format!("{v:?} is not a whole number from 1 to {POOL_MAX}"),
-            )
-        })
+    whole_number("DB_POOL_MAX", &v, 1..=POOL_MAX)
 }
 
 /// `DATABASE_URL`: `mysql://` or `mariadb://`. It may hold a password: never repeated in an
