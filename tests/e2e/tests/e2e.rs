@@ -58,6 +58,10 @@ fn counts<const N: usize>(report: &Value, names: [&str; N]) -> [Value; N] {
     names.map(|name| report[name].clone())
 }
 
+/// A DATABASE_URL with no server behind it, for tests whose events are refused before the
+/// database is needed.
+const NO_DATABASE: &str = "mysql://nobody:x@127.0.0.1:9/nowhere";
+
 async fn invoke(api: &RuntimeApi, event: Value) -> Value {
     let out = api.invoke(event.to_string()).await;
     assert!(!out.error, "function error: {}", out.body);
@@ -702,9 +706,8 @@ async fn a_line_logged_during_an_invocation_carries_its_request_id_in_json() {
 
     let bin = e2e::built_binaries();
     let api = RuntimeApi::start().await;
-    // No server behind the URL: the invalid event is refused before the database is needed.
     let env = [
-        ("DATABASE_URL", "mysql://nobody:x@127.0.0.1:9/nowhere"),
+        ("DATABASE_URL", NO_DATABASE),
         ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
         ("AWS_LAMBDA_LOG_LEVEL", "INFO"),
     ];
@@ -756,8 +759,7 @@ async fn every_metrics_line_is_out_before_the_environment_is_frozen() {
     let api = RuntimeApi::start().await.freezing();
     let path = std::env::temp_dir().join(format!("ingest-fn-freeze-{}.log", std::process::id()));
     let stdout = std::fs::File::create(&path).unwrap();
-    // No server behind the URL: the invalid event is refused before the database is needed.
-    let env = [("DATABASE_URL", "mysql://nobody:x@127.0.0.1:9/nowhere")];
+    let env = [("DATABASE_URL", NO_DATABASE)];
     let (mut function, _) = e2e::runtime_api::spawn_function_logging(
         bin.join("ingest-fn").to_str().unwrap(),
         &api,
@@ -794,10 +796,7 @@ async fn a_function_that_exits_during_init_fails_the_invocation_with_its_log() {
     let api = RuntimeApi::start()
         .await
         .with_invoke_timeout(std::time::Duration::from_secs(3600));
-    let env = [
-        ("DATABASE_URL", "mysql://nobody:x@127.0.0.1:9/nowhere"),
-        ("DB_TLS", "sometimes"),
-    ];
+    let env = [("DATABASE_URL", NO_DATABASE), ("DB_TLS", "sometimes")];
     let (mut function, _) = spawn_function(bin.join("ingest-fn").to_str().unwrap(), &api, &env);
     let error = api.try_invoke(json!({}).to_string()).await.unwrap_err();
     let message = error.to_string();
