@@ -78,10 +78,11 @@ struct Freezer {
 }
 
 impl Freezer {
+    fn enabled(&self) -> bool {
+        self.enabled.load(Ordering::SeqCst)
+    }
+
     fn signal(&self, signal: rustix::process::Signal) {
-        if !self.enabled.load(Ordering::SeqCst) {
-            return;
-        }
         let pid = *self.pid.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(pid) = pid {
             // ESRCH: the process has exited, which the invocation's exit watch reports.
@@ -90,12 +91,18 @@ impl Freezer {
     }
 
     fn freeze(&self) {
+        if !self.enabled() {
+            return;
+        }
         self.signal(rustix::process::Signal::STOP);
         self.frozen.store(true, Ordering::SeqCst);
         self.changed.notify_waiters();
     }
 
     fn thaw(&self) {
+        if !self.enabled() {
+            return;
+        }
         self.frozen.store(false, Ordering::SeqCst);
         self.signal(rustix::process::Signal::CONT);
     }
