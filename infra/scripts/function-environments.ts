@@ -3,7 +3,7 @@
 // (ingest-fn/tests/infra_environment.rs, sg-sync-fn/tests/infra_environment.rs): a variable
 // renamed on one side fails a test, not a deploy.
 //
-// Usage: ts-node scripts/function-environments.ts FILE
+// Usage: tsx scripts/function-environments.ts FILE
 //
 // FILE gets {"region", "account", "stacks": [{"mode", "dbAuth", "functions": {BINARY:
 // {"environment", "layerRoot"?}}}]}. CloudFormation references in a value become literals of the
