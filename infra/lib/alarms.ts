@@ -174,7 +174,8 @@ export class Alarms extends Construct {
     }
   }
 
-  /** ingest-fn: failures, throttles, the Function URL's 5xx, the queue's age, dead letters. */
+  /** ingest-fn: failures, throttles, the Function URL's 5xx (where it has one), the queue's age,
+   *  dead letters. */
   watchIngest(ingest: IngestFunction): void {
     const fn = ingest.function;
     this.add('IngestErrors', {
@@ -191,12 +192,14 @@ export class Alarms extends Construct {
     // URL's 5xx. Url5xxCount with the FunctionName dimension covers the URL on $LATEST, ours;
     // AWS recommends the Sum statistic.
     // https://docs.aws.amazon.com/lambda/latest/dg/urls-monitoring.html
-    this.add('IngestUrl5xx', {
-      metric: urlMetric(fn, 'Url5xxCount'),
-      threshold: 1,
-      evaluationPeriods: 2,
-      description: 'the Function URL answered 5xx in two consecutive 5-minute periods (database unreachable?)',
-    });
+    if (ingest.url) {
+      this.add('IngestUrl5xx', {
+        metric: urlMetric(fn, 'Url5xxCount'),
+        threshold: 1,
+        evaluationPeriods: 2,
+        description: 'the Function URL answered 5xx in two consecutive 5-minute periods (database unreachable?)',
+      });
+    }
     const queue = ingest.queue.node.defaultChild as sqs.CfnQueue;
     const maxAge = queueAgeThreshold(Number(queue.visibilityTimeout), maxReceiveCount(ingest));
     this.add('IngestQueueAge', {
@@ -263,9 +266,15 @@ export class Alarms extends Construct {
     // The pool is full at the proxy's databaseConnections: every connection it may open
     // (max_connections x MaxConnectionsPercent) is held, and a new client session waits for one
     // (ConnectionBorrowTimeout) or, past ingest-fn's write timeout, fails as unavailable.
+    // DatabaseConnections: "The current number of database connections. This metric is reported
+    // every minute. The most useful statistic for this metric is Sum", and "RDS publishes these
+    // metrics for each underlying Amazon EC2 instance associated with a proxy ... Use CloudWatch
+    // statistics to aggregate the values for a proxy across all the associated instances": the Sum
+    // of one minute's data points is the connections the whole proxy holds (Maximum would be one
+    // node's share, never the pool). A longer period would add minutes together.
     const pool = proxy.databaseConnections;
     this.add('ProxyPoolFull', {
-      metric: proxy.metric('DatabaseConnections', { statistic: 'Maximum' }),
+      metric: proxy.metric('DatabaseConnections', { period: PROXY_GAUGE_PERIOD, statistic: 'Sum' }),
       threshold: pool,
       evaluationPeriods: 5,
       datapointsToAlarm: 3,
@@ -355,6 +364,11 @@ interface AlarmSpec {
   readonly comparison?: cloudwatch.ComparisonOperator;
   readonly missing?: cloudwatch.TreatMissingData;
 }
+
+/** The period of the proxy's per-minute gauges (DatabaseConnections and the like): their "Valid
+ *  period" is 1 minute, so a Sum over it is the proxy's total at that minute.
+ *  https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy.monitoring.html */
+export const PROXY_GAUGE_PERIOD = Duration.minutes(1);
 
 /** A Function URL metric of the function's unqualified URL (AWS/Lambda, FunctionName). */
 export function urlMetric(

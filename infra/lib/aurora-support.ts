@@ -8,27 +8,50 @@ import { ParameterRule, PinnedMinor, findPinnedMinor, ruleProblem } from './engi
 /** Aurora MySQL's release calendar: each minor's "end of standard support". */
 export const AURORA_MYSQL_VERSIONS_PAGE =
   'https://docs.aws.amazon.com/AmazonRDS/latest/AuroraMySQLReleaseNotes/AuroraMySQL.release-calendars.html';
-/** Long-term support: "certain minor versions are designated as long-term-support (LTS)
- *  versions, and made available for at least three years". */
+/** Aurora MySQL's long-term support releases: "Database clusters that use LTS releases can stay on
+ *  the same minor version for at least three years, or until end of standard support for the
+ *  major version, whichever comes first." The current LTS releases: 3.10.* and 3.04.*. */
 export const AURORA_LTS_PAGE =
-  'https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/Aurora.VersionPolicy.MinorVersions.html';
+  'https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/AuroraMySQL.Update.SpecialVersions.html';
+/** Aurora's major versions and their end of standard support (Aurora's own, not RDS for MySQL's). */
+export const AURORA_MAJOR_VERSIONS_PAGE =
+  'https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/Aurora.VersionPolicy.Versioning.html#Aurora.VersionPolicy.MajorVersions';
+
+/** The LTS rule: three years from the LTS minor's first release, or the major version's end of
+ *  standard support, whichever comes first (UTC dates, yyyy-mm-dd). */
+export function ltsEndOfStandardSupport(firstRelease: string, majorEnd?: string): string {
+  const [y, m, d] = firstRelease.split('-').map(Number);
+  const threeYears = new Date(Date.UTC(y + 3, m - 1, d)).toISOString().slice(0, 10);
+  return majorEnd !== undefined && majorEnd < threeYears ? majorEnd : threeYears;
+}
 
 /** A pinned minor as for RDS MySQL: `version` is the Aurora version (the engine version is
- *  `8.0.mysql_aurora.<version>`), `endOfStandardSupport` Aurora's date. */
+ *  `8.0.mysql_aurora.<version>`), `endOfStandardSupport` Aurora's own date. */
 export type AuroraPinnedMinor = PinnedMinor;
 
-/** The Aurora MySQL versions `auroraVersion` may pin, newest first. */
+/** Aurora MySQL 3.10.0's release: "Aurora MySQL version 3.10.0 is available ... July 31, 2025"
+ *  (Document history for the Aurora MySQL Release Notes). */
+const AURORA_310_FIRST_RELEASE = '2025-07-31';
+/** Aurora MySQL version 3's end of standard support: the major versions table
+ *  (AURORA_MAJOR_VERSIONS_PAGE) was not at hand when this was written, so it is left unset and the
+ *  LTS date below is the three-year one; set it from the table (or `aws rds
+ *  describe-db-major-engine-versions --engine aurora-mysql`) and the date follows the rule. */
+const AURORA_MYSQL_3_END_OF_STANDARD_SUPPORT: string | undefined = undefined;
+
+/** The Aurora MySQL versions `auroraVersion` may pin, newest first. RDS for MySQL's dates (8.0's
+ *  standard support ended 31 July 2026) do not apply to them. */
 export const AURORA_PINNED_MINORS: readonly AuroraPinnedMinor[] = [
   {
-    // 3.10 is an LTS minor (the 3.10.0 release notes: "This release is designated as a long-term
-    // support (LTS) release"), released 31 July 2025; 3.10.4 is its newest patch this
-    // aws-cdk-lib knows (AuroraMysqlEngineVersion.VER_3_10_4).
+    // 3.10 is an LTS release (AURORA_LTS_PAGE: "Aurora MySQL version 3.10.*"); 3.10.4 is its
+    // newest patch this aws-cdk-lib knows (AuroraMysqlEngineVersion.VER_3_10_4).
     version: '3.10.4',
-    // ESTIMATE, not read from the release calendar: the LTS policy's "at least three years" from
-    // 3.10.0's release (2025-07-31). Replace it with the calendar's date (or `aws rds
-    // describe-db-engine-versions --engine aurora-mysql`) when it is at hand.
-    endOfStandardSupport: '2028-07-31',
-    source: `${AURORA_MYSQL_VERSIONS_PAGE} (ESTIMATE from ${AURORA_LTS_PAGE}, to confirm)`,
+    endOfStandardSupport: ltsEndOfStandardSupport(AURORA_310_FIRST_RELEASE, AURORA_MYSQL_3_END_OF_STANDARD_SUPPORT),
+    // AURORA_LTS_PAGE: "When a DB cluster that's on an LTS release is required to upgrade, Aurora
+    // upgrades it to the next LTS release."
+    afterEnd: 'Aurora upgrades the cluster to the next LTS release, a restart of every instance',
+    source:
+      `${AURORA_LTS_PAGE} (LTS: three years from 3.10.0, ${AURORA_310_FIRST_RELEASE}, or Aurora MySQL 3's end ` +
+      `of standard support if sooner, which is not entered yet: ${AURORA_MAJOR_VERSIONS_PAGE})`,
   },
 ];
 
@@ -71,21 +94,39 @@ export const SERVERLESS_V2_CAPACITY = {
  *  https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-serverless-v2.how-it-works.html#aurora-serverless-v2.how-it-works.capacity */
 export const AURORA_AUTO_PAUSE_MIN_VERSION = '3.08.0';
 
-/** What keeps an instance from pausing: connections, and features that hold them, RDS Proxy
- *  among them ("Incompatible with: RDS Proxy, binary logging ..., Global Database (primary),
- *  Zero-ETL" in AWS's aws/agent-toolkit-for-aws summary of this page). */
-export const AURORA_AUTO_PAUSE_PREREQUISITES =
-  'https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-serverless-v2-auto-pause.html#auto-pause-prereqs';
+/** AWS's auto-pause page, whose sections the rules below quote. */
+export const AURORA_AUTO_PAUSE_PAGE =
+  'https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-serverless-v2-auto-pause.html';
 
-/** How long a paused instance takes to take the first connection: "It can take up to 15
- *  seconds for the database to resume" (AWS Database Blog, Introducing scaling to 0 capacity
- *  with Amazon Aurora Serverless v2). After more than 24 hours paused the resume can take longer
- *  (about 30 s in AWS's own aws/agent-toolkit-for-aws summary of the user guide page). */
+/** What keeps an instance from pausing ("Situations where Aurora Serverless v2 doesn't
+ *  auto-pause"): "If any user-initiated connections are open to an Aurora Serverless v2 instance,
+ *  the instance won't pause", and "If your Aurora cluster has an associated RDS Proxy, the proxy
+ *  maintains an open connection to each DB instance in the cluster." */
+export const AURORA_AUTO_PAUSE_PREREQUISITES = `${AURORA_AUTO_PAUSE_PAGE}#auto-pause-whynot`;
+
+/** What wakes a paused instance ("Resuming an auto-paused Aurora Serverless v2 instance"): "When
+ *  you connect to a paused Aurora Serverless v2 instance, it automatically resumes and accepts the
+ *  connection", and "A connection attempt that doesn't include valid credentials still causes the
+ *  DB instance to resume." */
+export const AURORA_AUTO_PAUSE_RESUME = `${AURORA_AUTO_PAUSE_PAGE}#auto-pause-waking`;
+
+/** How long a paused instance takes to take the first connection ("What happens when auto-paused
+ *  Aurora Serverless v2 instances resume"): "the typical time to resume might be approximately 15
+ *  seconds"; "If an Aurora Serverless v2 instance remains paused more than 24 hours, Aurora can put
+ *  the instance into a deeper sleep that takes longer to resume. In that case, the resume time can
+ *  be 30 seconds or longer, roughly equivalent to doing a reboot of the instance. If your database
+ *  has periods of inactivity that last longer than a day, we recommend setting connection timeouts
+ *  to 30 seconds or more." And on retries: "We recommend implementing retry logic for connections
+ *  to Aurora clusters that have some Aurora Serverless v2 instances with auto-pause enabled. For
+ *  example, you might retry any failed connection three times." A stack that takes events from
+ *  anywhere cannot promise a pause under a day (autoPauseSeconds reaches 86,400 itself), so the
+ *  connect timeout follows the deeper sleep. */
 export const AURORA_RESUME_SECONDS = {
   seconds: 15,
   afterADaySeconds: 30,
-  source: 'https://aws.amazon.com/blogs/database/introducing-scaling-to-0-capacity-with-amazon-aurora-serverless-v2/',
-  page: 'https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-serverless-v2-auto-pause.html',
+  recommendedConnectTimeoutSeconds: 30,
+  source: `${AURORA_AUTO_PAUSE_PAGE}#auto-pause-resuming`,
+  page: AURORA_AUTO_PAUSE_PAGE,
 } as const;
 
 /** "Maximum connections for Aurora Serverless v2": Aurora holds max_connections constant at the

@@ -5,8 +5,9 @@ import type { DatabaseCluster } from './database-cluster';
 
 // The Aurora cluster's alarms and dashboard widgets. "For Aurora, use WRITER or READER role
 // metrics to set up alarms instead of relying on metrics for specific DB instances. Aurora DB
-// instance roles can change roles over time": every metric here is the writer's, by the
-// DBClusterIdentifier and Role dimensions.
+// instance roles can change roles over time": connections and CPU are the writer's, by the
+// DBClusterIdentifier and Role dimensions; capacity is the cluster's (ACU_UTILIZATION_HIGH says
+// why not ACUUtilization by Role).
 // https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/creating_alarms.html
 // https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/dimensions.html
 // No storage alarm: Aurora's cluster volume grows by itself and has no FreeStorageSpace to run
@@ -22,12 +23,38 @@ export function writerMetric(cluster: DatabaseCluster, name: string, options: cl
   });
 }
 
-/** ACUUtilization ("calculated as the value of the ServerlessDatabaseCapacity metric divided by
- *  the maximum ACU value of the DB cluster ... If this metric approaches a value of 100.0, the DB
- *  instance has scaled up as high as it can. Consider increasing the maximum ACU setting") at or
- *  above this for 15 minutes: the writer works at its ceiling and maxCapacity is what to raise.
- *  https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-serverless-v2.setting-capacity.html#aurora-serverless-v2.viewing.monitoring */
+/** The capacity alarm's line: 90 % of maxCapacity, in ACUs, for 15 minutes: the cluster works at
+ *  its ceiling and maxCapacity is what to raise. ACUUtilization ("calculated as the value of the
+ *  ServerlessDatabaseCapacity metric divided by the maximum ACU value of the DB cluster ... If this
+ *  metric approaches a value of 100.0, the DB instance has scaled up as high as it can. Consider
+ *  increasing the maximum ACU setting") says the same per instance, but AWS's metrics reference
+ *  lists ACUUtilization among the instance-level metrics only, and the Serverless v2 page queries
+ *  it by DBInstanceIdentifier; nothing documents it under DBClusterIdentifier and Role, the
+ *  dimension set the alarm used before, so that alarm could watch a metric that never arrives.
+ *  ServerlessDatabaseCapacity is documented at the cluster level ("As a cluster-level metric, it
+ *  represents the average of the ServerlessDatabaseCapacity values of all the Aurora Serverless v2
+ *  DB instances in the cluster"), and the stack's readers sit in promotion tier 0-1, which "scale
+ *  to keep their capacity in synch with the writer instance": the cluster's average is the
+ *  writer's capacity, whichever instance is the writer.
+ *  https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/Aurora.AuroraMonitoring.Metrics.html
+ *  https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-serverless-v2.setting-capacity.html#aurora-serverless-v2.viewing.monitoring
+ *  https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-serverless-v2-auto-pause.html#auto-pause-multi-az */
 export const ACU_UTILIZATION_HIGH = 90;
+
+/** An AWS/RDS metric of the whole cluster (dimension DBClusterIdentifier). */
+export function clusterMetric(cluster: DatabaseCluster, name: string, options: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
+  return new cloudwatch.Metric({
+    namespace: 'AWS/RDS',
+    metricName: name,
+    ...options,
+    dimensionsMap: { DBClusterIdentifier: cluster.clusterIdentifier },
+  });
+}
+
+/** ACUs at ACU_UTILIZATION_HIGH % of maxCapacity. */
+export function capacityThresholdAcus(maxCapacity: number): number {
+  return (maxCapacity * ACU_UTILIZATION_HIGH) / 100;
+}
 
 /** What an alarm is made of (alarms.ts's AlarmSpec). */
 export interface ClusterAlarm {
@@ -53,13 +80,14 @@ export function clusterAlarms(cluster: DatabaseCluster, config: StackConfig, con
     },
   };
   if (config.aurora?.instanceClass === 'serverless') {
+    const acus = capacityThresholdAcus(config.aurora.maxCapacity);
     alarms.DatabaseCapacity = {
-      metric: writerMetric(cluster, 'ACUUtilization', { period: Duration.minutes(5), statistic: 'Average' }),
-      threshold: ACU_UTILIZATION_HIGH,
+      metric: clusterMetric(cluster, 'ServerlessDatabaseCapacity', { period: Duration.minutes(5), statistic: 'Average' }),
+      threshold: acus,
       evaluationPeriods: 3,
       description:
-        `the writer used ${ACU_UTILIZATION_HIGH} % or more of maxCapacity ${config.aurora.maxCapacity} ACUs for ` +
-        '15 minutes: it cannot scale further',
+        `the cluster ran at ${acus} ACUs (${ACU_UTILIZATION_HIGH} % of maxCapacity ${config.aurora.maxCapacity}) or more ` +
+        'for 15 minutes: it cannot scale much further',
     };
   }
   return alarms;
@@ -96,15 +124,28 @@ export function clusterGraphs(
   ];
   const aurora = config.aurora;
   if (aurora?.instanceClass === 'serverless') {
+    // ACUUtilization per instance, the dimension AWS documents it with (DBInstanceIdentifier).
+    const perInstance = cluster.instanceIdentifiers.map((id, i) =>
+      new cloudwatch.Metric({
+        namespace: 'AWS/RDS',
+        metricName: 'ACUUtilization',
+        dimensionsMap: { DBInstanceIdentifier: id },
+        period,
+        statistic: 'Average',
+        label: i === 0 ? '% of maxCapacity (first writer)' : `% of maxCapacity (instance ${i + 1})`,
+      }),
+    );
     graphs.push({
-      title: 'Database capacity (writer, ACUs and % of maximum)',
+      title: 'Database capacity (cluster ACUs, % of maximum per instance)',
       props: {
-        left: [writerMetric(cluster, 'ServerlessDatabaseCapacity', { period, statistic: 'Average', label: 'ACUs' })],
+        left: [clusterMetric(cluster, 'ServerlessDatabaseCapacity', { period, statistic: 'Average', label: 'ACUs' })],
         leftYAxis: { min: 0, max: aurora.maxCapacity },
-        leftAnnotations: [{ value: aurora.maxCapacity, label: 'maxCapacity', color: cloudwatch.Color.RED }],
-        right: [writerMetric(cluster, 'ACUUtilization', { period, statistic: 'Average', label: '% of maxCapacity' })],
+        leftAnnotations: [
+          { value: aurora.maxCapacity, label: 'maxCapacity', color: cloudwatch.Color.RED },
+          { value: capacityThresholdAcus(aurora.maxCapacity), label: 'DatabaseCapacity alarm' },
+        ],
+        right: perInstance,
         rightYAxis: { min: 0, max: 100 },
-        rightAnnotations: [{ value: ACU_UTILIZATION_HIGH, label: 'DatabaseCapacity alarm' }],
       },
     });
   }

@@ -1,9 +1,24 @@
 // The app's settings, read from CDK context (`-c key=value` or cdk.json) and validated in one
 // place, so a wrong value stops `cdk synth` with the key's name instead of a failed deploy.
 
-import { OPT_IN_MAX_SYNC_MINUTES, rateMinutes, receivesIpSpaceChanged } from './regions';
-import { AURORA_AUTO_PAUSE_PREREQUISITES } from './aurora-support';
-import { AuroraConfig, Engine, engineSettings } from './engine-config';
+import {
+  FUNCTION_URLS_PAGE,
+  FUNCTION_URL_UNSUPPORTED_REGIONS,
+  OPT_IN_MAX_SYNC_MINUTES,
+  RDS_PROXY_REGIONS_PAGES,
+  RDS_PROXY_UNAVAILABLE,
+  offersFunctionUrls,
+  rateMinutes,
+  receivesIpSpaceChanged,
+} from './regions';
+import {
+  AURORA_AUTO_PAUSE_PREREQUISITES,
+  AURORA_AUTO_PAUSE_RESUME,
+  AURORA_PINNED_MINORS,
+  auroraPinnedMinor,
+} from './aurora-support';
+import { AuroraConfig, Engine, engineSettings, ingestFunctionTimeoutMs } from './engine-config';
+import { PINNED_MINORS, mysqlStandardSupportEnd, supportEndProblem } from './engine-support';
 
 export type Mode = 'public' | 'vpc';
 export type DbAuth = 'iam' | 'secret';
@@ -31,11 +46,21 @@ export interface StackConfig {
   readonly engine: Engine;
   /** The cluster's shape; only with `engine=aurora-mysql`. */
   readonly aurora?: AuroraConfig;
-  /** `max_connections` of the database: set in the parameter group, or (Aurora Serverless v2
-   *  without dbMaxConnections) the value Aurora derives from the maximum capacity. */
+  /** The `max_connections` the connection arithmetic (ingest concurrency, the proxy's pool, the
+   *  connections alarm) uses: dbMaxConnectionsConfigured, or the lower dbMaxConnectionsApplied
+   *  while an Aurora reboot is pending. */
   readonly dbMaxConnections: number;
+  /** `max_connections` as the parameter group sets it, or (Aurora Serverless v2 without
+   *  dbMaxConnections) as Aurora derives it from the maximum capacity. */
+  readonly dbMaxConnectionsConfigured: number;
+  /** `-c dbMaxConnectionsApplied`: the max_connections the running Aurora cluster has. */
+  readonly dbMaxConnectionsApplied?: number;
   /** DB_CONNECT_TIMEOUT_MS for ingest-fn and migrate; unset keeps ingest-fn's default. */
   readonly dbConnectTimeoutMs?: number;
+  /** ingest-fn's Lambda timeout, sized to every attempt of one write (ingestFunctionTimeoutMs). */
+  readonly ingestTimeoutSeconds: number;
+  /** Whether the stack creates ingest-fn's Function URL: not where Lambda offers none. */
+  readonly functionUrl: boolean;
   /** Connections kept free for migrate and operators. */
   readonly dbReservedConnections: number;
   /** Connections per ingest-fn execution environment (`DB_POOL_MAX`). */
@@ -66,6 +91,15 @@ export interface StackConfig {
   /** RDS Proxy between ingest-fn and the database (`-c proxy=true`, vpc mode only); unset
    *  without it. */
   readonly proxy?: ProxyConfig;
+  /** What synth says about the settings without refusing them (the stack adds each as a warning). */
+  readonly notices: readonly SynthNotice[];
+}
+
+/** A synth-time warning the settings call for. */
+export interface SynthNotice {
+  /** lambda-rds-ingest:<id>, as `cdk synth` prints it (and `--strict` fails on). */
+  readonly id: string;
+  readonly message: string;
 }
 
 /** The proxy's connection budget (lib/proxy.ts builds the proxy from it). */
@@ -138,8 +172,19 @@ function proxySettings(
   mode: Mode,
   dbMaxConnections: number,
   dbReservedConnections: number,
+  engine: Engine,
+  region: string | undefined,
 ): ProxyConfig | undefined {
   if (!flag(get, 'proxy', false)) return undefined;
+  if (region !== undefined && RDS_PROXY_UNAVAILABLE[engine].includes(region)) {
+    // CloudFormation would create the network and the database before the proxy failed.
+    throw new ConfigError(
+      'proxy',
+      'true',
+      `RDS Proxy for ${engine === 'mysql' ? 'RDS for MySQL' : 'Aurora MySQL'} is "Not available" in ${region} ` +
+        `(${RDS_PROXY_REGIONS_PAGES[engine]}); deploy without proxy, or in another region`,
+    );
+  }
   if (mode !== 'vpc') {
     // "Your RDS Proxy must be in the same virtual private cloud (VPC) as the database. The proxy
     // can't be publicly accessible": a function outside the VPC cannot reach it.
@@ -245,8 +290,10 @@ function windows(get: Lookup): { backupWindow: string; maintenanceWindow: string
   return { backupWindow, maintenanceWindow };
 }
 
-/** `region` is the stack's region when synth knows it (context or CDK_DEFAULT_REGION). */
-export function loadConfig(get: Lookup, region?: string): StackConfig {
+/** `region` is the stack's region when synth knows it (context or CDK_DEFAULT_REGION); `today`
+ *  dates the engine support check (tests pass their own). */
+export function loadConfig(get: Lookup, region?: string, today: Date = new Date()): StackConfig {
+  const notices: SynthNotice[] = [];
   const mode = oneOf<Mode>(get, 'mode', ['public', 'vpc'], 'public');
   const dbAuth = oneOf<DbAuth>(get, 'dbAuth', ['iam', 'secret'], 'iam');
   // 72 aggregated ap-northeast-1 ranges at 60 rules per group need 2 groups; 3 leaves
@@ -295,10 +342,24 @@ export function loadConfig(get: Lookup, region?: string): StackConfig {
     );
   }
   const engine = engineSettings(get);
+  if (mode === 'public' && engine.aurora?.minCapacity === 0 && engine.aurora.instanceClass === 'serverless') {
+    // The public endpoint admits the region's whole EC2 space, from which scanners knock on 3306
+    // all day; each knock resumes a paused instance, even one that fails to log in, and an open
+    // connection keeps it from pausing: it would rarely stay paused, yet cost as if it could.
+    throw new ConfigError(
+      'minCapacity',
+      '0',
+      `mode=public opens the writer to the region's EC2 address space, and "A connection attempt that ` +
+        `doesn't include valid credentials still causes the DB instance to resume" (${AURORA_AUTO_PAUSE_RESUME}), ` +
+        `while "If any user-initiated connections are open ... the instance won't pause" ` +
+        `(${AURORA_AUTO_PAUSE_PREREQUISITES}): scans of that space would keep it awake. Deploy with -c mode=vpc ` +
+        '(the writer private, reachable from the functions only) to let it pause, or set minCapacity to 0.5 or more',
+    );
+  }
   const dbMaxConnections = engine.maxConnections;
   const dbReservedConnections = integer(get, 'dbReservedConnections', 10, 1, dbMaxConnections - 1);
   const dbPoolMax = integer(get, 'dbPoolMax', 1, 1, 16);
-  const proxy = proxySettings(get, mode, dbMaxConnections, dbReservedConnections);
+  const proxy = proxySettings(get, mode, dbMaxConnections, dbReservedConnections, engine.engine, region);
   if (proxy && engine.aurora?.minCapacity === 0 && engine.aurora.instanceClass === 'serverless') {
     // A proxy keeps its pool's connections to the writer open, and an instance pauses only
     // without connections: AWS lists RDS Proxy as incompatible with auto-pause.
@@ -349,10 +410,19 @@ export function loadConfig(get: Lookup, region?: string): StackConfig {
   if (!/^[a-z][a-z0-9-]*\.[a-z0-9]+$/.test(instanceType)) {
     throw new ConfigError('instanceType', instanceType, 'expected CLASS.SIZE, e.g. t4g.micro');
   }
-  // RDS MySQL 8.0 left standard support on 31 July 2026: an 8.0 instance pays Extended Support.
+  // Each engine's own calendar: RDS for MySQL's minors and 8.0's end (31 July 2026); Aurora
+  // MySQL's LTS rule, which RDS for MySQL's dates do not touch. A pin past its date is refused
+  // with the one to pin instead; CI warns SUPPORT_WARNING_DAYS before (the support tests).
   const mysqlVersion = text(get, 'mysqlVersion', DEFAULT_MYSQL_VERSION);
   if (!/^8\.(0|4)\.\d+$/.test(mysqlVersion)) {
     throw new ConfigError('mysqlVersion', mysqlVersion, 'expected a pinned 8.0.x or 8.4.x');
+  }
+  const supportProblem = engine.aurora
+    ? supportEndProblem('Aurora MySQL', auroraPinnedMinor(engine.aurora.version), AURORA_PINNED_MINORS, today)
+    : supportEndProblem('RDS MySQL', mysqlStandardSupportEnd(mysqlVersion), PINNED_MINORS, today);
+  if (supportProblem) {
+    const key = engine.aurora ? 'auroraVersion' : 'mysqlVersion';
+    throw new ConfigError(key, engine.aurora ? engine.aurora.version : mysqlVersion, supportProblem);
   }
   const { backupWindow, maintenanceWindow } = windows(get);
   const caBundle = text(get, 'caBundle', '') || undefined;
@@ -371,6 +441,35 @@ export function loadConfig(get: Lookup, region?: string): StackConfig {
       'expected up to 255 of 0-9 A-Z a-z . - _ / # : and space, not starting with AWS/',
     );
   }
+  if (engine.appliedMaxConnections !== undefined && engine.appliedMaxConnections !== engine.configuredMaxConnections) {
+    notices.push({
+      id: 'max-connections-pending-reboot',
+      message:
+        `max_connections: the running cluster has ${engine.appliedMaxConnections} (dbMaxConnectionsApplied) and ` +
+        `this deploy configures ${engine.configuredMaxConnections}, which Aurora applies only when the instances ` +
+        `reboot (a static parameter). Ingest concurrency and the proxy's pool follow the lower, ` +
+        `${dbMaxConnections}, until then. The order: 1. deploy the capacity (this deploy); 2. reboot the writer ` +
+        `and its readers (docs/operations.md); 3. deploy again with -c dbMaxConnectionsApplied=` +
+        `${engine.configuredMaxConnections} to move ingest concurrency to it.`,
+    });
+  }
+  const urls = offersFunctionUrls(region);
+  if (urls === false) {
+    notices.push({
+      id: 'no-function-url',
+      message:
+        `Lambda offers no Function URLs in ${region} (${FUNCTION_URLS_PAGE}): the stack creates none, nor its ` +
+        'IngestFunctionUrl output. Send events through the queue (IngestQueueUrl) or invoke ingest-fn directly.',
+    });
+  } else if (urls === undefined) {
+    notices.push({
+      id: 'function-url-region-decides',
+      message:
+        'No region at synth (an environment-agnostic stack): the template has a Function URL, which the ' +
+        `deploy's region decides on; in ${FUNCTION_URL_UNSUPPORTED_REGIONS.join(', ')} Lambda offers none and ` +
+        `the deploy fails on AWS::Lambda::Url (${FUNCTION_URLS_PAGE}). Synthesize with -c region=<region> there.`,
+    });
+  }
   return {
     mode,
     dbAuth,
@@ -382,7 +481,11 @@ export function loadConfig(get: Lookup, region?: string): StackConfig {
     engine: engine.engine,
     aurora: engine.aurora,
     dbMaxConnections,
+    dbMaxConnectionsConfigured: engine.configuredMaxConnections,
+    dbMaxConnectionsApplied: engine.appliedMaxConnections,
     dbConnectTimeoutMs: engine.connectTimeoutMs,
+    ingestTimeoutSeconds: ingestFunctionTimeoutMs(engine.connectTimeoutMs) / 1000,
+    functionUrl: urls !== false,
     dbReservedConnections,
     dbPoolMax,
     ingestConcurrency,
@@ -398,5 +501,6 @@ export function loadConfig(get: Lookup, region?: string): StackConfig {
     alarmEmail,
     metricsNamespace,
     proxy,
+    notices,
   };
 }

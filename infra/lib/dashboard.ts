@@ -6,6 +6,7 @@ import { Construct } from 'constructs';
 import {
   Alarms,
   FREE_RULE_SLOTS_LOW,
+  PROXY_GAUGE_PERIOD,
   IngestMetricName,
   SyncMetricName,
   connectionsThreshold,
@@ -104,13 +105,18 @@ function ingestWidgets(config: StackConfig, ingest: IngestFunction): cloudwatch.
         fn.metricDuration({ period: PERIOD, statistic: 'p99', label: 'duration p99' }),
       ],
     }),
-    graph('Function URL per 5 minutes', {
-      left: [
-        urlMetric(fn, 'UrlRequestCount').with({ label: 'requests' }),
-        urlMetric(fn, 'Url4xxCount').with({ label: '4xx' }),
-        urlMetric(fn, 'Url5xxCount').with({ label: '5xx' }),
-      ],
-    }),
+    // Where Lambda offers no Function URLs the stack has none, and nothing to graph.
+    ...(ingest.url
+      ? [
+          graph('Function URL per 5 minutes', {
+            left: [
+              urlMetric(fn, 'UrlRequestCount').with({ label: 'requests' }),
+              urlMetric(fn, 'Url4xxCount').with({ label: '4xx' }),
+              urlMetric(fn, 'Url5xxCount').with({ label: '5xx' }),
+            ],
+          }),
+        ]
+      : []),
   ];
 }
 
@@ -181,16 +187,29 @@ function databaseWidgets(config: StackConfig, database: Database): cloudwatch.IW
  *  ingest-fn's reservation, how long a session waits for a connection and the database answers,
  *  its availability and refused logins. */
 function proxyWidgets(config: StackConfig, proxy: IngestProxy): cloudwatch.IWidget[] {
-  const gauge = (name: 'ClientConnections' | 'DatabaseConnections' | 'DatabaseConnectionsCurrentlySessionPinned', label: string) =>
-    proxy.metric(name, { statistic: 'Maximum', label });
+  // Per-minute gauges published per proxy node: their Sum over a minute is the proxy's total
+  // (PROXY_GAUGE_PERIOD, "The most useful statistic for this metric is Sum"). The dashboard widens
+  // periods over long ranges (PeriodOverride.AUTO), where a Sum would add minutes together: the
+  // expression divides by the minutes in the period, so the line stays the connections held.
+  const gauge = (
+    id: string,
+    name: 'ClientConnections' | 'DatabaseConnections' | 'DatabaseConnectionsCurrentlySessionPinned',
+    label: string,
+  ) =>
+    new cloudwatch.MathExpression({
+      expression: `${id} * ${PROXY_GAUGE_PERIOD.toSeconds()} / PERIOD(${id})`,
+      usingMetrics: { [id]: proxy.metric(name, { period: PROXY_GAUGE_PERIOD, statistic: 'Sum' }) },
+      period: PROXY_GAUGE_PERIOD,
+      label,
+    });
   const average = (name: 'DatabaseConnectionsBorrowLatency' | 'QueryDatabaseResponseLatency', label: string) =>
     proxy.metric(name, { period: PERIOD, statistic: 'Average', label });
   return [
     graph('RDS Proxy sessions', {
       left: [
-        gauge('ClientConnections', 'client sessions'),
-        gauge('DatabaseConnections', 'database connections'),
-        gauge('DatabaseConnectionsCurrentlySessionPinned', 'pinned'),
+        gauge('clients', 'ClientConnections', 'client sessions'),
+        gauge('connections', 'DatabaseConnections', 'database connections'),
+        gauge('pinned', 'DatabaseConnectionsCurrentlySessionPinned', 'pinned'),
       ],
       leftYAxis: { min: 0 },
       leftAnnotations: [

@@ -79,7 +79,12 @@ export class DatabaseCluster extends rds.DatabaseCluster {
       storageEncrypted: true,
       iamAuthentication: true,
       autoMinorVersionUpgrade: false,
-      // Readers are replaced one at a time, the writer last, so the cluster keeps serving.
+      // Readers are replaced one at a time, the writer last, so the cluster keeps serving. That is
+      // for changes to the instances; EngineVersion is the cluster's, and Aurora patches a minor
+      // upgrade on every instance at once ("a cluster-patching model where all nodes in an Aurora
+      // DB cluster are patched at the same time"; zero-downtime patching keeps client connections
+      // on a best-effort basis): the writer and its readers restart together.
+      // https://docs.aws.amazon.com/AmazonRDS/latest/AuroraMySQLReleaseNotes/AuroraMySQL.Updates.20171120.html
       instanceUpdateBehaviour: rds.InstanceUpdateBehaviour.ROLLING,
       backup: { retention: Duration.days(config.backupRetentionDays), preferredWindow: config.backupWindow },
       // As for the instance: protected, CloudFormation's delete stops at the cluster; once the

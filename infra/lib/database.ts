@@ -30,14 +30,18 @@ export interface DatabaseServer {
   readonly target: rds.IDatabaseInstance | rds.IDatabaseCluster;
   /** What must exist before anyone logs in: the instance, or the cluster with its instances. */
   readonly ready: IConstruct;
+  /** The database's own identity, new whenever CloudFormation replaces it: the instance's
+   *  DbiResourceId, or the cluster's DBClusterResourceId. */
+  readonly identity: string;
   /** Grants `rds-db:connect` as `user` on this database. */
   grantConnect(grantee: iam.IGrantable, user: string): iam.Grant;
 }
 
 /** The DatabaseServer of `db`, the instance or the cluster, reached at `host`. */
-function serverOf(db: DatabaseInstance | DatabaseCluster, host: string): DatabaseServer {
+function serverOf(db: DatabaseInstance | DatabaseCluster, host: string, identity: string): DatabaseServer {
   return {
     host,
+    identity,
     // Either's generated secret always exists (adminCredentials).
     secret: db.secret as secretsmanager.ISecret,
     target: db,
@@ -89,19 +93,19 @@ export class Database extends Construct {
         engine,
         parameters: new ClusterParameterGroups(this, 'ClusterParameters', {
           engine,
-          maxConnections: config.aurora.maxConnectionsSet ? config.dbMaxConnections : undefined,
+          maxConnections: config.aurora.maxConnectionsSet ? config.dbMaxConnectionsConfigured : undefined,
         }),
         securityGroups: groups.all,
       });
       this.cluster = cluster;
-      this.server = serverOf(cluster, cluster.clusterEndpoint.hostname);
+      this.server = serverOf(cluster, cluster.clusterEndpoint.hostname, cluster.clusterResourceIdentifier);
     } else {
       const engine = mysqlEngine(config.mysqlVersion);
       // The ids below are those the resources had when this was one constructor: each is a
       // logical id in deployed stacks.
       const parameterGroup = new DatabaseParameters(this, 'Parameters', {
         engine,
-        maxConnections: config.dbMaxConnections,
+        maxConnections: config.dbMaxConnectionsConfigured,
       });
       groups = securityGroups();
       const instance = new DatabaseInstance(this, 'Instance', {
@@ -112,7 +116,7 @@ export class Database extends Construct {
         securityGroups: groups.all,
       });
       this.rdsInstance = instance;
-      this.server = serverOf(instance, instance.dbInstanceEndpointAddress);
+      this.server = serverOf(instance, instance.dbInstanceEndpointAddress, instance.instanceResourceId as string);
     }
     this.syncedGroups = groups.synced;
     this.privateGroup = groups.private;

@@ -36,8 +36,15 @@ export interface AuroraConfig {
 export interface EngineSettings {
   readonly engine: Engine;
   readonly aurora?: AuroraConfig;
-  /** The max_connections the connection arithmetic uses (config.ts's dbMaxConnections). */
+  /** The max_connections the connection arithmetic uses (config.ts's dbMaxConnections): the
+   *  configured value, or the lower dbMaxConnectionsApplied while a reboot is pending. */
   readonly maxConnections: number;
+  /** The max_connections the parameter group (or Aurora, from maxCapacity) gives the instances
+   *  once they run with it. */
+  readonly configuredMaxConnections: number;
+  /** dbMaxConnectionsApplied: the max_connections the running server has, as its operator states
+   *  it (Aurora only: a static parameter there). */
+  readonly appliedMaxConnections?: number;
   /** How messages name it: `dbMaxConnections 100`, or where Aurora's default comes from. */
   readonly maxConnectionsLabel: string;
   /** DB_CONNECT_TIMEOUT_MS for ingest-fn and migrate; unset keeps ingest-fn's own default. */
@@ -48,11 +55,31 @@ export interface EngineSettings {
 export const INGEST_DEFAULT_CONNECT_TIMEOUT_MS = 3_000;
 /** ingest-fn's write timeout default (DB_WRITE_TIMEOUT_MS unset, ingest-fn/src/config.rs). */
 export const INGEST_DEFAULT_WRITE_TIMEOUT_MS = 5_000;
-/** ingest-fn's Lambda timeout (lib/ingest-function.ts): a connect and a write must fit in it. */
-export const INGEST_FUNCTION_TIMEOUT_MS = 30_000;
-/** The connect timeout synth sets when the cluster may pause: AWS's resume time plus room for
- *  TLS and the login. */
-export const PAUSED_CONNECT_TIMEOUT_MS = 20_000;
+/** The longest DB_CONNECT_TIMEOUT_MS ingest-fn takes (config.rs `millis`: 10 ms to a minute). */
+export const INGEST_MAX_CONNECT_TIMEOUT_MS = 60_000;
+/** Attempts one write may make: ingest-fn's store tries again once after a lost connection (a
+ *  connect timeout counts as one) and once after a refused login (ingest-fn/src/store/mysql.rs,
+ *  `insert`), each attempt a connect within DB_CONNECT_TIMEOUT_MS and a write within
+ *  DB_WRITE_TIMEOUT_MS. */
+export const INGEST_WRITE_ATTEMPTS = 3;
+/** Room in ingest-fn's timeout beyond its attempts: signing an IAM token or reading a secret again
+ *  after a refused login, and the response. */
+export const INGEST_TIMEOUT_MARGIN_MS = 5_000;
+/** ingest-fn's Lambda timeout when its attempts fit in it (the stack's value before issue 28). */
+export const INGEST_MIN_FUNCTION_TIMEOUT_MS = 30_000;
+/** The connect timeout synth sets when the cluster may pause: AWS's "connection timeouts to 30
+ *  seconds or more" for a pause longer than a day (AURORA_RESUME_SECONDS). */
+export const PAUSED_CONNECT_TIMEOUT_MS = AURORA_RESUME_SECONDS.recommendedConnectTimeoutSeconds * 1000;
+
+/** ingest-fn's Lambda timeout for a connect timeout (ingest-fn's default when unset): every attempt
+ *  of one write with its connect and its write, and the margin, in whole seconds, never below
+ *  INGEST_MIN_FUNCTION_TIMEOUT_MS. Lambda stops the invocation at its timeout, so a timeout
+ *  shorter than the attempts would cut the retry AWS recommends for a resuming cluster. */
+export function ingestFunctionTimeoutMs(connectTimeoutMs: number | undefined): number {
+  const connect = connectTimeoutMs ?? INGEST_DEFAULT_CONNECT_TIMEOUT_MS;
+  const attempts = INGEST_WRITE_ATTEMPTS * (connect + INGEST_DEFAULT_WRITE_TIMEOUT_MS) + INGEST_TIMEOUT_MARGIN_MS;
+  return Math.max(INGEST_MIN_FUNCTION_TIMEOUT_MS, Math.ceil(attempts / 1000) * 1000);
+}
 
 function raw(get: Lookup, key: string): string | undefined {
   const v = get(key);
@@ -80,7 +107,15 @@ function whole(get: Lookup, key: string, fallback: number, min: number, max: num
 }
 
 /** Settings that belong to one engine only: given with the other, they would be ignored. */
-const AURORA_ONLY = ['auroraVersion', 'auroraInstanceClass', 'minCapacity', 'maxCapacity', 'auroraReaders', 'autoPauseSeconds'];
+const AURORA_ONLY = [
+  'auroraVersion',
+  'auroraInstanceClass',
+  'minCapacity',
+  'maxCapacity',
+  'auroraReaders',
+  'autoPauseSeconds',
+  'dbMaxConnectionsApplied',
+];
 const MYSQL_ONLY = ['mysqlVersion', 'instanceType'];
 
 /** `engine` and the settings that depend on it. */
@@ -95,14 +130,23 @@ export function engineSettings(get: Lookup): EngineSettings {
       foreign,
       raw(get, foreign),
       `applies only to engine=${engine === 'mysql' ? 'aurora-mysql' : 'mysql'}, and engine is ${engine}` +
-        (foreign === 'instanceType' ? ' (a provisioned Aurora class is auroraInstanceClass, e.g. r7g.large)' : ''),
+        (foreign === 'instanceType' ? ' (a provisioned Aurora class is auroraInstanceClass, e.g. r7g.large)' : '') +
+        (foreign === 'dbMaxConnectionsApplied'
+          ? ' (RDS MySQL applies max_connections without a reboot: it is dynamic in the mysql8.4 group)'
+          : ''),
     );
   }
   const explicitTimeout = raw(get, 'dbConnectTimeoutMs');
   if (engine === 'mysql') {
     const maxConnections = whole(get, 'dbMaxConnections', 100, 10, 16000);
     const connectTimeoutMs = connectTimeout(get, explicitTimeout, false);
-    return { engine, maxConnections, maxConnectionsLabel: `dbMaxConnections ${maxConnections}`, connectTimeoutMs };
+    return {
+      engine,
+      maxConnections,
+      configuredMaxConnections: maxConnections,
+      maxConnectionsLabel: `dbMaxConnections ${maxConnections}`,
+      connectTimeoutMs,
+    };
   }
   const version = raw(get, 'auroraVersion') ?? DEFAULT_AURORA_VERSION;
   if (!/^3\.\d\d\.\d+$/.test(version)) {
@@ -141,39 +185,53 @@ export function engineSettings(get: Lookup): EngineSettings {
     ? whole(get, 'autoPauseSeconds', SERVERLESS_V2_CAPACITY.autoPauseDefault, SERVERLESS_V2_CAPACITY.autoPauseMin, SERVERLESS_V2_CAPACITY.autoPauseMax)
     : undefined;
   const maxConnectionsSet = raw(get, 'dbMaxConnections') !== undefined || !serverless;
-  let maxConnections: number;
-  let maxConnectionsLabel: string;
+  let configuredMaxConnections: number;
+  let configuredLabel: string;
   if (maxConnectionsSet) {
-    maxConnections = whole(get, 'dbMaxConnections', 100, 10, AURORA_MAX_CONNECTIONS_LIMIT);
-    maxConnectionsLabel = `dbMaxConnections ${maxConnections}`;
+    configuredMaxConnections = whole(get, 'dbMaxConnections', 100, 10, AURORA_MAX_CONNECTIONS_LIMIT);
+    configuredLabel = `dbMaxConnections ${configuredMaxConnections}`;
   } else {
-    maxConnections = serverlessV2DefaultMaxConnections(maxCapacity);
-    maxConnectionsLabel = `max_connections ${maxConnections} (Aurora Serverless v2's default at maxCapacity ${maxCapacity} ACUs)`;
+    configuredMaxConnections = serverlessV2DefaultMaxConnections(maxCapacity);
+    configuredLabel = `max_connections ${configuredMaxConnections} (Aurora Serverless v2's default at maxCapacity ${maxCapacity} ACUs)`;
   }
+  // max_connections is static on Aurora: a new value (a new dbMaxConnections, or a maxCapacity
+  // Aurora derives it from) reaches the server, and the proxy's view of it, only at the
+  // instances' reboot, while ingest-fn's reserved concurrency changes with the deploy. The
+  // arithmetic follows what the running server has when its operator states it, and never more
+  // than the configured value (a lower one applies after the reboot too).
+  const appliedMaxConnections =
+    raw(get, 'dbMaxConnectionsApplied') === undefined
+      ? undefined
+      : whole(get, 'dbMaxConnectionsApplied', configuredMaxConnections, 10, AURORA_MAX_CONNECTIONS_LIMIT);
+  const running = appliedMaxConnections !== undefined && appliedMaxConnections < configuredMaxConnections;
   return {
     engine,
     aurora: { version, instanceClass, minCapacity, maxCapacity, secondsUntilAutoPause, readers, maxConnectionsSet },
-    maxConnections,
-    maxConnectionsLabel,
+    maxConnections: running ? appliedMaxConnections : configuredMaxConnections,
+    configuredMaxConnections,
+    appliedMaxConnections,
+    maxConnectionsLabel: running
+      ? `max_connections ${appliedMaxConnections} (dbMaxConnectionsApplied: the running cluster's until its reboot; ${configuredLabel} after it)`
+      : configuredLabel,
     connectTimeoutMs: connectTimeout(get, explicitTimeout, pauses),
   };
 }
 
 /** DB_CONNECT_TIMEOUT_MS: unset unless given, or the cluster may pause. A paused cluster holds
- *  the first connection while it resumes ("up to 15 seconds", AURORA_RESUME_SECONDS), so the
- *  timeout must outlast that; and a connect plus a write must fit in ingest-fn's 30 s. */
+ *  the first connection while it resumes, 30 s or more after a pause longer than a day
+ *  (AURORA_RESUME_SECONDS), so the timeout must be at least that; ingest-fn's timeout is sized
+ *  from it (ingestFunctionTimeoutMs), up to ingest-fn's own ceiling of a minute. */
 function connectTimeout(get: Lookup, explicit: string | undefined, pauses: boolean): number | undefined {
-  const ceiling = INGEST_FUNCTION_TIMEOUT_MS - INGEST_DEFAULT_WRITE_TIMEOUT_MS;
   if (explicit === undefined) return pauses ? PAUSED_CONNECT_TIMEOUT_MS : undefined;
-  const ms = whole(get, 'dbConnectTimeoutMs', INGEST_DEFAULT_CONNECT_TIMEOUT_MS, 10, ceiling);
-  const resume = AURORA_RESUME_SECONDS.seconds * 1000;
-  if (pauses && ms <= resume) {
+  const ms = whole(get, 'dbConnectTimeoutMs', INGEST_DEFAULT_CONNECT_TIMEOUT_MS, 10, INGEST_MAX_CONNECT_TIMEOUT_MS);
+  if (pauses && ms < PAUSED_CONNECT_TIMEOUT_MS) {
     throw new ConfigError(
       'dbConnectTimeoutMs',
       String(ms),
-      `minCapacity=0 lets the cluster pause, and the first connection waits while it resumes (up to ` +
-        `${AURORA_RESUME_SECONDS.seconds} s, ${AURORA_RESUME_SECONDS.source}); expected more than ${resume} ` +
-        `(at most ${ceiling}, so that a connect and a write fit in ingest-fn's ${INGEST_FUNCTION_TIMEOUT_MS / 1000} s)`,
+      `minCapacity=0 lets the cluster pause, and after a pause longer than a day the first connection waits ` +
+        `${AURORA_RESUME_SECONDS.afterADaySeconds} s or more while it resumes; AWS recommends "connection timeouts ` +
+        `to 30 seconds or more" (${AURORA_RESUME_SECONDS.source}); expected ${PAUSED_CONNECT_TIMEOUT_MS} to ` +
+        `${INGEST_MAX_CONNECT_TIMEOUT_MS}`,
     );
   }
   return ms;

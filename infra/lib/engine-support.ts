@@ -12,7 +12,12 @@ export interface PinnedMinor {
   readonly endOfStandardSupport: string;
   /** Where the date comes from, and how exact it is. */
   readonly source: string;
+  /** What happens to a database still on it after the date. */
+  readonly afterEnd?: string;
 }
+
+/** RDS for MySQL, after a minor's end of standard support. */
+const MYSQL_MINOR_AFTER_END = 'RDS refuses new instances of it and upgrades running ones in their maintenance window';
 
 /**
  * The minors `mysqlVersion` may pin, newest first. AWS lists a new minor's date as a month
@@ -23,6 +28,7 @@ export const PINNED_MINORS: readonly PinnedMinor[] = [
   {
     version: '8.4.10',
     endOfStandardSupport: '2027-07-01',
+    afterEnd: MYSQL_MINOR_AFTER_END,
     // Estimated, not read from the page: RDS gives a minor about twelve months of standard
     // support from its RDS release (MySQL 8.4.10: community release July 2026). Replace it with
     // the page's date (or `aws rds describe-db-engine-versions`) when it is at hand.
@@ -30,8 +36,11 @@ export const PINNED_MINORS: readonly PinnedMinor[] = [
   },
 ];
 
-/** The last day RDS MySQL 8.0 (every minor) had standard support; Extended Support bills after. */
+/** The last day RDS MySQL 8.0 (every minor) had standard support; Extended Support bills after.
+ *  RDS for MySQL's date only: Aurora MySQL 3 (MySQL 8.0-compatible) has its own calendar
+ *  (aurora-support.ts). https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/extended-support.html */
 export const MYSQL_80_END_OF_STANDARD_SUPPORT = '2026-07-31';
+export const MYSQL_EXTENDED_SUPPORT_PAGE = 'https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/extended-support.html';
 
 /** How long before a pinned minor's date CI starts failing, so there is time to move. */
 export const SUPPORT_WARNING_DAYS = 90;
@@ -50,6 +59,48 @@ export function pinnedMinor(version: string): PinnedMinor | undefined {
 /** The entry of `version` in either engine's table of pinned minors. */
 export function findPinnedMinor<M extends PinnedMinor>(minors: readonly M[], version: string): M | undefined {
   return minors.find((m) => m.version === version);
+}
+
+/** When an RDS MySQL minor leaves standard support, from RDS for MySQL's own pages: the table's
+ *  date, or for any 8.0 minor the major version's (31 July 2026), undefined for a minor the
+ *  stack has no date for. */
+export function mysqlStandardSupportEnd(version: string): PinnedMinor | undefined {
+  const pinned = pinnedMinor(version);
+  if (pinned) return pinned;
+  if (/^8\.0\.\d+$/.test(version)) {
+    return {
+      version,
+      endOfStandardSupport: MYSQL_80_END_OF_STANDARD_SUPPORT,
+      source: `${MYSQL_EXTENDED_SUPPORT_PAGE} (RDS for MySQL 8.0, every minor)`,
+      afterEnd: 'RDS enrolls an 8.0 instance in Extended Support, billed per vCPU-hour on top of the instance',
+    };
+  }
+  return undefined;
+}
+
+/** The newest minor of `minors` still in standard support `today`, to pin instead. */
+export function replacementMinor(minors: readonly PinnedMinor[], today: Date): PinnedMinor | undefined {
+  return minors.find((m) => daysOfStandardSupportLeft(m, today) > 0);
+}
+
+/** Why pinning `minor` is refused on `today` (its standard support is over), naming the minor to
+ *  pin instead; undefined while it is supported. `label` names the engine ("RDS MySQL"), `key`
+ *  the setting that pins it. */
+export function supportEndProblem(
+  label: string,
+  minor: PinnedMinor | undefined,
+  replacements: readonly PinnedMinor[],
+  today: Date,
+): string | undefined {
+  if (!minor || daysOfStandardSupportLeft(minor, today) > 0) return undefined;
+  const next = replacementMinor(replacements, today);
+  const pin = next
+    ? `pin ${next.version} instead (standard support to ${next.endOfStandardSupport}, ${next.source})`
+    : 'no minor in the stack\'s table is still supported: add the current one with its date';
+  return (
+    `${label} ${minor.version} left standard support on ${minor.endOfStandardSupport} (${minor.source})` +
+    `${minor.afterEnd ? `: ${minor.afterEnd}` : ''}; ${pin}`
+  );
 }
 
 /** One parameter as RDS stores it for the mysql8.4 family. */

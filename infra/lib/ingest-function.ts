@@ -10,7 +10,17 @@ import { Placement, placedIn } from './network';
 import { IngestProxy } from './proxy';
 import { workspaceFunction } from './rust-function';
 
-const TIMEOUT = Duration.seconds(30);
+/** "MaximumConcurrency: Limits the number of concurrent instances that the Amazon SQS event
+ *  source can invoke ... Valid Range: Minimum value of 2. Maximum value of 1000."
+ *  https://docs.aws.amazon.com/lambda/latest/dg/API_ScalingConfig.html */
+export const SQS_MAX_CONCURRENCY = { min: 2, max: 1000 } as const;
+
+/** The SQS mapping's MaximumConcurrency: half of ingest-fn's reservation, leaving the other half
+ *  to the Function URL and direct invokes, within what Lambda accepts. */
+export function queueMaxConcurrency(ingestConcurrency: number): number {
+  const half = Math.floor(ingestConcurrency / 2);
+  return Math.min(SQS_MAX_CONCURRENCY.max, Math.max(SQS_MAX_CONCURRENCY.min, half));
+}
 
 export interface IngestFunctionProps {
   readonly database: Database;
@@ -21,10 +31,12 @@ export interface IngestFunctionProps {
   readonly proxy?: IngestProxy;
 }
 
-/** ingest-fn: a Function URL (IAM auth) and an SQS queue in front of the events table. */
+/** ingest-fn: a Function URL (IAM auth, where Lambda offers them) and an SQS queue in front of
+ *  the events table. */
 export class IngestFunction extends Construct {
   readonly function: lambda.Function;
-  readonly url: lambda.FunctionUrl;
+  /** Unset where Lambda offers no Function URLs (config.functionUrl). */
+  readonly url?: lambda.FunctionUrl;
   readonly queue: sqs.Queue;
   /** Where the queue puts an event after maxReceiveCount failed receives. */
   readonly deadLetters: sqs.Queue;
@@ -33,6 +45,9 @@ export class IngestFunction extends Construct {
   constructor(scope: Construct, id: string, props: IngestFunctionProps) {
     super(scope, id);
     const { database, config, placement, proxy } = props;
+    // Every attempt of one write fits (engine-config.ts, ingestFunctionTimeoutMs): 30 s by
+    // default, longer where a paused cluster's resume takes the connect timeout to 30 s.
+    const timeout = Duration.seconds(config.ingestTimeoutSeconds);
     const environment = database.environment();
     // Where its embedded-metric-format lines go; the alarms and the dashboard read the same.
     environment.METRICS_NAMESPACE = config.metricsNamespace;
@@ -55,7 +70,7 @@ export class IngestFunction extends Construct {
       architecture: config.architecture,
       description: 'Writes events into the RDS MySQL events table',
       memorySize: 256,
-      timeout: TIMEOUT,
+      timeout,
       // Each environment holds at most DB_POOL_MAX connections, so this caps the
       // connections ingest-fn can open (see the README for the arithmetic).
       reservedConcurrentExecutions: config.ingestConcurrency,
@@ -74,7 +89,9 @@ export class IngestFunction extends Construct {
       database.requireIngestSecret().grantRead(this.function);
     }
 
-    this.url = this.function.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.AWS_IAM });
+    if (config.functionUrl) {
+      this.url = this.function.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.AWS_IAM });
+    }
 
     const dlq = deadLetterQueue(this, 'DeadLetters');
     this.deadLetters = dlq;
@@ -82,7 +99,7 @@ export class IngestFunction extends Construct {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       // Lambda's advice: six times the function timeout, so retries don't overlap.
-      visibilityTimeout: Duration.seconds(TIMEOUT.toSeconds() * 6),
+      visibilityTimeout: Duration.seconds(timeout.toSeconds() * 6),
       deadLetterQueue: { queue: dlq, maxReceiveCount: 5 },
     });
     this.queueSource = this.function.addEventSourceMapping('QueueSource', {
@@ -90,8 +107,7 @@ export class IngestFunction extends Construct {
       batchSize: 100,
       maxBatchingWindow: Duration.seconds(1),
       reportBatchItemFailures: true,
-      // Leaves half of the reserved concurrency to the Function URL and direct invokes.
-      maxConcurrency: Math.max(2, Math.floor(config.ingestConcurrency / 2)),
+      maxConcurrency: queueMaxConcurrency(config.ingestConcurrency),
     });
     this.queue.grantConsumeMessages(this.function);
   }

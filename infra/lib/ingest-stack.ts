@@ -1,5 +1,5 @@
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import { Aspects, CfnOutput, Stack, StackProps } from 'aws-cdk-lib';
+import { Annotations, Aspects, CfnOutput, Stack, StackProps } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { StackConfig } from './config';
 import { Database } from './database';
@@ -20,6 +20,8 @@ export interface IngestStackProps extends StackProps {
 
 /** The whole reference stack: network, database, sg-sync-fn (public mode), migrate, ingest-fn. */
 export class IngestStack extends Stack {
+  /** The validated settings the stack was built from. */
+  readonly config: StackConfig;
   readonly network: Network;
   readonly database: Database;
   readonly sync?: SyncFunction;
@@ -31,6 +33,8 @@ export class IngestStack extends Stack {
   constructor(scope: Construct, id: string, props: IngestStackProps) {
     super(scope, id, props);
     const config = props.config;
+    this.config = config;
+    for (const notice of config.notices) Annotations.of(this).addWarningV2(`lambda-rds-ingest:${notice.id}`, notice.message);
     this.network = new Network(this, 'Network', { mode: config.mode });
     const database = new Database(this, 'Database', { network: this.network, config });
     this.database = database;
@@ -64,10 +68,10 @@ export class IngestStack extends Stack {
     }
     // No traffic before the schema exists, and no new ingest code or settings before migrate ran
     // on every deploy (CloudFormation updates a resource after the ones it depends on): the
-    // function itself waits, not only its Function URL and queue mapping.
+    // function itself waits, not only its Function URL (where there is one) and queue mapping.
     this.migrations.trigger.executeBefore(
       this.ingest.function.node.defaultChild as Construct,
-      this.ingest.url,
+      ...(this.ingest.url ? [this.ingest.url] : []),
       this.ingest.queueSource,
     );
 
@@ -86,7 +90,7 @@ export class IngestStack extends Stack {
     });
 
     new CfnOutput(this, 'IngestFunctionName', { value: this.ingest.function.functionName });
-    new CfnOutput(this, 'IngestFunctionUrl', { value: this.ingest.url.url });
+    if (this.ingest.url) new CfnOutput(this, 'IngestFunctionUrl', { value: this.ingest.url.url });
     new CfnOutput(this, 'IngestQueueUrl', { value: this.ingest.queue.queueUrl });
     new CfnOutput(this, 'MigrateFunctionName', { value: this.migrations.function.functionName });
     if (this.sync) {

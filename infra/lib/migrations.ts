@@ -50,6 +50,15 @@ export class Migrations extends Construct {
       layers: [database.caLayer],
       environment,
       ...placedIn(placement),
+      // The version the trigger runs names the database it migrates. A change CloudFormation makes
+      // by replacing the database (a new engine, storage encryption, subnet group, ...) gives it a
+      // new resource id, and a version's Description is "Update requires: Replacement": a new
+      // version is published from the function as updated with the new endpoint, the trigger's
+      // HandlerArn changes, and migrate runs against the new database before ingest-fn (which
+      // waits for the trigger) takes its new settings. Without it the version stays, its snapshot
+      // still names the old endpoint, and nothing migrates the new, empty database.
+      // https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-version.html#cfn-lambda-version-description
+      currentVersionOptions: { description: `migrate for database ${database.server.identity}` },
     });
     database.secret.grantRead(this.function);
     database.ingestSecret?.grantRead(this.function);

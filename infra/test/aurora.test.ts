@@ -13,9 +13,10 @@ import {
   SERVERLESS_V2_MAX_CONNECTIONS,
   auroraParameterProblem,
   auroraPinnedMinor,
+  ltsEndOfStandardSupport,
   serverlessV2DefaultMaxConnections,
 } from '../lib/aurora-support';
-import { PAUSED_CONNECT_TIMEOUT_MS } from '../lib/engine-config';
+import { INGEST_WRITE_ATTEMPTS, PAUSED_CONNECT_TIMEOUT_MS, ingestFunctionTimeoutMs } from '../lib/engine-config';
 import { SUPPORT_WARNING_DAYS, daysOfStandardSupportLeft } from '../lib/engine-support';
 import { Synthesized, findOne, functionNamed, idsOf, reaches, statementsOf, synth, synthEveryMode, triggerOf } from './helpers';
 
@@ -28,7 +29,8 @@ const AURORA_MODES: [string, Record<string, string>][] = [
 ];
 const { synthesized, everyMode } = synthEveryMode(AURORA_MODES);
 const publicIam = synthesized.get('aurora, public, iam') as Synthesized;
-const paused = synth({ ...AURORA, minCapacity: '0', auroraReaders: '1' });
+// Auto-pause needs the vpc mode (a public writer is woken by every scan of its port).
+const paused = synth({ ...AURORA, mode: 'vpc', minCapacity: '0', auroraReaders: '1' });
 const provisioned = synth({ ...AURORA, auroraInstanceClass: 'r7g.large', protectDatabase: 'false' });
 const mysql = synth({});
 
@@ -175,25 +177,43 @@ describe.each(everyMode)('%s', (mode, s) => {
   });
 
   // "For Aurora, use WRITER or READER role metrics to set up alarms instead of relying on
-  // metrics for specific DB instances"; the cluster volume grows by itself, so there is no
-  // FreeStorageSpace alarm; ACUUtilization "approaches a value of 100.0" when the instance "has
-  // scaled up as high as it can".
+  // metrics for specific DB instances": connections by the writer role. The cluster volume grows
+  // by itself, so there is no FreeStorageSpace alarm. Capacity: AWS's metrics reference lists
+  // ACUUtilization among the instance-level metrics, and the Serverless v2 page queries it "--dimensions
+  // Name=DBInstanceIdentifier"; ServerlessDatabaseCapacity is documented for the cluster too: "As a
+  // cluster-level metric, it represents the average of the ServerlessDatabaseCapacity values of all
+  // the Aurora Serverless v2 DB instances in the cluster". The capacity alarm watches that, at 90 %
+  // of maxCapacity in ACUs.
   // https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/creating_alarms.html
+  // https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/Aurora.AuroraMonitoring.Metrics.html
   // https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-serverless-v2.setting-capacity.html#aurora-serverless-v2.viewing.monitoring
-  test('CloudWatch: database alarms on the writer role, capacity instead of free storage', () => {
+  test('CloudWatch: connections on the writer role, capacity on the cluster\'s documented dimension, no free storage', () => {
     const [clusterId] = clusterOf(s);
     const alarms = idsOf(s.json, 'AWS::CloudWatch::Alarm').map((id) => s.json.Resources[id].Properties);
     const rds = alarms.filter((a) => a.Namespace === 'AWS/RDS');
-    expect(rds.map((a) => a.MetricName).sort()).toEqual(['ACUUtilization', 'DatabaseConnections']);
-    for (const a of rds) {
-      expect(a.Dimensions).toEqual([
-        { Name: 'DBClusterIdentifier', Value: { Ref: clusterId } },
-        { Name: 'Role', Value: 'WRITER' },
-      ]);
-    }
-    expect(rds.find((a) => a.MetricName === 'DatabaseConnections').Threshold).toBe(130);
+    expect(rds.map((a) => a.MetricName).sort()).toEqual(['DatabaseConnections', 'ServerlessDatabaseCapacity']);
+    const connections = rds.find((a) => a.MetricName === 'DatabaseConnections');
+    expect(connections.Dimensions).toEqual([
+      { Name: 'DBClusterIdentifier', Value: { Ref: clusterId } },
+      { Name: 'Role', Value: 'WRITER' },
+    ]);
+    expect(connections.Threshold).toBe(130);
+    const capacity = rds.find((a) => a.MetricName === 'ServerlessDatabaseCapacity');
+    expect(capacity).toMatchObject({
+      Dimensions: [{ Name: 'DBClusterIdentifier', Value: { Ref: clusterId } }],
+      Statistic: 'Average',
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      Threshold: 3.6,
+    });
+    // No alarm on ACUUtilization by a dimension set AWS does not document for it.
+    expect(alarms.filter((a) => a.MetricName === 'ACUUtilization')).toEqual([]);
     const body = JSON.stringify(findOne(s.json, 'AWS::CloudWatch::Dashboard', () => true)[1].Properties.DashboardBody);
     expect(body).toContain('ServerlessDatabaseCapacity');
+    // The dashboard shows ACUUtilization per instance, by DBInstanceIdentifier.
+    for (const [instanceId] of instancesOf(s)) {
+      expect(body).toContain(`\\"ACUUtilization\\",\\"DBInstanceIdentifier\\",\\"",{"Ref":"${instanceId}"}`);
+    }
+    expect(body).not.toContain('ACUUtilization\\",\\"DBClusterIdentifier');
     expect(body).not.toContain('FreeStorageSpace');
   });
 });
@@ -233,6 +253,49 @@ describe('connections', () => {
   });
 });
 
+describe('capacity changes and reboots', () => {
+  // Changing the capacity range: "The max_connections parameter still reflects the value from the
+  // former maximum capacity. Resetting that value requires rebooting the DB instance, because
+  // max_connections is a static parameter for Aurora Serverless v2." ingest-fn's reserved
+  // concurrency changes with the deploy, so it follows the max_connections the running cluster
+  // has (dbMaxConnectionsApplied) until the operator states the new one after the reboot.
+  // https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-serverless-v2.setting-capacity.html#aurora-serverless-v2-examples-setting-capacity-range-walkthrough-ams
+  test('Aurora: raising maxCapacity keeps ingest concurrency at the running max_connections, and synth names the order', () => {
+    // Deploy 1: maxCapacity 4, 135 connections; the operator raises it to 8 (1000) and states 135.
+    const raise = { ...AURORA, maxCapacity: '8', dbMaxConnectionsApplied: '135' };
+    expect(config(raise)()).toMatchObject({
+      dbMaxConnections: 135,
+      dbMaxConnectionsConfigured: 1000,
+      dbMaxConnectionsApplied: 135,
+      ingestConcurrency: 125,
+    });
+    const s = synth(raise);
+    expect(functionNamed(s.json, 'ingest-fn')[1].Properties.ReservedConcurrentExecutions).toBe(125);
+    expect(clusterOf(s)[1].Properties.ServerlessV2ScalingConfiguration.MaxCapacity).toBe(8);
+    Annotations.fromStack(s.stack).hasWarning(
+      '*',
+      Match.stringLikeRegexp(
+        'running cluster has 135 \\(dbMaxConnectionsApplied\\).*configures 1000.*1\\. deploy the capacity.*2\\. reboot the writer.*3\\. deploy again with -c dbMaxConnectionsApplied=1000',
+      ),
+    );
+    // More than the running server allows is refused, naming it.
+    expect(config({ ...raise, ingestConcurrency: '126' })).toThrow(/max_connections 135 \(dbMaxConnectionsApplied.*at most 125/);
+    // Deploy 3, after the reboot: the new value, and no warning.
+    const after = synth({ ...AURORA, maxCapacity: '8', dbMaxConnectionsApplied: '1000' });
+    expect(functionNamed(after.json, 'ingest-fn')[1].Properties.ReservedConcurrentExecutions).toBe(900);
+    Annotations.fromStack(after.stack).hasNoWarning('*', Match.stringLikeRegexp('dbMaxConnectionsApplied'));
+    // Lowering: the lower configured value rules at once, and the reboot is still named.
+    const lower = config({ ...AURORA, dbMaxConnections: '200', dbMaxConnectionsApplied: '400' })();
+    expect(lower).toMatchObject({ dbMaxConnections: 200, ingestConcurrency: 190 });
+    expect(lower.notices.map((n) => n.id)).toContain('max-connections-pending-reboot');
+    // The proxy's pool follows the running value too.
+    const proxied = config({ ...raise, mode: 'vpc', proxy: 'true' })();
+    expect(proxied.proxy?.databaseConnections).toBeLessThanOrEqual(135);
+    // RDS MySQL applies max_connections without a reboot: the setting is Aurora's only.
+    expect(config({ dbMaxConnectionsApplied: '100' })).toThrow(/dbMaxConnectionsApplied="100": applies only to engine=aurora-mysql.*dynamic/);
+  });
+});
+
 describe('capacity and auto-pause', () => {
   // ServerlessV2ScalingConfiguration: ACUs "in half-step increments"; MinCapacity from 0 where
   // auto-pause is supported; MaxCapacity up to 256, and "must be higher than 0.5 ACUs ... Use a
@@ -260,30 +323,71 @@ describe('capacity and auto-pause', () => {
     expect(config({ ...AURORA, minCapacity: '0', auroraVersion: '3.07.1' })).toThrow(
       /minCapacity="0": auto-pause .* needs Aurora MySQL 3.08.0 or later, and auroraVersion is 3.07.1/,
     );
-    expect(config({ ...AURORA, minCapacity: '0', auroraVersion: '3.08.0' })().aurora?.minCapacity).toBe(0);
+    expect(config({ ...AURORA, mode: 'vpc', minCapacity: '0', auroraVersion: '3.08.0' })().aurora?.minCapacity).toBe(0);
   });
 
-  // "It can take up to 15 seconds for the database to resume": the first connection after a
-  // pause waits that long, so DB_CONNECT_TIMEOUT_MS (ingest-fn's default 3 s) must outlast it,
-  // and a connect plus a write (5 s) must fit in ingest-fn's timeout.
-  // https://aws.amazon.com/blogs/database/introducing-scaling-to-0-capacity-with-amazon-aurora-serverless-v2/
-  // https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-serverless-v2-auto-pause.html
-  test('Aurora: with minCapacity 0 the connect timeout allows for a resume', () => {
+  // "Because the typical time to resume might be approximately 15 seconds, we recommend that you
+  // adjust any client timeout settings to be longer than 15 seconds"; "If an Aurora Serverless v2
+  // instance remains paused more than 24 hours ... the resume time can be 30 seconds or longer ...
+  // we recommend setting connection timeouts to 30 seconds or more"; "We recommend implementing
+  // retry logic for connections ... For example, you might retry any failed connection three
+  // times." The connect timeout is 30 s where the cluster can pause, and ingest-fn's timeout holds
+  // every attempt its store makes of one write (one more after a lost connection, one more after a
+  // refused login), each a connect and a write (DB_WRITE_TIMEOUT_MS, 5 s).
+  // https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-serverless-v2-auto-pause.html#auto-pause-resuming
+  // https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-serverless-v2-auto-pause.html#auto-pause-waking
+  test('Aurora: with minCapacity 0 the connect timeout is 30 s and ingest-fn\'s timeout holds every attempt', () => {
     const [, cluster] = clusterOf(paused);
     expect(cluster.Properties.ServerlessV2ScalingConfiguration).toEqual({ MinCapacity: 0, MaxCapacity: 4, SecondsUntilAutoPause: 300 });
+    expect(AURORA_RESUME_SECONDS).toMatchObject({ seconds: 15, afterADaySeconds: 30, recommendedConnectTimeoutSeconds: 30 });
+    expect(PAUSED_CONNECT_TIMEOUT_MS).toBe(30_000);
     for (const binary of ['ingest-fn', 'migrate']) {
       expect(Number(envOf(paused, binary).DB_CONNECT_TIMEOUT_MS)).toBe(PAUSED_CONNECT_TIMEOUT_MS);
     }
-    expect(PAUSED_CONNECT_TIMEOUT_MS).toBeGreaterThan(AURORA_RESUME_SECONDS.seconds * 1000);
-    const ingestTimeoutMs = functionNamed(paused.json, 'ingest-fn')[1].Properties.Timeout * 1000;
-    expect(PAUSED_CONNECT_TIMEOUT_MS + 5_000).toBeLessThanOrEqual(ingestTimeoutMs);
-    expect(config({ ...AURORA, minCapacity: '0', dbConnectTimeoutMs: '15000' })).toThrow(
-      /dbConnectTimeoutMs="15000": minCapacity=0 lets the cluster pause.*expected more than 15000/,
+    // Three attempts of a 30 s connect and a 5 s write, and 5 s of margin: 110 s.
+    const [, ingest] = functionNamed(paused.json, 'ingest-fn');
+    expect(INGEST_WRITE_ATTEMPTS).toBe(3);
+    expect(ingest.Properties.Timeout).toBe(110);
+    expect(ingest.Properties.Timeout * 1000).toBeGreaterThanOrEqual(INGEST_WRITE_ATTEMPTS * (PAUSED_CONNECT_TIMEOUT_MS + 5_000));
+    // The queue's visibility timeout follows it ("six times the function timeout").
+    const [, queue] = findOne(paused.json, 'AWS::SQS::Queue', (p) => p.RedrivePolicy !== undefined);
+    expect(queue.Properties.VisibilityTimeout).toBe(6 * 110);
+    // A shorter timeout where the cluster pauses is refused, with AWS's figure; ingest-fn takes up to a minute.
+    expect(config({ ...AURORA, mode: 'vpc', minCapacity: '0', dbConnectTimeoutMs: '29999' })).toThrow(
+      /dbConnectTimeoutMs="29999": minCapacity=0 lets the cluster pause.*30 seconds or more.*expected 30000 to 60000/,
     );
-    expect(config({ ...AURORA, minCapacity: '0', dbConnectTimeoutMs: '18000' })().dbConnectTimeoutMs).toBe(18000);
-    expect(config({ dbConnectTimeoutMs: '25001' })).toThrow(/dbConnectTimeoutMs="25001": expected 10 to 25000/);
-    // The default engine, and a cluster that never pauses, keep ingest-fn's own default.
+    expect(config({ ...AURORA, mode: 'vpc', minCapacity: '0', dbConnectTimeoutMs: '45000' })()).toMatchObject({
+      dbConnectTimeoutMs: 45000,
+      ingestTimeoutSeconds: 155,
+    });
+    expect(config({ dbConnectTimeoutMs: '60001' })).toThrow(/dbConnectTimeoutMs="60001": expected 10 to 60000/);
+    // An explicit timeout on a cluster that never pauses sizes ingest-fn's timeout too.
+    expect(config({ dbConnectTimeoutMs: '25000' })().ingestTimeoutSeconds).toBe(95);
+    expect(ingestFunctionTimeoutMs(undefined)).toBe(30_000);
+    // The default engine, and a cluster that never pauses, keep ingest-fn's own default and 30 s.
     for (const binary of ['ingest-fn', 'migrate']) expect(envOf(mysql, binary).DB_CONNECT_TIMEOUT_MS).toBeUndefined();
+    expect(functionNamed(mysql.json, 'ingest-fn')[1].Properties.Timeout).toBe(30);
+    expect(functionNamed(publicIam.json, 'ingest-fn')[1].Properties.Timeout).toBe(30);
+  });
+
+  // "A connection attempt that doesn't include valid credentials still causes the DB instance to
+  // resume", and "If any user-initiated connections are open to an Aurora Serverless v2 instance,
+  // the instance won't pause": a writer open to the region's EC2 space would be woken by every scan
+  // of its port, and bill as if it could pause while it rarely does.
+  // https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-serverless-v2-auto-pause.html#auto-pause-waking
+  // https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-serverless-v2-auto-pause.html#auto-pause-whynot
+  test('Aurora: auto-pause in the public mode is refused at synth, saying why and what to do', () => {
+    for (const values of [{ ...AURORA, minCapacity: '0' }, { ...AURORA, mode: 'public', minCapacity: '0', dbAuth: 'secret' }]) {
+      expect(config(values)).toThrow(
+        /minCapacity="0": mode=public .*"A connection attempt that doesn't include valid credentials still causes the DB instance to resume".*-c mode=vpc.*minCapacity to 0.5 or more/,
+      );
+    }
+    expect(() => synth({ ...AURORA, minCapacity: '0' })).toThrow(/auto-pause-waking/);
+    // The vpc mode pauses; the public mode with a minimum above 0 never does and is fine.
+    expect(config({ ...AURORA, mode: 'vpc', minCapacity: '0' })().aurora?.minCapacity).toBe(0);
+    expect(config({ ...AURORA, minCapacity: '0.5' })().aurora?.minCapacity).toBe(0.5);
+    // A provisioned cluster never pauses: minCapacity does not apply to it at all.
+    expect(config({ ...AURORA, auroraInstanceClass: 'r7g.large', minCapacity: '0' })).toThrow(/applies only to auroraInstanceClass=serverless/);
   });
 
   // Readers in promotion tiers 0-1 "scale along with the writer" and pause with it.
@@ -376,8 +480,33 @@ describe('destroy and update', () => {
       moveThePin: false,
     });
     for (const m of AURORA_PINNED_MINORS) expect(m.source).toMatch(/^https:\/\/docs\.aws\.amazon\.com\//);
-    // An estimate says so.
-    expect(minor!.source).toMatch(/ESTIMATE/);
+  });
+
+  // "Database clusters that use LTS releases can stay on the same minor version for at least three
+  // years, or until end of standard support for the major version, whichever comes first"; the
+  // current LTS releases include "Aurora MySQL version 3.10.*", first released July 31, 2025.
+  // RDS for MySQL's calendar (8.0's standard support ended 31 July 2026) is not Aurora's.
+  // https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/AuroraMySQL.Update.SpecialVersions.html
+  // https://docs.aws.amazon.com/AmazonRDS/latest/AuroraMySQLReleaseNotes/doc-history.html
+  test('Aurora: the LTS pin follows Aurora\'s own calendar, and a pin past its end is refused with the one to pin', () => {
+    expect(ltsEndOfStandardSupport('2025-07-31')).toBe('2028-07-31');
+    expect(ltsEndOfStandardSupport('2025-07-31', '2028-04-30')).toBe('2028-04-30');
+    expect(ltsEndOfStandardSupport('2025-07-31', '2029-01-31')).toBe('2028-07-31');
+    expect(auroraPinnedMinor('3.10.4')?.endOfStandardSupport).toBe('2028-07-31');
+    expect(auroraPinnedMinor('3.10.4')?.source).toContain('AuroraMySQL.Update.SpecialVersions.html');
+    // After RDS MySQL 8.0's end, Aurora MySQL 3 (MySQL 8.0-compatible) still synthesizes.
+    const afterMysql80 = new Date('2026-12-07T00:00:00Z');
+    expect(loadConfig((k) => AURORA[k as keyof typeof AURORA], 'ap-northeast-1', afterMysql80).aurora?.version).toBe('3.10.4');
+    expect(() => loadConfig(() => undefined, 'ap-northeast-1', afterMysql80)).not.toThrow();
+    expect(() => loadConfig((k) => ({ mysqlVersion: '8.0.46' })[k], 'ap-northeast-1', afterMysql80)).toThrow(/8\.0\.46 left standard support/);
+    // Past the LTS end the pin is refused, with Aurora's consequence; no newer entry means none to name.
+    const afterLts = new Date('2028-08-01T00:00:00Z');
+    expect(() => loadConfig((k) => AURORA[k as keyof typeof AURORA], 'ap-northeast-1', afterLts)).toThrow(
+      /auroraVersion="3\.10\.4": Aurora MySQL 3\.10\.4 left standard support on 2028-07-31 .*Aurora upgrades the cluster to the next LTS release.*no minor in the stack's table is still supported/,
+    );
+    expect(() => synth(AURORA, { today: afterLts })).toThrow(/left standard support/);
+    // The day before, it synthesizes.
+    expect(synth(AURORA, { today: new Date('2028-07-30T00:00:00Z') }).json).toBeDefined();
   });
 });
 

@@ -1,9 +1,14 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { buildApp, cdkJsonContextKeys } from '../lib/app';
 import { ConfigError, loadConfig } from '../lib/config';
+import { KNOWN_SETTINGS, checkContextKeys, isCdkKey, nearestSetting } from '../lib/context-keys';
 
 const config = (values: Record<string, string>) => loadConfig((key) => values[key]);
 
 test('defaults', () => {
-  expect(config({})).toEqual({
+  expect(loadConfig(() => undefined, 'ap-northeast-1')).toEqual({
     mode: 'public',
     dbAuth: 'iam',
     securityGroupPoolSize: 3,
@@ -13,6 +18,10 @@ test('defaults', () => {
     ipSpaceNotifications: true,
     engine: 'mysql',
     dbMaxConnections: 100,
+    dbMaxConnectionsConfigured: 100,
+    dbMaxConnectionsApplied: undefined,
+    dbConnectTimeoutMs: undefined,
+    ingestTimeoutSeconds: 30,
     dbReservedConnections: 10,
     dbPoolMax: 1,
     ingestConcurrency: 90,
@@ -27,6 +36,10 @@ test('defaults', () => {
     architecture: 'arm64',
     alarmEmail: undefined,
     metricsNamespace: 'LambdaRdsIngest',
+    functionUrl: true,
+    proxy: undefined,
+    aurora: undefined,
+    notices: [],
   });
 });
 
@@ -54,4 +67,68 @@ test.each([
 ])('%j is refused, naming the key', (values, message) => {
   expect(() => config(values as Record<string, string>)).toThrow(ConfigError);
   expect(() => config(values as Record<string, string>)).toThrow(message);
+});
+
+describe('context keys', () => {
+  // Context reaches the app merged from `-c`, cdk.json, cdk.context.json and ~/.cdk.json; the CDK
+  // keeps its own keys there too: feature flags ("AWS CDK feature flags are also context values"),
+  // the CLI's `aws:cdk:…`, and cached lookups whose keys carry the account and region
+  // (`availability-zones:account=123456789012:region=eu-central-1`).
+  // https://docs.aws.amazon.com/cdk/v2/guide/context.html
+  test('a misspelled -c key is refused, naming the nearest setting', () => {
+    expect(() => buildApp({ skipBundling: true, context: { region: 'ap-northeast-1', ingestConcurency: '5' } })).toThrow(
+      /context ingestConcurency="5": not a setting of this app, so it would change nothing; did you mean ingestConcurrency\?/,
+    );
+    expect(nearestSetting('dbmaxconnection')).toBe('dbMaxConnections');
+    expect(nearestSetting('Mode')).toBe('mode');
+    expect(nearestSetting('minCapcity')).toBe('minCapacity');
+    expect(() => checkContextKeys({ protectDatabse: 'false' })).toThrow(/did you mean protectDatabase\?/);
+  });
+
+  test('the CDK\'s and the CLI\'s keys, cached lookups, acknowledged notices and cdk.json\'s keys pass', () => {
+    expect(() =>
+      checkContextKeys({
+        '@aws-cdk/core:newStyleStackSynthesis': true,
+        '@aws-cdk/aws-lambda:recognizeLayerVersion': true,
+        'aws:cdk:enable-path-metadata': true,
+        'aws:cdk:version-reporting': false,
+        'aws:cdk:bundling-stacks': [],
+        'availability-zones:account=123456789012:region=ap-northeast-1': ['ap-northeast-1a'],
+        'vpc-provider:account=123456789012:filter.vpc-id=vpc-1:region=eu-west-1:returnAsymmetricSubnets=true': {},
+        'acknowledged-issue-numbers': [32775],
+        region: 'ap-northeast-1',
+        mode: 'vpc',
+      }),
+    ).not.toThrow();
+    // Whatever cdk.json declares passes, read from the file.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdk-json-'));
+    const file = path.join(dir, 'cdk.json');
+    fs.writeFileSync(file, JSON.stringify({ app: 'x', context: { teamTag: 'ops', '@aws-cdk/core:checkSecretUsage': true } }));
+    expect(cdkJsonContextKeys(file)).toEqual(['teamTag', '@aws-cdk/core:checkSecretUsage']);
+    expect(() => checkContextKeys({ teamTag: 'ops' }, cdkJsonContextKeys(file))).not.toThrow();
+    expect(() => checkContextKeys({ teamTag: 'ops' })).toThrow(/context teamTag="ops"/);
+    fs.writeFileSync(file, JSON.stringify({ app: 'x' }));
+    expect(cdkJsonContextKeys(file)).toEqual([]);
+    // ~/.cdk.json, which the CLI merges too, may be absent.
+    expect(cdkJsonContextKeys(path.join(dir, 'absent.json'), true)).toEqual([]);
+    expect(() => cdkJsonContextKeys(path.join(dir, 'absent.json'))).toThrow(/ENOENT/);
+    // The project's own cdk.json: feature flags only today, each passing on its own.
+    for (const key of cdkJsonContextKeys()) expect(isCdkKey(key)).toBe(true);
+  });
+
+  test('KNOWN_SETTINGS is exactly what the app reads', () => {
+    const read = new Set<string>(['region', 'account', 'stackName']); // app.ts
+    const record = (values: Record<string, string>) => (key: string) => {
+      read.add(key);
+      return values[key];
+    };
+    const configurations: Record<string, string>[] = [
+      {},
+      { mode: 'vpc', proxy: 'true', dbAuth: 'secret', alarmEmail: 'ops@example.com', caBundle: '' },
+      { engine: 'aurora-mysql', mode: 'vpc', minCapacity: '0', autoPauseSeconds: '600', dbMaxConnectionsApplied: '135' },
+      { engine: 'aurora-mysql', dbMaxConnections: '400', dbConnectTimeoutMs: '5000' },
+    ];
+    for (const values of configurations) loadConfig(record(values), 'ap-northeast-1');
+    expect([...read].sort()).toEqual([...KNOWN_SETTINGS].sort());
+  });
 });

