@@ -259,8 +259,9 @@ export class Alarms extends Construct {
   }
 
   /** RDS Proxy (`proxy=true`): its pool full, its database target unavailable, client logins
-   *  refused. No alarm on pinned sessions: every ingest-fn session pins (README, RDS Proxy), so
-   *  DatabaseConnectionsCurrentlySessionPinned follows the sessions and the dashboard shows it.
+   *  refused. No alarm on pinned sessions: every ingest-fn session pins (docs/scaling.md, RDS
+   *  Proxy), so DatabaseConnectionsCurrentlySessionPinned follows the sessions and the dashboard
+   *  shows it.
    *  Metrics and their dimension sets: https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy-monitoring.html */
   watchProxy(proxy: IngestProxy): void {
     // The pool is full at the proxy's databaseConnections: every connection it may open
@@ -345,7 +346,7 @@ export class Alarms extends Construct {
       datapointsToAlarm: a.datapointsToAlarm,
       comparisonOperator: a.comparison ?? cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       treatMissingData: a.missing ?? cloudwatch.TreatMissingData.NOT_BREACHING,
-      alarmDescription: `${a.description}. Runbook: README, Runbooks, ${id}.`,
+      alarmDescription: `${a.description}. Runbook: ${runbookLink(id)}`,
     });
     // OK too: the operator learns that it cleared without looking.
     alarm.addAlarmAction(new actions.SnsAction(this.topic));
@@ -363,6 +364,15 @@ interface AlarmSpec {
   readonly datapointsToAlarm?: number;
   readonly comparison?: cloudwatch.ComparisonOperator;
   readonly missing?: cloudwatch.TreatMissingData;
+}
+
+/** Where alarm `id`'s runbook is: docs/operations.md has one heading per alarm, its id
+ *  (`### ProxyPoolFull`), and GitHub anchors a heading at its slug: lower case, spaces to `-`,
+ *  every character but letters, digits, `-` and `_` dropped. The docs test
+ *  (tests/support/tests/docs.rs) holds every alarm id here to such a heading. */
+export function runbookLink(id: string): string {
+  const slug = id.trim().toLowerCase().replace(/ /g, '-').replace(/[^a-z0-9_-]/g, '');
+  return `docs/operations.md#${slug}`;
 }
 
 /** The period of the proxy's per-minute gauges (DatabaseConnections and the like): their "Valid

@@ -365,8 +365,8 @@ export function loadConfig(get: Lookup, region?: string, today: Date = new Date(
     // without connections: AWS lists RDS Proxy as incompatible with auto-pause.
     throw new ConfigError('minCapacity', '0', `auto-pause cannot work behind proxy=true (${AURORA_AUTO_PAUSE_PREREQUISITES}); set minCapacity to 0.5 or more, or deploy without proxy`);
   }
-  // Behind the proxy every ingest-fn session pins its database connection (README, RDS Proxy:
-  // prepared statements pin), so each environment still needs DB_POOL_MAX of the proxy's.
+  // Behind the proxy every ingest-fn session pins its database connection (docs/scaling.md, RDS
+  // Proxy: prepared statements pin), so each environment still needs DB_POOL_MAX of the proxy's.
   const ceiling = Math.floor(
     (proxy ? proxy.databaseConnections : dbMaxConnections - dbReservedConnections) / dbPoolMax,
   );

@@ -41,8 +41,8 @@ const HEIGHT = 6;
 /** One CloudWatch dashboard for the whole stack, in both modes: ingest-fn (rate, errors,
  *  latency, Function URL), its queue and dead letters, the database (connections against
  *  max_connections, CPU and credits, free storage), the alarms' state and, in the public mode,
- *  sg-sync-fn (runs, free rule slots, publication age). Hand-written widgets: see the README
- *  ("Alarms and dashboard") for why not cdk-monitoring-constructs. */
+ *  sg-sync-fn (runs, free rule slots, publication age). Hand-written widgets: docs/operations.md
+ *  ("Alarms and the dashboard") says why not cdk-monitoring-constructs. */
 export class OperationsDashboard extends Construct {
   readonly dashboard: cloudwatch.Dashboard;
 

@@ -99,7 +99,7 @@ export class DatabaseCluster extends rds.DatabaseCluster {
     Annotations.of(this).addWarningV2(
       'lambda-rds-ingest:aurora-is-a-new-database',
       'engine=aurora-mysql creates a new, empty Aurora cluster. Deployed over a stack that ran engine=mysql, ' +
-        'the RDS instance is replaced, not migrated: move the data first (README, Aurora MySQL).',
+        'the RDS instance is replaced, not migrated: move the data first (docs/scaling.md#aurora-mysql, "Switching engine").',
     );
   }
 

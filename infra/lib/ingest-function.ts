@@ -72,7 +72,7 @@ export class IngestFunction extends Construct {
       memorySize: 256,
       timeout,
       // Each environment holds at most DB_POOL_MAX connections, so this caps the
-      // connections ingest-fn can open (see the README for the arithmetic).
+      // connections ingest-fn can open (docs/scaling.md, Connections: the arithmetic).
       reservedConcurrentExecutions: config.ingestConcurrency,
       layers: [database.caLayer],
       environment,

@@ -58,7 +58,8 @@ const byPath: Record<string, Acknowledgement[]> = {
       id: 'CloudFormation-Validate::W9011',
       reason:
         'public mode: the function runs outside any VPC, so the instance must be public; its ' +
-        'groups admit only the EC2 ranges of the region (see README). The vpc mode makes it private',
+        'groups admit only the EC2 ranges of the region (docs/decisions/outside-the-vpc.md). The ' +
+        'vpc mode makes it private',
     },
   ],
   // engine=aurora-mysql (lib/database-cluster.ts).
@@ -80,8 +81,8 @@ const byPath: Record<string, Acknowledgement[]> = {
       id: 'CloudFormation-Validate::W9011',
       reason:
         'public mode: the function runs outside any VPC, so the writer (and any reader) must be ' +
-        'public; the cluster\'s groups admit only the EC2 ranges of the region (see README). The ' +
-        'vpc mode makes them private',
+        'public; the cluster\'s groups admit only the EC2 ranges of the region ' +
+        '(docs/decisions/outside-the-vpc.md). The vpc mode makes them private',
     },
   ],
   'Database/Cluster/Secret': [ADMIN_SECRET_ROTATION],

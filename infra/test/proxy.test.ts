@@ -1,5 +1,8 @@
 // RDS Proxy in the vpc mode (`-c proxy=true`): every AWS rule the proxy depends on, on the
 // synthesized templates of both dbAuth settings, each citing AWS's page.
+import * as fs from 'fs';
+import * as path from 'path';
+import { runbookLink } from '../lib/alarms';
 import { ConfigError, loadConfig } from '../lib/config';
 import { databaseParameters } from '../lib/database-parameters';
 import { RDS_PROXY_UNAVAILABLE } from '../lib/regions';
@@ -33,6 +36,26 @@ const instanceOf = (s: Synthesized) => findOne(s.json, 'AWS::RDS::DBInstance', (
 const parametersOf = (s: Synthesized) =>
   s.json.Resources[instanceOf(s)[1].Properties.DBParameterGroupName.Ref].Properties.Parameters;
 const groupId = (id: string) => ({ 'Fn::GetAtt': [id, 'GroupId'] });
+
+/** The anchors GitHub gives the headings of docs/operations.md (lower case, spaces to `-`, every
+ *  character but letters, digits, `-` and `_` dropped; a repeated heading gets `-1`, `-2`, ...),
+ *  where each alarm's description sends the operator. */
+function operationsAnchors(): Set<string> {
+  const text = fs.readFileSync(path.join(__dirname, '..', '..', 'docs', 'operations.md'), 'utf8');
+  const seen = new Map<string, number>();
+  const anchors = new Set<string>();
+  let fenced = false;
+  for (const line of text.split('\n')) {
+    if (/^\s*(```|~~~)/.test(line)) fenced = !fenced;
+    const m = fenced ? null : /^#{1,6} (.+?)\s*#*\s*$/.exec(line);
+    if (!m) continue;
+    const slug = m[1].toLowerCase().replace(/ /g, '-').replace(/[^\p{L}\p{N}_-]/gu, '');
+    const n = seen.get(slug) ?? 0;
+    anchors.add(n === 0 ? slug : `${slug}-${n}`);
+    seen.set(slug, n + 1);
+  }
+  return anchors;
+}
 
 /** Every statement of a role's policies. */
 function roleStatements(s: Synthesized, role: string): any[] {
@@ -106,7 +129,7 @@ describe('config', () => {
     );
   });
 
-  // Pinned sessions hold one database connection per client connection (README, RDS Proxy).
+  // Pinned sessions hold one database connection per client connection (docs/scaling.md, RDS Proxy).
   test('a reservation larger than the proxy\'s pool is refused, naming the pool', () => {
     expect(() => config({ mode: 'vpc', proxy: 'true', proxyMaxConnectionsPercent: '50', ingestConcurrency: '60' })).toThrow(
       /ingestConcurrency="60": 60 environments x 1 pinned sessions exceed the proxy's 50 database connections \(proxyMaxConnectionsPercent 50 % of dbMaxConnections 100\); at most 50/,
@@ -294,13 +317,29 @@ describe.each(everyMode)('%s', (mode, s) => {
     // Period 60 and Period x EvaluationPeriods within a day, as PutMetricAlarm takes them, and
     // each notifies the one topic when it fires and when it clears.
     // https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html
+    // Each names its runbook: the anchor of its own heading in docs/operations.md.
     const topic = findOne(s.json, 'AWS::SNS::Topic', () => true)[0];
-    for (const a of [on('DatabaseConnections'), on('ClientConnectionsSetupFailedAuth'), on('AvailabilityPercentage')]) {
+    const anchors = operationsAnchors();
+    for (const [metric, runbook] of [
+      ['DatabaseConnections', 'proxypoolfull'],
+      ['ClientConnectionsSetupFailedAuth', 'proxyclientauthfailures'],
+      ['AvailabilityPercentage', 'proxyunavailable'],
+    ]) {
+      const a = on(metric);
       expect(a.Period % 60).toBe(0);
       expect(a.Period * a.EvaluationPeriods).toBeLessThanOrEqual(86400);
       expect(a.AlarmActions).toEqual([{ Ref: topic }]);
       expect(a.OKActions).toEqual([{ Ref: topic }]);
-      expect(a.AlarmDescription).toMatch(/Runbook: README, Runbooks, Proxy[A-Za-z]+\./);
+      expect(a.AlarmDescription).toMatch(new RegExp(`\\. Runbook: docs/operations\\.md#${runbook}$`));
+      expect(anchors).toContain(runbook);
+    }
+    // Every other alarm of the stack too, and the link is GitHub's slug of the heading.
+    expect(runbookLink('ProxyPoolFull')).toBe('docs/operations.md#proxypoolfull');
+    expect(runbookLink('A Runbook (v2)')).toBe('docs/operations.md#a-runbook-v2');
+    for (const a of alarms) {
+      const link = /Runbook: docs\/operations\.md#([a-z0-9_-]+)$/.exec(a.AlarmDescription);
+      expect(link).not.toBeNull();
+      expect(anchors).toContain(link![1]);
     }
     // The instance's own connection alarm stays, on the instance.
     const instanceAlarm = alarms.filter((a) => a.MetricName === 'DatabaseConnections' && a.Dimensions[0].Name === 'DBInstanceIdentifier');
