@@ -1,7 +1,8 @@
 # Sourced by the scripts in tests/ and infra/: the cache folder, the cargo target folder, the
 # project's Python virtualenv (moto, cfn-lint, cargo-lambda: on PATH after ensure_venv), and the
-# checks that a MySQL answers. moto's server is started by the Rust code that uses it
-# (test_support::moto), one per test binary or local stack, and stops with it.
+# checks that a MySQL answers and lets the tests' account in. moto's server is started by the
+# Rust code that uses it (test_support::moto), one per test binary or local stack, and stops
+# with it.
 # shellcheck shell=bash
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -10,10 +11,11 @@ mkdir -p "$cache"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$cache/target}
 venv=$cache/venv
 
-# Installs tests/requirements.txt into the virtualenv when it changed since the last install.
+# Installs tests/requirements.txt into the virtualenv when it (or requirements-check.txt, which
+# it includes) changed since the last install.
 ensure_venv() {
     local stamp=$venv/.requirements.sha256 want
-    want=$(sha256sum "$root/tests/requirements.txt" | cut -d' ' -f1)
+    want=$(cat "$root/tests/requirements.txt" "$root/tests/requirements-check.txt" | sha256sum | cut -d' ' -f1)
     if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
         echo "installing tests/requirements.txt into $venv" >&2
         python3 -m venv "$venv"
@@ -21,6 +23,59 @@ ensure_venv() {
         echo "$want" >"$stamp"
     fi
     export PATH=$venv/bin:$PATH
+}
+
+# Installs only tests/requirements-check.txt (PyMySQL, seconds on a fresh machine) into the same
+# virtualenv, for require_mysql's login check before ensure_venv installs everything else.
+ensure_check_venv() {
+    local stamp=$venv/.requirements-check.sha256 want
+    want=$(sha256sum "$root/tests/requirements-check.txt" | cut -d' ' -f1)
+    if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+        echo "installing tests/requirements-check.txt into $venv" >&2
+        python3 -m venv "$venv" &&
+            "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$root/tests/requirements-check.txt" || {
+            echo "installing tests/requirements-check.txt (PyMySQL, for the login check) failed" >&2
+            return 1
+        }
+        echo "$want" >"$stamp"
+    fi
+}
+
+# The Node.js infra/ runs on when the machine's is older than 22 (20 reached its end of life on
+# 2026-04-30): an LTS release from npm's node-linux-<arch> package, which ships only the node
+# binary, so the machine's npm and npx run on it through their `#!/usr/bin/env node`.
+node_version=24.22.3
+
+# Puts a Node.js 22 or newer first on PATH: the machine's when it is recent enough, else
+# node_version, installed once under the cache folder (no global install).
+ensure_node() {
+    local have major arch dir
+    have=$(node --version 2>/dev/null)
+    major=${have#v}
+    major=${major%%.*}
+    [[ $major =~ ^[0-9]+$ ]] && [ "$major" -ge 22 ] && return 0
+    case $(uname -m) in
+    x86_64) arch=x64 ;;
+    aarch64 | arm64) arch=arm64 ;;
+    *)
+        echo "node ${have:-(none)} is older than 22 and npm has no node-linux package for $(uname -m):" \
+            "install Node.js 22 or newer" >&2
+        return 1
+        ;;
+    esac
+    dir=$cache/node-$node_version
+    if ! "$dir/node_modules/node-linux-$arch/bin/node" --version >/dev/null 2>&1; then
+        echo "node ${have:-(none)} is older than 22: installing node-linux-$arch@$node_version into $dir" >&2
+        # Into a scratch folder first, so an interrupted install is never taken for a finished one.
+        rm -rf "$dir.partial"
+        npm install --prefix "$dir.partial" --no-audit --no-fund --loglevel=error \
+            "node-linux-$arch@$node_version" || {
+            echo "npm install node-linux-$arch@$node_version failed: install Node.js 22 or newer" >&2
+            return 1
+        }
+        rm -rf "$dir" && mv "$dir.partial" "$dir" || return 1
+    fi
+    export PATH=$dir/node_modules/node-linux-$arch/bin:$PATH
 }
 
 # Installs the CDK app's packages (`npm ci`) when infra/package-lock.json changed since.
@@ -59,12 +114,19 @@ docker_answers() {
 }
 
 # require_mysql: within seconds, before anything is built, that the tests will have a MySQL:
-# DATABASE_URL answering, or (without DATABASE_URL) Docker for a testcontainers MySQL
-# (TESTCONTAINERS_MYSQL_IMAGE, default mysql:8.4). Otherwise says what is missing and fails.
+# DATABASE_URL answering and letting its account in with the grants the tests need, on a server
+# no older than MySQL 8.4 or MariaDB 10.11; or (without DATABASE_URL) Docker for a
+# testcontainers MySQL (TESTCONTAINERS_MYSQL_IMAGE, default mysql:8.4). Otherwise says in one
+# line what is missing and fails.
 require_mysql() {
     local image=${TESTCONTAINERS_MYSQL_IMAGE:-mysql:8.4}
     if [ -n "${DATABASE_URL:-}" ]; then
-        mysql_answers "$DATABASE_URL" && return 0
+        if mysql_answers "$DATABASE_URL"; then
+            # Then the login the tests will make: the version, the password, the database and
+            # the grants, each failure said in one line (tests/mysql-check.py).
+            ensure_check_venv && "$venv/bin/python" "$root/tests/mysql-check.py"
+            return
+        fi
         echo "DATABASE_URL=$(sed 's#//\([^:/@]*\):[^@]*@#//\1:***@#' <<<"$DATABASE_URL"): no MySQL" \
             "answers there within 3 s; start that server, or unset DATABASE_URL to run $image" \
             "through testcontainers (needs Docker)" >&2

@@ -5,10 +5,12 @@
 # Needs a MySQL-compatible server: DATABASE_URL=mysql://user:password@host:3306/db (the tests
 # create and drop their own databases beside it); without it, every test binary that needs
 # MySQL starts one container through testcontainers, which needs Docker (the image:
-# TESTCONTAINERS_MYSQL_IMAGE, default mysql:8.4). Also a MariaDB server binary (mariadbd, or
-# MARIADBD) for the TLS test. Both are checked first, before anything is built. moto's server
-# and the other Python tools are installed into a virtualenv under the cache folder and put on
-# PATH; each test binary that needs moto starts its own (test_support::moto).
+# TESTCONTAINERS_MYSQL_IMAGE, default mysql:8.4). With DATABASE_URL, also a MariaDB server
+# binary (mariadbd, or MARIADBD) for the TLS test's server of its own; without it, that server
+# is a container too. Both are checked first, before anything is built. moto's server and the
+# other Python tools are installed into a virtualenv under the cache folder and put on PATH;
+# each test binary that needs moto starts its own (test_support::moto). The ip-ranges.json
+# snapshots are the committed tests/fixtures/ip-ranges, or IP_RANGES_FIXTURES's folder.
 #
 # `tests/test-all.sh --mysql-only` runs only the MySQL-backed test binaries (ingest-fn's
 # `mysql`, the end-to-end tests, `managed_instances`): CI runs them a second time through
@@ -28,24 +30,39 @@ esac
 # Within seconds, before anything is built: a MySQL that answers, or Docker for one per test
 # binary.
 require_mysql
-# ingest-fn's TLS test starts a MariaDB server of its own with a CA it makes.
-mariadbd=${MARIADBD:-/usr/sbin/mariadbd}
-[ -x "$mariadbd" ] || {
-    echo "no MariaDB server binary at $mariadbd (the TLS test runs one): install mariadb-server," \
-        "or set MARIADBD to its path" >&2
-    exit 1
-}
-
-export IP_RANGES_FIXTURES=${IP_RANGES_FIXTURES:-$root/../shared/fixtures/ip-ranges}
-[ -f "$IP_RANGES_FIXTURES/ip-ranges-2026-08-22.json" ] || {
-    echo "IP_RANGES_FIXTURES=$IP_RANGES_FIXTURES holds no ip-ranges snapshots" >&2
-    exit 1
-}
+# ingest-fn's TLS test starts a server of its own with a CA it makes: beside DATABASE_URL's
+# server the machine's mariadbd, else a container (e2e::mariadb).
+if [ -n "${DATABASE_URL:-}" ]; then
+    mariadbd=${MARIADBD:-/usr/sbin/mariadbd}
+    [ -x "$mariadbd" ] || {
+        echo "no MariaDB server binary at $mariadbd (with DATABASE_URL set, the TLS test runs one):" \
+            "install mariadb-server, set MARIADBD to its path, or unset DATABASE_URL to run it" \
+            "through testcontainers" >&2
+        exit 1
+    }
+fi
+# Another folder of snapshots (test_support::ip_ranges) must hold every one the tests replay.
+if [ -n "${IP_RANGES_FIXTURES:-}" ]; then
+    for committed in "$root"/tests/fixtures/ip-ranges/ip-ranges-*.json.gz; do
+        date=${committed##*/ip-ranges-}
+        date=${date%.json.gz}
+        [ -f "$IP_RANGES_FIXTURES/ip-ranges-$date.json" ] || [ -f "$IP_RANGES_FIXTURES/ip-ranges-$date.json.gz" ] || {
+            echo "IP_RANGES_FIXTURES=$IP_RANGES_FIXTURES holds no ip-ranges-$date.json or .json.gz" \
+                "(the tests replay every snapshot of tests/fixtures/ip-ranges); unset it to use those" >&2
+            exit 1
+        }
+        [ -f "$IP_RANGES_FIXTURES/notification-$date.json" ] || {
+            echo "IP_RANGES_FIXTURES=$IP_RANGES_FIXTURES holds no notification-$date.json" >&2
+            exit 1
+        }
+    done
+fi
 ensure_venv
+ensure_node
 ensure_infra_packages
 # The RDS CA bundle the functions are deployed with: the TLS test checks sqlx accepts it.
 export RDS_CA_BUNDLE=$cache/rds-ca-bundle.pem
-(cd "$root/infra" && npx ts-node scripts/write-ca-bundle.ts "$RDS_CA_BUNDLE")
+(cd "$root/infra" && npx tsx scripts/write-ca-bundle.ts "$RDS_CA_BUNDLE")
 cd "$root"
 if $mysql_only; then
     rust_log=$cache/cargo-test-mysql.log
@@ -60,7 +77,7 @@ fi
 # Every function's environment as infra/ synthesizes it in all four modes: the crates'
 # infra_environment tests feed each to the binary's own parser, and fail without this file.
 export INFRA_FUNCTION_ENVIRONMENTS=$cache/function-environments.json
-(cd "$root/infra" && npx ts-node scripts/function-environments.ts "$INFRA_FUNCTION_ENVIRONMENTS")
+(cd "$root/infra" && npx tsx scripts/function-environments.ts "$INFRA_FUNCTION_ENVIRONMENTS")
 cargo fmt --all -- --check
 tests/rust-version.sh
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -8,12 +8,14 @@
 //! Without `DATABASE_URL` it runs against a container through testcontainers (`e2e::mysql`).
 //!
 //! The function under test is the release `ingest-fn` binary with the deployed log settings
-//! (JSON at INFO); the no-op function is this bench binary re-run with `INVOKE_BENCH_ROLE=noop`.
+//! (JSON at INFO), or the binary `INVOKE_BENCH_FUNCTION` names (an A/B against another
+//! commit's build); the no-op function is this bench binary re-run with `INVOKE_BENCH_ROLE=noop`.
 //!
 //! Then the same over TLS as production runs it (`verify-identity`, a CA bundle the size of
-//! RDS's): a throwaway `mariadbd` serving a certificate from a CA generated here, the function
-//! loading `RDS_CA_BUNDLE` (tests/test-all.sh writes it) plus that CA, and the bare INSERT over
-//! TLS as the floor. Skipped, saying so, without `mariadbd` or `RDS_CA_BUNDLE`.
+//! RDS's): a throwaway server serving a certificate from a CA generated here (`e2e::mariadb`:
+//! the machine's `mariadbd` with `DATABASE_URL`, else a container of the same image), the
+//! function loading `RDS_CA_BUNDLE` (tests/test-all.sh writes it) plus that CA, and the bare
+//! INSERT over TLS as the floor. Skipped, saying so, without that server or `RDS_CA_BUNDLE`.
 
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -274,11 +276,9 @@ async fn main() {
         ),
         None => println!("peak memory: /proc not readable"),
     }
-    match (e2e::mariadb::mariadbd(), std::env::var("RDS_CA_BUNDLE")) {
-        (Some(mariadbd), Ok(bundle)) => tls(&mariadbd, &bundle, noop_p50).await,
-        _ => println!(
-            "TLS: skipped (needs mariadbd, or MARIADBD, and RDS_CA_BUNDLE as tests/test-all.sh writes it)"
-        ),
+    match std::env::var("RDS_CA_BUNDLE") {
+        Ok(bundle) => tls(&bundle, noop_p50).await,
+        Err(_) => println!("TLS: skipped (needs RDS_CA_BUNDLE as tests/test-all.sh writes it)"),
     }
     pool.close().await;
     sqlx::query(AssertSqlSafe(format!("DROP DATABASE `{name}`")))
@@ -315,14 +315,24 @@ async fn bare_inserts(db: &MySqlConnectOptions) -> Vec<Duration> {
 /// its first event committed, the first with the binary read from disk. Every environment but
 /// the last is shut down as Lambda does (which closes its connection); the last is returned
 /// warm, with its Runtime API.
+/// The function under test: this build's `ingest-fn`, or `INVOKE_BENCH_FUNCTION`, another
+/// build of it (an A/B against an earlier commit's binary, run in the same minutes).
+fn function_binary() -> String {
+    std::env::var("INVOKE_BENCH_FUNCTION")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_ingest-fn").to_owned())
+}
+
 async fn cold_starts(env: &[(&str, &str)]) -> (RuntimeApi, std::process::Child, Vec<Duration>) {
     let env = [env, &DEPLOYED_LOGGING].concat();
-    e2e::runtime_api::evict_from_page_cache(env!("CARGO_BIN_EXE_ingest-fn"))
-        .expect("drop ingest-fn's pages from the page cache");
+    let binary = function_binary();
+    e2e::runtime_api::evict_from_page_cache(&binary)
+        .unwrap_or_else(|e| panic!("drop {binary}'s pages from the page cache: {e}"));
     let mut samples = Vec::with_capacity(COLD);
     loop {
         let api = RuntimeApi::start().await;
-        let (mut child, started) = spawn_function(env!("CARGO_BIN_EXE_ingest-fn"), &api, &env);
+        let (mut child, started) = spawn_function(&binary, &api, &env);
         // Each Runtime API numbers its requests from 0, so the key must come from the event.
         let event_id = format!("cold-{}", samples.len());
         let first = api
@@ -341,8 +351,14 @@ async fn cold_starts(env: &[(&str, &str)]) -> (RuntimeApi, std::process::Child, 
 }
 
 /// The TLS figures: verify-identity against a server whose CA is one of ~120 in the bundle.
-async fn tls(mariadbd: &str, rds_bundle: &str, noop_p50: f64) {
-    let (server, ca, _) = e2e::mariadb::tls_server(mariadbd, &[]).await;
+async fn tls(rds_bundle: &str, noop_p50: f64) {
+    let (server, ca, _) = match e2e::mariadb::tls_server(&[]).await {
+        Ok(started) => started,
+        Err(e) => {
+            println!("TLS: skipped ({e})");
+            return;
+        }
+    };
     let rds = std::fs::read_to_string(rds_bundle).expect("RDS_CA_BUNDLE is readable");
     let bundle = ca.with_extension("bundle.pem");
     std::fs::write(&bundle, rds + &std::fs::read_to_string(&ca).unwrap()).unwrap();
@@ -384,7 +400,7 @@ async fn tls(mariadbd: &str, rds_bundle: &str, noop_p50: f64) {
     assert!(shutdown.exited_in_time, "{shutdown:?}");
 
     println!(
-        "TLS verify-identity, {certificates} certificates in DB_CA_BUNDLE, throwaway mariadbd"
+        "TLS verify-identity, {certificates} certificates in DB_CA_BUNDLE, throwaway TLS server"
     );
     let floor_p50 = report("bare sqlx INSERT over TLS, open connection", floor);
     let warm_p50 = report("ingest-fn over TLS, 1 event per invocation", warm);

@@ -21,7 +21,7 @@ pub use crate::config::Account;
 use crate::config::{Auth, Config, ConfigError, MigrateConfig};
 use crate::iam_account::{IamAccountError, PasswordAccount};
 use crate::iam_settle::{self, Backoff, Denial, NotSettled, Retried};
-use crate::login::{SecretValue, token_generator};
+use crate::login::{SecretValue, TokenSigner};
 use crate::store::mysql_code;
 use crate::verify::{self, VerifyError, VerifyRequest};
 
@@ -225,10 +225,7 @@ impl Migrate {
         }
         let iam = database.auth == Auth::Iam;
         let token = match (iam, &self.sdk) {
-            (true, Some(sdk)) => Some((
-                token_generator(&options).map_err(MigrateError::Credentials)?,
-                sdk,
-            )),
+            (true, Some(sdk)) => Some((TokenSigner::for_options(&options), sdk)),
             (true, None) => return Err(no_aws()),
             (false, _) => None,
         };
@@ -238,11 +235,11 @@ impl Migrate {
         );
         let attempt = || async {
             let mut options = options.clone();
-            if let Some((generator, sdk)) = &token {
-                let token = generator.auth_token(sdk).await.map_err(|e| {
+            if let Some((signer, sdk)) = &token {
+                let token = signer.token(sdk).await.map_err(|e| {
                     MigrateError::Credentials(format!("RDS IAM auth token for {user}: {e}"))
                 })?;
-                options = options.password(token.as_str());
+                options = options.password(&token);
             }
             pool(database, options)
                 .await

@@ -1,6 +1,9 @@
 //! fetch-from-file + md5 + parse + filter + aggregate + plan on a real ip-ranges.json.
 //!
-//!     IP_RANGES_FIXTURES=../shared/fixtures/ip-ranges cargo bench -p sg-sync-fn --bench pipeline
+//!     cargo bench -p sg-sync-fn --bench pipeline
+//!
+//! The snapshots are the committed ones (tests/fixtures/ip-ranges), or those of
+//! `IP_RANGES_FIXTURES` (`test_support::ip_ranges`).
 //!
 //! Prints per-stage and end-to-end figures; the plan is made against groups already holding the
 //! previous publication (2026-08-12), as a real notification would find them.
@@ -12,7 +15,7 @@ use reqwest::Url;
 use sg_sync::publication::{
     BorderGroups, FetchRanges, Fetcher, IpRanges, RangeSet, Selector, digest_and_parse, md5_hex,
 };
-use sg_sync::reconcile::{GroupState, Groups, TargetState};
+use sg_sync::reconcile::{GroupState, Groups};
 use sg_sync::rules::{Family, PortRange, Rule, Wanted};
 
 const ITERATIONS: usize = 300;
@@ -47,17 +50,20 @@ fn time<T>(samples: &mut Vec<Duration>, f: impl FnOnce() -> T) -> T {
 }
 
 fn main() {
-    let dir = std::env::var("IP_RANGES_FIXTURES")
-        .expect("set IP_RANGES_FIXTURES to the ip-ranges snapshot folder");
-    let file = |date: &str| {
-        std::fs::canonicalize(PathBuf::from(&dir).join(format!("ip-ranges-{date}.json"))).unwrap()
+    let fixtures = test_support::ip_ranges::fixtures();
+    // A plain file, as the fetcher reads it: a committed snapshot is decompressed first.
+    let file = |date: &str| -> PathBuf {
+        let path = fixtures
+            .snapshot_file(date)
+            .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::canonicalize(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     };
     let url = Url::from_file_path(file("2026-08-22")).unwrap();
-    let expected_md5 = md5_hex(&std::fs::read(file("2026-08-22")).unwrap());
+    let expected_md5 = md5_hex(&fixtures.snapshot("2026-08-22").unwrap());
     let ports = [PortRange::tcp(3306)];
 
     // The groups as the previous publication left them.
-    let previous = std::fs::read(file("2026-08-12")).unwrap();
+    let previous = fixtures.snapshot("2026-08-12").unwrap();
     let previous = IpRanges::parse(&previous).unwrap();
     let prev_wanted =
         Wanted::new(&RangeSet::select(&previous, &selector()), &ports, "bench").unwrap();

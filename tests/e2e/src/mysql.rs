@@ -7,9 +7,12 @@
 //! MariaDB module, so that module's own readiness conditions and environment apply.
 
 use std::fmt;
+#[cfg(feature = "containers")]
 use std::process::{Child, Command, Stdio};
 
+#[cfg(feature = "containers")]
 use testcontainers_modules::testcontainers::runners::AsyncRunner;
+#[cfg(feature = "containers")]
 use testcontainers_modules::testcontainers::{ContainerAsync, Image, ImageExt};
 use tokio::sync::OnceCell;
 
@@ -52,9 +55,22 @@ pub enum MysqlUnavailable {
     NoContainer {
         image: ImageRef,
         #[source]
-        source: Box<testcontainers_modules::testcontainers::TestcontainersError>,
+        source: ContainerError,
     },
+    #[error(
+        "no MySQL: DATABASE_URL is not set, and this build has no testcontainers (the `e2e` \
+         crate's `containers` feature; tests/local-stack.sh turns it on when DATABASE_URL is \
+         unset). Set DATABASE_URL=mysql://user:password@host:3306/db for a server you run."
+    )]
+    NotBuiltIn,
 }
+
+/// What testcontainers said when a container did not start.
+#[cfg(feature = "containers")]
+pub type ContainerError = Box<testcontainers_modules::testcontainers::TestcontainersError>;
+/// Never built: without the `containers` feature no container is started.
+#[cfg(not(feature = "containers"))]
+pub type ContainerError = std::convert::Infallible;
 
 /// `name:tag` (the tag after the last `:` that follows the last `/`, so a registry's port is
 /// not a tag). The engine comes from the repository's last path segment.
@@ -120,6 +136,12 @@ pub async fn test_server_url() -> &'static str {
     }
 }
 
+#[cfg(not(feature = "containers"))]
+async fn start_container() -> Result<String, MysqlUnavailable> {
+    Err(MysqlUnavailable::NotBuiltIn)
+}
+
+#[cfg(feature = "containers")]
 async fn start_container() -> Result<String, MysqlUnavailable> {
     let image = configured_image()?;
     eprintln!("MySQL: starting {image} through testcontainers");
@@ -135,6 +157,7 @@ async fn start_container() -> Result<String, MysqlUnavailable> {
     Ok(format!("mysql://root@127.0.0.1:{port}/test"))
 }
 
+#[cfg(feature = "containers")]
 async fn run<I: Image>(
     module: I,
     image: &ImageRef,
@@ -155,7 +178,8 @@ async fn run<I: Image>(
 /// destructor or exit hook would see: a child in its own process group (Ctrl-C reaches only
 /// the foreground group) waits for the end of a pipe that only this process holds open, then
 /// removes the container, as testcontainers' Ryuk does for other languages.
-fn remove_at_exit(id: &str) {
+#[cfg(feature = "containers")]
+pub(crate) fn remove_at_exit(id: &str) {
     use std::os::unix::process::CommandExt;
     let reaper = Command::new("sh")
         .args([

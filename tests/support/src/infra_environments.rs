@@ -91,7 +91,7 @@ pub fn load() -> Vec<Stack> {
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             panic!(
-                "{VARIABLE} is not set: run tests/test-all.sh, or `(cd infra && npx ts-node \
+                "{VARIABLE} is not set: run tests/test-all.sh, or `(cd infra && npx tsx \
              scripts/function-environments.ts /tmp/function-environments.json)` and export \
              {VARIABLE}=/tmp/function-environments.json"
             )

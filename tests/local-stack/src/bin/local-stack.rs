@@ -5,7 +5,9 @@
 //! 2. moto's EC2 API with three stand-ins for the database's security groups, one holding a
 //!    rule this project does not own;
 //! 3. the migrations (the `migrate` binary); both functions under `cargo lambda watch`;
-//! 4. a sync from ip-ranges.json (`IP_RANGES_URL`, default the live file), then the groups;
+//! 4. `sg-sync plan` (what a sync would change), a sync from ip-ranges.json (`IP_RANGES_URL`:
+//!    tests/local-stack.sh sets the newest committed snapshot unless it is set; run directly,
+//!    the live file), then the groups;
 //! 5. a short ingest-load run, verified through migrate (`--verify-function`, as against a
 //!    deployed stack, whose database only migrate reaches), its table, JSON report and plot;
 //! 6. what the functions counted: their metrics lines (CloudWatch's embedded metric format,
@@ -22,6 +24,13 @@ use e2e::moto::inbound_rules;
 use tokio::process::{Child, Command};
 
 const REGION: &str = "ap-northeast-1";
+/// The features of this build, for `cargo lambda watch`'s `cargo run`: the same set finds the
+/// functions already built.
+const WATCH_FEATURES: &[&str] = if cfg!(feature = "docker") {
+    &["--features", "local-stack/docker"]
+} else {
+    &[]
+};
 /// `cargo lambda watch`'s output, the functions' stdout with it.
 const WATCH_LOG: &str = "cargo-lambda-watch.log";
 
@@ -206,7 +215,8 @@ async fn flow(started: &mut Started, out_dir: &Path) -> Result<()> {
     let endpoint = functions.watch(started, out_dir, &workspace).await?;
     let lambda = aws_sdk_lambda::Client::new(&emulator_config(&endpoint).await);
 
-    // 4. A sync, then the groups.
+    // 4. What a sync would change (`sg-sync plan`), the sync, then the groups.
+    plan(&workspace, &moto, &groups, &ranges).await?;
     println!("sync: sg-sync-fn from {ranges}");
     let report = invoke(&lambda, "sg-sync-fn", "{}").await?;
     println!(
@@ -363,6 +373,8 @@ impl Functions<'_> {
             Command::new("cargo")
                 .current_dir(&workspace.root)
                 .args(["lambda", "watch", "--invoke-address", "127.0.0.1"])
+                // The feature set tests/local-stack.sh built with, so the functions are fresh.
+                .args(WATCH_FEATURES)
                 .args(["--invoke-port", &watch_port.to_string()])
                 .arg("--env-file")
                 .arg(&env_file)
@@ -381,6 +393,44 @@ impl Functions<'_> {
         );
         Ok(endpoint)
     }
+}
+
+/// 4. `sg-sync plan`, the CLI an operator runs before a change: what the sync would add and
+///    remove per group, with the same settings as the function.
+async fn plan(workspace: &Workspace, moto: &str, groups: &[String], ranges: &str) -> Result<()> {
+    let out = Command::new(workspace.bin.join("sg-sync"))
+        .kill_on_drop(true)
+        .args(["plan", "--ranges", ranges])
+        .args(["--security-group-ids", &groups.join(",")])
+        .args(["--regions", REGION])
+        .env("AWS_ENDPOINT_URL", moto)
+        .envs(EMULATOR_ENV)
+        .output()
+        .await
+        .context("running sg-sync plan")?;
+    if !out.status.success() {
+        bail!(
+            "sg-sync plan failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let table = String::from_utf8_lossy(&out.stdout);
+    println!(
+        "$ sg-sync plan --ranges {ranges} --security-group-ids {} --regions {REGION}",
+        groups.join(",")
+    );
+    // The header, each group's line and its first changes: the whole list is the sync's.
+    let mut shown = 0;
+    for line in table.lines() {
+        let change = line.starts_with("    ");
+        shown = if change { shown + 1 } else { 0 };
+        if shown <= 3 {
+            println!("{line}");
+        } else if shown == 4 {
+            println!("    …");
+        }
+    }
+    Ok(())
 }
 
 /// 5. ingest-load through the Invoke API, verified by migrate, with its plot.
