@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::event::{Event, FieldError, check_event_id, parse_event};
-use crate::store::{EventStore, Row, StoreError, Written};
+use crate::store::{EventStore, Row, StoreError, Wait, Written};
 
 pub use contract::MAX_ITEMS;
 
@@ -94,9 +94,13 @@ impl EventBatch {
         self.rows.iter().map(|r| r.event_id.clone()).collect()
     }
 
-    /// Writes the accepted rows in one statement.
-    pub(crate) async fn write(&self, store: &impl EventStore) -> Result<Written, StoreError> {
-        crate::store::write(store, &self.rows).await
+    /// Writes the accepted rows in one statement, waiting for a connection as `wait` allows.
+    pub(crate) async fn write(
+        &self,
+        store: &impl EventStore,
+        wait: Wait,
+    ) -> Result<Written, StoreError> {
+        crate::store::write(store, &self.rows, wait).await
     }
 }
 

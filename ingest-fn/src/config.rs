@@ -76,8 +76,13 @@ pub struct Config {
     /// Invocations one execution environment runs at once: `AWS_LAMBDA_MAX_CONCURRENCY`, which
     /// Lambda sets only on Lambda Managed Instances; 1 (Lambda's default model) when unset.
     pub max_concurrency: u32,
-    /// Bounds getting a usable connection: a free pool slot, TCP, TLS and login.
+    /// Bounds getting a usable connection: a free pool slot, TCP, TLS and login. What a queued
+    /// delivery (SQS, Kinesis, a direct invoke) waits, each attempt of its write.
     pub connect_timeout: Duration,
+    /// The same bound for an HTTP request (`DB_HTTP_CONNECT_TIMEOUT_MS`), over all its attempts,
+    /// and for the first connection during init: a caller is waiting for the answer, which is a
+    /// 503 with `Retry-After` when no connection came in time. At most `connect_timeout`.
+    pub http_connect_timeout: Duration,
     /// Bounds one write's round trip. A connection that went silent while the environment was
     /// frozen (no reset, no FIN) would otherwise hang the write until the function times out.
     pub write_timeout: Duration,
@@ -93,6 +98,33 @@ fn millis(
         return Ok(Duration::from_millis(default_ms));
     };
     whole_number(name, &v, 10..=60_000).map(Duration::from_millis)
+}
+
+/// `DB_HTTP_CONNECT_TIMEOUT_MS`'s default: an HTTP caller hears within a few seconds that the
+/// database is not there yet (as while an Aurora Serverless v2 instance resumes from auto-pause,
+/// "approximately 15 seconds", "30 seconds or longer" after a pause of more than a day:
+/// https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-serverless-v2-auto-pause.html#auto-pause-resuming),
+/// while a new connection to a running server (TCP, TLS, login) takes well under a second.
+const HTTP_CONNECT_TIMEOUT_MS: u64 = 3_000;
+
+/// `DB_HTTP_CONNECT_TIMEOUT_MS`: at most `DB_CONNECT_TIMEOUT_MS` (`connect`), which also caps the
+/// default; a longer HTTP wait than the queued sources' would make no sense.
+fn http_connect_timeout(value: Option<String>, connect: Duration) -> Result<Duration, ConfigError> {
+    const NAME: &str = "DB_HTTP_CONNECT_TIMEOUT_MS";
+    let default = Duration::from_millis(HTTP_CONNECT_TIMEOUT_MS).min(connect);
+    let wait = millis(NAME, value, default.as_millis() as u64)?;
+    if wait > connect {
+        return Err(err(
+            NAME,
+            format!(
+                "{} ms is longer than DB_CONNECT_TIMEOUT_MS ({} ms): an HTTP caller waits at most \
+                 as long as a queued delivery",
+                wait.as_millis(),
+                connect.as_millis()
+            ),
+        ));
+    }
+    Ok(wait)
 }
 
 fn tls_mode(value: &str) -> Result<MySqlSslMode, ConfigError> {
@@ -119,6 +151,8 @@ impl Config {
         let max_concurrency = max_concurrency(get("AWS_LAMBDA_MAX_CONCURRENCY"))?;
         let pool_max = pool_max(get("DB_POOL_MAX"), max_concurrency)?;
         let connect_timeout = millis("DB_CONNECT_TIMEOUT_MS", get("DB_CONNECT_TIMEOUT_MS"), 3_000)?;
+        let http_connect_timeout =
+            http_connect_timeout(get("DB_HTTP_CONNECT_TIMEOUT_MS"), connect_timeout)?;
         let write_timeout = millis("DB_WRITE_TIMEOUT_MS", get("DB_WRITE_TIMEOUT_MS"), 5_000)?;
         let (options, auth, user) = match get("DATABASE_URL") {
             Some(url) => (database_url(&url)?, Auth::Url, None),
@@ -132,6 +166,7 @@ impl Config {
             pool_max,
             max_concurrency,
             connect_timeout,
+            http_connect_timeout,
             write_timeout,
         })
     }
@@ -403,6 +438,7 @@ mod tests {
             (c.pool_max, c.connect_timeout, c.write_timeout),
             (1, Duration::from_secs(3), Duration::from_secs(5))
         );
+        assert_eq!(c.http_connect_timeout, Duration::from_secs(3));
         let c = config(&[
             ("DATABASE_URL", "mysql://u:p@127.0.0.1:3306/db"),
             ("DB_CONNECT_TIMEOUT_MS", "250"),
@@ -540,6 +576,57 @@ mod tests {
                 assert_eq!(e.name, setting);
                 assert!(e.reason.contains(&format!("{bad:?}")), "{}", e.reason);
             }
+        }
+    }
+
+    // An HTTP caller waits a few seconds for a connection, a queued delivery up to the whole
+    // DB_CONNECT_TIMEOUT_MS (30 s where an Aurora cluster may pause, "connection timeouts to 30
+    // seconds or more":
+    // https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-serverless-v2-auto-pause.html#auto-pause-resuming).
+    #[test]
+    fn http_requests_wait_for_a_connection_less_than_queued_deliveries() {
+        let url = ("DATABASE_URL", "mysql://u:p@127.0.0.1:3306/db");
+        let waits = |vars: &[(&str, &str)]| {
+            let c = config(&[&[url][..], vars].concat()).unwrap();
+            (
+                c.connect_timeout.as_millis(),
+                c.http_connect_timeout.as_millis(),
+            )
+        };
+        assert_eq!(waits(&[]), (3_000, 3_000));
+        assert_eq!(
+            waits(&[("DB_CONNECT_TIMEOUT_MS", "30000")]),
+            (30_000, 3_000)
+        );
+        assert_eq!(
+            waits(&[
+                ("DB_CONNECT_TIMEOUT_MS", "30000"),
+                ("DB_HTTP_CONNECT_TIMEOUT_MS", "5000")
+            ]),
+            (30_000, 5_000)
+        );
+        // The default never exceeds a shorter DB_CONNECT_TIMEOUT_MS.
+        assert_eq!(waits(&[("DB_CONNECT_TIMEOUT_MS", "500")]), (500, 500));
+        let e = config(&[
+            url,
+            ("DB_CONNECT_TIMEOUT_MS", "2000"),
+            ("DB_HTTP_CONNECT_TIMEOUT_MS", "2001"),
+        ])
+        .err()
+        .unwrap();
+        assert_eq!(e.name, "DB_HTTP_CONNECT_TIMEOUT_MS");
+        assert!(
+            e.reason.contains("DB_CONNECT_TIMEOUT_MS (2000 ms)"),
+            "{}",
+            e.reason
+        );
+        for bad in ["0", "9", "60001", "soon"] {
+            let e = config(&[url, ("DB_HTTP_CONNECT_TIMEOUT_MS", bad)])
+                .err()
+                .unwrap();
+            assert_eq!(e.name, "DB_HTTP_CONNECT_TIMEOUT_MS");
+            assert!(e.reason.contains(&format!("{bad:?}")), "{}", e.reason);
+            assert!(e.reason.contains("from 10 to 60000"), "{}", e.reason);
         }
     }
 

@@ -167,6 +167,138 @@ mod tests {
         assert_eq!(counts(&line), [0.0, 0.0, 0.0, 1.0, 0.0]);
     }
 
+    // Only an HTTP caller is waiting for the answer: its write waits briefly for a connection
+    // (DB_HTTP_CONNECT_TIMEOUT_MS); every other source's, the whole DB_CONNECT_TIMEOUT_MS.
+    #[tokio::test]
+    async fn only_http_writes_wait_briefly_for_a_connection() {
+        use crate::store::Wait;
+        let one = r#"{"source": "w", "val1": 1, "val2": 2}"#;
+        let request = e2e::events::Request {
+            method: "POST",
+            headers: &[("content-type", "application/json")],
+            body: Some(one),
+            base64: false,
+        };
+        let cases = [
+            (
+                "Function URL",
+                e2e::events::function_url_event(request),
+                Wait::Short,
+            ),
+            (
+                "REST API",
+                e2e::events::rest_api_event("example-apigw-request.json", request),
+                Wait::Short,
+            ),
+            ("SQS", sqs(&[one]), Wait::Full),
+            (
+                "Kinesis",
+                e2e::events::kinesis_event(&[(
+                    "4959033827149025660855969253836157109592",
+                    one.as_bytes(),
+                )]),
+                Wait::Full,
+            ),
+            ("direct", serde_json::from_str(one).unwrap(), Wait::Full),
+        ];
+        for (source, payload, wait) in cases {
+            let store = MemoryStore::default();
+            let (r, _) = invoke(&store, payload).await;
+            assert!(r.is_ok(), "{source}: {r:?}");
+            assert_eq!(store.waits(), [wait], "{source}");
+            assert_eq!(store.rows().len(), 1, "{source}");
+        }
+    }
+
+    /// A server that accepts TCP connections and never says a word: a MySQL client waits for
+    /// its greeting, as it waits on an Aurora Serverless v2 instance resuming from auto-pause
+    /// ("Any requested connections are established after the DB instance finishes resuming").
+    /// The port, and how many connections it has accepted.
+    async fn silent_server() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                held.push(socket);
+            }
+        });
+        (port, accepted)
+    }
+
+    // A resume takes "approximately 15 seconds", "30 seconds or longer" after a pause of more
+    // than a day, and AWS recommends "connection timeouts to 30 seconds or more"
+    // (https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-serverless-v2-auto-pause.html#auto-pause-resuming).
+    // A queued delivery can wait that long (DB_CONNECT_TIMEOUT_MS, here 2 s for the test); an
+    // HTTP caller hears 503 with Retry-After after DB_HTTP_CONNECT_TIMEOUT_MS (here 100 ms),
+    // with no second attempt, and its retry finds the instance resumed. Only the order is
+    // checked, not speed: the HTTP answer comes before the long budget, the SQS error after it.
+    #[tokio::test]
+    async fn while_the_database_resumes_http_answers_503_before_the_long_budget_and_sqs_waits_it() {
+        use std::sync::atomic::Ordering;
+        use std::time::Instant;
+        let (port, accepted) = silent_server().await;
+        let url = format!("mysql://ingest@127.0.0.1:{port}/ingest");
+        let config = crate::Config::from_lookup(e2e::lookup(&[
+            ("DATABASE_URL", &url),
+            ("DB_CONNECT_TIMEOUT_MS", "2000"),
+            ("DB_HTTP_CONNECT_TIMEOUT_MS", "100"),
+        ]))
+        .unwrap();
+        let long = config.connect_timeout;
+        let store = crate::MySqlStore::connect(config).await.unwrap();
+        let post = e2e::events::function_url_event(e2e::events::Request {
+            method: "POST",
+            headers: &[("content-type", "application/json")],
+            body: Some(r#"{"source": "r", "val1": 1, "val2": 2}"#),
+            base64: false,
+        });
+        let started = Instant::now();
+        let r = handle(&store, LambdaEvent::new(post, Context::default()))
+            .await
+            .unwrap();
+        let http_took = started.elapsed();
+        assert_eq!(r["statusCode"], 503, "{r}");
+        assert_eq!(r["headers"]["retry-after"], "1", "{r}");
+        let body: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
+        assert_eq!(body["error"], "StoreUnavailable");
+        let message = body["message"].as_str().unwrap();
+        assert!(
+            message.contains("DB_HTTP_CONNECT_TIMEOUT_MS=100"),
+            "{message}"
+        );
+        assert!(
+            http_took < long,
+            "the 503 took {http_took:?}, the long budget is {long:?}"
+        );
+        // One attempt: the budget was spent waiting for the first connection.
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+
+        let started = Instant::now();
+        let e = handle(
+            &store,
+            LambdaEvent::new(
+                sqs(&[r#"{"source": "r", "val1": 1, "val2": 2}"#]),
+                Context::default(),
+            ),
+        )
+        .await
+        .unwrap_err();
+        let sqs_took = started.elapsed();
+        assert_eq!(e.error_type(), "StoreUnavailable");
+        assert!(e.to_string().contains("DB_CONNECT_TIMEOUT_MS=2000"), "{e}");
+        assert!(
+            sqs_took >= long,
+            "the batch failed after {sqs_took:?}, before {long:?}"
+        );
+        // The first attempt and the retry after a lost connection, each its own connection.
+        assert_eq!(accepted.load(Ordering::SeqCst), 3);
+    }
+
     #[tokio::test]
     async fn a_request_refused_whole_counts_each_of_its_events() {
         let store = MemoryStore::default();

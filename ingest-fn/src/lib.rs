@@ -31,7 +31,7 @@ pub use error::IngestError;
 pub use handler::handle;
 pub use iam_account::{IamAccount, IamAccountError};
 pub use metrics::{MetricsLayer, metered};
-pub use store::{EventStore, Inserted, MySqlStore, StoreError};
+pub use store::{EventStore, Inserted, MySqlStore, StoreError, Wait};
 
 /// The workspace's `migrations/`, embedded.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");

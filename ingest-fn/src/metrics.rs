@@ -13,7 +13,7 @@ use lambda_runtime::LambdaInvocation;
 use lambda_runtime::tower::{Layer, Service};
 
 use crate::batch::EventBatch;
-use crate::store::{EventStore, StoreError, Written};
+use crate::store::{EventStore, StoreError, Wait, Written};
 
 /// New rows.
 pub const EVENTS_WRITTEN: &str = "EventsWritten";
@@ -56,9 +56,10 @@ impl Tally {
         &mut self,
         batch: &EventBatch,
         store: &impl EventStore,
+        wait: Wait,
     ) -> Result<Written, StoreError> {
         let started = Instant::now();
-        let result = batch.write(store).await;
+        let result = batch.write(store, wait).await;
         if !batch.rows.is_empty() {
             self.write_latency = Some(started.elapsed());
         }
@@ -197,7 +198,7 @@ mod tests {
         }
         batch.push(&json!({"source": "t"}), || "c".into());
         let mut tally = Tally::default();
-        tally.write(&batch, &store).await.unwrap();
+        tally.write(&batch, &store, Wait::Full).await.unwrap();
         assert_eq!((tally.written, tally.duplicates, tally.rejected), (2, 1, 1));
         assert!(tally.write_latency.is_some());
         let names: Vec<_> = tally.metrics().iter().map(|m| m.name).collect();
@@ -221,12 +222,15 @@ mod tests {
         batch.push(&json!({"source": "t", "val1": 1, "val2": 2}), || "k".into());
         batch.push(&json!({"source": "t"}), || "k2".into());
         let mut tally = Tally::default();
-        assert!(tally.write(&batch, &store).await.is_err());
+        assert!(tally.write(&batch, &store, Wait::Full).await.is_err());
         assert_eq!((tally.written, tally.duplicates, tally.rejected), (0, 0, 0));
         assert!(tally.store_unavailable);
         // Nothing to write, nothing timed.
         let mut tally = Tally::default();
-        tally.write(&EventBatch::new(now()), &store).await.unwrap();
+        tally
+            .write(&EventBatch::new(now()), &store, Wait::Full)
+            .await
+            .unwrap();
         assert_eq!(tally.write_latency, None);
         assert!(!tally.metrics().iter().any(|m| m.name == WRITE_LATENCY));
     }

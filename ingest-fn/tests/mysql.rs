@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use e2e::events;
-use e2e::mariadb::{mariadbd, tls_server};
+use e2e::mariadb::tls_server;
 use e2e::scratch::{ScratchDatabase, after_drop};
 use ingest::{Config, IngestError, MIGRATOR, MySqlStore, handle};
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
@@ -482,7 +482,9 @@ async fn sqs_writes_the_valid_and_reports_the_invalid() {
     // SQS redelivers the same messages: no second row.
     handle(&store, invoke(ev, "r2")).await.unwrap();
     assert_eq!(db.count().await, 2);
-    assert_eq!(db.row("m-4").await.get::<f64, _>("val1"), 4.0);
+    // Stored under its body's digest, which a redrive from the dead-letter queue keeps.
+    let key = sqs_key(&event("q", 4.0).to_string());
+    assert_eq!(db.row(&key).await.get::<f64, _>("val1"), 4.0);
 }
 
 #[tokio::test]
@@ -999,11 +1001,230 @@ async fn a_server_at_max_connections_is_store_unavailable_never_invalid_event() 
     assert_eq!(d.error_type, "StoreUnavailable", "{}", d.error_message);
 }
 
+// ---------- a read-only server (a failover) ----------
+
+/// The key of an SQS message without `event_id`: `sqs:` and its body's MD5 (its `md5OfBody`),
+/// which a redrive from the dead-letter queue keeps (docs/decisions/sqs-event-key.md).
+fn sqs_key(body: &str) -> String {
+    use md5::Digest as _;
+    format!("sqs:{:x}", md5::Md5::digest(body.as_bytes()))
+}
+
+/// What a writer demoted by an Aurora failover answers a write: "The MySQL server is running
+/// with the --read-only option so it cannot execute this statement"
+/// (https://repost.aws/knowledge-center/aurora-mysql-db-cluser-read-only-error), MySQL error
+/// 1290, ER_OPTION_PREVENTS_STATEMENT, SQLSTATE HY000
+/// (https://dev.mysql.com/doc/mysql-errors/8.4/en/server-error-reference.html).
+const READ_ONLY: &[u8] =
+    b"The MySQL server is running with the --read-only option so it cannot execute this statement";
+
+/// A relay in front of the server that, once armed, answers the next execution of a prepared
+/// INSERT with an ERR packet 1290 instead of passing it on: the statement never reaches the
+/// server, as on one that has just turned read-only, and the relay disarms. It reads the
+/// client's packets (3-byte length, sequence number, payload: COM_STMT_PREPARE 0x16 with the
+/// SQL, COM_STMT_EXECUTE 0x17, each the first packet of its command), so the store must
+/// connect without TLS. The flag, not `read_only` on the shared server, keeps other tests
+/// writing.
+struct ReadOnlyOnce {
+    port: u16,
+    armed: Arc<AtomicBool>,
+    /// INSERTs answered with 1290.
+    refused: Arc<std::sync::atomic::AtomicUsize>,
+    /// Connections the store opened through the relay.
+    connections: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl ReadOnlyOnce {
+    async fn start(target: (String, u16)) -> ReadOnlyOnce {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        const COM_STMT_PREPARE: u8 = 0x16;
+        const COM_STMT_EXECUTE: u8 = 0x17;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let armed = Arc::new(AtomicBool::new(false));
+        let refused = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (flag, count, opened) = (armed.clone(), refused.clone(), connections.clone());
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                opened.fetch_add(1, Ordering::SeqCst);
+                let server = tokio::net::TcpStream::connect(target.clone())
+                    .await
+                    .unwrap();
+                let (mut from_client, to_client) = client.into_split();
+                let (mut from_server, mut to_server) = server.into_split();
+                // Both directions answer the client: the server's bytes, and the relay's ERR.
+                let to_client = Arc::new(tokio::sync::Mutex::new(to_client));
+                let answers = to_client.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = from_server.read(&mut buf).await.unwrap_or(0);
+                        if n == 0 || answers.lock().await.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    let _ = answers.lock().await.shutdown().await;
+                });
+                let (flag, count) = (flag.clone(), count.clone());
+                tokio::spawn(async move {
+                    let mut insert_prepared = false;
+                    loop {
+                        let mut header = [0u8; 4];
+                        if from_client.read_exact(&mut header).await.is_err() {
+                            break;
+                        }
+                        let len = u32::from_le_bytes([header[0], header[1], header[2], 0]);
+                        let mut payload = vec![0u8; len as usize];
+                        if from_client.read_exact(&mut payload).await.is_err() {
+                            break;
+                        }
+                        let command = (header[3] == 0).then(|| payload.first().copied()).flatten();
+                        if command == Some(COM_STMT_PREPARE) {
+                            let sql = payload[1..].trim_ascii_start().to_ascii_uppercase();
+                            insert_prepared |= sql.starts_with(b"INSERT");
+                        }
+                        if command == Some(COM_STMT_EXECUTE)
+                            && insert_prepared
+                            && flag.swap(false, Ordering::SeqCst)
+                        {
+                            count.fetch_add(1, Ordering::SeqCst);
+                            // ERR packet: 0xff, error code 1290 (LE), '#', SQLSTATE HY000,
+                            // message; sequence number 1, the answer to the command's 0.
+                            let mut err = vec![0xff];
+                            err.extend_from_slice(&1290u16.to_le_bytes());
+                            err.extend_from_slice(b"#HY000");
+                            err.extend_from_slice(READ_ONLY);
+                            let mut packet = (err.len() as u32).to_le_bytes()[..3].to_vec();
+                            packet.push(1);
+                            packet.extend_from_slice(&err);
+                            if to_client.lock().await.write_all(&packet).await.is_err() {
+                                break;
+                            }
+                            continue;
+                        }
+                        if to_server.write_all(&header).await.is_err()
+                            || to_server.write_all(&payload).await.is_err()
+                        {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        ReadOnlyOnce {
+            port,
+            armed,
+            refused,
+            connections,
+        }
+    }
+
+    /// The next INSERT executed through the relay meets a read-only server.
+    fn arm(&self) {
+        self.armed.store(true, Ordering::SeqCst);
+    }
+
+    fn refused(&self) -> usize {
+        self.refused.load(Ordering::SeqCst)
+    }
+
+    fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
+// The writer turns read-only under a write (1290, as during an Aurora failover): the error is
+// transient (store::classify), so SQS fails the whole batch and HTTP answers 503 with
+// Retry-After, with nothing written; the connection that met the read-only server is dropped,
+// so the redelivery and the client's retry connect anew and write, and an event stored before
+// the failover and delivered again is a duplicate, not a second row.
+#[tokio::test]
+async fn a_read_only_error_mid_write_is_transient_and_the_retry_writes_nothing_twice() {
+    let db = TestDb::new().await;
+    let proxy =
+        ReadOnlyOnce::start((db.options.get_host().to_owned(), db.options.get_port())).await;
+    let store = db
+        .store_at(Some(("127.0.0.1", proxy.port)), &[("DB_TLS", "disabled")])
+        .await;
+    let (a, b) = (event("f", 1.0).to_string(), event("f", 2.0).to_string());
+    handle(&store, invoke(events::sqs_event(&[("m-1", &a)]), "before"))
+        .await
+        .unwrap();
+    assert_eq!(db.count().await, 1);
+
+    // A again (its redelivery) and B, as the writer turns read-only.
+    proxy.arm();
+    let batch = events::sqs_event(&[("m-1", &a), ("m-2", &b)]);
+    let d = diagnostic(
+        within(
+            "the batch",
+            handle(&store, invoke(batch.clone(), "read-only")),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(d.error_type, "StoreUnavailable", "{}", d.error_message);
+    assert!(
+        d.error_message.contains("MySQL error 1290") && d.error_message.contains("--read-only"),
+        "{}",
+        d.error_message
+    );
+    assert_eq!(
+        proxy.refused(),
+        1,
+        "the relay answered the INSERT with 1290"
+    );
+    assert_eq!(db.count().await, 1);
+    // SQS delivers the batch again: B is written, A is a duplicate.
+    let r = handle(&store, invoke(batch, "redelivered")).await.unwrap();
+    assert_eq!(r, json!({"batchItemFailures": []}));
+    assert_eq!(db.count().await, 2);
+    for body in [&a, &b] {
+        assert_eq!(db.row(&sqs_key(body)).await.get::<String, _>("source"), "f");
+    }
+    assert_eq!(
+        proxy.connections(),
+        2,
+        "the read-only server's connection was dropped"
+    );
+
+    // Through HTTP: 503 with Retry-After, then the client's retry under its key writes once.
+    proxy.arm();
+    let body = serde_json::to_vec(&event("f", 3.0)).unwrap();
+    let post = http("POST", Some(&body), false, Some("k-read-only"));
+    let r = within("the POST", handle(&store, invoke(post.clone(), "http")))
+        .await
+        .unwrap();
+    let (status, answer) = status_body(&r);
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (503, Some("StoreUnavailable"))
+    );
+    assert_eq!(r["headers"]["retry-after"], "1");
+    assert_eq!(db.count().await, 2);
+    let r = handle(&store, invoke(post.clone(), "http-retry"))
+        .await
+        .unwrap();
+    assert_eq!(
+        status_body(&r),
+        (201, json!({"inserted": 1, "duplicates": 0}))
+    );
+    let r = handle(&store, invoke(post, "http-again")).await.unwrap();
+    assert_eq!(
+        status_body(&r),
+        (201, json!({"inserted": 0, "duplicates": 1}))
+    );
+    assert_eq!(db.count().await, 3);
+    assert_eq!((proxy.refused(), proxy.connections()), (2, 3));
+}
+
 // ---------- the socket ----------
 
 // Without TCP_NODELAY, the last segment of a request sent in more than one write waits for the
 // server's delayed ACK (Nagle's algorithm): about 40 ms per new TLS connection and per such
-// statement. sqlx 0.9.0 dropped the option (transact-rs/sqlx#4335); .cargo/patches restores it.
+// statement. sqlx 0.9.0 dropped the option (transact-rs/sqlx#4335) and 0.9.1 sets it again
+// (transact-rs/sqlx#4336): this guards against it going missing once more.
 // Read back from the store's own socket, found by its unique peer: a pass-through proxy.
 #[tokio::test]
 async fn the_stores_connection_sets_tcp_nodelay() {
@@ -1028,11 +1249,9 @@ async fn the_stores_connection_sets_tcp_nodelay() {
 
 #[tokio::test]
 async fn tls_verify_identity_accepts_the_servers_ca_and_refuses_another() {
-    let mariadbd = mariadbd().expect(
-        "needs a MariaDB server binary for a TLS server of its own: install mariadb-server \
-         (/usr/sbin/mariadbd), or set MARIADBD to its path",
-    );
-    let (server, right, wrong) = tls_server(&mariadbd, &[]).await;
+    // A server of its own with its own CA: the machine's mariadbd beside DATABASE_URL's
+    // server, else a container of TESTCONTAINERS_MYSQL_IMAGE (e2e::mariadb).
+    let (server, right, wrong) = tls_server(&[]).await.unwrap_or_else(|e| panic!("{e}"));
     // With RDS_CA_BUNDLE (tests/test-all.sh writes the bundle the infra deploys), each CA file
     // is that bundle plus the test CA: sqlx must read all of it, and still trust only it.
     let with_rds = |ca: std::path::PathBuf| match std::env::var("RDS_CA_BUNDLE") {
@@ -1088,6 +1307,26 @@ async fn tls_verify_identity_accepts_the_servers_ca_and_refuses_another() {
         .await
         .unwrap();
     assert_eq!(r["inserted"], 1);
+    // TCP_NODELAY on the TLS connection too (the socket section says why): a TLS handshake's
+    // last records are the writes that would wait for a delayed ACK.
+    let sockets: Vec<_> = [
+        std::net::SocketAddr::from(([127, 0, 0, 1], server.port)),
+        std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, server.port)),
+    ]
+    .into_iter()
+    .flat_map(|peer| e2e::socket::tcp_sockets_to(std::process::id(), peer).unwrap())
+    .collect();
+    assert!(
+        !sockets.is_empty(),
+        "the store holds no connection to port {}",
+        server.port
+    );
+    for socket in &sockets {
+        assert!(
+            socket.nodelay,
+            "Nagle's algorithm is on over TLS: {socket:?}"
+        );
+    }
     // The same server with a CA that did not sign its certificate: refused.
     let store = MySqlStore::connect(vars(&wrong, "verify-identity"))
         .await

@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::batch::{EventBatch, MAX_ITEMS, Rejections};
 use crate::error::IngestError;
 use crate::metrics::Tally;
-use crate::store::EventStore;
+use crate::store::{EventStore, Wait};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub(crate) struct DirectResponse {
@@ -87,7 +87,7 @@ pub(crate) async fn handle<S: EventStore>(
     };
     let batch = batch(&payload, received_at, |i| request_key(&request_id, i))
         .inspect_err(|_| tally.refuse(items_in(&payload)))?;
-    let written = tally.write(&batch, store).await?;
+    let written = tally.write(&batch, store, Wait::Full).await?;
     Ok(DirectResponse {
         inserted: written.inserted,
         duplicates: written.duplicates,

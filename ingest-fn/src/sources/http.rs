@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use crate::error::IngestError;
 use crate::metrics::Tally;
 use crate::sources::direct;
-use crate::store::EventStore;
+use crate::store::{EventStore, Wait};
 
 /// A request body larger than this is refused with 413 before it is parsed.
 pub(crate) const MAX_BODY_BYTES: usize = 1 << 20;
@@ -223,7 +223,7 @@ async fn reply<S: EventStore>(
             return Reply::error(400, e.error_type(), e.to_string());
         }
     };
-    match tally.write(&batch, store).await {
+    match tally.write(&batch, store, Wait::Short).await {
         Ok(w) => Reply::json(
             201,
             json!({"inserted": w.inserted, "duplicates": w.duplicates}),

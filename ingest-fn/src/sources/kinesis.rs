@@ -12,7 +12,7 @@ use crate::batch::EventBatch;
 use crate::error::IngestError;
 use crate::event::FieldError;
 use crate::metrics::Tally;
-use crate::store::EventStore;
+use crate::store::{EventStore, Wait};
 
 /// A Kinesis `eventID` (`shardId-…:<sequence number>`) is longer than an event_id may be; its
 /// digest is as stable across retries and fits.
@@ -44,7 +44,7 @@ pub(crate) async fn handle<S: EventStore>(
         }
     }
     let sequence_number = |i: usize| &event.records[i].kinesis.sequence_number;
-    let failed: Vec<usize> = match tally.write(&batch, store).await {
+    let failed: Vec<usize> = match tally.write(&batch, store, Wait::Full).await {
         Ok(_) => batch
             .rejected
             .iter()

@@ -5,13 +5,23 @@
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use chrono::NaiveDateTime;
+use md5::{Digest, Md5};
 use serde_json::Value;
 
 use crate::batch::EventBatch;
 use crate::error::IngestError;
 use crate::event::FieldError;
 use crate::metrics::Tally;
-use crate::store::EventStore;
+use crate::store::{EventStore, Wait};
+
+/// The key of a message whose event has no `event_id`: `sqs:` and the MD5 of its body in hex,
+/// the digest SQS itself reports as `md5OfBody`. Not the `messageId`: a message redriven from
+/// the dead-letter queue is a new message with a new `messageId` (and a new enqueue time, so not
+/// `SentTimestamp` either), but its body is the one sent; keyed by the body, a redriven message
+/// that was stored before is a duplicate, not a second row. docs/decisions/sqs-event-key.md
+pub(crate) fn message_key(body: &str) -> String {
+    format!("sqs:{:x}", Md5::digest(body.as_bytes()))
+}
 
 pub(crate) async fn handle<S: EventStore>(
     store: &S,
@@ -23,9 +33,10 @@ pub(crate) async fn handle<S: EventStore>(
     let mut ids = Vec::with_capacity(event.records.len());
     for record in &event.records {
         let id = record.message_id.clone().unwrap_or_default();
-        match serde_json::from_str::<Value>(record.body.as_deref().unwrap_or_default()) {
-            // A redelivered message keeps its messageId, so it keeps its key.
-            Ok(item) => batch.push(&item, || id.clone()),
+        let body = record.body.as_deref().unwrap_or_default();
+        match serde_json::from_str::<Value>(body) {
+            // Redelivered or redriven, a message keeps its body, so it keeps its key.
+            Ok(item) => batch.push(&item, || message_key(body)),
             Err(e) => batch.reject(vec![FieldError {
                 field: String::new(),
                 problem: format!("body is not JSON: {e}"),
@@ -33,7 +44,7 @@ pub(crate) async fn handle<S: EventStore>(
         }
         ids.push(id);
     }
-    let failed: Vec<usize> = match tally.write(&batch, store).await {
+    let failed: Vec<usize> = match tally.write(&batch, store, Wait::Full).await {
         Ok(_) => batch
             .rejected
             .iter()
@@ -83,19 +94,77 @@ mod tests {
             .collect()
     }
 
+    const ONE: &str = r#"{"source": "q", "val1": 1, "val2": 2}"#;
+    const FOUR: &str = r#"{"source": "q", "val1": 4, "val2": 2}"#;
+
     #[tokio::test]
-    async fn invalid_messages_are_reported_and_the_rest_written_by_message_id() {
+    async fn invalid_messages_are_reported_by_message_id_and_the_rest_written_by_body() {
         let event = sqs(&[
-            ("m-1", r#"{"source": "q", "val1": 1, "val2": 2}"#),
+            ("m-1", ONE),
             ("m-2", r#"{"source": "q"}"#),
             ("m-3", "not json"),
-            ("m-4", r#"{"source": "q", "val1": 4, "val2": 2}"#),
+            ("m-4", FOUR),
         ]);
         let (r, keys, rows_after_redelivery) = handled_twice(event).await;
+        // Failures are reported as SQS knows them, by messageId.
         assert_eq!(failed(&r), ["m-2", "m-3"]);
-        assert_eq!(keys, ["m-1", "m-4"]);
+        let mut expected = [message_key(ONE), message_key(FOUR)];
+        expected.sort();
+        assert_eq!(keys, expected);
         // A redelivery stores nothing twice.
         assert_eq!(rows_after_redelivery, 2);
+    }
+
+    // The key is the body's MD5, the digest SQS reports as md5OfBody ("An MD5 digest of the
+    // non-URL-encoded message body string",
+    // https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_Message.html):
+    // "Test message." is AWS's sample body, e4e68fb7… its md5OfBody in Lambda's sample SQS event.
+    // Whatever the messageId, the same body has the same key; another body has another.
+    #[test]
+    fn the_key_is_the_bodys_digest_and_fits_an_event_id() {
+        assert_eq!(
+            message_key("Test message."),
+            "sqs:e4e68fb7bd0e697a0ae8f1bb342846b3"
+        );
+        assert_eq!(message_key(ONE), message_key(ONE));
+        assert_ne!(message_key(ONE), message_key(FOUR));
+        // One byte apart is another message.
+        assert_ne!(message_key(ONE), message_key(&format!("{ONE} ")));
+        let key = message_key(ONE);
+        assert_eq!(key.len(), 36);
+        assert_eq!(crate::event::check_event_id(&key), Ok(()));
+    }
+
+    // "All redriven messages are considered new messages with a new messageID and enqueueTime"
+    // (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-configure-dead-letter-queue-redrive.html):
+    // the same body under another messageId, as a redrive from the dead-letter queue delivers
+    // it, is a duplicate, not a second row; an event_id in the body still wins over the key.
+    #[tokio::test]
+    async fn a_message_redriven_under_a_new_message_id_is_not_written_twice() {
+        let store = MemoryStore::default();
+        let mut tally = Tally::default();
+        let first = sqs(&[("m-1", ONE), ("m-2", FOUR)]);
+        let r = handle(&store, first, now(), &mut tally).await.unwrap();
+        assert!(r.batch_item_failures.is_empty());
+        let redriven = sqs(&[
+            ("redriven-7f3c", ONE),
+            ("m-5", r#"{"source": "q", "val1": 5, "val2": 2}"#),
+        ]);
+        let mut tally = Tally::default();
+        let r = handle(&store, redriven, now(), &mut tally).await.unwrap();
+        assert!(r.batch_item_failures.is_empty());
+        assert_eq!((tally.written, tally.duplicates), (1, 1));
+        assert_eq!(store.rows().len(), 3, "{:?}", store.rows().keys());
+        assert!(store.rows().contains_key(&message_key(ONE)));
+        let own = r#"{"event_id": "dev-1:42", "source": "q", "val1": 1, "val2": 2}"#;
+        handle(&store, sqs(&[("m-8", own)]), now(), &mut Tally::default())
+            .await
+            .unwrap();
+        handle(&store, sqs(&[("m-9", own)]), now(), &mut Tally::default())
+            .await
+            .unwrap();
+        assert!(store.rows().contains_key("dev-1:42"));
+        assert_eq!(store.rows().len(), 4);
     }
 
     #[tokio::test]

@@ -73,9 +73,35 @@ pub(crate) fn classify(code: Option<u16>, sqlstate: Option<&str>, kind: Kind) ->
     }
 }
 
+/// Whether the server behind a connection refused the write because it is read-only: MySQL's
+/// 1290 (ER_OPTION_PREVENTS_STATEMENT, `--read-only`) or MariaDB's 1836. After an Aurora
+/// failover "The old writer restarts and is then set to read-only mode"
+/// (https://repost.aws/knowledge-center/aurora-mysql-db-cluser-read-only-error): a connection
+/// that still reaches it answers every write so, and only a new one, through the writer
+/// endpoint, reaches the new writer. So the store drops such a connection instead of keeping
+/// it for the next write.
+pub(crate) fn read_only(code: Option<u16>) -> bool {
+    matches!(code, Some(1290 | 1836))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_read_only_server_is_told_apart_from_other_transient_errors() {
+        assert!(read_only(Some(1290)) && read_only(Some(1836)));
+        for other in [
+            None,
+            Some(1040),
+            Some(1205),
+            Some(1213),
+            Some(2013),
+            Some(1142),
+        ] {
+            assert!(!read_only(other), "{other:?}");
+        }
+    }
 
     #[test]
     fn every_known_code_has_its_class() {

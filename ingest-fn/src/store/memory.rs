@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use chrono::NaiveDateTime;
 
-use crate::store::{EventStore, Inserted, Kind, Row, StoreError};
+use crate::store::{EventStore, Inserted, Kind, Row, StoreError, Wait};
 
 #[derive(Default)]
 pub(crate) struct MemoryStore {
@@ -15,6 +15,8 @@ pub(crate) struct MemoryStore {
     /// How many writes from now on fail, and as what server error.
     failures: Mutex<usize>,
     failure: Option<ServerSays>,
+    /// How long each write was allowed to wait for a connection, in order.
+    waits: Mutex<Vec<Wait>>,
 }
 
 /// A server's error packet: number, SQLSTATE and message.
@@ -58,10 +60,16 @@ impl MemoryStore {
     pub(crate) fn rows(&self) -> BTreeMap<String, Row> {
         self.rows.lock().unwrap().clone()
     }
+
+    /// The `wait` of every write so far, failed ones included.
+    pub(crate) fn waits(&self) -> Vec<Wait> {
+        self.waits.lock().unwrap().clone()
+    }
 }
 
 impl EventStore for MemoryStore {
-    async fn insert(&self, rows: &[Row]) -> Result<Inserted, StoreError> {
+    async fn insert(&self, rows: &[Row], wait: Wait) -> Result<Inserted, StoreError> {
+        self.waits.lock().unwrap().push(wait);
         let mut failures = self.failures.lock().unwrap();
         if let (1.., Some(says)) = (*failures, self.failure) {
             *failures -= 1;

@@ -36,11 +36,33 @@ pub(crate) struct Written {
     pub(crate) reconnects: u64,
 }
 
+/// How long a write may wait for a database connection: as long as whoever waits for its
+/// outcome can.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// Each attempt up to `DB_CONNECT_TIMEOUT_MS`: a delivery that comes again if the write
+    /// fails and that nobody is waiting on, so the longer wait costs nothing but the function's
+    /// time (SQS, Kinesis; a direct invoke, which AWS IoT makes asynchronously, through Lambda's
+    /// own queue: https://docs.aws.amazon.com/lambda/latest/dg/services-iot.html).
+    Full,
+    /// Every attempt together up to `DB_HTTP_CONNECT_TIMEOUT_MS`: an HTTP caller is waiting,
+    /// and hears 503 with `Retry-After` instead of waiting out a resuming database. The attempt
+    /// that was cut short has already woken a paused Aurora instance ("A connection attempt that
+    /// doesn't include valid credentials still causes the DB instance to resume":
+    /// https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-serverless-v2-auto-pause.html#auto-pause-waking),
+    /// so the caller's retry finds it resumed.
+    Short,
+}
+
 /// The seam between the core and the database.
 pub trait EventStore: Send + Sync {
-    /// Writes `rows` in one statement: how many were new (the rest were already there), and
-    /// the reconnects it took.
-    fn insert(&self, rows: &[Row]) -> impl Future<Output = Result<Inserted, StoreError>> + Send;
+    /// Writes `rows` in one statement, waiting for a connection as `wait` allows: how many were
+    /// new (the rest were already there), and the reconnects it took.
+    fn insert(
+        &self,
+        rows: &[Row],
+        wait: Wait,
+    ) -> impl Future<Output = Result<Inserted, StoreError>> + Send;
 }
 
 /// What one `insert` did. The reconnects are the call's own, not a store-wide counter read
@@ -185,14 +207,18 @@ fn says(e: &sqlx::Error) -> String {
 }
 
 /// Writes `rows` in one statement: how many were new, how many were already stored.
-pub(crate) async fn write(store: &impl EventStore, rows: &[Row]) -> Result<Written, StoreError> {
+pub(crate) async fn write(
+    store: &impl EventStore,
+    rows: &[Row],
+    wait: Wait,
+) -> Result<Written, StoreError> {
     if rows.is_empty() {
         return Ok(Written::default());
     }
     let Inserted {
         rows: inserted,
         reconnects,
-    } = store.insert(rows).await?;
+    } = store.insert(rows, wait).await?;
     Ok(Written {
         inserted,
         duplicates: rows.len() as u64 - inserted,
@@ -221,7 +247,7 @@ mod tests {
         ];
         for (says, starts) in cases {
             let store = MemoryStore::failing_with(1, says);
-            let e = store.insert(&[]).await.unwrap_err();
+            let e = store.insert(&[], Wait::Full).await.unwrap_err();
             assert!(e.to_string().starts_with(starts), "{e}");
             assert!(e.to_string().contains(says.2), "{e}");
             assert_eq!(e.mysql_code(), Some(says.0));
@@ -230,7 +256,7 @@ mod tests {
             assert!(source.to_string().contains(says.1), "{source}");
         }
         let store = MemoryStore::failing_with(1, NO_GRANT);
-        let Err(StoreError::Rejected { sqlstate, .. }) = store.insert(&[]).await else {
+        let Err(StoreError::Rejected { sqlstate, .. }) = store.insert(&[], Wait::Full).await else {
             panic!("a rejection")
         };
         assert_eq!(sqlstate.as_deref(), Some("42000"));

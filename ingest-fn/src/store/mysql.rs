@@ -5,16 +5,15 @@
 //! (a new IAM token, or the secret read again after a rotation) and is retried once.
 
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
-use aws_sdk_rds::auth_token::AuthTokenGenerator;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::pool::PoolConnection;
 use sqlx::{Executor, MySql, QueryBuilder};
 
 use crate::config::{Auth, Config};
-use crate::login::{SecretValue, token_generator};
-use crate::store::{EventStore, Inserted, Row, StoreError};
+use crate::login::{SecretValue, TokenSigner};
+use crate::store::{EventStore, Inserted, Row, StoreError, Wait, class};
 
 /// IAM tokens admit new connections for 15 minutes; renew well before.
 const TOKEN_RENEWAL: Duration = Duration::from_secs(10 * 60);
@@ -28,7 +27,7 @@ pub(crate) fn token_due(issued: SystemTime, now: SystemTime) -> bool {
 }
 
 struct IamAuth {
-    generator: AuthTokenGenerator,
+    signer: TokenSigner,
     sdk: aws_config::SdkConfig,
     /// When the token in the pool's options was signed; `None` before the first.
     issued: Mutex<Option<SystemTime>>,
@@ -63,7 +62,15 @@ pub struct MySqlStore {
     base: MySqlConnectOptions,
     credentials: Credentials,
     connect_timeout: Duration,
+    http_connect_timeout: Duration,
     write_timeout: Duration,
+}
+
+/// What one attempt may wait for a connection, and the setting that says so, for the message.
+struct Budget {
+    left: Duration,
+    setting: &'static str,
+    configured: Duration,
 }
 
 impl MySqlStore {
@@ -84,7 +91,7 @@ impl MySqlStore {
             Auth::Iam => {
                 let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
                 Credentials::Iam(Box::new(IamAuth {
-                    generator: token_generator(&options).map_err(StoreError::Credentials)?,
+                    signer: TokenSigner::for_options(&options),
                     sdk,
                     issued: Mutex::new(None),
                 }))
@@ -107,6 +114,7 @@ impl MySqlStore {
             base: options,
             credentials,
             connect_timeout: config.connect_timeout,
+            http_connect_timeout: config.http_connect_timeout,
             write_timeout: config.write_timeout,
         };
         store.renew(true).await?;
@@ -117,13 +125,40 @@ impl MySqlStore {
         &self.pool
     }
 
-    /// Opens the first connection ahead of the first event (during Lambda's init phase).
+    /// Opens the first connection ahead of the first event (during Lambda's init phase), waiting
+    /// at most `DB_HTTP_CONNECT_TIMEOUT_MS`: the first event may be an HTTP request, whose caller
+    /// should not wait out a resuming database here either. The attempt has woken a paused
+    /// instance all the same.
     pub async fn warm_up(&self) {
-        match self.pool.acquire().await {
-            Ok(conn) => self.park(conn),
-            Err(e) => {
+        match tokio::time::timeout(self.http_connect_timeout, self.pool.acquire()).await {
+            Ok(Ok(conn)) => self.park(conn),
+            Ok(Err(e)) => {
                 tracing::warn!(error = %e, "could not open the first database connection; will retry on the first event")
             }
+            Err(_) => tracing::warn!(
+                wait_ms = self.http_connect_timeout.as_millis() as u64,
+                "no first database connection within DB_HTTP_CONNECT_TIMEOUT_MS; will retry on the first event"
+            ),
+        }
+    }
+
+    /// What the next attempt of a write may wait for a connection, having waited `waited`
+    /// already: each attempt of a [`Wait::Full`] write gets `DB_CONNECT_TIMEOUT_MS`; the
+    /// attempts of a [`Wait::Short`] write share `DB_HTTP_CONNECT_TIMEOUT_MS`. Only the waits for
+    /// a connection count: a write that failed fast on a connection lost during a freeze still
+    /// leaves its retry the time to connect again.
+    fn budget(&self, wait: Wait, waited: Duration) -> Budget {
+        match wait {
+            Wait::Full => Budget {
+                left: self.connect_timeout,
+                setting: "DB_CONNECT_TIMEOUT_MS",
+                configured: self.connect_timeout,
+            },
+            Wait::Short => Budget {
+                left: self.http_connect_timeout.saturating_sub(waited),
+                setting: "DB_HTTP_CONNECT_TIMEOUT_MS",
+                configured: self.http_connect_timeout,
+            },
         }
     }
 
@@ -171,14 +206,14 @@ impl MySqlStore {
                     return Ok(());
                 }
                 let token = iam
-                    .generator
-                    .auth_token(&iam.sdk)
+                    .signer
+                    .token(&iam.sdk)
                     .await
                     .map_err(|e| StoreError::Credentials(format!("RDS IAM auth token: {e}")))?;
                 if let Ok(mut t) = iam.issued.lock() {
                     *t = Some(now);
                 }
-                self.base.clone().password(token.as_str())
+                self.base.clone().password(&token)
             }
             Credentials::Secret(secret) => {
                 if !force {
@@ -199,10 +234,16 @@ impl MySqlStore {
         Ok(())
     }
 
-    /// One attempt: a connection within `connect_timeout`, the write within `write_timeout`.
-    /// A [`StoreError::Lost`] or [`StoreError::Denied`] may go away with a second attempt.
-    async fn try_insert(&self, rows: &[Row]) -> Result<u64, StoreError> {
-        let connect_ms = self.connect_timeout.as_millis();
+    /// One attempt: a connection within `budget`, the write within `write_timeout`; the time
+    /// spent getting the connection is added to `waited`. A [`StoreError::Lost`] or
+    /// [`StoreError::Denied`] may go away with a second attempt.
+    async fn try_insert(
+        &self,
+        rows: &[Row],
+        budget: &Budget,
+        waited: &mut Duration,
+    ) -> Result<u64, StoreError> {
+        let (setting, connect_ms) = (budget.setting, budget.configured.as_millis());
         let acquire = async {
             let permit = self
                 .slots
@@ -211,17 +252,20 @@ impl MySqlStore {
                 .map_err(|_| sqlx::Error::PoolClosed)?;
             Ok::<_, sqlx::Error>((permit, self.checkout().await?))
         };
-        let (_permit, mut conn) = match tokio::time::timeout(self.connect_timeout, acquire).await {
+        let started = Instant::now();
+        let acquired = tokio::time::timeout(budget.left, acquire).await;
+        *waited += started.elapsed();
+        let (_permit, mut conn) = match acquired {
             Ok(Ok(conn)) => conn,
             Ok(Err(e)) => {
                 return Err(StoreError::from_sqlx(e, || {
-                    format!("connecting (DB_CONNECT_TIMEOUT_MS={connect_ms})")
+                    format!("connecting ({setting}={connect_ms})")
                 }));
             }
             Err(_) => {
                 return Err(StoreError::Lost {
                     code: None,
-                    detail: format!("no connection within DB_CONNECT_TIMEOUT_MS={connect_ms}"),
+                    detail: format!("no connection within {setting}={connect_ms}"),
                     source: None,
                 });
             }
@@ -234,7 +278,9 @@ impl MySqlStore {
             }
             Ok(Err(e)) => {
                 let e = StoreError::from_sqlx(e, || "writing".to_owned());
-                if matches!(e, StoreError::Lost { .. }) {
+                if matches!(e, StoreError::Lost { .. }) || class::read_only(e.mysql_code()) {
+                    // Gone, or on a server that will refuse every write (a writer demoted by a
+                    // failover): the next attempt connects anew, through the endpoint.
                     conn.close_on_drop();
                 } else {
                     // The statement failed; the connection is fine.
@@ -300,25 +346,30 @@ fn insert_query(rows: &[Row]) -> QueryBuilder<MySql> {
 }
 
 impl EventStore for MySqlStore {
-    async fn insert(&self, rows: &[Row]) -> Result<Inserted, StoreError> {
+    async fn insert(&self, rows: &[Row], wait: Wait) -> Result<Inserted, StoreError> {
         self.renew(false).await?;
         // One retry for a lost connection and one for a refused login, each at most once: after
         // a freeze both can happen in a row (the connection dropped, then the reconnect meets a
-        // password rotated meanwhile).
+        // password rotated meanwhile). An HTTP write retries only while its connection budget
+        // lasts: one that ran out waiting for a connection answers 503 at once.
         let (mut reconnected, mut renewed) = (false, false);
+        let mut waited = Duration::ZERO;
         loop {
-            match self.try_insert(rows).await {
+            let budget = self.budget(wait, waited);
+            let result = self.try_insert(rows, &budget, &mut waited).await;
+            let budget_left = !self.budget(wait, waited).left.is_zero();
+            match result {
                 Ok(rows) => {
                     return Ok(Inserted {
                         rows,
                         reconnects: reconnected.into(),
                     });
                 }
-                Err(e @ StoreError::Lost { .. }) if !reconnected => {
+                Err(e @ StoreError::Lost { .. }) if !reconnected && budget_left => {
                     reconnected = true;
                     tracing::warn!(error = %e, "database connection lost; retrying once");
                 }
-                Err(e @ StoreError::Denied { .. }) if !renewed => {
+                Err(e @ StoreError::Denied { .. }) if !renewed && budget_left => {
                     renewed = true;
                     self.renew(true).await?;
                     tracing::warn!(error = %e, "database login refused; renewed the credentials, retrying once");

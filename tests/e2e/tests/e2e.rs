@@ -4,7 +4,6 @@
 //! (`AWS_ENDPOINT_URL`, or `moto_server` started here): a sync, ingest through every source,
 //! then a second sync with a newer snapshot served over loopback HTTP.
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
@@ -20,10 +19,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const REGION: &str = "ap-northeast-1";
 
-fn fixture(name: &str) -> Vec<u8> {
-    let dir = std::env::var("IP_RANGES_FIXTURES")
-        .expect("IP_RANGES_FIXTURES names the ip-ranges snapshot folder");
-    std::fs::read(PathBuf::from(dir).join(name)).unwrap()
+/// The ip-ranges.json snapshot of `date`, as AWS serves it (committed, or `IP_RANGES_FIXTURES`).
+fn snapshot(date: &str) -> Vec<u8> {
+    test_support::ip_ranges::fixtures()
+        .snapshot(date)
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Serves whatever `body` holds at any path, over plain HTTP on loopback.
@@ -48,9 +48,12 @@ async fn ranges_server(body: Arc<Mutex<Vec<u8>>>) -> String {
     url
 }
 
-/// The SNS event that delivers one of the fixture notifications.
-fn sns(notification: &str) -> Value {
-    e2e::events::sns_event(&String::from_utf8(fixture(notification)).unwrap())
+/// The SNS event that delivers the notification of the snapshot of `date`.
+fn sns(date: &str) -> Value {
+    let message = test_support::ip_ranges::fixtures()
+        .notification(date)
+        .unwrap_or_else(|e| panic!("{e}"));
+    e2e::events::sns_event(&message)
 }
 
 /// The fields `names` of a sync's report, in that order.
@@ -95,7 +98,7 @@ async fn sync_ingest_through_every_source_then_sync_again() {
     migrate_fn.kill().unwrap();
 
     // 1. The first sync, from the 2026-07-24 publication.
-    let published = Arc::new(Mutex::new(fixture("ip-ranges-2026-07-24.json")));
+    let published = Arc::new(Mutex::new(snapshot("2026-07-24")));
     let ranges_url = ranges_server(published.clone()).await;
     let sync_api = RuntimeApi::start().await;
     let sg_env = [
@@ -110,7 +113,7 @@ async fn sync_ingest_through_every_source_then_sync_again() {
     let sg_env: Vec<(&str, &str)> = sg_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let (mut sync_fn, _) =
         spawn_function(bin.join("sg-sync-fn").to_str().unwrap(), &sync_api, &sg_env);
-    let first = invoke(&sync_api, sns("notification-2026-07-24.json")).await;
+    let first = invoke(&sync_api, sns("2026-07-24")).await;
     assert_eq!(
         counts(&first, ["wanted", "added", "removed"]),
         [json!(69), json!(69), json!(0)]
@@ -194,11 +197,16 @@ async fn sync_ingest_through_every_source_then_sync_again() {
             .unwrap();
     assert_eq!(rows.len(), 6, "{rows:?}");
     assert!(rows.contains(&("http-1".into(), "e2e-http".into())));
-    assert!(rows.contains(&("sqs-1".into(), "e2e-sqs".into())));
+    // An SQS message without event_id is keyed by its body's MD5, which a redrive keeps
+    // (docs/decisions/sqs-event-key.md): md5(sqs_body).
+    assert!(rows.contains(&(
+        "sqs:9f55d206bb5d8f689ee08a030da69397".into(),
+        "e2e-sqs".into()
+    )));
 
     // 3. AWS publishes 2026-08-22 (one prefix more); the same environment syncs again.
-    *published.lock().unwrap() = fixture("ip-ranges-2026-08-22.json");
-    let second = invoke(&sync_api, sns("notification-2026-08-22.json")).await;
+    *published.lock().unwrap() = snapshot("2026-08-22");
+    let second = invoke(&sync_api, sns("2026-08-22")).await;
     assert_eq!(
         counts(&second, ["added", "removed", "unchanged"]),
         [json!(1), json!(0), json!(69)]
@@ -222,7 +230,7 @@ async fn sync_ingest_through_every_source_then_sync_again() {
         "the unmanaged rule survived"
     );
     // The old notification again (SNS retry, out of order): skipped.
-    let again = invoke(&sync_api, sns("notification-2026-07-24.json")).await;
+    let again = invoke(&sync_api, sns("2026-07-24")).await;
     assert_eq!(again["skipped"], true);
 
     sync_fn.kill().unwrap();

@@ -4,6 +4,7 @@
 pub mod cost;
 pub mod endpoint;
 pub mod events;
+pub mod flags;
 pub mod plot;
 pub mod report_line;
 pub mod run;

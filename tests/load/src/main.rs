@@ -12,9 +12,20 @@ use indicatif::{ProgressBar, ProgressStyle};
 use load::cost::{self, Cost};
 use load::endpoint::{Endpoint, lambda_client};
 use load::events::Events;
+use load::flags::{MAX_SECONDS, MIN_SECONDS, within};
 use load::run::{Latency, Limits, Results, Shape, run};
 use load::verify::{DEFAULT_LISTED, Verification, VerifyRequest};
 use serde_json::json;
+
+/// More requests in flight than ten times Lambda's default account concurrency (1,000) measure
+/// throttling, not the function.
+const MAX_CONCURRENCY: usize = 10_000;
+/// An open loop's rate: from one request in about 17 minutes to what one machine can schedule.
+const MIN_RATE: f64 = 0.001;
+const MAX_RATE: f64 = 100_000.0;
+const MAX_REQUESTS: u64 = 1_000_000_000;
+/// Lambda's longest timeout (900 s): no invocation's latency can exceed it.
+const MAX_P99_MS: f64 = 900_000.0;
 
 #[derive(Parser)]
 #[command(
@@ -37,19 +48,19 @@ struct Args {
     #[arg(long, requires = "url")]
     unsigned: bool,
     /// Closed loop: this many requests in flight.
-    #[arg(long, conflicts_with = "rate")]
+    #[arg(long, conflicts_with = "rate", value_parser = within(1..=MAX_CONCURRENCY, "requests in flight"))]
     concurrency: Option<usize>,
     /// Open loop: this many requests per second, latencies from each request's intended start.
-    #[arg(long)]
+    #[arg(long, value_parser = within(MIN_RATE..=MAX_RATE, "requests per second"))]
     rate: Option<f64>,
     /// Stop after this many seconds.
-    #[arg(long)]
+    #[arg(long, value_parser = within(MIN_SECONDS..=MAX_SECONDS, "seconds"))]
     duration: Option<f64>,
     /// Stop after this many requests.
-    #[arg(long)]
+    #[arg(long, value_parser = within(1..=MAX_REQUESTS, "requests"))]
     requests: Option<u64>,
     /// Events per request (1 sends an object, more an array).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = within(1..=MAX_ITEMS, "events per request"))]
     batch: usize,
     /// Event templates: a JSON array or JSON lines; each sent event gets a unique event_id.
     #[arg(long)]
@@ -61,10 +72,10 @@ struct Args {
     #[arg(long)]
     plot: Option<String>,
     /// Exit non-zero if the warm p99 client latency exceeds this many milliseconds.
-    #[arg(long)]
+    #[arg(long, value_parser = within(0.001..=MAX_P99_MS, "milliseconds"))]
     max_p99: Option<f64>,
     /// Exit non-zero if the share of failed requests exceeds this (0 to 1).
-    #[arg(long)]
+    #[arg(long, value_parser = within(0.0..=1.0, "a share of requests"))]
     max_error_rate: Option<f64>,
     /// After the run, check every acknowledged event is in this database exactly once.
     #[arg(long, value_name = "DATABASE_URL", conflicts_with = "verify_function")]
@@ -208,17 +219,10 @@ impl Progress {
 
 /// The load's shape and when to stop, from the flags.
 fn plan(args: &Args) -> Result<(Shape, Limits)> {
-    if args.batch == 0 || args.batch > MAX_ITEMS {
-        bail!(
-            "--batch {}: expected 1 to {MAX_ITEMS} events per request",
-            args.batch
-        );
-    }
+    // The numbers are in range already (their value parsers).
     let shape = match (args.concurrency, args.rate) {
-        (Some(0), _) => bail!("--concurrency must be at least 1"),
         (Some(c), None) => Shape::Closed { concurrency: c },
-        (None, Some(r)) if r > 0.0 && r.is_finite() => Shape::Open { rate: r },
-        (None, Some(r)) => bail!("--rate {r}: expected a positive number of requests per second"),
+        (None, Some(r)) => Shape::Open { rate: r },
         (None, None) => Shape::Closed { concurrency: 1 },
         (Some(_), Some(_)) => unreachable!("clap rejects --concurrency with --rate"),
     };
@@ -379,5 +383,91 @@ async fn main() -> ExitCode {
             eprintln!("ingest-load: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(flags: &[&str]) -> Result<Args, String> {
+        Args::try_parse_from([&["ingest-load", "--function", "f"], flags].concat())
+            .map_err(|e| e.to_string())
+    }
+
+    // Every numeric flag refuses a value outside its range, naming the flag, the value and the
+    // range; the bounds themselves are accepted.
+    #[test]
+    fn every_numeric_flag_is_range_checked() {
+        let cases: &[(&str, &str, &str, &str)] = &[
+            (
+                "--concurrency",
+                "0",
+                "10000",
+                "requests in flight from 1 to 10000",
+            ),
+            (
+                "--rate",
+                "0",
+                "100000",
+                "requests per second from 0.001 to 100000",
+            ),
+            ("--duration", "0", "86400", "seconds from 0.1 to 86400"),
+            (
+                "--requests",
+                "0",
+                "1000000000",
+                "requests from 1 to 1000000000",
+            ),
+            (
+                "--batch",
+                "1001",
+                "1000",
+                "events per request from 1 to 1000",
+            ),
+            (
+                "--max-p99",
+                "0",
+                "900000",
+                "milliseconds from 0.001 to 900000",
+            ),
+            (
+                "--max-error-rate",
+                "1.5",
+                "1",
+                "a share of requests from 0 to 1",
+            ),
+        ];
+        for &(flag, bad, edge, expected) in cases {
+            // `--flag=value`: clap would read a lone `-5` as a flag of its own.
+            let e = parse(&[&format!("{flag}={bad}")])
+                .err()
+                .unwrap_or_else(|| panic!("{flag} {bad} accepted"));
+            assert!(
+                e.contains(&format!("invalid value '{bad}' for '{flag} ")) && e.contains(expected),
+                "{flag} {bad}: {e}"
+            );
+            assert!(parse(&[flag, edge]).is_ok(), "{flag} {edge}");
+        }
+        for bad in ["-1", "NaN", "inf"] {
+            assert!(
+                parse(&[&format!("--duration={bad}")]).is_err(),
+                "--duration {bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_plan_follows_the_flags() {
+        let args = parse(&["--rate", "2.5", "--duration", "0.5"]).unwrap();
+        let (shape, limits) = plan(&args).unwrap();
+        assert!(matches!(shape, Shape::Open { rate } if rate == 2.5));
+        assert_eq!(limits.duration, Some(Duration::from_millis(500)));
+        let args = parse(&["--concurrency", "4", "--requests", "10"]).unwrap();
+        let (shape, limits) = plan(&args).unwrap();
+        assert!(matches!(shape, Shape::Closed { concurrency: 4 }));
+        assert_eq!(limits.requests, Some(10));
+        let e = plan(&parse(&[]).unwrap()).err().unwrap();
+        assert!(e.to_string().contains("say when to stop"), "{e}");
     }
 }

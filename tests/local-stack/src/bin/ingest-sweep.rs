@@ -19,12 +19,13 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Parser;
 use e2e::scratch::ScratchDatabase;
 use ingest::batch::MAX_ITEMS;
 use load::cost::Delivery;
 use load::events::{Envelope, Events, Ids};
+use load::flags::{MAX_ENVIRONMENTS, MAX_SECONDS, MIN_SECONDS, within};
 use local_stack::capacity::{self, LocalFunction, Point};
 use sqlx::ConnectOptions;
 use sqlx::mysql::MySqlConnectOptions;
@@ -39,20 +40,22 @@ struct Args {
     /// Build it with --release: a debug build measures the compiler, not the design.
     #[arg(long)]
     function: Option<PathBuf>,
-    /// The numbers of environments, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16")]
+    /// The numbers of environments, comma-separated (1 to 64 each).
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16",
+          value_parser = within(1..=MAX_ENVIRONMENTS, "environments"))]
     environments: Vec<usize>,
     /// The events per request, comma-separated (1 to 1000 each).
-    #[arg(long, value_delimiter = ',', default_value = "1,10,100")]
+    #[arg(long, value_delimiter = ',', default_value = "1,10,100",
+          value_parser = within(1..=MAX_ITEMS, "events per request"))]
     batches: Vec<usize>,
     /// How the events reach the function: a direct invoke, a Function URL POST, an SQS batch.
     #[arg(long, value_enum, default_value_t = Envelope::Direct)]
     envelope: Envelope,
     /// Seconds measured per point.
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(long, default_value_t = 5.0, value_parser = within(MIN_SECONDS..=MAX_SECONDS, "seconds"))]
     duration: f64,
     /// Seconds of load before each point's measurement (cold starts, buffer pool).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = within(0.0..=MAX_SECONDS, "seconds"))]
     warmup: f64,
     /// Where sweep.json and sweep.png go.
     #[arg(long, default_value = "ingest-sweep")]
@@ -118,16 +121,8 @@ async fn sweep(args: &Args, function: &str, scratch: &ScratchDatabase) -> Result
 }
 
 async fn main_result() -> Result<()> {
+    // Every number is in range already (the flags' value parsers).
     let args = Args::parse();
-    if args.environments.iter().any(|&n| n == 0 || n > 64) {
-        bail!("--environments: expected numbers from 1 to 64");
-    }
-    if args.batches.iter().any(|&b| b == 0 || b > MAX_ITEMS) {
-        bail!("--batches: expected numbers from 1 to {MAX_ITEMS} (the ingest contract's limit)");
-    }
-    if !(args.duration > 0.0 && args.warmup >= 0.0) {
-        bail!("--duration must be positive and --warmup not negative");
-    }
     let (bin, function) =
         e2e::environments::ingest_fn_binary(args.function.clone()).map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("{}", args.out.display()))?;
@@ -160,5 +155,44 @@ async fn main() -> std::process::ExitCode {
             eprintln!("ingest-sweep: {e:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(flags: &[&str]) -> Result<Args, String> {
+        Args::try_parse_from([&["ingest-sweep"], flags].concat()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn every_numeric_flag_is_range_checked() {
+        let args = parse(&[]).unwrap();
+        assert_eq!(
+            (args.environments, args.batches, args.duration, args.warmup),
+            (vec![1, 2, 4, 8, 16], vec![1, 10, 100], 5.0, 1.0)
+        );
+        let cases: &[(&str, &str, &str)] = &[
+            ("--environments", "0", "environments from 1 to 64"),
+            ("--environments", "65", "environments from 1 to 64"),
+            ("--batches", "1001", "events per request from 1 to 1000"),
+            ("--duration", "0", "seconds from 0.1 to 86400"),
+            ("--warmup", "-1", "seconds from 0 to 86400"),
+        ];
+        for &(flag, bad, expected) in cases {
+            // `--flag=value`: clap would read a lone `-5` as a flag of its own.
+            let e = parse(&[&format!("{flag}={bad}")])
+                .err()
+                .unwrap_or_else(|| panic!("{flag} {bad} accepted"));
+            assert!(
+                e.contains(&format!("invalid value '{bad}' for '{flag} ")) && e.contains(expected),
+                "{flag} {bad}: {e}"
+            );
+        }
+        // One bad number in a list is named.
+        let e = parse(&["--batches", "10,0,100"]).err().unwrap();
+        assert!(e.contains("invalid value '0' for '--batches "), "{e}");
+        assert!(parse(&["--warmup", "0", "--duration", "0.1"]).is_ok());
     }
 }

@@ -20,6 +20,7 @@ use clap::Parser;
 use e2e::scratch::ScratchDatabase;
 use load::cost::Delivery;
 use load::events::{Events, Ids};
+use load::flags::{MAX_ENVIRONMENTS, MAX_SECONDS, MIN_SECONDS, within};
 use local_stack::capacity::{self, LocalFunction, Point};
 use local_stack::seed::seed;
 use serde::Serialize;
@@ -36,16 +37,17 @@ struct Args {
     #[arg(long)]
     function: Option<PathBuf>,
     /// Table sizes in rows, ascending, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "0,1000000,10000000")]
+    #[arg(long, value_delimiter = ',', default_value = "0,1000000,10000000",
+          value_parser = within(0..=MAX_ROWS, "rows"))]
     sizes: Vec<u64>,
     /// Environments (and requests in flight).
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = within(1..=MAX_ENVIRONMENTS, "environments"))]
     environments: usize,
     /// Seconds measured per point.
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = 10.0, value_parser = within(MIN_SECONDS..=MAX_SECONDS, "seconds"))]
     duration: f64,
     /// Seconds of load before each measurement.
-    #[arg(long, default_value_t = 2.0)]
+    #[arg(long, default_value_t = 2.0, value_parser = within(0.0..=MAX_SECONDS, "seconds"))]
     warmup: f64,
     /// The kinds of ids, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "time-ordered,random")]
@@ -63,6 +65,9 @@ enum IdKind {
 
 /// Events per request: the benchmark's fixed batch.
 const BATCH: usize = 100;
+
+/// The largest table seeded: a billion rows (about 55 GB of `event_id` index alone).
+const MAX_ROWS: u64 = 1_000_000_000;
 
 #[derive(Serialize)]
 struct Row {
@@ -163,12 +168,10 @@ async fn one_kind(
 }
 
 async fn main_result() -> Result<()> {
+    // Every number is in range already (the flags' value parsers); the order is checked here.
     let args = Args::parse();
     if args.sizes.windows(2).any(|w| w[0] > w[1]) {
-        bail!("--sizes: expected ascending row counts");
-    }
-    if args.environments == 0 || args.environments > 64 {
-        bail!("--environments: expected 1 to 64");
+        bail!("--sizes {:?}: expected ascending row counts", args.sizes);
     }
     let (bin, function) =
         e2e::environments::ingest_fn_binary(args.function.clone()).map_err(anyhow::Error::msg)?;
@@ -199,5 +202,44 @@ async fn main() -> std::process::ExitCode {
             eprintln!("ingest-table-size: {e:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(flags: &[&str]) -> Result<Args, String> {
+        Args::try_parse_from([&["ingest-table-size"], flags].concat()).map_err(|e| e.to_string())
+    }
+
+    // `--duration 0` measured nothing and divided by it; every numeric flag is now refused
+    // outside its range, naming the flag, the value and the range.
+    #[test]
+    fn every_numeric_flag_is_range_checked() {
+        let args = parse(&[]).unwrap();
+        assert_eq!(
+            (args.sizes, args.environments, args.duration, args.warmup),
+            (vec![0, 1_000_000, 10_000_000], 4, 10.0, 2.0)
+        );
+        let cases: &[(&str, &str, &str)] = &[
+            ("--duration", "0", "seconds from 0.1 to 86400"),
+            ("--duration", "-5", "seconds from 0.1 to 86400"),
+            ("--warmup", "-0.5", "seconds from 0 to 86400"),
+            ("--environments", "0", "environments from 1 to 64"),
+            ("--sizes", "-1", "rows from 0 to 1000000000"),
+            ("--sizes", "1000000001", "rows from 0 to 1000000000"),
+        ];
+        for &(flag, bad, expected) in cases {
+            // `--flag=value`: clap would read a lone `-5` as a flag of its own.
+            let e = parse(&[&format!("{flag}={bad}")])
+                .err()
+                .unwrap_or_else(|| panic!("{flag} {bad} accepted"));
+            assert!(
+                e.contains(&format!("invalid value '{bad}' for '{flag} ")) && e.contains(expected),
+                "{flag} {bad}: {e}"
+            );
+        }
+        assert!(parse(&["--duration", "0.1", "--warmup", "0", "--sizes", "0,10"]).is_ok());
     }
 }
