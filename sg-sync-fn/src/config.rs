@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 
 use emf::{EmfError, Emitter};
+use ipnet::IpNet;
 use reqwest::Url;
 
 use crate::publication::{BorderGroups, Selector};
@@ -11,24 +12,19 @@ use crate::rules::PortRange;
 
 pub const OFFICIAL_URL: &str = "https://ip-ranges.amazonaws.com/ip-ranges.json";
 
-/// Where the managed rules live.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TargetIds {
-    /// Security groups in placement order.
-    SecurityGroups(Vec<String>),
-    /// A customer-managed prefix list.
-    PrefixList(String),
-}
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    pub target: TargetIds,
+    /// The pool: the groups that hold the managed rules, in placement order.
+    pub security_group_ids: Vec<String>,
     pub ports: Vec<PortRange>,
     pub selector: Selector,
     pub rules_per_group: usize,
     pub ip_ranges_url: Url,
     pub max_removal_ratio: f64,
     pub dry_run: bool,
+    /// Sources a rule of someone else's may admit the port from without being reported as an
+    /// opening in the fence (`FENCE_ALLOWED_CIDRS`; none by default).
+    pub fence_allowed_cidrs: Vec<IpNet>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -66,32 +62,6 @@ pub fn parse_bool(name: &'static str, value: &str) -> Result<bool, ConfigError> 
     }
 }
 
-fn ids(name: &'static str, value: &str, prefix: &str) -> Result<Vec<String>, ConfigError> {
-    let ids = list(value);
-    if ids.is_empty() {
-        return Err(err(name, value, "expected at least one id"));
-    }
-    for id in &ids {
-        let ok = id
-            .strip_prefix(prefix)
-            .is_some_and(|hex| !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()));
-        if !ok {
-            return Err(err(
-                name,
-                value,
-                format!("{id:?} is not an id of the form {prefix}0123abcd"),
-            ));
-        }
-    }
-    let mut unique = ids.clone();
-    unique.sort();
-    unique.dedup();
-    if unique.len() != ids.len() {
-        return Err(err(name, value, "an id is listed twice"));
-    }
-    Ok(ids)
-}
-
 /// `https://` anywhere; `file://`; plain `http://` only to this machine, for tests.
 pub fn ip_ranges_url(value: &str) -> Result<Url, ConfigError> {
     const NAME: &str = "IP_RANGES_URL";
@@ -127,20 +97,30 @@ pub fn ip_ranges_url(value: &str) -> Result<Url, ConfigError> {
 
 /// `SECURITY_GROUP_IDS`: comma-separated, in placement order, each once.
 pub fn security_group_ids(value: &str) -> Result<Vec<String>, ConfigError> {
-    ids("SECURITY_GROUP_IDS", value, "sg-")
-}
-
-/// `PREFIX_LIST_ID`: exactly one id.
-pub fn prefix_list_id(value: &str) -> Result<String, ConfigError> {
-    let mut one = ids("PREFIX_LIST_ID", value, "pl-")?;
-    if one.len() != 1 {
-        return Err(err(
-            "PREFIX_LIST_ID",
-            value,
-            "expected exactly one prefix list id",
-        ));
+    const NAME: &str = "SECURITY_GROUP_IDS";
+    let ids = list(value);
+    if ids.is_empty() {
+        return Err(err(NAME, value, "expected at least one id"));
     }
-    Ok(one.remove(0))
+    for id in &ids {
+        let ok = id
+            .strip_prefix("sg-")
+            .is_some_and(|hex| !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()));
+        if !ok {
+            return Err(err(
+                NAME,
+                value,
+                format!("{id:?} is not an id of the form sg-0123abcd"),
+            ));
+        }
+    }
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    if unique.len() != ids.len() {
+        return Err(err(NAME, value, "an id is listed twice"));
+    }
+    Ok(ids)
 }
 
 /// `PORTS`: e.g. `tcp/3306,tcp/8000-8100,udp/53`.
@@ -201,6 +181,35 @@ pub fn max_removal_ratio(value: &str) -> Result<f64, ConfigError> {
         .ok_or_else(|| err("MAX_REMOVAL_RATIO", value, "expected a number from 0 to 1"))
 }
 
+/// `FENCE_ALLOWED_CIDRS`: comma-separated IPv4 or IPv6 CIDRs, e.g. an office VPN's
+/// `203.0.113.0/24`. A CIDR with host bits set (`203.0.113.7/24`) is refused: which of the
+/// address or the prefix length was meant is not for this function to guess.
+pub fn fence_allowed_cidrs(value: &str) -> Result<Vec<IpNet>, ConfigError> {
+    const NAME: &str = "FENCE_ALLOWED_CIDRS";
+    list(value)
+        .iter()
+        .map(|entry| {
+            let net: IpNet = entry.parse().map_err(|_| {
+                err(
+                    NAME,
+                    value,
+                    format!(
+                        "{entry:?} is not a CIDR (expected e.g. 203.0.113.0/24 or 2001:db8::/32)"
+                    ),
+                )
+            })?;
+            if net != net.trunc() {
+                return Err(err(
+                    NAME,
+                    value,
+                    format!("{entry:?} has host bits set: did you mean {}?", net.trunc()),
+                ));
+            }
+            Ok(net)
+        })
+        .collect()
+}
+
 /// Where the Lambda's metrics go: `METRICS_NAMESPACE` (`LambdaRdsIngest` when unset), with
 /// the `FunctionName` dimension from `AWS_LAMBDA_FUNCTION_NAME`, which Lambda sets
 /// (`sg-sync-fn` when unset). The CLI writes none: its output is for people.
@@ -223,7 +232,6 @@ pub fn metrics_from_env() -> Result<Emitter, ConfigError> {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ConfigValues {
     pub security_group_ids: Option<Vec<String>>,
-    pub prefix_list_id: Option<String>,
     pub ports: Option<Vec<PortRange>>,
     pub services: Option<Vec<String>>,
     pub regions: Option<Vec<String>>,
@@ -235,6 +243,7 @@ pub struct ConfigValues {
     pub ip_ranges_url: Option<Url>,
     pub max_removal_ratio: Option<f64>,
     pub dry_run: Option<bool>,
+    pub fence_allowed_cidrs: Option<Vec<IpNet>>,
 }
 
 impl ConfigValues {
@@ -245,9 +254,6 @@ impl ConfigValues {
         Ok(ConfigValues {
             security_group_ids: get("SECURITY_GROUP_IDS")
                 .map(|v| security_group_ids(&v))
-                .transpose()?,
-            prefix_list_id: get("PREFIX_LIST_ID")
-                .map(|v| prefix_list_id(&v))
                 .transpose()?,
             ports: get("PORTS").map(|v| ports(&v)).transpose()?,
             services: get("SERVICES").map(|v| names("SERVICES", &v)).transpose()?,
@@ -269,6 +275,9 @@ impl ConfigValues {
             dry_run: get("DRY_RUN")
                 .map(|v| parse_bool("DRY_RUN", &v))
                 .transpose()?,
+            fence_allowed_cidrs: get("FENCE_ALLOWED_CIDRS")
+                .map(|v| fence_allowed_cidrs(&v))
+                .transpose()?,
         })
     }
 
@@ -289,7 +298,13 @@ impl ConfigValues {
             None => ip_ranges_url(OFFICIAL_URL)?,
         };
         Ok(Config {
-            target: target(self.security_group_ids, self.prefix_list_id)?,
+            security_group_ids: self.security_group_ids.ok_or_else(|| {
+                err(
+                    "SECURITY_GROUP_IDS",
+                    "",
+                    "required: the ids of the groups that hold the managed rules",
+                )
+            })?,
             ports: self.ports.unwrap_or_else(|| vec![PortRange::tcp(3306)]),
             selector: Selector {
                 services: self.services.unwrap_or_else(|| vec!["EC2".into()]),
@@ -303,25 +318,8 @@ impl ConfigValues {
             ip_ranges_url,
             max_removal_ratio: self.max_removal_ratio.unwrap_or(0.5),
             dry_run: self.dry_run.unwrap_or(false),
+            fence_allowed_cidrs: self.fence_allowed_cidrs.unwrap_or_default(),
         })
-    }
-}
-
-/// Exactly one of the two targets.
-fn target(groups: Option<Vec<String>>, list: Option<String>) -> Result<TargetIds, ConfigError> {
-    match (groups, list) {
-        (Some(_), Some(pl)) => Err(err(
-            "PREFIX_LIST_ID",
-            &pl,
-            "set either SECURITY_GROUP_IDS or PREFIX_LIST_ID, not both",
-        )),
-        (Some(ids), None) => Ok(TargetIds::SecurityGroups(ids)),
-        (None, Some(id)) => Ok(TargetIds::PrefixList(id)),
-        (None, None) => Err(err(
-            "SECURITY_GROUP_IDS",
-            "",
-            "required: the ids of the groups that hold the managed rules",
-        )),
     }
 }
 
@@ -388,10 +386,7 @@ mod tests {
             ("AWS_REGION", "ap-northeast-1"),
         ])
         .unwrap();
-        assert_eq!(
-            s.target,
-            TargetIds::SecurityGroups(vec!["sg-0a1".into(), "sg-0b2".into()])
-        );
+        assert_eq!(s.security_group_ids, ["sg-0a1", "sg-0b2"]);
         assert_eq!(s.ports, vec![PortRange::tcp(3306)]);
         assert_eq!(s.selector.services, vec!["EC2"]);
         assert_eq!(s.selector.regions, vec!["ap-northeast-1"]);
@@ -400,12 +395,13 @@ mod tests {
         assert_eq!(s.rules_per_group, 60);
         assert_eq!(s.max_removal_ratio, 0.5);
         assert_eq!(s.ip_ranges_url.as_str(), OFFICIAL_URL);
+        assert!(s.fence_allowed_cidrs.is_empty());
     }
 
     #[test]
     fn every_setting_is_read() {
         let s = config(&[
-            ("PREFIX_LIST_ID", "pl-0123"),
+            ("SECURITY_GROUP_IDS", "sg-0123"),
             ("PORTS", "tcp/3306,tcp/8000-8100,udp/53"),
             ("SERVICES", "EC2,AMAZON"),
             ("REGIONS", "us-east-1,eu-west-1"),
@@ -415,13 +411,40 @@ mod tests {
             ("IP_RANGES_URL", "http://127.0.0.1:8080/ip-ranges.json"),
             ("MAX_REMOVAL_RATIO", "0.1"),
             ("DRY_RUN", "true"),
+            ("FENCE_ALLOWED_CIDRS", "203.0.113.0/24, 2001:db8::/32,"),
         ])
         .unwrap();
-        assert_eq!(s.target, TargetIds::PrefixList("pl-0123".into()));
+        assert_eq!(s.security_group_ids, ["sg-0123"]);
         assert_eq!(s.ports.len(), 3);
         assert_eq!(s.selector.border_groups, BorderGroups::All);
         assert!(s.selector.ipv6 && s.dry_run);
         assert_eq!((s.rules_per_group, s.max_removal_ratio), (120, 0.1));
+        let allowed: Vec<String> = s
+            .fence_allowed_cidrs
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(allowed, ["203.0.113.0/24", "2001:db8::/32"]);
+    }
+
+    #[test]
+    fn a_bad_fence_allowance_names_the_entry() {
+        for (value, says) in [
+            ("203.0.113.0/24,office-vpn", "\"office-vpn\" is not a CIDR"),
+            ("203.0.113.7", "\"203.0.113.7\" is not a CIDR"),
+            ("10.0.0.0/33", "\"10.0.0.0/33\" is not a CIDR"),
+            ("203.0.113.7/24", "did you mean 203.0.113.0/24?"),
+            ("2001:db8::1/32", "did you mean 2001:db8::/32?"),
+        ] {
+            let e = config(&[
+                ("SECURITY_GROUP_IDS", "sg-1"),
+                ("AWS_REGION", "r"),
+                ("FENCE_ALLOWED_CIDRS", value),
+            ])
+            .unwrap_err();
+            assert_eq!(e.name, "FENCE_ALLOWED_CIDRS");
+            assert!(e.to_string().contains(says), "{e}");
+        }
     }
 
     #[test]
@@ -435,7 +458,6 @@ mod tests {
             ("DRY_RUN", "sure"),
             ("IP_RANGES_URL", "http://203.0.113.9/ip-ranges.json"),
             ("IP_RANGES_URL", "ftp://example.com/x"),
-            ("PREFIX_LIST_ID", "pl-1"),
         ];
         for (name, value) in cases {
             let mut vars = base.to_vec();

@@ -1,32 +1,28 @@
-//! The EC2 calls each target makes ([`SecurityGroupApi`], [`PrefixListApi`]), on aws-sdk-ec2.
+//! The EC2 calls the sync makes ([`SecurityGroupApi`]), on aws-sdk-ec2.
 
 use std::collections::HashMap;
 
 use aws_sdk_ec2::config::http::HttpResponse;
 use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::operation::RequestId;
-use aws_sdk_ec2::types::{
-    AddPrefixListEntry, Filter, IpPermission, IpRange, Ipv6Range, ManagedPrefixList,
-    PrefixListState as AwsListState, RemovePrefixListEntry, Tag,
-};
+use aws_sdk_ec2::types::{Filter, IpPermission, IpRange, Ipv6Range, SecurityGroupRule, Tag};
 use ipnet::IpNet;
 
 use crate::error::Ec2Error;
 use crate::error::Ec2Reply;
 use crate::family::Family;
+use crate::fence::{ForeignRule, Source};
 use crate::publication::SyncToken;
-use crate::reconcile::prefix_list::{ListCall, ListChange};
 use crate::reconcile::security_groups::RuleCall;
 use crate::reconcile::weights::reference_weight;
-use crate::reconcile::{GroupState, PrefixListApi, PrefixListState, SecurityGroupApi};
+use crate::reconcile::{GroupState, SecurityGroupApi};
 use crate::report::Action;
-use crate::retry::{SETTLE_POLLS, settle_delay};
 use crate::rules::{PortRange, Rule, rule};
 
-/// The tag on each managed group (or the prefix list) that records the last applied publication.
+/// The tag on each managed group that records the last applied publication.
 pub const SYNC_TOKEN_TAG: &str = "sg-sync-fn:sync-token";
 
-/// [`SecurityGroupApi`] and [`PrefixListApi`] on aws-sdk-ec2. Build it once per execution environment.
+/// [`SecurityGroupApi`] on aws-sdk-ec2. Build it once per execution environment.
 #[derive(Clone, Debug)]
 pub struct Ec2Client {
     client: aws_sdk_ec2::Client,
@@ -91,6 +87,24 @@ fn token_of(tags: &[Tag]) -> Option<SyncToken> {
     tags.iter()
         .find(|t| t.key() == Some(SYNC_TOKEN_TAG))
         .and_then(|t| t.value()?.parse().ok())
+}
+
+/// Where an inbound rule admits traffic from, `cidr` being its CIDR if it has a readable one.
+fn source_of(r: &SecurityGroupRule, cidr: Option<IpNet>) -> Source {
+    if let Some(net) = cidr {
+        return Source::Cidr(net);
+    }
+    if let Some(pl) = r.prefix_list_id() {
+        return Source::PrefixList(pl.to_owned());
+    }
+    if let Some(group) = r.referenced_group_info().and_then(|g| g.group_id()) {
+        return Source::Group(group.to_owned());
+    }
+    let text = r
+        .cidr_ipv4()
+        .or(r.cidr_ipv6())
+        .unwrap_or("an unnamed source");
+    Source::Other(text.to_owned())
 }
 
 fn family_of(address_family: Option<&str>) -> Option<Family> {
@@ -187,17 +201,27 @@ impl SecurityGroupApi for Ec2Client {
                 .or(r.cidr_ipv6())
                 .and_then(|c| c.parse::<IpNet>().ok());
             let g = &mut groups[i];
-            match (rule::is_managed(r.description()), port, cidr) {
-                (true, Some(port), Some(net)) => g.managed.push(Rule { port, net }),
-                (_, _, Some(net)) => g.other[Family::of(&net)] += 1,
-                _ => match r.prefix_list_id() {
-                    Some(pl) => referenced_lists.push((i, pl.to_owned())),
-                    // A security group reference takes one slot in each family.
-                    None => {
-                        g.other.v4 += 1;
-                        g.other.v6 += 1;
-                    }
-                },
+            if let (true, Some(port), Some(net)) = (rule::is_managed(r.description()), port, cidr) {
+                g.managed.push(Rule { port, net });
+                continue;
+            }
+            // Someone else's rule: it takes slots, and the fence looks at it.
+            g.foreign.push(ForeignRule {
+                group_id: g.id.clone(),
+                rule_id: r.security_group_rule_id().map(str::to_owned),
+                protocol: r.ip_protocol().unwrap_or_default().to_owned(),
+                from_port: r.from_port(),
+                to_port: r.to_port(),
+                source: source_of(&r, cidr),
+            });
+            match (cidr, r.prefix_list_id()) {
+                (Some(net), _) => g.other[Family::of(&net)] += 1,
+                (None, Some(pl)) => referenced_lists.push((i, pl.to_owned())),
+                // A security group reference takes one slot in each family.
+                (None, None) => {
+                    g.other.v4 += 1;
+                    g.other.v6 += 1;
+                }
             }
         }
         let mut list_ids: Vec<String> = referenced_lists.iter().map(|(_, id)| id.clone()).collect();
@@ -258,105 +282,11 @@ impl SecurityGroupApi for Ec2Client {
         Ok(())
     }
 
+    /// Records the applied publication's token on each group.
     async fn tag_groups(&self, ids: &[String], token: SyncToken) -> Result<(), Ec2Error> {
-        self.tag(ids, token).await
-    }
-}
-
-impl PrefixListApi for Ec2Client {
-    async fn tag_prefix_list(&self, id: &str, token: SyncToken) -> Result<(), Ec2Error> {
-        self.tag(&[id.to_owned()], token).await
-    }
-
-    async fn describe_prefix_list(&self, id: &str) -> Result<PrefixListState, Ec2Error> {
-        let unexpected = |message: &str| Ec2Error::Unexpected {
-            op: "DescribeManagedPrefixLists",
-            resource: id.to_owned(),
-            message: message.to_owned(),
-        };
-        let list = self
-            .describe_list(id)
-            .await?
-            .ok_or_else(|| unexpected("no such prefix list"))?;
-        let family =
-            family_of(list.address_family()).ok_or_else(|| unexpected("unknown address family"))?;
-        let mut state = PrefixListState {
-            id: id.to_owned(),
-            family,
-            version: list.version().ok_or_else(|| unexpected("no version"))?,
-            max_entries: list
-                .max_entries()
-                .ok_or_else(|| unexpected("no MaxEntries"))?
-                .max(0) as usize,
-            managed: Vec::new(),
-            other: Vec::new(),
-            sync_token: token_of(list.tags()),
-        };
-        let mut pages = self
-            .client
-            .get_managed_prefix_list_entries()
-            .prefix_list_id(id)
-            .target_version(state.version)
-            .into_paginator()
-            .items()
-            .send();
-        while let Some(entry) = pages.next().await {
-            let entry = entry.map_err(|e| api_error("GetManagedPrefixListEntries", id, e))?;
-            let Some(net) = entry.cidr().and_then(|c| c.parse::<IpNet>().ok()) else {
-                continue;
-            };
-            if rule::is_managed(entry.description()) {
-                state.managed.push(net);
-            } else {
-                state.other.push(net);
-            }
-        }
-        Ok(state)
-    }
-
-    async fn modify_prefix_list(&self, call: &ListCall<'_>) -> Result<i64, Ec2Error> {
-        let (id, version) = (call.id, call.version);
-        let request = self
-            .client
-            .modify_managed_prefix_list()
-            .prefix_list_id(id)
-            .current_version(version);
-        let request = match call.change {
-            ListChange::Resize(max_entries) => {
-                request.max_entries(i32::try_from(max_entries).unwrap_or(i32::MAX))
-            }
-            ListChange::Entries(batch) => {
-                let add = batch.add.iter().map(|(net, d)| {
-                    AddPrefixListEntry::builder()
-                        .cidr(net.to_string())
-                        .description(d)
-                        .build()
-                });
-                let remove = batch.remove.iter().map(|net| {
-                    RemovePrefixListEntry::builder()
-                        .cidr(net.to_string())
-                        .build()
-                });
-                request
-                    .set_add_entries(Some(add.collect()).filter(|v: &Vec<_>| !v.is_empty()))
-                    .set_remove_entries(Some(remove.collect()).filter(|v: &Vec<_>| !v.is_empty()))
-            }
-        };
-        let out = request
-            .send()
-            .await
-            .map_err(|e| api_error("ModifyManagedPrefixList", id, e))?;
-        self.settled_version(id, out.prefix_list().and_then(|l| l.version()), version)
-            .await
-    }
-}
-
-impl Ec2Client {
-    /// Records the applied publication's token on each resource.
-    async fn tag(&self, resources: &[String], token: SyncToken) -> Result<(), Ec2Error> {
         self.client
             .create_tags()
-            .set_resources(Some(resources.to_vec()))
+            .set_resources(Some(ids.to_vec()))
             .tags(
                 Tag::builder()
                     .key(SYNC_TOKEN_TAG)
@@ -365,54 +295,7 @@ impl Ec2Client {
             )
             .send()
             .await
-            .map_err(|e| api_error("CreateTags", &resources.join(","), e))?;
+            .map_err(|e| api_error("CreateTags", &ids.join(","), e))?;
         Ok(())
-    }
-
-    /// The one prefix list `id`, if EC2 knows it.
-    async fn describe_list(&self, id: &str) -> Result<Option<ManagedPrefixList>, Ec2Error> {
-        let out = self
-            .client
-            .describe_managed_prefix_lists()
-            .prefix_list_ids(id)
-            .send()
-            .await
-            .map_err(|e| api_error("DescribeManagedPrefixLists", id, e))?;
-        Ok(out.prefix_lists.and_then(|lists| lists.into_iter().next()))
-    }
-
-    /// A prefix list takes a moment to apply a change and refuses the next one meanwhile:
-    /// wait until it is settled and return its version.
-    async fn settled_version(
-        &self,
-        id: &str,
-        reported: Option<i64>,
-        previous: i64,
-    ) -> Result<i64, Ec2Error> {
-        for attempt in 0..SETTLE_POLLS {
-            if let Some(list) = self.describe_list(id).await? {
-                match list.state() {
-                    Some(AwsListState::ModifyInProgress) => {}
-                    Some(AwsListState::ModifyFailed) => {
-                        // EC2 refused the change after accepting the call.
-                        return Err(Ec2Error::Api {
-                            op: "ModifyManagedPrefixList",
-                            resource: id.to_owned(),
-                            reply: Box::new(Ec2Reply::new(
-                                "modify-failed",
-                                list.state_message().unwrap_or_default(),
-                            )),
-                        });
-                    }
-                    _ => return Ok(list.version().or(reported).unwrap_or(previous + 1)),
-                }
-            }
-            tokio::time::sleep(settle_delay(attempt)).await;
-        }
-        Err(Ec2Error::Unexpected {
-            op: "ModifyManagedPrefixList",
-            resource: id.to_owned(),
-            message: "still modify-in-progress after waiting".to_owned(),
-        })
     }
 }

@@ -33,6 +33,7 @@ fn request_suffix(id: Option<&str>) -> String {
 
 impl Ec2Reply {
     /// An answer with only a code and a message, as the in-memory EC2 of the tests gives.
+    #[cfg(test)]
     pub(crate) fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
         Ec2Reply {
             code: code.into(),
@@ -57,28 +58,25 @@ pub(crate) enum Ec2ErrorClass {
     Permanent,
 }
 
-/// Classifies an EC2 error code (and, for the one code that needs it, the message).
+/// Classifies an EC2 error code.
 /// Codes: https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html
-pub(crate) fn classify(code: &str, message: &str) -> Ec2ErrorClass {
+pub(crate) fn classify(code: &str) -> Ec2ErrorClass {
     match code {
-        // The plan read the group first, so a rule that is suddenly there (or gone), a quota
-        // suddenly full, or a prefix list at another version means another run wrote meanwhile.
+        // The plan read the group first, so a rule that is suddenly there (or gone), or a quota
+        // suddenly full, means another run wrote meanwhile.
         "InvalidPermission.Duplicate"
         | "InvalidPermission.NotFound"
-        | "RulesPerSecurityGroupLimitExceeded"
-        | "PrefixListVersionMismatch"
-        // A prefix list still applying another run's change refuses the next one.
-        | "IncorrectState" => Ec2ErrorClass::Conflict,
-        // ModifyManagedPrefixList answers a stale CurrentVersion with InvalidParameterValue
-        // naming the version; any other invalid value is a bad request.
-        "InvalidParameterValue" if message.to_ascii_lowercase().contains("version") => {
-            Ec2ErrorClass::Conflict
-        }
+        | "RulesPerSecurityGroupLimitExceeded" => Ec2ErrorClass::Conflict,
         "UnauthorizedOperation" => Ec2ErrorClass::Unauthorized,
         // The SDK already retried these with backoff; the next run (SNS's redelivery, the
         // schedule) can still succeed.
-        "RequestLimitExceeded" | "Throttling" | "ThrottlingException" | "InternalError"
-        | "InternalFailure" | "ServiceUnavailable" | "Unavailable" => Ec2ErrorClass::Transient,
+        "RequestLimitExceeded"
+        | "Throttling"
+        | "ThrottlingException"
+        | "InternalError"
+        | "InternalFailure"
+        | "ServiceUnavailable"
+        | "Unavailable" => Ec2ErrorClass::Transient,
         // No answer at all (a timeout, a dropped connection).
         "" => Ec2ErrorClass::Transient,
         _ => Ec2ErrorClass::Permanent,
@@ -88,8 +86,7 @@ pub(crate) fn classify(code: &str, message: &str) -> Ec2ErrorClass {
 #[derive(Debug, thiserror::Error)]
 pub enum Ec2Error {
     /// Another run changed the same rules first (`InvalidPermission.Duplicate`,
-    /// `InvalidPermission.NotFound`, a quota it filled, a stale prefix list version): re-read
-    /// and converge.
+    /// `InvalidPermission.NotFound`, a quota it filled): re-read and converge.
     #[error("{op} on {resource}: another change got there first ({reply})")]
     Conflict {
         op: &'static str,
@@ -122,12 +119,6 @@ pub enum Ec2Error {
         #[source]
         reply: Box<Ec2Reply>,
     },
-    #[error("{op} on {resource}: unexpected response: {message}")]
-    Unexpected {
-        op: &'static str,
-        resource: String,
-        message: String,
-    },
 }
 
 impl Ec2Error {
@@ -138,7 +129,7 @@ impl Ec2Error {
         reply: Ec2Reply,
     ) -> Self {
         let resource = resource.into();
-        let class = classify(&reply.code, &reply.message);
+        let class = classify(&reply.code);
         let reply = Box::new(reply);
         macro_rules! variant {
             ($name:ident) => {
@@ -164,18 +155,16 @@ impl Ec2Error {
             | Ec2Error::Unauthorized { reply, .. }
             | Ec2Error::Transient { reply, .. }
             | Ec2Error::Api { reply, .. } => Some(reply.code.as_str()).filter(|c| !c.is_empty()),
-            Ec2Error::Unexpected { .. } => None,
         }
     }
 
-    /// Whether trying again (re-reading, waiting for IAM, a later run) can succeed. An
-    /// unexpected response is EC2 answering in a shape this code does not know: permanent.
+    /// Whether trying again (re-reading, waiting for IAM, a later run) can succeed.
     pub fn can_retry_help(&self) -> bool {
-        !matches!(self, Ec2Error::Api { .. } | Ec2Error::Unexpected { .. })
+        !matches!(self, Ec2Error::Api { .. })
     }
 }
 
-/// Why a target's change was refused before anything was changed.
+/// Why the pool's change was refused before anything was changed.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum PlanError {
     #[error(transparent)]
@@ -293,12 +282,6 @@ mod tests {
             ("InvalidPermission.Duplicate", "rule already exists"),
             ("InvalidPermission.NotFound", "rule does not exist"),
             ("RulesPerSecurityGroupLimitExceeded", "maximum reached"),
-            ("PrefixListVersionMismatch", ""),
-            ("IncorrectState", "modify-in-progress"),
-            (
-                "InvalidParameterValue",
-                "The prefix list version 3 is not current",
-            ),
         ];
         let unauthorized = [("UnauthorizedOperation", "You are not authorized")];
         let transient = [
@@ -314,9 +297,6 @@ mod tests {
         let permanent = [
             ("InvalidParameterValue", "Invalid CIDR 10.0.0.0/33"),
             ("InvalidGroup.NotFound", "The security group does not exist"),
-            ("InvalidPrefixListID.NotFound", ""),
-            ("InvalidPrefixListModification", ""),
-            ("PrefixListMaxEntriesExceeded", ""),
             ("AuthFailure", ""),
         ];
         let table = [
@@ -327,7 +307,7 @@ mod tests {
         ];
         for (class, replies) in table {
             for (code, message) in replies {
-                assert_eq!(classify(code, message), class, "{code}: {message}");
+                assert_eq!(classify(code), class, "{code}: {message}");
             }
         }
     }

@@ -1,7 +1,6 @@
-//! An in-memory EC2 that enforces what moto does not: the per-family rule quota, atomic
-//! duplicate/not-found failures, and prefix-list versions, max entries and the 100-entry limit.
-//! Each call is atomic, as EC2's are: it checks everything first and changes nothing when it
-//! fails.
+//! An in-memory EC2 that enforces what moto does not: the per-family rule quota, and atomic
+//! duplicate/not-found failures. Each call is atomic, as EC2's are: it checks everything first
+//! and changes nothing when it fails.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -10,10 +9,10 @@ use ipnet::IpNet;
 use reqwest::Url;
 
 use crate::error::{Ec2Error, Ec2Reply};
+use crate::fence::{ForeignRule, Source};
 use crate::publication::{FetchError, FetchRanges, SyncToken};
-use crate::reconcile::prefix_list::{EntryBatch, ListCall, ListChange, MAX_ENTRIES_PER_CALL};
 use crate::reconcile::security_groups::RuleCall;
-use crate::reconcile::{GroupState, PrefixListApi, PrefixListState, SecurityGroupApi};
+use crate::reconcile::{GroupState, SecurityGroupApi};
 use crate::report::Action;
 use crate::rules::{Family, Rule, rule};
 
@@ -23,19 +22,9 @@ pub(crate) struct FakeGroup {
     pub tag: Option<SyncToken>,
 }
 
-#[derive(Clone, Debug)]
-pub(crate) struct FakeList {
-    pub family: Family,
-    pub version: i64,
-    pub max_entries: usize,
-    pub entries: Vec<(IpNet, String)>,
-    pub tag: Option<SyncToken>,
-}
-
 #[derive(Default)]
 pub(crate) struct World {
     pub groups: BTreeMap<String, FakeGroup>,
-    pub lists: BTreeMap<String, FakeList>,
     /// Every call, in order: `describe`, `authorize sg-x tcp/3306 n`, ...
     pub calls: Vec<String>,
 }
@@ -209,11 +198,19 @@ impl SecurityGroupApi for FakeEc2 {
                 })?;
                 let mut s = GroupState::new(id.clone());
                 s.sync_token = g.tag;
-                for (r, d) in &g.rules {
+                for (i, (r, d)) in g.rules.iter().enumerate() {
                     if rule::is_managed(Some(d)) {
                         s.managed.push(*r);
                     } else {
                         s.other[r.family()] += 1;
+                        s.foreign.push(ForeignRule {
+                            group_id: id.clone(),
+                            rule_id: Some(format!("sgr-{i}")),
+                            protocol: r.port.protocol.as_str().to_owned(),
+                            from_port: Some(r.port.from.into()),
+                            to_port: Some(r.port.to.into()),
+                            source: Source::Cidr(r.net),
+                        });
                     }
                 }
                 Ok(s)
@@ -236,122 +233,6 @@ impl SecurityGroupApi for FakeEc2 {
             }
         }
         Ok(())
-    }
-}
-
-impl PrefixListApi for FakeEc2 {
-    async fn tag_prefix_list(&self, id: &str, token: SyncToken) -> Result<(), Ec2Error> {
-        let mut w = self.before(format!("tag {id} {token}"));
-        if let Some(l) = w.lists.get_mut(id) {
-            l.tag = Some(token);
-        }
-        Ok(())
-    }
-
-    async fn describe_prefix_list(&self, id: &str) -> Result<PrefixListState, Ec2Error> {
-        let mut w = self.world.lock().unwrap();
-        w.calls.push("describe list".into());
-        let l = w.lists.get(id).ok_or_else(|| {
-            refused(
-                "DescribeManagedPrefixLists",
-                id,
-                "InvalidPrefixListID.NotFound",
-                "no such list",
-            )
-        })?;
-        let (managed, other): (Vec<_>, Vec<_>) = l
-            .entries
-            .iter()
-            .partition(|(_, d)| rule::is_managed(Some(d)));
-        Ok(PrefixListState {
-            id: id.into(),
-            family: l.family,
-            version: l.version,
-            max_entries: l.max_entries,
-            managed: managed.into_iter().map(|(n, _)| *n).collect(),
-            other: other.into_iter().map(|(n, _)| *n).collect(),
-            sync_token: l.tag,
-        })
-    }
-
-    async fn modify_prefix_list(&self, call: &ListCall<'_>) -> Result<i64, Ec2Error> {
-        match call.change {
-            ListChange::Resize(max_entries) => self.resize(call.id, call.version, max_entries),
-            ListChange::Entries(batch) => self.modify_entries(call.id, call.version, batch),
-        }
-    }
-}
-
-impl FakeEc2 {
-    fn resize(&self, id: &str, version: i64, max_entries: usize) -> Result<i64, Ec2Error> {
-        let call = format!("resize {id} v{version} {max_entries}");
-        self.modify_list(call, id, version, |l| {
-            if max_entries < l.entries.len() {
-                return Err((
-                    "InvalidParameterValue",
-                    "MaxEntries cannot be below the number of entries",
-                ));
-            }
-            l.max_entries = max_entries;
-            Ok(())
-        })
-    }
-
-    fn modify_entries(&self, id: &str, version: i64, batch: &EntryBatch) -> Result<i64, Ec2Error> {
-        let (add, remove) = (&batch.add, &batch.remove);
-        let call = format!("modify {id} v{version} +{} -{}", add.len(), remove.len());
-        self.modify_list(call, id, version, |l| {
-            if add.len() + remove.len() > MAX_ENTRIES_PER_CALL {
-                return Err((
-                    "InvalidParameterValue",
-                    "a request can add or remove at most 100 entries",
-                ));
-            }
-            let held = |n: &IpNet| l.entries.iter().any(|(e, _)| e == n);
-            if add.iter().any(|(n, _)| held(n)) || remove.iter().any(|n| !held(n)) {
-                return Err((
-                    "InvalidPrefixListModification",
-                    "an added entry exists or a removed one does not",
-                ));
-            }
-            let mut entries = l.entries.clone();
-            entries.retain(|(n, _)| !remove.contains(n));
-            entries.extend(add.iter().cloned());
-            if entries.len() > l.max_entries {
-                return Err((
-                    "PrefixListMaxEntriesExceeded",
-                    "the change exceeds the list's MaxEntries",
-                ));
-            }
-            l.entries = entries;
-            Ok(())
-        })
-    }
-
-    /// One `ModifyManagedPrefixList` call on list `id`, atomic as EC2's: refused at another
-    /// version than the list's; otherwise `change` checks everything before it changes
-    /// anything (refusing with EC2's code and a message), and a change makes a new version.
-    fn modify_list(
-        &self,
-        call: String,
-        id: &str,
-        version: i64,
-        change: impl FnOnce(&mut FakeList) -> Result<(), (&'static str, &'static str)>,
-    ) -> Result<i64, Ec2Error> {
-        let mut w = self.before(call);
-        let refuse = |code, message: &str| refused("ModifyManagedPrefixList", id, code, message);
-        let l = w
-            .lists
-            .get_mut(id)
-            .ok_or_else(|| refuse("InvalidPrefixListID.NotFound", "no such list"))?;
-        if l.version != version {
-            let current = l.version;
-            let message = format!("current version is {current}, not {version}");
-            return Err(refuse("PrefixListVersionMismatch", &message));
-        }
-        change(l).map_err(|(code, message)| refuse(code, message))?;
-        l.version += 1;
-        Ok(l.version)
     }
 }
 
@@ -382,66 +263,5 @@ impl FetchRanges for FakeFetcher {
             .unwrap_or_default();
         *n += 1;
         Ok(body)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn list(max_entries: usize, entries: &[&str]) -> FakeList {
-        FakeList {
-            family: Family::V4,
-            version: 7,
-            max_entries,
-            entries: entries
-                .iter()
-                .map(|n| (n.parse().unwrap(), "sg-sync-fn".to_owned()))
-                .collect(),
-            tag: None,
-        }
-    }
-
-    fn entry(net: &str) -> (IpNet, String) {
-        (net.parse().unwrap(), "sg-sync-fn".to_owned())
-    }
-
-    // Adding or removing entries creates a new version; a refused request creates none and
-    // leaves the entries as they were.
-    // https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_ModifyManagedPrefixList.html
-    #[tokio::test]
-    async fn a_modify_beyond_max_entries_changes_nothing() {
-        let ec2 = FakeEc2::new(60, &[]);
-        let before = list(2, &["192.0.2.0/24", "198.51.100.0/24"]);
-        ec2.world
-            .lock()
-            .unwrap()
-            .lists
-            .insert("pl-1".into(), before.clone());
-        let batch = EntryBatch {
-            add: vec![entry("203.0.113.0/24"), entry("203.0.113.128/25")],
-            remove: vec!["192.0.2.0/24".parse().unwrap()],
-        };
-        let refused = ec2.modify_entries("pl-1", 7, &batch);
-        assert!(
-            format!("{refused:?}").contains("PrefixListMaxEntriesExceeded"),
-            "{refused:?}"
-        );
-        let after = ec2.world.lock().unwrap().lists["pl-1"].clone();
-        assert_eq!(
-            (after.version, &after.entries),
-            (before.version, &before.entries)
-        );
-        // The same batch within MaxEntries applies whole, as one new version.
-        let fits = EntryBatch {
-            add: vec![entry("203.0.113.0/24")],
-            remove: vec!["192.0.2.0/24".parse().unwrap()],
-        };
-        assert_eq!(ec2.modify_entries("pl-1", 7, &fits).unwrap(), 8);
-        let after = ec2.world.lock().unwrap().lists["pl-1"].clone();
-        assert_eq!(
-            after.entries,
-            [entry("198.51.100.0/24"), entry("203.0.113.0/24")]
-        );
     }
 }

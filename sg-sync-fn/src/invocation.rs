@@ -5,7 +5,6 @@ use std::time::SystemTime;
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_lambda_events::sns::SnsEvent;
-use emf::Emitter;
 use lambda_runtime::LambdaEvent;
 use serde::Deserialize;
 use serde_json::Value;
@@ -13,7 +12,7 @@ use serde_json::Value;
 use crate::error::InvocationError;
 use crate::metrics;
 use crate::publication::{FetchRanges, Notification};
-use crate::reconcile::{PrefixListApi, SecurityGroupApi};
+use crate::reconcile::SecurityGroupApi;
 use crate::report::SyncReport;
 use crate::sync::{Syncer, Trigger};
 
@@ -69,11 +68,11 @@ pub(crate) fn trigger(event: Value) -> Result<Trigger, InvocationError> {
     })
 }
 
-/// The Lambda handler: a run, then its metrics line (a failed run's too), written before the
-/// response goes back because Lambda may freeze the environment right after.
-pub async fn handle_metered<E: SecurityGroupApi + PrefixListApi, F: FetchRanges>(
+/// The Lambda handler: a run, and its metrics (a failed run's too), recorded for the line the
+/// function writes once the response is posted (`emf::lambda::MetricsLayer`, as ingest-fn
+/// does): the caller does not wait for it, and it is out before the next event.
+pub async fn handle_metered<E: SecurityGroupApi, F: FetchRanges>(
     syncer: &Syncer<E, F>,
-    metrics: &Emitter,
     event: LambdaEvent<Value>,
 ) -> Result<SyncReport, InvocationError> {
     let result = handle(syncer, event).await;
@@ -82,13 +81,13 @@ pub async fn handle_metered<E: SecurityGroupApi + PrefixListApi, F: FetchRanges>
         Err(_) => Some(metrics::of_failure()),
     };
     if let Some(line) = line {
-        metrics.emit(&line);
+        emf::lambda::record(line);
     }
     result
 }
 
 /// A run without metrics.
-pub async fn handle<E: SecurityGroupApi + PrefixListApi, F: FetchRanges>(
+pub async fn handle<E: SecurityGroupApi, F: FetchRanges>(
     syncer: &Syncer<E, F>,
     event: LambdaEvent<Value>,
 ) -> Result<SyncReport, InvocationError> {
@@ -102,25 +101,26 @@ pub async fn handle<E: SecurityGroupApi + PrefixListApi, F: FetchRanges>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sync::tests::{doc, lambda_syncer};
+    use crate::sync::tests::{doc, syncer};
+    use emf::Emitter;
+    use emf::lambda::{MetricsLayer, metered};
+    use lambda_runtime::tower::{Layer, Service};
     use lambda_runtime::{Context, Diagnostic};
     use serde_json::json;
+    use std::sync::Arc;
     use std::time::UNIX_EPOCH;
     use test_support::events::{scheduled_event, sns_event};
 
-    /// Invokes the handler as the Lambda does and reads back the metrics lines it wrote, each
-    /// checked against the EMF specification (`emf::parse`).
-    async fn invoke<E: SecurityGroupApi + PrefixListApi, F: FetchRanges>(
+    /// Invokes the handler as the Lambda does (in `emf::lambda::metered`, which the function's
+    /// MetricsLayer puts around it) and reads back the metrics lines written, each checked
+    /// against the EMF specification (`emf::parse`).
+    async fn invoke<E: SecurityGroupApi, F: FetchRanges>(
         syncer: &Syncer<E, F>,
         event: Value,
     ) -> (Result<SyncReport, InvocationError>, Vec<emf::Document>) {
         let (metrics, lines) = Emitter::in_memory("LambdaRdsIngest", "sg-sync-fn").unwrap();
-        let r = handle_metered(
-            syncer,
-            &metrics,
-            LambdaEvent::new(event, Context::default()),
-        )
-        .await;
+        let event = LambdaEvent::new(event, Context::default());
+        let r = metered(&metrics, handle_metered(syncer, event)).await;
         let docs: Vec<_> = lines
             .take()
             .iter()
@@ -145,7 +145,7 @@ mod tests {
     async fn a_first_sync_of_n_ranges_reports_n_rules_added() {
         const N: u32 = 70;
         let token = now_s() - 3600;
-        let s = lambda_syncer(&[], vec![doc(token, 0..N)]);
+        let s = syncer(&[], vec![doc(token, 0..N)]);
         let before = now_s();
         let (r, lines) = invoke(&s, json!({})).await;
         let after = now_s();
@@ -159,12 +159,13 @@ mod tests {
             "WantedRanges",
             "FreeRuleSlots",
             "SyncSucceeded",
+            "FenceOpenings",
         ]
         .iter()
         .map(|m| line.sum(m))
         .collect();
-        // 3 groups of 60 slots hold the 70 rules.
-        assert_eq!(sums, [70.0, 0.0, 70.0, 110.0, 1.0]);
+        // 3 groups of 60 slots hold the 70 rules; nobody else's rule opens the port.
+        assert_eq!(sums, [70.0, 0.0, 70.0, 110.0, 1.0, 0.0]);
         let age = line.sum("PublicationAgeSeconds");
         assert!(
             (before - token) as f64 <= age && age <= (after - token) as f64,
@@ -200,8 +201,41 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_line_counts_the_fence_openings_of_every_run_but_a_dry_one() {
+        let token = now_s() - 60;
+        let s = syncer(&[], vec![doc(token, 0..5)]);
+        let open = crate::rules::Rule {
+            port: crate::rules::PortRange::tcp(3306),
+            net: "0.0.0.0/0".parse().unwrap(),
+        };
+        {
+            let mut world = s.pool.api.world.lock().unwrap();
+            let group = world.groups.get_mut("sg-a").unwrap();
+            group.rules.push((open, "debugging, remove later".into()));
+        }
+        let (r, lines) = invoke(&s, json!({})).await;
+        assert_eq!(r.unwrap().fence_openings.len(), 1);
+        assert_eq!(lines[0].sum("FenceOpenings"), 1.0);
+        assert_eq!(
+            lines[0].metrics["FenceOpenings"].unit.as_deref(),
+            Some("Count")
+        );
+        // A skipped run counts them too.
+        let msg = format!(
+            r#"{{"create-time":"2026-08-22T15:17:05+00:00","synctoken":"{token}","md5":"63431d35877fa5386ded1a7df9cfa971","url":"https://ip-ranges.amazonaws.com/ip-ranges.json"}}"#
+        );
+        let (r, lines) = invoke(&s, sns_event(&msg)).await;
+        assert!(r.unwrap().skipped);
+        assert_eq!(lines[0].sum("FenceOpenings"), 1.0);
+        // A dry run reports them and writes no line.
+        let (r, lines) = invoke(&s, json!({"dry_run": true})).await;
+        assert_eq!(r.unwrap().fence_openings.len(), 1);
+        assert!(lines.is_empty());
+    }
+
+    #[tokio::test]
     async fn a_failed_run_reports_sync_succeeded_0() {
-        let s = lambda_syncer(&[], vec![b"{\"syncToken\": \"1\"".to_vec()]);
+        let s = syncer(&[], vec![b"{\"syncToken\": \"1\"".to_vec()]);
         let (r, lines) = invoke(&s, json!({})).await;
         assert!(r.is_err());
         let [line] = lines.as_slice() else {
@@ -212,6 +246,37 @@ mod tests {
         // An event it cannot read is a failed run as well.
         let (_, lines) = invoke(&s, json!({"dryrun": true})).await;
         assert_eq!(lines[0].sum("SyncSucceeded"), 0.0);
+    }
+
+    // The function's service is the handler and the POST of its response, inside MetricsLayer:
+    // the handler writes no line itself, the layer writes it once the response is posted and
+    // before its call returns (the runtime then asks for the next event).
+    #[tokio::test]
+    async fn the_metrics_line_comes_after_the_response_and_before_the_next_event() {
+        let s = Arc::new(syncer(&[], vec![doc(now_s() - 60, 0..5)]));
+        let (metrics, lines) = Emitter::in_memory("LambdaRdsIngest", "sg-sync-fn").unwrap();
+        let seen = lines.clone();
+        let invocation = lambda_runtime::service_fn(move |event: LambdaEvent<Value>| {
+            let (s, seen) = (s.clone(), seen.clone());
+            async move {
+                let response = handle_metered(&s, event).await;
+                // The response is being posted: no line yet.
+                tokio::task::yield_now().await;
+                assert!(
+                    seen.take().is_empty(),
+                    "a line before the response was posted"
+                );
+                response.map(|r| r.added)
+            }
+        });
+        let mut function = MetricsLayer::new(metrics).layer(invocation);
+        let added = function
+            .call(LambdaEvent::new(json!({}), Context::default()))
+            .await
+            .unwrap();
+        assert_eq!(added, 5);
+        let [line]: [String; 1] = lines.take().try_into().unwrap();
+        assert_eq!(emf::parse(&line).unwrap().sum("RulesAdded"), 5.0);
     }
 
     #[test]

@@ -1,11 +1,12 @@
-//! Keeps the database's security groups (or a prefix list) equal to the IP ranges AWS
-//! publishes for EC2 in a region, sharded over several groups past the per-group rule quota.
+//! Keeps the database's security groups equal to the IP ranges AWS publishes for EC2 in a
+//! region, sharded over several groups past the per-group rule quota.
 //!
 //! Following an SNS event: [`invocation`] turns it into a [`Trigger`]; `sync` reads the
-//! target, then [`publication`] fetches and verifies what AWS published and selects the
+//! groups, then [`publication`] fetches and verifies what AWS published and selects the
 //! ranges; [`rules`] turns the ranges into the wanted rules; [`reconcile`] plans and applies
-//! the change to the security groups or the prefix list, through [`ec2`]; a [`SyncReport`] is
-//! what comes back, and [`metrics`] its figures. Everything but [`ec2`], `publication::fetch`
+//! the change to the groups, through [`ec2`]; [`fence`] lists the rules of others on the groups
+//! that admit the port from outside the published ranges; a [`SyncReport`] is what comes back,
+//! and [`metrics`] its figures. Everything but [`ec2`], `publication::fetch`
 //! and [`invocation`] is pure.
 
 #![warn(unreachable_pub)]
@@ -14,6 +15,7 @@ pub mod config;
 pub mod ec2;
 mod error;
 mod family;
+pub mod fence;
 pub mod invocation;
 pub mod metrics;
 pub mod publication;
@@ -28,6 +30,7 @@ mod fake;
 
 pub use config::Config;
 pub use error::{Ec2Error, Ec2Reply, InvocationError, PlanError, SyncError};
+pub use fence::FenceOpening;
 pub use publication::Notification;
 pub use report::{Action, Change, GroupReport, SyncReport};
 pub use sync::{Syncer, Trigger};

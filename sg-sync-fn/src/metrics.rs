@@ -7,20 +7,22 @@ use emf::{Metric, Unit};
 
 use crate::report::SyncReport;
 
-/// Rules (or prefix list entries) the run created.
+/// Rules the run created.
 pub const RULES_ADDED: &str = "RulesAdded";
-/// Rules (or entries) the run removed.
+/// Rules the run removed.
 pub const RULES_REMOVED: &str = "RulesRemoved";
 /// Ranges the publication selects, after aggregation; not in the line of a skipped run, which
 /// does not read them.
 pub(crate) const WANTED_RANGES: &str = "WantedRanges";
-/// Slots left across the groups (the quota per group and family, less the rules they hold) or
-/// in the prefix list (its size less its entries).
+/// Slots left across the groups (the quota per group and family, less the rules they hold).
 pub(crate) const FREE_RULE_SLOTS: &str = "FreeRuleSlots";
-/// 1 for a run that left the target holding what is wanted (changing it, or finding it so, or
+/// 1 for a run that left the groups holding what is wanted (changing it, or finding it so, or
 /// skipping an older publication), 0 for a failed one.
 pub const SYNC_SUCCEEDED: &str = "SyncSucceeded";
-/// Seconds since AWS published the ranges the target now holds (now − their syncToken).
+/// Rules of others on the groups that admit the port from outside the published ranges
+/// ([`crate::fence`]); 0 when the fence is closed.
+pub const FENCE_OPENINGS: &str = "FenceOpenings";
+/// Seconds since AWS published the ranges the groups now hold (now − their syncToken).
 pub(crate) const PUBLICATION_AGE_SECONDS: &str = "PublicationAgeSeconds";
 
 /// The metrics of a run that ended with `report`, at `now`. A dry run changes nothing and is
@@ -35,6 +37,7 @@ pub(crate) fn of_report(report: &SyncReport, now: SystemTime) -> Option<Vec<Metr
         Metric::count(RULES_REMOVED, report.removed as u64),
         Metric::count(FREE_RULE_SLOTS, free as u64),
         Metric::count(SYNC_SUCCEEDED, 1),
+        Metric::count(FENCE_OPENINGS, report.fence_openings.len() as u64),
     ];
     if let Some(ranges) = report.wanted_ranges {
         metrics.push(Metric::count(WANTED_RANGES, ranges as u64));
@@ -51,7 +54,8 @@ pub(crate) fn of_report(report: &SyncReport, now: SystemTime) -> Option<Vec<Metr
     Some(metrics)
 }
 
-/// The metrics of a failed run: nothing else is known for sure.
+/// The metrics of a failed run: nothing else is known for sure, the fence included (the run
+/// may have failed before reading the groups).
 pub(crate) fn of_failure() -> Vec<Metric> {
     vec![Metric::count(SYNC_SUCCEEDED, 0)]
 }

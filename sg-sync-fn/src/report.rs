@@ -2,35 +2,35 @@
 
 use serde::Serialize;
 
+use crate::fence::FenceOpening;
 use crate::publication::SyncToken;
 
-/// What a change does: a security group rule is authorized or revoked, a prefix list entry
-/// added or removed. Serialized as those words, in lower case.
+/// What a change does: a security group rule is authorized or revoked. Serialized as those
+/// words, in lower case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     Authorize,
     Revoke,
-    Add,
-    Remove,
 }
 
 impl Action {
-    /// Whether the change opens access (a rule or an entry more).
+    /// Whether the change opens access (a rule more).
     pub fn adds(self) -> bool {
-        matches!(self, Action::Authorize | Action::Add)
+        self == Action::Authorize
     }
 }
 
 /// One rule change, for people and machines reading a plan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Change {
+    /// The group's id (`target` in the JSON since the report's first version).
     pub target: String,
     pub action: Action,
     pub rule: String,
 }
 
-/// One security group (or the prefix list) after the run, as reported.
+/// One security group after the run, as reported.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct GroupReport {
     pub id: String,
@@ -62,10 +62,13 @@ pub struct SyncReport {
     /// The changes planned (a dry run) or made.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<Change>,
+    /// Rules of others on the groups that admit the port from outside the published ranges
+    /// ([`crate::fence`]); always present, empty when the fence is closed.
+    pub fence_openings: Vec<FenceOpening>,
 }
 
 impl SyncReport {
-    /// A run that changed nothing because the target already holds a newer publication.
+    /// A run that changed nothing because the groups already hold a newer publication.
     pub(crate) fn skipped(
         applied: Option<SyncToken>,
         groups: Vec<GroupReport>,
@@ -85,11 +88,22 @@ impl SyncReport {
             groups,
             reason: Some(reason),
             changes: Vec::new(),
+            fence_openings: Vec::new(),
         }
     }
 
-    /// Logs the report as one line.
+    /// Logs the report as one line, and each fence opening as a warning of its own.
     pub(crate) fn log(&self) {
+        for o in &self.fence_openings {
+            tracing::warn!(
+                group = %o.group,
+                rule_id = o.rule_id.as_deref().unwrap_or("-"),
+                source = %o.source,
+                protocol = %o.protocol,
+                ports = %o.ports,
+                "a rule sg-sync-fn does not manage admits the database port from outside the published ranges; left as it is"
+            );
+        }
         tracing::info!(
             // The number itself (a missing token logs no field), not Debug's `Some(…)`.
             sync_token = self.sync_token.map(|t| t.0),
@@ -102,6 +116,7 @@ impl SyncReport {
             dry_run = self.dry_run,
             groups = %serde_json::to_string(&self.groups).unwrap_or_default(),
             reason = self.reason.as_deref(),
+            fence_openings = self.fence_openings.len(),
             "sync finished"
         );
     }
@@ -154,10 +169,8 @@ mod tests {
         };
         assert_eq!(json(Action::Authorize), "authorize");
         assert_eq!(json(Action::Revoke), "revoke");
-        assert_eq!(json(Action::Add), "add");
-        assert_eq!(json(Action::Remove), "remove");
-        assert!(Action::Authorize.adds() && Action::Add.adds());
-        assert!(!Action::Revoke.adds() && !Action::Remove.adds());
+        assert!(Action::Authorize.adds());
+        assert!(!Action::Revoke.adds());
     }
 
     #[test]

@@ -1,16 +1,17 @@
-//! One sync run: read the target, skip a stale notification, fetch and verify the
-//! publication, skip a stale file, then reconcile the target with it (see [`crate::reconcile`]).
+//! One sync run: read the groups, skip a stale notification, fetch and verify the
+//! publication, skip a stale file, then reconcile the groups with it (see [`crate::reconcile`]);
+//! every run that gets that far, a dry run too, also reports the fence ([`crate::fence`]).
 //! Right after a deploy it retries EC2's `UnauthorizedOperation` while IAM settles.
 
 use std::time::Duration;
 
-use crate::config::{Config, TargetIds};
+use ipnet::IpNet;
+
+use crate::config::Config;
 use crate::error::{Ec2Error, SyncError};
+use crate::fence;
 use crate::publication::{self, FetchRanges, Notification, SyncToken};
-use crate::reconcile::{
-    PrefixList, PrefixListApi, Run, SecurityGroupApi, SecurityGroups, Target, TargetState,
-    reconcile,
-};
+use crate::reconcile::{Run, SecurityGroupApi, SecurityGroups, reconcile};
 use crate::report::SyncReport;
 use crate::retry::IAM_SETTLE;
 use crate::rules::Wanted;
@@ -35,59 +36,27 @@ impl Trigger {
     }
 }
 
-/// The Lambda's and the CLI's syncer: the target the configuration names (security groups or a
-/// prefix list), built once on `ec2`. Which one is known only at run time, so `ec2` makes
-/// either target's calls; everything below needs only the chosen one's (`TargetSyncer`).
-pub struct Syncer<E, F>(Chosen<E, F>);
-
-enum Chosen<E, F> {
-    SecurityGroups(TargetSyncer<SecurityGroups<E>, F>),
-    PrefixList(TargetSyncer<PrefixList<E>, F>),
+/// The Lambda's and the CLI's syncer: the pool of groups the configuration names, on `ec2`,
+/// and where the publication comes from; built once and run for each trigger.
+pub struct Syncer<E, F> {
+    config: Config,
+    pub(crate) pool: SecurityGroups<E>,
+    pub(crate) fetcher: F,
 }
 
 impl<E, F> Syncer<E, F> {
     pub fn new(config: Config, ec2: E, fetcher: F) -> Self {
-        Syncer(match config.target.clone() {
-            TargetIds::SecurityGroups(ids) => {
-                let target = SecurityGroups::new(ec2, ids, &config);
-                Chosen::SecurityGroups(TargetSyncer::new(config, target, fetcher))
-            }
-            TargetIds::PrefixList(id) => {
-                let target = PrefixList { api: ec2, id };
-                Chosen::PrefixList(TargetSyncer::new(config, target, fetcher))
-            }
-        })
-    }
-}
-
-impl<E: SecurityGroupApi + PrefixListApi, F: FetchRanges> Syncer<E, F> {
-    pub async fn run(&self, trigger: Trigger) -> Result<SyncReport, SyncError> {
-        match &self.0 {
-            Chosen::SecurityGroups(s) => s.run(trigger).await,
-            Chosen::PrefixList(s) => s.run(trigger).await,
-        }
-    }
-}
-
-/// Runs syncs of one target with clients built once.
-pub(crate) struct TargetSyncer<T, F> {
-    config: Config,
-    pub(crate) target: T,
-    pub(crate) fetcher: F,
-}
-
-impl<T, F> TargetSyncer<T, F> {
-    pub(crate) fn new(config: Config, target: T, fetcher: F) -> Self {
-        TargetSyncer {
+        let pool = SecurityGroups::new(ec2, &config);
+        Syncer {
             config,
-            target,
+            pool,
             fetcher,
         }
     }
 }
 
-impl<T: Target, F: FetchRanges> TargetSyncer<T, F> {
-    pub(crate) async fn run(&self, trigger: Trigger) -> Result<SyncReport, SyncError> {
+impl<E: SecurityGroupApi, F: FetchRanges> Syncer<E, F> {
+    pub async fn run(&self, trigger: Trigger) -> Result<SyncReport, SyncError> {
         let report = self.run_once_authorized(&trigger).await?;
         report.log();
         Ok(report)
@@ -119,18 +88,28 @@ impl<T: Target, F: FetchRanges> TargetSyncer<T, F> {
         }
     }
 
-    /// Reads the target, skips what is stale, and reconciles it with the publication.
+    /// Reads the groups, skips what is stale, and reconciles them with the publication.
     async fn sync(&self, trigger: &Trigger) -> Result<SyncReport, SyncError> {
         let dry_run = self.config.dry_run || matches!(trigger, Trigger::Direct { dry_run: true });
-        let state = self.target.read().await?;
+        let state = self.pool.read().await?;
         let applied = state.applied();
-        let skip = |reason| SyncReport::skipped(applied, state.report(), dry_run, reason);
+        // The fence is checked against the ranges this run opens the port to; a skipped run
+        // against those the groups hold already.
+        let foreign = state.foreign();
+        let config = &self.config;
+        let fence = |published: &[IpNet]| {
+            let allowed = &config.fence_allowed_cidrs;
+            fence::openings(&foreign, &config.ports, published, allowed)
+        };
+        let skip = |reason| SyncReport {
+            fence_openings: fence(&state.held()),
+            ..SyncReport::skipped(applied, state.report(), dry_run, reason)
+        };
         if let Some(n) = trigger.notification()
             && let Some(reason) = stale_notification(applied, n.sync_token)
         {
             return Ok(skip(reason));
         }
-        let config = &self.config;
         let publication = publication::fetch(
             &self.fetcher,
             &config.ip_ranges_url,
@@ -151,18 +130,21 @@ impl<T: Target, F: FetchRanges> TargetSyncer<T, F> {
             dry_run,
             max_removal_ratio: config.max_removal_ratio,
         };
-        reconcile(&self.target, state, &run).await
+        let published: Vec<IpNet> = publication.ranges.ranges.iter().map(|r| r.net).collect();
+        let mut report = reconcile(&self.pool, state, &run).await?;
+        report.fence_openings = fence(&published);
+        Ok(report)
     }
 }
 
-/// Why a notification that is not newer than what the target holds changes nothing.
+/// Why a notification that is not newer than what the groups hold changes nothing.
 fn stale_notification(applied: Option<SyncToken>, notified: SyncToken) -> Option<String> {
     applied
         .filter(|a| notified <= *a)
         .map(|a| format!("notification sync token {notified} is not newer than the applied {a}"))
 }
 
-/// Why a file older than what the target holds changes nothing (CDN lag, a late retry). The
+/// Why a file older than what the groups hold changes nothing (CDN lag, a late retry). The
 /// same file again is applied: that is how a scheduled run repairs drift.
 fn stale_file(applied: Option<SyncToken>, file: SyncToken) -> Option<String> {
     applied
@@ -173,12 +155,11 @@ fn stale_file(applied: Option<SyncToken>, file: SyncToken) -> Option<String> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::fake::{FakeEc2, FakeFetcher, FakeList};
+    use crate::fake::{FakeEc2, FakeFetcher};
     use crate::publication::ip_ranges::tests::document;
     use crate::publication::md5_hex;
+    use crate::rules::Rule;
     use crate::rules::rule::description;
-    use crate::rules::{Family, Rule};
-    use ipnet::IpNet;
 
     const REGION: &str = "ap-northeast-1";
 
@@ -215,26 +196,12 @@ pub(crate) mod tests {
     }
 
     /// The Lambda's syncer on three groups of 60 rules, serving `bodies` in turn.
-    pub(crate) fn lambda_syncer(
+    pub(crate) fn syncer(
         vars: &[(&str, &str)],
         bodies: Vec<Vec<u8>>,
     ) -> Syncer<FakeEc2, FakeFetcher> {
         let ec2 = FakeEc2::new(60, &["sg-a", "sg-b", "sg-c"]);
         Syncer::new(config(vars), ec2, FakeFetcher::serving(bodies))
-    }
-
-    /// Three groups of 60 rules, serving `bodies` in turn.
-    fn syncer(
-        vars: &[(&str, &str)],
-        bodies: Vec<Vec<u8>>,
-    ) -> TargetSyncer<SecurityGroups<FakeEc2>, FakeFetcher> {
-        let config = config(vars);
-        let TargetIds::SecurityGroups(ids) = config.target.clone() else {
-            panic!("{:?} names no groups", config.target)
-        };
-        let ec2 = FakeEc2::new(60, &["sg-a", "sg-b", "sg-c"]);
-        let groups = SecurityGroups::new(ec2, ids, &config);
-        TargetSyncer::new(config, groups, FakeFetcher::serving(bodies))
     }
 
     fn mysql(i: u32) -> Rule {
@@ -248,7 +215,7 @@ pub(crate) mod tests {
     async fn shards_past_the_quota_and_then_holds_still() {
         let body = doc(100, 0..70);
         let s = syncer(&[], vec![body.clone()]);
-        s.target
+        s.pool
             .api
             .world
             .lock()
@@ -260,13 +227,13 @@ pub(crate) mod tests {
             .push((mysql(500), "office".into()));
         let r = s.run(notification(100, &body)).await.unwrap();
         assert_eq!((r.wanted, r.added, r.removed, r.unchanged), (70, 70, 0, 0));
-        assert_eq!(s.target.api.managed("sg-a").len(), 59);
-        assert_eq!(s.target.api.managed("sg-b").len(), 11);
+        assert_eq!(s.pool.api.managed("sg-a").len(), 59);
+        assert_eq!(s.pool.api.managed("sg-b").len(), 11);
         assert_eq!(r.groups[0].free, 0);
         assert_eq!(r.groups[1].free, 49);
         // One authorize per group and port, then the tag.
         assert_eq!(
-            s.target.api.mutations(),
+            s.pool.api.mutations(),
             [
                 "authorize sg-a tcp/3306 59",
                 "authorize sg-b tcp/3306 11",
@@ -275,16 +242,16 @@ pub(crate) mod tests {
         );
 
         // A scheduled run with the same file makes no mutating call.
-        let before = s.target.api.mutations().len();
+        let before = s.pool.api.mutations().len();
         let r = s.run(Trigger::Scheduled).await.unwrap();
         assert_eq!(
             (r.added, r.removed, r.unchanged, r.skipped),
             (0, 0, 70, false)
         );
-        assert_eq!(s.target.api.mutations().len(), before);
+        assert_eq!(s.pool.api.mutations().len(), before);
         // The unmanaged rule is still there.
         assert!(
-            s.target.api.world.lock().unwrap().groups["sg-a"]
+            s.pool.api.world.lock().unwrap().groups["sg-a"]
                 .rules
                 .iter()
                 .any(|(_, d)| d == "office")
@@ -299,7 +266,7 @@ pub(crate) mod tests {
         let body = doc(100, 0..5);
         let s = syncer(&[], vec![body.clone()]);
         // Describe refused twice, then authorize refused once: the run starts over and succeeds.
-        *s.target.api.unauthorized.lock().unwrap() = 3;
+        *s.pool.api.unauthorized.lock().unwrap() = 3;
         let started = tokio::time::Instant::now();
         let r = s.run(Trigger::Scheduled).await.unwrap();
         assert_eq!(r.added, 5);
@@ -308,7 +275,7 @@ pub(crate) mod tests {
 
         // Never authorized: fails after about a minute, saying why.
         let s = syncer(&[], vec![body]);
-        *s.target.api.unauthorized.lock().unwrap() = usize::MAX;
+        *s.pool.api.unauthorized.lock().unwrap() = usize::MAX;
         let started = tokio::time::Instant::now();
         let e = s.run(Trigger::Scheduled).await.unwrap_err();
         let waited = started.elapsed();
@@ -323,7 +290,7 @@ pub(crate) mod tests {
             message.contains("IAM changes can take that long"),
             "{message}"
         );
-        assert!(s.target.api.mutations().is_empty());
+        assert!(s.pool.api.mutations().is_empty());
     }
 
     #[tokio::test]
@@ -353,7 +320,7 @@ pub(crate) mod tests {
         let s = syncer(&[], vec![wrong.clone()]);
         let e = s.run(notification(100, &good)).await.unwrap_err();
         assert_eq!(e.kind(), "ChecksumMismatch");
-        assert!(s.target.api.mutations().is_empty());
+        assert!(s.pool.api.mutations().is_empty());
         // A newer file supersedes the notification.
         let newer = doc(101, 0..6);
         let s = syncer(&[], vec![newer]);
@@ -374,18 +341,18 @@ pub(crate) mod tests {
         let e = s.run(Trigger::Scheduled).await.unwrap_err();
         assert_eq!(e.kind(), "CapacityExceeded");
         assert!(e.to_string().contains("1 more group"), "{e}");
-        assert!(s.target.api.mutations().is_empty());
+        assert!(s.pool.api.mutations().is_empty());
         // A malformed document.
         let s = syncer(&[], vec![b"{\"syncToken\": \"1\"".to_vec()]);
         assert_eq!(
             s.run(Trigger::Scheduled).await.unwrap_err().kind(),
             "InvalidIpRanges"
         );
-        assert!(s.target.api.mutations().is_empty());
+        assert!(s.pool.api.mutations().is_empty());
         // Removing 6 of 10 is over 0.5; a dry run reports the plan and the guard.
         let s = syncer(&[], vec![doc(1, 0..10), doc(2, 0..4)]);
         s.run(Trigger::Scheduled).await.unwrap();
-        let before = s.target.api.mutations().len();
+        let before = s.pool.api.mutations().len();
         assert_eq!(
             s.run(Trigger::Scheduled).await.unwrap_err().kind(),
             "RemovalGuard"
@@ -394,7 +361,7 @@ pub(crate) mod tests {
         assert_eq!((r.removed, r.dry_run), (6, true));
         assert!(r.reason.unwrap().contains("MAX_REMOVAL_RATIO"));
         assert_eq!(r.changes.len(), 6);
-        assert_eq!(s.target.api.mutations().len(), before);
+        assert_eq!(s.pool.api.mutations().len(), before);
     }
 
     #[tokio::test]
@@ -404,10 +371,10 @@ pub(crate) mod tests {
             vec![doc(1, 0..10), doc(2, 3..13)],
         );
         s.run(Trigger::Scheduled).await.unwrap();
-        let before = s.target.api.mutations().len();
+        let before = s.pool.api.mutations().len();
         let r = s.run(Trigger::Scheduled).await.unwrap();
         assert_eq!((r.added, r.removed, r.unchanged), (6, 6, 14));
-        let calls = &s.target.api.mutations()[before..];
+        let calls = &s.pool.api.mutations()[before..];
         assert_eq!(
             calls,
             [
@@ -425,7 +392,7 @@ pub(crate) mod tests {
         let body = doc(7, 0..10);
         let s = syncer(&[], vec![body.clone()]);
         // Another run authorizes two of the same rules, in another group, just before ours.
-        *s.target.api.hook.lock().unwrap() = Some(Box::new(|w, call| {
+        *s.pool.api.hook.lock().unwrap() = Some(Box::new(|w, call| {
             if call.starts_with("authorize sg-a") && w.groups["sg-b"].rules.is_empty() {
                 let g = w.groups.get_mut("sg-b").unwrap();
                 g.rules.push((mysql(0), description("EC2/ap-northeast-1")));
@@ -435,17 +402,17 @@ pub(crate) mod tests {
         let r = s.run(notification(7, &body)).await.unwrap();
         let all: Vec<Rule> = ["sg-a", "sg-b", "sg-c"]
             .iter()
-            .flat_map(|g| s.target.api.managed(g))
+            .flat_map(|g| s.pool.api.managed(g))
             .collect();
         assert_eq!(all.len(), 10, "each rule exactly once");
         // The re-read after our writes found the other run's copies in sg-b and revoked them.
         assert_eq!((r.added, r.removed), (10, 2));
-        assert!(s.target.api.managed("sg-b").is_empty());
+        assert!(s.pool.api.managed("sg-b").is_empty());
 
         // This time the other run writes into the same group first: our authorize fails with
         // InvalidPermission.Duplicate, we re-read and add only the rest.
         let s = syncer(&[], vec![body.clone()]);
-        *s.target.api.hook.lock().unwrap() = Some(Box::new(|w, call| {
+        *s.pool.api.hook.lock().unwrap() = Some(Box::new(|w, call| {
             if call.starts_with("authorize sg-a") && w.groups["sg-a"].rules.is_empty() {
                 let g = w.groups.get_mut("sg-a").unwrap();
                 g.rules.push((mysql(3), description("EC2/ap-northeast-1")));
@@ -453,15 +420,105 @@ pub(crate) mod tests {
         }));
         let r = s.run(notification(7, &body)).await.unwrap();
         assert_eq!((r.added, r.removed, r.unchanged), (9, 0, 1));
-        assert_eq!(s.target.api.managed("sg-a").len(), 10);
+        assert_eq!(s.pool.api.managed("sg-a").len(), 10);
         assert_eq!(
-            s.target
+            s.pool
                 .api
                 .mutations()
                 .iter()
                 .filter(|c| c.starts_with("authorize"))
                 .count(),
             2
+        );
+    }
+
+    /// `group rule ports source` of each fence opening `r` reports.
+    fn fence(r: &SyncReport) -> Vec<String> {
+        r.fence_openings
+            .iter()
+            .map(|o| {
+                let id = o.rule_id.as_deref().unwrap_or("-");
+                format!("{} {id} {} {}", o.group, o.ports, o.source)
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_fence_reports_others_rules_that_open_the_port_and_changes_none() {
+        let body = doc(100, 0..5);
+        let s = syncer(
+            &[("FENCE_ALLOWED_CIDRS", "192.0.2.0/24")],
+            vec![body.clone()],
+        );
+        let others = [
+            ("tcp/3306", "0.0.0.0/0".to_owned()),
+            ("tcp/3300-3310", "198.51.100.0/24".to_owned()),
+            // Another port, a range the publication opens, an allowed source.
+            ("tcp/22", "0.0.0.0/0".to_owned()),
+            ("tcp/3306", cidr(3)),
+            ("tcp/3306", "192.0.2.0/25".to_owned()),
+        ];
+        let rules: Vec<(Rule, String)> = others
+            .iter()
+            .map(|(port, net)| {
+                let rule = Rule {
+                    port: port.parse().unwrap(),
+                    net: net.parse().unwrap(),
+                };
+                (rule, "someone else's".to_owned())
+            })
+            .collect();
+        let other_rules = || {
+            s.pool.api.world.lock().unwrap().groups["sg-b"]
+                .rules
+                .clone()
+        };
+        s.pool
+            .api
+            .world
+            .lock()
+            .unwrap()
+            .groups
+            .get_mut("sg-b")
+            .unwrap()
+            .rules = rules.clone();
+        let expected = [
+            "sg-b sgr-0 3306 0.0.0.0/0",
+            "sg-b sgr-1 3300-3310 198.51.100.0/24",
+        ];
+        // A dry run looks too, before anything is managed: against the publication's ranges.
+        let r = s.run(Trigger::Direct { dry_run: true }).await.unwrap();
+        assert_eq!(fence(&r), expected);
+        // An applying run reports them and leaves them as they are.
+        let r = s.run(notification(100, &body)).await.unwrap();
+        assert_eq!(
+            (r.added, fence(&r)),
+            (5, expected.map(String::from).to_vec())
+        );
+        assert_eq!(other_rules(), rules);
+        // A skipped run checks against the ranges the groups hold.
+        let r = s.run(notification(100, &body)).await.unwrap();
+        assert!(r.skipped);
+        assert_eq!(fence(&r), expected);
+        // Without the allowance, the office's rule is an opening as well.
+        let s = syncer(&[], vec![body.clone()]);
+        s.pool
+            .api
+            .world
+            .lock()
+            .unwrap()
+            .groups
+            .get_mut("sg-c")
+            .unwrap()
+            .rules = rules;
+        let r = s.run(Trigger::Scheduled).await.unwrap();
+        assert_eq!(
+            fence(&r),
+            [
+                "sg-c sgr-0 3306 0.0.0.0/0",
+                "sg-c sgr-1 3300-3310 198.51.100.0/24",
+                "sg-c sgr-4 3306 192.0.2.0/25"
+            ]
         );
     }
 
@@ -473,7 +530,7 @@ pub(crate) mod tests {
     async fn a_quota_hit_mid_run_converges() {
         let body = doc(9, 0..10);
         let s = syncer(&[], vec![body.clone()]);
-        *s.target.api.hook.lock().unwrap() = Some(Box::new(|w, call| {
+        *s.pool.api.hook.lock().unwrap() = Some(Box::new(|w, call| {
             let g = w.groups.get_mut("sg-a").unwrap();
             if call.starts_with("authorize sg-a") && g.rules.is_empty() {
                 // 55 rules someone else added: 5 slots left of 60, 10 wanted.
@@ -484,7 +541,7 @@ pub(crate) mod tests {
         let r = s.run(notification(9, &body)).await.unwrap();
         assert_eq!((r.added, r.removed, r.unchanged), (10, 0, 0));
         assert_eq!(
-            s.target.api.mutations(),
+            s.pool.api.mutations(),
             [
                 "authorize sg-a tcp/3306 10",
                 "authorize sg-a tcp/3306 5",
@@ -493,58 +550,8 @@ pub(crate) mod tests {
             ]
         );
         assert_eq!(
-            s.target.api.managed("sg-a").len() + s.target.api.managed("sg-b").len(),
+            s.pool.api.managed("sg-a").len() + s.pool.api.managed("sg-b").len(),
             10
         );
-    }
-
-    #[tokio::test]
-    async fn prefix_list_mode_resizes_first_and_passes_versions() {
-        let config = config(&[("SECURITY_GROUP_IDS", ""), ("PREFIX_LIST_ID", "pl-0f")]);
-        assert_eq!(config.target, TargetIds::PrefixList("pl-0f".into()));
-        let list = PrefixList {
-            api: FakeEc2::new(60, &[]),
-            id: "pl-0f".into(),
-        };
-        let bodies = vec![doc(3, 0..230), doc(4, 10..240)];
-        let s = TargetSyncer::new(config, list, FakeFetcher::serving(bodies));
-        let other: IpNet = "192.0.2.0/24".parse().unwrap();
-        s.target.api.world.lock().unwrap().lists.insert(
-            "pl-0f".into(),
-            FakeList {
-                family: Family::V4,
-                version: 1,
-                max_entries: 20,
-                entries: vec![(other, "partner".into())],
-                tag: None,
-            },
-        );
-        let r = s.run(Trigger::Scheduled).await.unwrap();
-        assert_eq!((r.added, r.wanted), (230, 230));
-        assert_eq!(
-            s.target.api.mutations(),
-            [
-                "resize pl-0f v1 231",
-                "modify pl-0f v2 +100 -0",
-                "modify pl-0f v3 +100 -0",
-                "modify pl-0f v4 +30 -0",
-                "tag pl-0f 3"
-            ]
-        );
-        let before = s.target.api.mutations().len();
-        let r = s.run(Trigger::Scheduled).await.unwrap();
-        assert_eq!((r.added, r.removed), (10, 10));
-        assert_eq!(
-            &s.target.api.mutations()[before..],
-            [
-                "resize pl-0f v5 241",
-                "modify pl-0f v6 +10 -0",
-                "modify pl-0f v7 +0 -10",
-                "tag pl-0f 4"
-            ]
-        );
-        let w = s.target.api.world.lock().unwrap();
-        assert!(w.lists["pl-0f"].entries.iter().any(|(n, _)| *n == other));
-        assert_eq!(w.lists["pl-0f"].entries.len(), 231);
     }
 }

@@ -1,7 +1,8 @@
 //! sg-sync against moto's EC2 server through the real aws-sdk-ec2, with AWS's real
 //! ip-ranges.json snapshots. moto comes from `test_support::moto` (`AWS_ENDPOINT_URL`, or started
-//! here); the snapshots are read from `IP_RANGES_FIXTURES`. Rules moto does not enforce (per-family quotas, prefix-list
-//! versions and sizes) are tested in the library's own tests against an enforcing fake.
+//! here); the snapshots are the committed ones, or those of `IP_RANGES_FIXTURES`
+//! (`test_support::ip_ranges`). Rules moto does not enforce (per-family quotas, atomic
+//! failures) are tested in the library's own tests against an enforcing fake.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -31,21 +32,28 @@ async fn sdk_config() -> aws_config::SdkConfig {
     test_support::moto::sdk_config(endpoint(), REGION).await
 }
 
-fn fixtures() -> PathBuf {
-    let dir = std::env::var("IP_RANGES_FIXTURES")
-        .expect("IP_RANGES_FIXTURES must name the folder of ip-ranges.json snapshots (shared/fixtures/ip-ranges)");
-    PathBuf::from(dir)
+/// The snapshot of `date` as a plain JSON file, which the fetcher and the CLI read.
+fn snapshot_file(date: &str) -> PathBuf {
+    let path = test_support::ip_ranges::fixtures()
+        .snapshot_file(date)
+        .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::canonicalize(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 fn snapshot_url(date: &str) -> String {
-    let path = std::fs::canonicalize(fixtures().join(format!("ip-ranges-{date}.json"))).unwrap();
-    reqwest::Url::from_file_path(path).unwrap().to_string()
+    reqwest::Url::from_file_path(snapshot_file(date))
+        .unwrap()
+        .to_string()
+}
+
+fn notification_text(date: &str) -> String {
+    test_support::ip_ranges::fixtures()
+        .notification(date)
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn notification(date: &str) -> Trigger {
-    let text =
-        std::fs::read_to_string(fixtures().join(format!("notification-{date}.json"))).unwrap();
-    Trigger::Notification(Notification::parse(&text).unwrap())
+    Trigger::Notification(Notification::parse(&notification_text(date)).unwrap())
 }
 
 /// A fresh VPC with `n` empty security groups in it.
@@ -296,58 +304,10 @@ async fn two_overlapping_runs_converge() {
 }
 
 #[tokio::test]
-async fn prefix_list_mode_keeps_the_list_equal_to_the_wanted_set() {
-    let ec2 = aws_sdk_ec2::Client::new(&sdk_config().await);
-    let pl = ec2
-        .create_managed_prefix_list()
-        .prefix_list_name("ec2-ap-northeast-1")
-        .address_family("IPv4")
-        .max_entries(50)
-        .entries(
-            aws_sdk_ec2::types::AddPrefixListEntry::builder()
-                .cidr("198.51.100.0/24")
-                .description("partner")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let id = pl
-        .prefix_list()
-        .unwrap()
-        .prefix_list_id()
-        .unwrap()
-        .to_owned();
-    let vars = |date: &str| {
-        let map: HashMap<&str, String> = HashMap::from([
-            ("PREFIX_LIST_ID", id.clone()),
-            ("REGIONS", REGION.into()),
-            ("IP_RANGES_URL", snapshot_url(date)),
-        ]);
-        Config::from_lookup(move |k| map.get(k).cloned()).unwrap()
-    };
-    let s = syncer(vars("2026-07-24")).await;
-    let r = s.run(notification("2026-07-24")).await.unwrap();
-    assert_eq!(counts(&r), (69, 69, 0, 0));
-    let s = syncer(vars("2026-08-22")).await;
-    let r = s.run(notification("2026-08-22")).await.unwrap();
-    assert_eq!(counts(&r), (70, 1, 0, 69));
-    let entries = ec2
-        .get_managed_prefix_list_entries()
-        .prefix_list_id(&id)
-        .send()
-        .await
-        .unwrap();
-    let cidrs: Vec<&str> = entries.entries().iter().filter_map(|e| e.cidr()).collect();
-    assert_eq!(cidrs.len(), 71);
-    assert!(cidrs.contains(&"198.51.100.0/24"));
-}
-
-#[tokio::test]
 async fn the_lambda_handler_takes_an_sns_event_as_aws_delivers_it() {
     let ids = groups(2).await;
     let s = syncer(config(&ids, &snapshot_url("2026-08-22"), &[])).await;
-    let message = std::fs::read_to_string(fixtures().join("notification-2026-08-22.json")).unwrap();
+    let message = notification_text("2026-08-22");
     let event = test_support::events::sns_event(&message);
     let r = invocation::handle(&s, LambdaEvent::new(event.clone(), Context::default()))
         .await
@@ -397,7 +357,7 @@ fn sg_sync<'a>(args: impl IntoIterator<Item = &'a str>) -> std::process::Command
 #[tokio::test]
 async fn the_cli_plans_as_json_and_applies() {
     let ids = groups(2).await;
-    let file = fixtures().join("ip-ranges-2026-08-22.json");
+    let file = snapshot_file("2026-08-22");
     let run = |command: &str, json: bool, env: &[(&str, &str)]| {
         let mut cmd = sg_sync([
             command,
@@ -408,8 +368,6 @@ async fn the_cli_plans_as_json_and_applies() {
         ]);
         cmd.arg("--ranges")
             .arg(&file)
-            // A target named by a flag replaces the other target's variable.
-            .env("PREFIX_LIST_ID", "pl-0123456789abcdef0")
             .env_remove("SECURITY_GROUP_IDS")
             .envs(env.iter().copied());
         if json {
@@ -473,13 +431,215 @@ async fn the_cli_plans_as_json_and_applies() {
     // The same parser reads the flag's environment variable.
     let out = sg_sync(["plan", "--regions", REGION])
         .env("SECURITY_GROUP_IDS", "sg-xyz")
-        .env_remove("PREFIX_LIST_ID")
         .output()
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("SECURITY_GROUP_IDS") && stderr.contains("sg-xyz"),
+        "{stderr}"
+    );
+}
+
+/// A rule someone else made in `group`: protocol `-1` (every protocol, every port) from `cidr`.
+async fn add_all_traffic_rule(group: &str, cidr: &str, description: &str) {
+    let ec2 = aws_sdk_ec2::Client::new(&sdk_config().await);
+    let range = aws_sdk_ec2::types::IpRange::builder()
+        .cidr_ip(cidr)
+        .description(description)
+        .build();
+    let permission = aws_sdk_ec2::types::IpPermission::builder()
+        .ip_protocol("-1")
+        .ip_ranges(range)
+        .build();
+    ec2.authorize_security_group_ingress()
+        .group_id(group)
+        .ip_permissions(permission)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// The id EC2 (here moto) gives the inbound rule of `group` from `cidr` whose ports start at
+/// `from_port` (-1 for a rule of every protocol), through DescribeSecurityGroupRules.
+async fn rule_id(group: &str, cidr: &str, from_port: i32) -> String {
+    let ec2 = aws_sdk_ec2::Client::new(&sdk_config().await);
+    let filter = aws_sdk_ec2::types::Filter::builder()
+        .name("group-id")
+        .values(group)
+        .build();
+    let out = ec2
+        .describe_security_group_rules()
+        .filters(filter)
+        .send()
+        .await
+        .unwrap();
+    let rule = out
+        .security_group_rules()
+        .iter()
+        .find(|r| {
+            r.is_egress() != Some(true)
+                && r.cidr_ipv4() == Some(cidr)
+                && r.from_port().unwrap_or(-1) == from_port
+        })
+        .unwrap_or_else(|| panic!("no rule from {cidr} at {from_port} in {group}"));
+    rule.security_group_rule_id()
+        .expect("moto names each rule (SecurityGroupRuleId)")
+        .to_owned()
+}
+
+/// `(group, rule id, source, protocol, ports)` of each opening a report lists.
+fn openings(r: &SyncReport) -> BTreeSet<(String, String, String, String, String)> {
+    r.fence_openings
+        .iter()
+        .map(|o| {
+            let id = o.rule_id.clone().unwrap_or_default();
+            let (source, protocol, ports) = (o.source.clone(), o.protocol.clone(), o.ports.clone());
+            (o.group.clone(), id, source, protocol, ports)
+        })
+        .collect()
+}
+
+/// The fence, watched: others' rules on the pool that admit 3306 from outside the published
+/// ranges (the whole internet on tcp/3306, a partner's network on every protocol) are reported
+/// with their rule ids and left as they are; an allowed source, another port and an address
+/// inside the published ranges are not reported.
+#[tokio::test]
+async fn the_fence_reports_foreign_openings_of_the_database_port_and_changes_none() {
+    let ids = groups(2).await;
+    let allowed = [("FENCE_ALLOWED_CIDRS", "203.0.113.0/24")];
+    let s = syncer(config(&ids, &snapshot_url("2026-08-22"), &allowed)).await;
+    let first = s.run(notification("2026-08-22")).await.unwrap();
+    assert!(
+        first.fence_openings.is_empty(),
+        "{:?}",
+        first.fence_openings
+    );
+    // An address inside a range the groups now open the port to.
+    let range: ipnet::IpNet = managed(&ids).await[1][0].parse().unwrap();
+    let inside = format!("{}/32", range.network());
+
+    let ec2 = aws_sdk_ec2::Client::new(&sdk_config().await);
+    let pool = &ids[1];
+    for (port, cidr, description) in [
+        (3306, "0.0.0.0/0", "opened for a test, never closed"),
+        (3306, "203.0.113.0/24", "office VPN"),
+        (22, "0.0.0.0/0", "ssh"),
+        (3306, inside.as_str(), "an EC2 host of ours"),
+    ] {
+        test_support::moto::add_rule(&ec2, pool, port, cidr, description)
+            .await
+            .unwrap();
+    }
+    add_all_traffic_rule(pool, "198.51.100.0/24", "a partner, all traffic").await;
+    let before = rules(pool).await;
+
+    let expected = BTreeSet::from([
+        (
+            pool.clone(),
+            rule_id(pool, "0.0.0.0/0", 3306).await,
+            "0.0.0.0/0".to_owned(),
+            "tcp".to_owned(),
+            "3306".to_owned(),
+        ),
+        (
+            pool.clone(),
+            rule_id(pool, "198.51.100.0/24", -1).await,
+            "198.51.100.0/24".to_owned(),
+            "all".to_owned(),
+            "all".to_owned(),
+        ),
+    ]);
+    let r = s.run(Trigger::Scheduled).await.unwrap();
+    assert_eq!(openings(&r), expected);
+    assert_eq!((r.added, r.removed), (0, 0));
+    assert_eq!(
+        rules(pool).await,
+        before,
+        "the fence is watched, never changed"
+    );
+    // A dry run and a skipped run (the same notification again) report them too.
+    let dry = s.run(Trigger::Direct { dry_run: true }).await.unwrap();
+    assert_eq!(openings(&dry), expected);
+    let skipped = s.run(notification("2026-08-22")).await.unwrap();
+    assert!(skipped.skipped);
+    assert_eq!(openings(&skipped), expected);
+    // The report's JSON lists them as the Lambda returns it.
+    let v = serde_json::to_value(&r).unwrap();
+    let listed: Vec<&str> = v["fence_openings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["source"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed.len(), 2, "{v}");
+    assert!(listed.contains(&"0.0.0.0/0") && listed.contains(&"198.51.100.0/24"));
+}
+
+/// `sg-sync plan` shows the fence as a section of its own, in the table and in --json.
+#[tokio::test]
+async fn the_cli_plan_shows_the_fence_in_a_section_of_its_own() {
+    let ids = groups(2).await;
+    let ec2 = aws_sdk_ec2::Client::new(&sdk_config().await);
+    test_support::moto::add_rule(&ec2, &ids[0], 3306, "0.0.0.0/0", "forgotten")
+        .await
+        .unwrap();
+    let id = rule_id(&ids[0], "0.0.0.0/0", 3306).await;
+    let file = snapshot_file("2026-08-22");
+    let plan = |extra: &[&str]| {
+        let mut cmd = sg_sync([
+            "plan",
+            "--security-group-ids",
+            &ids.join(","),
+            "--regions",
+            REGION,
+        ]);
+        cmd.arg("--ranges").arg(&file).args(extra);
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (
+            out.status.success(),
+            String::from_utf8(out.stdout).unwrap(),
+            stderr,
+        )
+    };
+    let (ok, table, stderr) = plan(&[]);
+    assert!(ok, "{stderr}");
+    let (_, fence) = table
+        .split_once("\nfence: 1 rule(s) not managed here")
+        .unwrap_or_else(|| panic!("no fence section:\n{table}"));
+    let row = fence
+        .lines()
+        .find(|l| l.starts_with(ids[0].as_str()))
+        .unwrap_or_else(|| panic!("no row for {}:\n{table}", ids[0]));
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells, [ids[0].as_str(), &id, "tcp", "3306", "0.0.0.0/0"]);
+    // The run's warnings name the rule too (stderr: stdout is the command's output).
+    assert!(
+        stderr.contains(&id) && stderr.contains("0.0.0.0/0"),
+        "{stderr}"
+    );
+
+    let (ok, json, stderr) = plan(&["--json"]);
+    assert!(ok, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        v["fence_openings"],
+        json!([{"group": ids[0], "rule_id": id, "source": "0.0.0.0/0", "protocol": "tcp", "ports": "3306"}])
+    );
+
+    // Allowed: the section says the fence is closed.
+    let (ok, table, stderr) = plan(&["--fence-allowed-cidrs", "0.0.0.0/0"]);
+    assert!(ok, "{stderr}");
+    assert!(
+        table.contains("\nfence: no other rule admits the port from outside the published ranges"),
+        "{table}"
+    );
+    // A bad allowance is a clear error naming the entry, from the flag or its variable.
+    let (ok, _, stderr) = plan(&["--fence-allowed-cidrs", "203.0.113.0/24,office"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("FENCE_ALLOWED_CIDRS") && stderr.contains("\"office\""),
         "{stderr}"
     );
 }

@@ -6,6 +6,9 @@
 //! [`Emitter`] writes the lines, [`parse`] reads one back and checks it against the
 //! specification (the tests' oracle, and how the local stack adds up what the functions did).
 //! https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
+//!
+//! [`lambda::MetricsLayer`] writes a function's line for each invocation once its response is
+//! posted.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -13,6 +16,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value, json};
+
+pub mod lambda;
 
 /// The namespace when `METRICS_NAMESPACE` is not set (the infra's `metricsNamespace` default).
 pub const DEFAULT_NAMESPACE: &str = "LambdaRdsIngest";

@@ -1,7 +1,11 @@
 //! The sync Lambda: SNS notifications, the backstop schedule and direct invokes.
 
+use std::sync::Arc;
+
 use aws_config::BehaviorVersion;
-use lambda_runtime::{Error, LambdaEvent, service_fn};
+use emf::lambda::MetricsLayer;
+use lambda_runtime::layers::TracingLayer;
+use lambda_runtime::{Error, LambdaEvent, Runtime, service_fn};
 use serde_json::Value;
 use sg_sync::ec2::Ec2Client;
 use sg_sync::publication::Fetcher;
@@ -18,10 +22,17 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env()?;
     let metrics = sg_sync::config::metrics_from_env()?;
     let aws = aws_config::defaults(BehaviorVersion::latest()).load().await;
-    let syncer = Syncer::new(config, Ec2Client::new(&aws), Fetcher::new()?);
-    let (syncer, metrics) = (&syncer, &metrics);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        invocation::handle_metered(syncer, metrics, event)
-    }))
-    .await
+    let syncer = Arc::new(Syncer::new(config, Ec2Client::new(&aws), Fetcher::new()?));
+    let handler = service_fn(move |event: LambdaEvent<Value>| {
+        let syncer = syncer.clone();
+        async move { invocation::handle_metered(&syncer, event).await }
+    });
+    // What `lambda_runtime::run` builds (the handler in a span carrying the requestId), plus
+    // each invocation's metrics line, written once its response is posted and before the
+    // runtime asks for the next event.
+    Runtime::new(handler)
+        .layer(MetricsLayer::new(metrics))
+        .layer(TracingLayer::new())
+        .run()
+        .await
 }

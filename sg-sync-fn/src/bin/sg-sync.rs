@@ -5,15 +5,15 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use aws_config::BehaviorVersion;
-use clap::parser::ValueSource;
-use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use ipnet::IpNet;
 use lambda_runtime::tracing::subscriber::fmt::writer::MakeWriterExt;
 use reqwest::Url;
 use sg_sync::config::{self, ConfigValues};
 use sg_sync::ec2::Ec2Client;
 use sg_sync::publication::{BorderGroups, Fetcher};
 use sg_sync::rules::PortRange;
-use sg_sync::{Config, Notification, SyncReport, Syncer, Trigger};
+use sg_sync::{Config, FenceOpening, Notification, SyncReport, Syncer, Trigger};
 
 #[derive(Parser)]
 #[command(
@@ -38,6 +38,7 @@ enum Command {
 type Ids = Vec<String>;
 type Names = Vec<String>;
 type Ports = Vec<PortRange>;
+type Cidrs = Vec<IpNet>;
 
 /// Each flag is backed by the Lambda's environment variable of the same name, parsed by the
 /// same function.
@@ -55,9 +56,6 @@ struct Options {
     /// Comma-separated, in placement order.
     #[arg(long, env = "SECURITY_GROUP_IDS", value_parser = config::security_group_ids)]
     security_group_ids: Option<Ids>,
-    /// Manage a prefix list instead of rules.
-    #[arg(long, env = "PREFIX_LIST_ID", value_parser = config::prefix_list_id)]
-    prefix_list_id: Option<String>,
     /// e.g. tcp/3306,tcp/8000-8100,udp/53 [default: tcp/3306].
     #[arg(long, env = "PORTS", value_parser = config::ports)]
     ports: Option<Ports>,
@@ -79,19 +77,14 @@ struct Options {
     /// [default: 0.5]
     #[arg(long, env = "MAX_REMOVAL_RATIO", value_parser = config::max_removal_ratio)]
     max_removal_ratio: Option<f64>,
+    /// Comma-separated CIDRs that others' rules may admit the port from without being
+    /// reported in the fence section, e.g. an office VPN.
+    #[arg(long, env = "FENCE_ALLOWED_CIDRS", value_parser = config::fence_allowed_cidrs)]
+    fence_allowed_cidrs: Option<Cidrs>,
 }
 
 impl Options {
-    /// `matches` tells a flag from its environment variable: a target named by a flag
-    /// replaces the other target's variable.
-    fn config(self, matches: &ArgMatches) -> Result<Config> {
-        let flagged = |id| matches.value_source(id) == Some(ValueSource::CommandLine);
-        let (mut groups, mut list) = (self.security_group_ids, self.prefix_list_id);
-        if flagged("security_group_ids") && !flagged("prefix_list_id") {
-            list = None;
-        } else if flagged("prefix_list_id") && !flagged("security_group_ids") {
-            groups = None;
-        }
+    fn config(self) -> Result<Config> {
         // Not flags: the region is the SDK's variable, and `plan` is the dry run. Their
         // variables go through the Lambda's own parser.
         let env = ConfigValues::from_lookup(|k| {
@@ -100,8 +93,7 @@ impl Options {
                 .flatten()
         })?;
         let values = ConfigValues {
-            security_group_ids: groups,
-            prefix_list_id: list,
+            security_group_ids: self.security_group_ids,
             ports: self.ports,
             services: self.services,
             regions: self.regions,
@@ -112,6 +104,7 @@ impl Options {
             ip_ranges_url: self.ip_ranges_url,
             max_removal_ratio: self.max_removal_ratio,
             dry_run: env.dry_run,
+            fence_allowed_cidrs: self.fence_allowed_cidrs,
         };
         Ok(values.resolve()?)
     }
@@ -172,6 +165,38 @@ fn table(report: &SyncReport) -> String {
             let _ = writeln!(out, "    {sign} {}", c.rule);
         }
     }
+    out.push('\n');
+    out.push_str(&fence_table(&report.fence_openings));
+    out
+}
+
+/// The fence section: others' rules that admit the port from outside the published ranges.
+fn fence_table(openings: &[FenceOpening]) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    if openings.is_empty() {
+        out.push_str("fence: no other rule admits the port from outside the published ranges\n");
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "fence: {} rule(s) not managed here admit the port from outside the published ranges \
+         (reported, never changed)",
+        openings.len()
+    );
+    let _ = writeln!(
+        out,
+        "{:<24} {:<24} {:<8} {:<11} SOURCE",
+        "GROUP", "RULE", "PROTOCOL", "PORTS"
+    );
+    for o in openings {
+        let rule = o.rule_id.as_deref().unwrap_or("-");
+        let _ = writeln!(
+            out,
+            "{:<24} {:<24} {:<8} {:<11} {}",
+            o.group, rule, o.protocol, o.ports, o.source
+        );
+    }
     out
 }
 
@@ -193,18 +218,13 @@ async fn main() -> Result<()> {
         let warnings = std::io::stderr.with_max_level(tracing::Level::WARN);
         lambda_runtime::tracing::init_default_subscriber_with_writer(warnings);
     }
-    let matches = Cli::command().get_matches();
-    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    let (options, dry_run, sub) = match cli.command {
-        Command::Plan(o) => (o, true, "plan"),
-        Command::Apply(o) => (o, false, "apply"),
+    let (options, dry_run) = match Cli::parse().command {
+        Command::Plan(o) => (o, true),
+        Command::Apply(o) => (o, false),
     };
     let notification = options.notification.clone();
     let json = options.json;
-    let sub_matches = matches
-        .subcommand_matches(sub)
-        .context("clap matched no subcommand")?;
-    let mut config = options.config(sub_matches)?;
+    let mut config = options.config()?;
     config.dry_run |= dry_run;
     let trigger = match notification {
         Some(path) => {

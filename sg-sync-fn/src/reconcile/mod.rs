@@ -1,13 +1,9 @@
-//! Where the managed rules live, and the one loop that makes a target hold exactly the wanted
-//! rules: plan, guard, dry run, apply (additions before removals), read again, converge.
-//! A target reads its state and makes its calls; the state plans its own change. The loop, the
-//! removal guard and the convergence after overlapping runs exist here once.
+//! The one loop that makes the pool of security groups hold exactly the wanted rules: plan,
+//! guard, dry run, apply (additions before removals), read again, converge. The groups are read
+//! and changed through [`SecurityGroups`]; the plan is made by the state read ([`Groups`]).
 
-pub(crate) mod prefix_list;
 pub(crate) mod security_groups;
 pub(crate) mod weights;
-
-use std::future::Future;
 
 use crate::error::{Ec2Error, PlanError, SyncError};
 use crate::publication::SyncToken;
@@ -15,23 +11,19 @@ use crate::report::{Change, GroupReport, SyncReport};
 use crate::retry::MAX_ATTEMPTS;
 use crate::rules::Wanted;
 
-pub(crate) use prefix_list::PrefixList;
-pub use prefix_list::{
-    EntryBatch, ListCall, ListChange, ListChanges, PrefixListApi, PrefixListState,
-};
 pub(crate) use security_groups::SecurityGroups;
 pub use security_groups::{GroupChanges, GroupState, Groups, RuleCall, SecurityGroupApi};
 
-/// A planned change, whatever the target: what the loop, the removal guard and the report read.
+/// What a planned change amounts to: what the loop, the removal guard and the report read.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PlanSummary {
-    /// Wanted rules (or entries) this target should hold.
+    /// Wanted rules the pool should hold.
     pub wanted: usize,
-    /// Managed rules (or entries) before the change, duplicates included.
+    /// Managed rules before the change, duplicates included.
     pub managed_before: usize,
     /// Every change, in the order they are made.
     pub changes: Vec<Change>,
-    /// Per-resource figures once the change is made.
+    /// Per-group figures once the change is made.
     pub groups: Vec<GroupReport>,
 }
 
@@ -53,39 +45,11 @@ fn count(changes: &[Change], adds: bool) -> usize {
     changes.iter().filter(|c| c.action.adds() == adds).count()
 }
 
-/// A target's change: the calls in its own terms, and their summary.
+/// The pool's change: the EC2 calls, and their summary.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Plan<S> {
-    pub steps: S,
+pub struct Plan {
+    pub steps: GroupChanges,
     pub summary: PlanSummary,
-}
-
-/// What a target holds now, read in one go: which publication it records, its figures, and the
-/// change that makes it hold the wanted rules.
-pub trait TargetState: Send + Sync {
-    /// A change's calls, in the target's own terms.
-    type Steps: Send + Sync;
-
-    /// The publication the target holds, if every part of it records one.
-    fn applied(&self) -> Option<SyncToken>;
-    /// Per-resource figures as the target is now.
-    fn report(&self) -> Vec<GroupReport>;
-    fn plan(&self, wanted: &Wanted) -> Result<Plan<Self::Steps>, PlanError>;
-}
-
-/// The calls one target supplies to [`reconcile`].
-pub(crate) trait Target: Sync {
-    type State: TargetState;
-
-    /// What the target holds now.
-    fn read(&self) -> impl Future<Output = Result<Self::State, Ec2Error>> + Send;
-    /// Makes a planned change: every change made, or those made before a call failed.
-    fn apply(
-        &self,
-        steps: &<Self::State as TargetState>::Steps,
-    ) -> impl Future<Output = Result<Applied, Interrupted>> + Send;
-    /// Records the applied publication on the target.
-    fn record(&self, token: SyncToken) -> impl Future<Output = Result<(), Ec2Error>> + Send;
 }
 
 /// What the calls made so far changed.
@@ -119,14 +83,14 @@ pub(crate) struct Interrupted {
     pub(crate) error: Ec2Error,
 }
 
-/// A publication to reconcile a target with, and how.
+/// A publication to reconcile the pool with, and how.
 pub(crate) struct Run<'a> {
     pub wanted: &'a Wanted,
     /// The publication's selected ranges, after aggregation.
     pub ranges: usize,
     pub sync_token: SyncToken,
     pub create_date: &'a str,
-    /// The token the target held when the run started.
+    /// The token the groups held when the run started.
     pub applied: Option<SyncToken>,
     pub dry_run: bool,
     pub max_removal_ratio: f64,
@@ -145,12 +109,12 @@ pub(crate) fn check_removals(plan: &PlanSummary, max_ratio: f64) -> Result<(), P
     Ok(())
 }
 
-/// Plans, applies and re-reads until `target` holds exactly the wanted rules: the re-read
+/// Plans, applies and re-reads until `pool` holds exactly the wanted rules: the re-read
 /// catches an overlapping run's writes (say, the same rule in another group). A dry run
 /// returns the first plan, with the guard it would hit as its reason.
-pub(crate) async fn reconcile<T: Target>(
-    target: &T,
-    mut state: T::State,
+pub(crate) async fn reconcile<A: SecurityGroupApi>(
+    pool: &SecurityGroups<A>,
+    mut state: Groups,
     run: &Run<'_>,
 ) -> Result<SyncReport, SyncError> {
     let mut done = Applied::default();
@@ -176,7 +140,7 @@ pub(crate) async fn reconcile<T: Target>(
                 "{left} changes still planned"
             )));
         }
-        match target.apply(&steps).await {
+        match pool.apply(&steps).await {
             Ok(applied) => done.changes.extend(applied.changes),
             Err(Interrupted {
                 applied,
@@ -187,10 +151,10 @@ pub(crate) async fn reconcile<T: Target>(
             }
             Err(Interrupted { error, .. }) => return Err(error.into()),
         }
-        state = target.read().await?;
+        state = pool.read().await?;
     };
     if run.applied != Some(run.sync_token) {
-        target.record(run.sync_token).await?;
+        pool.record(run.sync_token).await?;
     }
     let mut report = run.report(&converged, done.added(), done.removed());
     report.groups = converged.groups;
@@ -214,6 +178,7 @@ impl Run<'_> {
             groups: Vec::new(),
             reason: None,
             changes: Vec::new(),
+            fence_openings: Vec::new(),
         }
     }
 }

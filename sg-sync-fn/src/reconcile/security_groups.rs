@@ -1,7 +1,7 @@
-//! The first target: security groups in placement order, each with a quota of rules per IP
-//! family. From the wanted rules and what the groups hold now, the smallest set of changes:
-//! which rules to authorize in which group (first fit), which to revoke. The planning is pure;
-//! the calls go through [`SecurityGroupApi`].
+//! The pool: security groups in placement order, each with a quota of rules per IP family.
+//! From the wanted rules and what the groups hold now, the smallest set of changes: which rules
+//! to authorize in which group (first fit), which to revoke. The planning is pure; the calls go
+//! through [`SecurityGroupApi`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -13,11 +13,12 @@ use crate::publication::SyncToken;
 use crate::report::{Action, Change, GroupReport};
 
 use crate::config::Config;
-use crate::reconcile::{Applied, Interrupted, Plan, PlanSummary, Target, TargetState};
+use crate::fence::ForeignRule;
+use crate::reconcile::{Applied, Interrupted, Plan, PlanSummary};
 use crate::rules::{Family, PerFamily, PortRange, Rule, Wanted};
 
-/// The calls the security-group target makes. Implemented on aws-sdk-ec2 by
-/// [`crate::ec2::Ec2Client`] and in memory by the tests.
+/// The calls the sync makes. Implemented on aws-sdk-ec2 by [`crate::ec2::Ec2Client`] and in
+/// memory by the tests.
 pub trait SecurityGroupApi: Send + Sync {
     /// The groups in the given order, with every inbound rule read (all pages).
     fn describe_groups(
@@ -45,6 +46,8 @@ pub struct GroupState {
     pub managed: Vec<Rule>,
     /// Quota slots taken by every other inbound rule, on any port, per family.
     pub other: PerFamily<usize>,
+    /// Those other rules, for the fence check ([`crate::fence`]).
+    pub foreign: Vec<ForeignRule>,
     /// The sync token tag, if this group was synced before.
     pub sync_token: Option<SyncToken>,
 }
@@ -55,6 +58,7 @@ impl GroupState {
             id: id.into(),
             managed: Vec::new(),
             other: PerFamily::default(),
+            foreign: Vec::new(),
             sync_token: None,
         }
     }
@@ -197,20 +201,33 @@ fn reports(groups: &[GroupState], quota: usize, families: &[Family]) -> Vec<Grou
         .collect()
 }
 
-impl TargetState for Groups {
-    type Steps = GroupChanges;
-
-    fn applied(&self) -> Option<SyncToken> {
+impl Groups {
+    /// The publication the groups hold, if every one of them records one.
+    pub fn applied(&self) -> Option<SyncToken> {
         applied_token(self.groups.iter().map(|g| g.sync_token))
     }
 
-    fn report(&self) -> Vec<GroupReport> {
+    /// Per-group figures as the groups are now.
+    pub fn report(&self) -> Vec<GroupReport> {
         reports(&self.groups, self.quota, self.families)
+    }
+
+    /// Every rule of others on the groups, for the fence.
+    pub fn foreign(&self) -> Vec<ForeignRule> {
+        self.groups.iter().flat_map(|g| g.foreign.clone()).collect()
+    }
+
+    /// The CIDRs the managed rules open: the ranges of the publication the groups hold.
+    pub fn held(&self) -> Vec<IpNet> {
+        self.groups
+            .iter()
+            .flat_map(|g| g.managed.iter().map(|r| r.net))
+            .collect()
     }
 
     /// Managed rules that stay wanted stay where they are; new ones go first-fit into the free
     /// slots; removed and duplicate rules are revoked.
-    fn plan(&self, wanted: &Wanted) -> Result<Plan<GroupChanges>, PlanError> {
+    pub fn plan(&self, wanted: &Wanted) -> Result<Plan, PlanError> {
         let steps = place(wanted, &self.groups, self.quota)?;
         let changes = steps.calls().iter().flat_map(RuleCall::changes).collect();
         let after = steps.apply_to(&self.groups);
@@ -291,7 +308,8 @@ fn place(wanted: &Wanted, groups: &[GroupState], quota: usize) -> Result<GroupCh
     })
 }
 
-/// The security groups of `SECURITY_GROUP_IDS` as a [`Target`].
+/// The security groups of `SECURITY_GROUP_IDS` on EC2: read, changed, and tagged with the
+/// publication they hold.
 pub(crate) struct SecurityGroups<A> {
     pub(crate) api: A,
     ids: Vec<String>,
@@ -301,7 +319,7 @@ pub(crate) struct SecurityGroups<A> {
 
 impl<A> SecurityGroups<A> {
     /// The groups `config` names, and its quota and families, on `api`.
-    pub(crate) fn new(api: A, ids: Vec<String>, config: &Config) -> Self {
+    pub(crate) fn new(api: A, config: &Config) -> Self {
         let families: &'static [Family] = if config.selector.ipv6 {
             &Family::ALL
         } else {
@@ -309,17 +327,16 @@ impl<A> SecurityGroups<A> {
         };
         SecurityGroups {
             api,
-            ids,
+            ids: config.security_group_ids.clone(),
             quota: config.rules_per_group,
             families,
         }
     }
 }
 
-impl<A: SecurityGroupApi> Target for SecurityGroups<A> {
-    type State = Groups;
-
-    async fn read(&self) -> Result<Groups, Ec2Error> {
+impl<A: SecurityGroupApi> SecurityGroups<A> {
+    /// What the groups hold now.
+    pub(crate) async fn read(&self) -> Result<Groups, Ec2Error> {
         Ok(Groups {
             groups: self.api.describe_groups(&self.ids).await?,
             quota: self.quota,
@@ -327,7 +344,8 @@ impl<A: SecurityGroupApi> Target for SecurityGroups<A> {
         })
     }
 
-    async fn apply(&self, steps: &GroupChanges) -> Result<Applied, Interrupted> {
+    /// Makes a planned change: every change made, or those made before a call failed.
+    pub(crate) async fn apply(&self, steps: &GroupChanges) -> Result<Applied, Interrupted> {
         let mut done = Applied::default();
         for call in steps.calls() {
             if let Err(e) = self.api.change_rules(&call).await {
@@ -338,7 +356,8 @@ impl<A: SecurityGroupApi> Target for SecurityGroups<A> {
         Ok(done)
     }
 
-    async fn record(&self, token: SyncToken) -> Result<(), Ec2Error> {
+    /// Records the applied publication on every group.
+    pub(crate) async fn record(&self, token: SyncToken) -> Result<(), Ec2Error> {
         self.api.tag_groups(&self.ids, token).await
     }
 }
@@ -377,11 +396,7 @@ mod tests {
     }
 
     /// The plan for `groups` with `quota`, reporting IPv4's free slots.
-    fn plan(
-        wanted: &Wanted,
-        groups: &[GroupState],
-        quota: usize,
-    ) -> Result<Plan<GroupChanges>, PlanError> {
+    fn plan(wanted: &Wanted, groups: &[GroupState], quota: usize) -> Result<Plan, PlanError> {
         let families = &[Family::V4];
         let groups = groups.to_vec();
         Groups {
