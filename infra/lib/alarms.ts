@@ -36,7 +36,8 @@ export type SyncMetricName =
   | 'WantedRanges'
   | 'FreeRuleSlots'
   | 'SyncSucceeded'
-  | 'PublicationAgeSeconds';
+  | 'PublicationAgeSeconds'
+  | 'FenceOpenings';
 
 /** The dimension every EMF line of ours declares. */
 export const EMF_DIMENSION = 'FunctionName';
@@ -298,7 +299,8 @@ export class Alarms extends Construct {
     });
   }
 
-  /** sg-sync-fn: dead letters, no successful sync, too few free rule slots. No alarm on Errors:
+  /** sg-sync-fn: dead letters, no successful sync, too few free rule slots, an opening in the
+   *  fence (others' rules admitting the port from outside the EC2 ranges). No alarm on Errors:
    *  a transient failure (the CDN still serving the previous file) is repaired by the next run. */
   watchSync(sync: SyncFunction, config: StackConfig): void {
     const metric = functionMetrics<SyncMetricName>(config.metricsNamespace, sync.function);
@@ -326,6 +328,21 @@ export class Alarms extends Construct {
       threshold: FREE_RULE_SLOTS_LOW,
       comparison: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
       description: `fewer than ${FREE_RULE_SLOTS_LOW} free rule slots in the security group pool`,
+    });
+    // Every successful run (skipped ones too) writes FenceOpenings, 0 when there are none; a
+    // failed run and a dry run write none. Missing data is ignored, so the alarm keeps its state:
+    // not breaching would flip it to OK (and notify "cleared") after one failed run, or between
+    // runs of a schedule slower than the period, while the rule is still there; breaching would
+    // fire it for a sync that stopped, which SyncNotSucceeded (missing data breaches) and
+    // SyncDeadLetters already report. The rule goes only when someone removes or allows it, and
+    // the next successful run's 0 clears the alarm. Period as SyncFreeRuleSlots: one scheduled
+    // run an hour at the default schedule.
+    this.add('FenceOpened', {
+      metric: metric('FenceOpenings', { period: Duration.hours(1), statistic: 'Maximum' }),
+      threshold: 0,
+      comparison: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      missing: cloudwatch.TreatMissingData.IGNORE,
+      description: 'a rule sg-sync-fn does not manage opens the database port from outside the EC2 ranges',
     });
   }
 

@@ -19,6 +19,7 @@ import {
 } from './aurora-support';
 import { AuroraConfig, Engine, engineSettings, ingestFunctionTimeoutMs } from './engine-config';
 import { PINNED_MINORS, mysqlStandardSupportEnd, supportEndProblem } from './engine-support';
+import { isIPv4, isIPv6 } from 'net';
 
 export type Mode = 'public' | 'vpc';
 export type DbAuth = 'iam' | 'secret';
@@ -91,6 +92,9 @@ export interface StackConfig {
   /** RDS Proxy between ingest-fn and the database (`-c proxy=true`, vpc mode only); unset
    *  without it. */
   readonly proxy?: ProxyConfig;
+  /** `fenceAllowedCidrs`: sources that others' rules on the pool may admit the database port
+   *  from without sg-sync-fn reporting them (`FENCE_ALLOWED_CIDRS`, public mode); empty by default. */
+  readonly fenceAllowedCidrs: readonly string[];
   /** What synth says about the settings without refusing them (the stack adds each as a warning). */
   readonly notices: readonly SynthNotice[];
 }
@@ -163,6 +167,80 @@ export const RDS_PROXY_LIMITS_PAGE = 'https://docs.aws.amazon.com/AmazonRDS/late
  *  or Aurora DB cluster used by the target group", 1 to 100.
  *  https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ConnectionPoolConfiguration.html */
 export const RDS_PROXY_POOL_PAGE = 'https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ConnectionPoolConfiguration.html';
+
+/** One IPv4 or IPv6 CIDR as sg-sync-fn's FENCE_ALLOWED_CIDRS parser takes it (an `IpNet`): an
+ *  address, `/`, a prefix length; the problem with it, or undefined when it is one. */
+function cidrProblem(entry: string): string | undefined {
+  const notCidr = `${JSON.stringify(entry)} is not a CIDR (expected e.g. 203.0.113.0/24 or 2001:db8::/32)`;
+  const m = /^([^/]+)\/(\d{1,3})$/.exec(entry);
+  if (!m) return notCidr;
+  const [address, length] = [m[1], Number(m[2])];
+  let bits: number;
+  let value: bigint;
+  if (isIPv4(address)) {
+    bits = 32;
+    value = address.split('.').reduce((acc, part) => (acc << 8n) | BigInt(Number(part)), 0n);
+  } else if (isIPv6(address) && !address.includes('.')) {
+    // An IPv6 address with an embedded IPv4 tail (::ffff:192.0.2.1) is rare in a rule; refused
+    // rather than parsed by hand here.
+    bits = 128;
+    const groups = (t: string) => (t === '' ? [] : t.split(':'));
+    // isIPv6 allows at most one `::`, which stands for the zero groups missing on either side.
+    const [head, tail] = address.includes('::') ? address.split('::') : [address, ''];
+    const h = groups(head);
+    const t = groups(tail);
+    const all = [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
+    value = all.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g, 16)), 0n);
+  } else {
+    return notCidr;
+  }
+  if (length > bits) return notCidr;
+  const hostMask = (1n << BigInt(bits - length)) - 1n;
+  if ((value & hostMask) === 0n) return undefined;
+  const network = value & ~hostMask;
+  const text =
+    bits === 32
+      ? [24, 16, 8, 0].map((s) => String((network >> BigInt(s)) & 255n)).join('.')
+      : compressIPv6(network);
+  return `${JSON.stringify(entry)} has host bits set: did you mean ${text}/${length}?`;
+}
+
+/** An IPv6 address as RFC 5952 writes it (the longest run of two or more zero groups as `::`). */
+function compressIPv6(value: bigint): string {
+  const groups = Array.from({ length: 8 }, (_, i) => Number((value >> BigInt(112 - 16 * i)) & 0xffffn));
+  let [best, bestLength] = [-1, 1];
+  for (let i = 0; i < 8; ) {
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLength) [best, bestLength] = [i, j - i];
+    i = j === i ? i + 1 : j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (best < 0) return hex.join(':');
+  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLength).join(':')}`;
+}
+
+/** `fenceAllowedCidrs`: a comma-separated string (`-c fenceAllowedCidrs=a,b`) or a list (cdk.json);
+ *  blanks ignored. Checked here as sg-sync-fn checks FENCE_ALLOWED_CIDRS, so a bad entry stops
+ *  the synth instead of failing every sync after the deploy. */
+function fenceAllowedCidrs(get: Lookup): string[] {
+  const raw = get('fenceAllowedCidrs');
+  if (raw === undefined || raw === null || raw === '') return [];
+  let entries: string[];
+  if (typeof raw === 'string') {
+    entries = raw.split(',');
+  } else if (Array.isArray(raw) && raw.every((e) => typeof e === 'string')) {
+    entries = raw;
+  } else {
+    throw new ConfigError('fenceAllowedCidrs', raw, 'expected comma-separated CIDRs or a list of them');
+  }
+  const cidrs = entries.map((e) => e.trim()).filter((e) => e !== '');
+  for (const cidr of cidrs) {
+    const problem = cidrProblem(cidr);
+    if (problem) throw new ConfigError('fenceAllowedCidrs', Array.isArray(raw) ? raw : raw.trim(), problem);
+  }
+  return cidrs;
+}
 
 /** `proxy` and `proxyMaxConnectionsPercent`. The proxy's pool is carved out of max_connections
  *  beside the connections kept for migrate and operators, which connect to the database
@@ -453,6 +531,15 @@ export function loadConfig(get: Lookup, region?: string, today: Date = new Date(
         `${engine.configuredMaxConnections} to move ingest concurrency to it.`,
     });
   }
+  const fenceAllowed = fenceAllowedCidrs(get);
+  if (mode === 'vpc' && fenceAllowed.length > 0) {
+    notices.push({
+      id: 'fence-allowed-cidrs-unused',
+      message:
+        'fenceAllowedCidrs is set but mode=vpc runs no sg-sync-fn, so nothing reads it: the database has no ' +
+        'public address there and no fence check runs (docs/sync.md).',
+    });
+  }
   const urls = offersFunctionUrls(region);
   if (urls === false) {
     notices.push({
@@ -501,6 +588,7 @@ export function loadConfig(get: Lookup, region?: string, today: Date = new Date(
     alarmEmail,
     metricsNamespace,
     proxy,
+    fenceAllowedCidrs: fenceAllowed,
     notices,
   };
 }

@@ -34,6 +34,7 @@ export const KNOWN_SETTINGS: readonly string[] = [
   'architecture',
   'alarmEmail',
   'metricsNamespace',
+  'fenceAllowedCidrs',
   // engine-config.ts
   'engine',
   'auroraVersion',

@@ -41,7 +41,7 @@ const HEIGHT = 6;
 /** One CloudWatch dashboard for the whole stack, in both modes: ingest-fn (rate, errors,
  *  latency, Function URL), its queue and dead letters, the database (connections against
  *  max_connections, CPU and credits, free storage), the alarms' state and, in the public mode,
- *  sg-sync-fn (runs, free rule slots, publication age). Hand-written widgets: docs/operations.md
+ *  sg-sync-fn (runs, free rule slots, fence openings, publication age). Hand-written widgets: docs/operations.md
  *  ("Alarms and the dashboard") says why not cdk-monitoring-constructs. */
 export class OperationsDashboard extends Construct {
   readonly dashboard: cloudwatch.Dashboard;
@@ -255,6 +255,11 @@ function syncWidgets(config: StackConfig, sync: SyncFunction): cloudwatch.IWidge
       ],
       leftYAxis: { min: 0 },
       leftAnnotations: [{ value: FREE_RULE_SLOTS_LOW, label: 'SyncFreeRuleSlots alarm' }],
+    }),
+    graph('Fence openings (others\' rules admitting the port from outside the EC2 ranges)', {
+      left: [emf('FenceOpenings', { period: hour, statistic: 'Maximum', label: 'fence openings' })],
+      leftYAxis: { min: 0 },
+      leftAnnotations: [{ value: 1, label: 'FenceOpened alarm (> 0)' }],
     }),
     graph('ip-ranges.json publication age (s)', {
       left: [emf('PublicationAgeSeconds', { period: hour, statistic: 'Maximum', label: 'applied publication' })],

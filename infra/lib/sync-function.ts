@@ -61,6 +61,9 @@ export class SyncFunction extends Construct {
         RULES_PER_GROUP: String(config.rulesPerGroup),
         // Where its embedded-metric-format lines go; the alarms and the dashboard read the same.
         METRICS_NAMESPACE: config.metricsNamespace,
+        // Sources others' rules on the pool may admit the port from without a FenceOpenings
+        // report (an office VPN); unset when none, which the function reads as none.
+        ...(config.fenceAllowedCidrs.length > 0 && { FENCE_ALLOWED_CIDRS: config.fenceAllowedCidrs.join(',') }),
       },
     });
 

@@ -39,7 +39,50 @@ test('defaults', () => {
     functionUrl: true,
     proxy: undefined,
     aurora: undefined,
+    fenceAllowedCidrs: [],
     notices: [],
+  });
+});
+
+describe('fenceAllowedCidrs', () => {
+  test('comma-separated (-c) or a list (cdk.json), blanks ignored, IPv4 and IPv6', () => {
+    expect(config({ fenceAllowedCidrs: ' 203.0.113.0/24, 2001:db8::/32,,198.51.100.7/32 ' }).fenceAllowedCidrs).toEqual([
+      '203.0.113.0/24',
+      '2001:db8::/32',
+      '198.51.100.7/32',
+    ]);
+    expect(loadConfig((k) => (k === 'fenceAllowedCidrs' ? ['0.0.0.0/0', '::/0', 'fe80::1/128'] : undefined)).fenceAllowedCidrs).toEqual([
+      '0.0.0.0/0',
+      '::/0',
+      'fe80::1/128',
+    ]);
+  });
+
+  // As sg-sync-fn's FENCE_ALLOWED_CIDRS parser (sg-sync-fn/src/config.rs) refuses them, naming the entry.
+  test.each([
+    ['203.0.113.0/24,office', /fenceAllowedCidrs="203.0.113.0\/24,office": "office" is not a CIDR \(expected e.g. 203.0.113.0\/24/],
+    ['203.0.113.7', /"203.0.113.7" is not a CIDR/],
+    ['203.0.113.0/33', /"203.0.113.0\/33" is not a CIDR/],
+    ['256.0.0.0/8', /"256.0.0.0\/8" is not a CIDR/],
+    ['2001:db8::/129', /"2001:db8::\/129" is not a CIDR/],
+    ['203.0.113.7/24', /"203.0.113.7\/24" has host bits set: did you mean 203.0.113.0\/24\?/],
+    ['2001:db8::1/32', /"2001:db8::1\/32" has host bits set: did you mean 2001:db8::\/32\?/],
+    ['2001:db8:0:0:1::/64', /has host bits set: did you mean 2001:db8::\/64\?/],
+  ])('%s is refused, naming the entry', (value, message) => {
+    expect(() => config({ fenceAllowedCidrs: value })).toThrow(ConfigError);
+    expect(() => config({ fenceAllowedCidrs: value })).toThrow(message);
+  });
+
+  test('a list with anything but strings is refused', () => {
+    expect(() => loadConfig((k) => (k === 'fenceAllowedCidrs' ? ['203.0.113.0/24', 7] : undefined))).toThrow(
+      /fenceAllowedCidrs=.*expected comma-separated CIDRs or a list of them/,
+    );
+  });
+
+  test('in the vpc mode, where no sync reads it, a notice says so', () => {
+    const c = config({ mode: 'vpc', fenceAllowedCidrs: '203.0.113.0/24' });
+    expect(c.notices.map((n) => n.id)).toContain('fence-allowed-cidrs-unused');
+    expect(config({ fenceAllowedCidrs: '203.0.113.0/24' }).notices.map((n) => n.id)).not.toContain('fence-allowed-cidrs-unused');
   });
 });
 

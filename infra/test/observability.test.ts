@@ -6,7 +6,7 @@ import { Synthesized, findOne, functionNamed, idsOf, synth, synthEveryMode } fro
 // The names fixed for issue 18 (ingest-fn per invocation, sg-sync-fn per run). Spelled out here,
 // not imported, so a rename in lib/ fails this test instead of following it.
 const INGEST_METRICS = ['EventsWritten', 'EventsDuplicate', 'EventsRejected', 'StoreUnavailable', 'Reconnects', 'WriteLatency'];
-const SYNC_METRICS = ['RulesAdded', 'RulesRemoved', 'WantedRanges', 'FreeRuleSlots', 'SyncSucceeded', 'PublicationAgeSeconds'];
+const SYNC_METRICS = ['RulesAdded', 'RulesRemoved', 'WantedRanges', 'FreeRuleSlots', 'SyncSucceeded', 'PublicationAgeSeconds', 'FenceOpenings'];
 const DEFAULT_NAMESPACE = 'LambdaRdsIngest';
 
 const MODES: [string, Record<string, string>][] = [
@@ -250,7 +250,7 @@ describe.each(everyMode)('%s: alarms', (mode, s) => {
   test('CloudWatch: every alarm\'s period and look-back are ones PutMetricAlarm accepts, and it notifies the topic', () => {
     const topic = findOne(s.json, 'AWS::SNS::Topic', () => true)[0];
     const all = alarms(s);
-    expect(all.length).toBe(mode === 'public' ? 11 : 8);
+    expect(all.length).toBe(mode === 'public' ? 12 : 8);
     for (const a of all) {
       for (const m of alarmMetrics(a)) {
         expect(m.period % 60 === 0 || [10, 20, 30].includes(m.period)).toBe(true);
@@ -281,6 +281,36 @@ describe('sg-sync-fn alarms', () => {
     expect(slots.p).toMatchObject({ Statistic: 'Minimum', ComparisonOperator: 'LessThanThreshold', Threshold: 10 });
     const onSyncErrors = alarms(pub).filter((a) => a.p.MetricName === 'Errors' && a.p.Dimensions?.[0]?.Value?.Ref === syncId);
     expect(onSyncErrors).toEqual([]);
+  });
+
+  // A rule of someone else's admitting 3306 from outside the EC2 ranges: any run that saw one
+  // (Maximum > 0) fires it; missing data (a failed or dry run writes no FenceOpenings) keeps the
+  // state instead of clearing it, since SyncNotSucceeded covers runs that do not succeed.
+  test('FenceOpened: FenceOpenings of the sync function, Maximum over an hour, > 0, missing data ignored, runbook linked', () => {
+    const [syncId] = functionNamed(pub.json, 'sg-sync-fn');
+    const fence = alarmOn(pub, DEFAULT_NAMESPACE, 'FenceOpenings');
+    expect(fence.id).toMatch(/FenceOpened/);
+    expect(fence.p).toMatchObject({
+      Namespace: DEFAULT_NAMESPACE,
+      MetricName: 'FenceOpenings',
+      Dimensions: [{ Name: 'FunctionName', Value: ref(syncId) }],
+      Statistic: 'Maximum',
+      Period: 3600,
+      EvaluationPeriods: 1,
+      ComparisonOperator: 'GreaterThanThreshold',
+      Threshold: 0,
+      TreatMissingData: 'ignore',
+    });
+    expect(fence.p.AlarmDescription).toContain('docs/operations.md#fenceopened');
+    const custom = synth({ metricsNamespace: 'Custom/Ns' });
+    expect(alarmOn(custom, 'Custom/Ns', 'FenceOpenings').p.Threshold).toBe(0);
+  });
+
+  test('the dashboard graphs FenceOpenings (Maximum per hour) beside the sync\'s other metrics', () => {
+    const graph = graphTitled(pub, /^Fence openings/);
+    expect(graph.metrics).toHaveLength(1);
+    expect(graph.metrics[0].slice(0, 2)).toEqual([DEFAULT_NAMESPACE, 'FenceOpenings']);
+    expect(graph.metrics[0][graph.metrics[0].length - 1]).toMatchObject({ stat: 'Maximum', period: 3600 });
   });
 
   test('the vpc mode, which has no sync, has none of its alarms', () => {
@@ -365,7 +395,7 @@ describe.each(everyMode)('%s: dashboard', (mode, s) => {
   });
 
   test('sync runs, free rule slots and publication age where the sync exists', () => {
-    for (const name of ['SyncSucceeded', 'FreeRuleSlots', 'PublicationAgeSeconds', 'RulesAdded']) {
+    for (const name of ['SyncSucceeded', 'FreeRuleSlots', 'PublicationAgeSeconds', 'RulesAdded', 'FenceOpenings']) {
       expect({ name, shown: has(DEFAULT_NAMESPACE, name) }).toEqual({ name, shown: mode === 'public' });
     }
   });

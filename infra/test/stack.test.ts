@@ -240,6 +240,27 @@ describe('sg-sync-fn', () => {
     expect(trigger.Properties).toMatchObject({ InvocationType: 'RequestResponse', ExecuteOnHandlerChange: true });
   });
 
+  test('fenceAllowedCidrs reaches FENCE_ALLOWED_CIDRS, joined with commas; unset without it', () => {
+    const [, fn] = functionNamed(pub.json, 'sg-sync-fn');
+    expect(fn.Properties.Environment.Variables).not.toHaveProperty('FENCE_ALLOWED_CIDRS');
+    const s = synth({ fenceAllowedCidrs: '198.51.100.7/32, 2001:db8::/32' });
+    const [, allowed] = functionNamed(s.json, 'sg-sync-fn');
+    expect(allowed.Properties.Environment.Variables.FENCE_ALLOWED_CIDRS).toBe('198.51.100.7/32,2001:db8::/32');
+  });
+
+  test('an invalid fenceAllowedCidrs entry stops the synth, naming it', () => {
+    expect(() => synth({ fenceAllowedCidrs: '203.0.113.0/24,office' })).toThrow(/"office" is not a CIDR/);
+  });
+
+  test('the vpc mode with fenceAllowedCidrs: no function carries it, no fence alarm, a warning', () => {
+    const s = synth({ mode: 'vpc', fenceAllowedCidrs: '203.0.113.0/24' });
+    for (const id of idsOf(s.json, 'AWS::Lambda::Function')) {
+      expect(s.json.Resources[id].Properties.Environment?.Variables ?? {}).not.toHaveProperty('FENCE_ALLOWED_CIDRS');
+    }
+    expect(Object.keys(s.template.findResources('AWS::CloudWatch::Alarm', { Properties: { MetricName: 'FenceOpenings' } }))).toEqual([]);
+    Annotations.fromStack(s.stack).hasWarning('*', Match.stringLikeRegexp('fenceAllowedCidrs is set but mode=vpc'));
+  });
+
   test('the vpc mode has no sync function and no subscription', () => {
     vpc.template.resourceCountIs('AWS::SNS::Subscription', 0);
     vpc.template.resourceCountIs('AWS::Events::Rule', 0);
