@@ -2,15 +2,9 @@
 //! format, see the `emf` crate): every received item ends as written, duplicate or rejected.
 //! The line is written once the invocation's response has been posted ([`MetricsLayer`]).
 
-use std::cell::Cell;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use emf::{Emitter, Metric, Unit};
-use lambda_runtime::LambdaInvocation;
-use lambda_runtime::tower::{Layer, Service};
+use emf::{Metric, Unit};
 
 use crate::batch::EventBatch;
 use crate::store::{EventStore, StoreError, Wait, Written};
@@ -95,95 +89,21 @@ impl Tally {
     }
 }
 
-tokio::task_local! {
-    /// The figures of the invocation this task runs, from its handler ([`record`]) to the
-    /// [`metered`] scope around it.
-    static COUNTED: Cell<Option<Tally>>;
-}
+/// The line itself is `emf::lambda`'s, shared with sg-sync-fn: [`metered`] around each
+/// invocation, [`MetricsLayer`] around lambda_runtime's service in the function.
+pub use emf::lambda::{MetricsLayer, metered};
 
-/// Hands the invocation's figures to the [`metered`] scope it runs in; outside one there is
-/// nothing to write them to, and they are dropped.
+/// Hands the invocation's figures to the [`metered`] scope it runs in, whose line is written
+/// once the response is posted; outside one they are dropped.
 pub(crate) fn record(tally: Tally) {
-    // Err only outside a scope: nobody asked for a line.
-    let _ = COUNTED.try_with(|slot| slot.set(Some(tally)));
-}
-
-/// Runs `invocation`, then writes the figures its handler recorded as one metrics line.
-///
-/// In the function `invocation` is the whole of lambda_runtime's service: the handler and the
-/// POST of its response to the Runtime API ([`MetricsLayer`]). So the caller has its answer
-/// before the line is written, and the line is still out before the runtime asks for the next
-/// event, which is when Lambda may freeze the environment: "Lambda freezes the execution
-/// environment when the runtime and each extension have completed"
-/// (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html); the runtime
-/// completes with its next `GET /invocation/next`.
-pub async fn metered<F: Future>(emitter: &Emitter, invocation: F) -> F::Output {
-    let (output, tally) = COUNTED
-        .scope(Cell::new(None), async {
-            let output = invocation.await;
-            (output, COUNTED.with(Cell::take))
-        })
-        .await;
-    if let Some(tally) = tally {
-        emitter.emit(&tally.metrics());
-    }
-    output
-}
-
-/// lambda_runtime's service (handler and response) in [`metered`]: each invocation's metrics
-/// line is written after its response is posted.
-#[derive(Clone)]
-pub struct MetricsLayer(Arc<Emitter>);
-
-impl MetricsLayer {
-    pub fn new(emitter: Emitter) -> MetricsLayer {
-        MetricsLayer(Arc::new(emitter))
-    }
-}
-
-impl<S> Layer<S> for MetricsLayer {
-    type Service = Metered<S>;
-
-    fn layer(&self, inner: S) -> Metered<S> {
-        Metered {
-            inner,
-            emitter: self.0.clone(),
-        }
-    }
-}
-
-/// The service [`MetricsLayer`] makes.
-#[derive(Clone)]
-pub struct Metered<S> {
-    inner: S,
-    emitter: Arc<Emitter>,
-}
-
-impl<S> Service<LambdaInvocation> for Metered<S>
-where
-    S: Service<LambdaInvocation, Response = (), Error = lambda_runtime::Error>,
-    S::Future: Send + 'static,
-{
-    type Response = ();
-    type Error = lambda_runtime::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<(), lambda_runtime::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, invocation: LambdaInvocation) -> Self::Future {
-        // The handler's body runs when this future is polled, inside the scope.
-        let inner = self.inner.call(invocation);
-        let emitter = self.emitter.clone();
-        Box::pin(async move { metered(&emitter, inner).await })
-    }
+    emf::lambda::record(tally.metrics());
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::memory::{MemoryStore, received_at as now};
+    use emf::Emitter;
     use serde_json::json;
 
     #[tokio::test]
