@@ -12,9 +12,8 @@
 # each test binary that needs moto starts its own (test_support::moto). The ip-ranges.json
 # snapshots are the committed tests/fixtures/ip-ranges, or IP_RANGES_FIXTURES's folder.
 #
-# `tests/test-all.sh --mysql-only` runs only the MySQL-backed test binaries (ingest-fn's
-# `mysql`, the end-to-end tests, `managed_instances`): CI runs them a second time through
-# testcontainers.
+# `tests/test-all.sh --mysql-only` runs only the MySQL-backed test binaries (each crate's
+# `mysql`, the end-to-end tests): CI runs them a second time through testcontainers.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 mysql_only=false
@@ -31,7 +30,7 @@ esac
 # binary.
 require_mysql
 # ingest-fn's TLS test starts a server of its own with a CA it makes: beside DATABASE_URL's
-# server the machine's mariadbd, else a container (e2e::mariadb).
+# server the machine's mariadbd, else a container (lambda_harness::mariadb).
 if [ -n "${DATABASE_URL:-}" ]; then
     mariadbd=${MARIADBD:-/usr/sbin/mariadbd}
     [ -x "$mariadbd" ] || {
@@ -60,15 +59,16 @@ fi
 ensure_venv
 ensure_node
 ensure_infra_packages
-# The RDS CA bundle the functions are deployed with: the TLS test checks sqlx accepts it.
-export RDS_CA_BUNDLE=$cache/rds-ca-bundle.pem
-(cd "$root/infra" && npx tsx scripts/write-ca-bundle.ts "$RDS_CA_BUNDLE")
+# The RDS CA bundle the functions are deployed with, under the name they read it by: the TLS
+# test checks sqlx accepts it (the functions the tests start do not inherit it).
+export DB_CA_BUNDLE=$cache/rds-ca-bundle.pem
+(cd "$root/infra" && npx tsx scripts/write-ca-bundle.ts "$DB_CA_BUNDLE")
 cd "$root"
 if $mysql_only; then
     rust_log=$cache/cargo-test-mysql.log
     status=0
     # --workspace: the same feature set as the full run, so nothing is rebuilt.
-    cargo test --workspace --locked --no-fail-fast --test mysql --test e2e --test managed_instances 2>&1 | tee "$rust_log" || status=1
+    cargo test --workspace --locked --no-fail-fast --test mysql --test e2e 2>&1 | tee "$rust_log" || status=1
     read -r passed failed < <(awk '/^test result:/ { p += $4; f += $6 } END { print p + 0, f + 0 }' "$rust_log")
     echo "mysql suites: $passed passed, $failed failed"
     [ "$passed" -gt 0 ] || status=1

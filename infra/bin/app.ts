@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { buildApp } from '../lib/app';
-import { ConfigError } from '../lib/config';
+import { ConfigError } from '../lib/context-values';
 
 // SKIP_BUNDLING=1 synthesizes every template without building the Rust functions (reviews,
 // offline checks); without it, synth runs cargo-lambda for each function.

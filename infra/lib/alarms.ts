@@ -21,11 +21,13 @@ import type { SyncFunction } from './sync-function';
 // one dimension set [["FunctionName"]], whose value Lambda puts in AWS_LAMBDA_FUNCTION_NAME.
 // https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
 
-/** ingest-fn, one line per invocation. */
+/** ingest-fn, one line per invocation. EventsInvalid counts events refused as invalid input
+ *  (error type InvalidEvent); until issue 27 it was EventsRejected, a name now left to the
+ *  database's refusals (error type StoreRejected). */
 export type IngestMetricName =
   | 'EventsWritten'
   | 'EventsDuplicate'
-  | 'EventsRejected'
+  | 'EventsInvalid'
   | 'StoreUnavailable'
   | 'Reconnects'
   | 'WriteLatency';
@@ -386,7 +388,7 @@ interface AlarmSpec {
 /** Where alarm `id`'s runbook is: docs/operations.md has one heading per alarm, its id
  *  (`### ProxyPoolFull`), and GitHub anchors a heading at its slug: lower case, spaces to `-`,
  *  every character but letters, digits, `-` and `_` dropped. The docs test
- *  (tests/support/tests/docs.rs) holds every alarm id here to such a heading. */
+ *  (tests/support/tests/docs/) holds every alarm id here to such a heading. */
 export function runbookLink(id: string): string {
   const slug = id.trim().toLowerCase().replace(/ /g, '-').replace(/[^a-z0-9_-]/g, '');
   return `docs/operations.md#${slug}`;
@@ -409,13 +411,4 @@ function maxReceiveCount(ingest: IngestFunction): number {
   const redrive = ingest.queue.deadLetterQueue;
   if (!redrive) throw new Error('the ingest queue has no dead-letter queue');
   return redrive.maxReceiveCount;
-}
-
-/** A dead-letter queue: encrypted, TLS only, kept for the longest SQS allows. */
-export function deadLetterQueue(scope: Construct, id: string): sqs.Queue {
-  return new sqs.Queue(scope, id, {
-    encryption: sqs.QueueEncryption.SQS_MANAGED,
-    enforceSSL: true,
-    retentionPeriod: Duration.days(14),
-  });
 }

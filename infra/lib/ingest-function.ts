@@ -5,7 +5,7 @@ import { Construct } from 'constructs';
 import { StackConfig } from './config';
 import { Database } from './database';
 import { IAM_DB_USER } from './database-accounts';
-import { deadLetterQueue } from './alarms';
+import { deadLetterQueue } from './dead-letter-queue';
 import { Placement, placedIn } from './network';
 import { IngestProxy } from './proxy';
 import { workspaceFunction } from './rust-function';

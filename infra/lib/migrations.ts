@@ -1,18 +1,23 @@
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as triggers from 'aws-cdk-lib/triggers';
 import { Duration } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { StackConfig } from './config';
 import { Database } from './database';
-import { IAM_DB_USER } from './database-accounts';
+import { IAM_DB_USER, READER_IAM_DB_USER } from './database-accounts';
 import { Placement, placedIn } from './network';
-import { workspaceFunction } from './rust-function';
+import { crateManifest, workspaceFunction } from './rust-function';
 
 /** migrate's own limit: the schema, the accounts, and up to 60 s waiting for IAM to settle. */
 export const MIGRATE_TIMEOUT = Duration.minutes(5);
 /** The trigger waits for migrate's answer longer than migrate may run, so a slow migration
  *  fails with migrate's own error rather than the trigger's socket timeout. */
 export const MIGRATE_TRIGGER_TIMEOUT = MIGRATE_TIMEOUT.plus(Duration.minutes(1));
+
+/** Where cargo-lambda builds migrate from: the binary `migrate` of the workspace's crate
+ *  `migrate-fn`, beside the other functions' crates. */
+export const MIGRATE_BUILD = { manifestPath: crateManifest('migrate-fn'), binaryName: 'migrate' } as const;
 
 export interface MigrationsProps {
   readonly database: Database;
@@ -23,8 +28,12 @@ export interface MigrationsProps {
 
 /** The `migrate` binary as a Lambda, run by a trigger after the database exists (and, in the
  *  public mode, after the first sync opened it) and before ingest-fn takes traffic. It logs in
- *  with the generated admin secret and creates ingest-fn's least-privilege MySQL account: an
- *  IAM-token account (dbAuth=iam) or a password account from its own secret (dbAuth=secret). */
+ *  with the generated admin secret (DB_ADMIN_SECRET_ARN) and creates ingest-fn's least-privilege
+ *  MySQL account, an IAM-token account (dbAuth=iam, DB_IAM_USER) or a password account from its
+ *  own secret (dbAuth=secret, DB_INGEST_SECRET_ARN), and the read-only account (SELECT on the
+ *  events table) that it answers `ingest-load --verify-function` through, made the same way: an
+ *  IAM-token account (dbAuth=iam, DB_READER_IAM_USER) or a password account from a secret only
+ *  migrate reads (dbAuth=secret, DB_READER_SECRET_ARN). */
 export class Migrations extends Construct {
   readonly function: lambda.Function;
   readonly trigger: triggers.Trigger;
@@ -34,12 +43,16 @@ export class Migrations extends Construct {
     const { database, config, placement } = props;
     const environment = {
       ...database.environment(),
-      DB_SECRET_ARN: database.secret.secretArn,
+      // The admin's, distinct from ingest-fn's own DB_SECRET_ARN (dbAuth=secret).
+      DB_ADMIN_SECRET_ARN: database.secret.secretArn,
       ...(config.dbAuth === 'iam' && { DB_IAM_USER: IAM_DB_USER }),
       ...(database.ingestSecret && { DB_INGEST_SECRET_ARN: database.ingestSecret.secretArn }),
+      // migrate-fn reads one of the two, never both (migrate-fn/src/config.rs).
+      ...(config.dbAuth === 'iam' && { DB_READER_IAM_USER: READER_IAM_DB_USER }),
+      ...(database.readerSecret && { DB_READER_SECRET_ARN: database.readerSecret.secretArn }),
     };
     this.function = workspaceFunction(this, 'Function', {
-      binaryName: 'migrate',
+      ...MIGRATE_BUILD,
       architecture: config.architecture,
       description: 'Applies the sqlx migrations to the events database',
       memorySize: 256,
@@ -62,6 +75,24 @@ export class Migrations extends Construct {
     });
     database.secret.grantRead(this.function);
     database.ingestSecret?.grantRead(this.function);
+    if (config.dbAuth === 'iam') {
+      // A verify request logs in as the reader with an IAM token, which RDS accepts only from a
+      // caller allowed rds-db:connect on that one database user; with dbAuth=secret the reader
+      // logs in with a password and needs no IAM permission.
+      // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/UsingWithRDS.IAMDBAuth.IAMPolicy.html
+      database.server.grantConnect(this.function, READER_IAM_DB_USER);
+    }
+    if (database.readerSecret) {
+      // migrate only calls GetSecretValue on the reader's secret (to create the account, and on
+      // each verify request to log in). The secret is under the AWS-managed key, for which
+      // GetSecretValue needs no kms:Decrypt.
+      // https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetSecretValue.html
+      iam.Grant.addToPrincipal({
+        grantee: this.function,
+        actions: ['secretsmanager:GetSecretValue'],
+        resourceArns: [database.readerSecret.secretArn],
+      });
+    }
 
     // The trigger invokes migrate's currentVersion, whose logical id hashes the function's
     // configuration (code, environment, layers, role, timeout, ...): any change to the embedded

@@ -6,12 +6,24 @@ import { RustFunction, RustFunctionProps } from 'cargo-lambda-cdk';
 import { Construct } from 'constructs';
 import { Arch } from './config';
 
+/** The repository's root folder, which holds the workspace's Cargo.toml and its crates. */
+const REPOSITORY = path.join(__dirname, '..', '..');
+
 /** The workspace's Cargo.toml: every function is a binary of this workspace. */
-export const WORKSPACE_MANIFEST = path.join(__dirname, '..', '..', 'Cargo.toml');
+export const WORKSPACE_MANIFEST = path.join(REPOSITORY, 'Cargo.toml');
+
+/** The Cargo.toml of the workspace's crate in folder `crate` at the repository's root. */
+export function crateManifest(crate: string): string {
+  return path.join(REPOSITORY, crate, 'Cargo.toml');
+}
 
 export interface WorkspaceFunctionProps extends Omit<RustFunctionProps, 'manifestPath' | 'architecture'> {
   readonly binaryName: string;
   readonly architecture: Arch;
+  /** The Cargo.toml cargo-lambda builds `binaryName` from: one crate's (crateManifest), whose
+   *  folder is then the asset's source, or the workspace's (the default), where the binary name
+   *  picks the crate. cargo-lambda-cdk reads the file at synth, with SKIP_BUNDLING=1 too. */
+  readonly manifestPath?: string;
 }
 
 /** A binary of this workspace as a `provided.al2023` function, built by cargo-lambda for the
@@ -21,10 +33,10 @@ export function workspaceFunction(scope: Construct, id: string, props: Workspace
     retention: logs.RetentionDays.ONE_MONTH,
     removalPolicy: RemovalPolicy.DESTROY,
   });
-  const { architecture, ...rest } = props;
+  const { architecture, manifestPath, ...rest } = props;
   return new RustFunction(scope, id, {
     ...rest,
-    manifestPath: WORKSPACE_MANIFEST,
+    manifestPath: manifestPath ?? WORKSPACE_MANIFEST,
     runtime: 'provided.al2023',
     architecture: architecture === 'arm64' ? lambda.Architecture.ARM_64 : lambda.Architecture.X86_64,
     logGroup,

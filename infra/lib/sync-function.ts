@@ -11,7 +11,7 @@ import { Annotations, Duration, Stack } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { StackConfig } from './config';
 import { DATABASE_PORT } from './database-instance';
-import { deadLetterQueue } from './alarms';
+import { deadLetterQueue } from './dead-letter-queue';
 import { workspaceFunction } from './rust-function';
 
 /** AWS announces every change of ip-ranges.json here; the topic lives in us-east-1 only. */

@@ -1,7 +1,7 @@
 // Writes the environment of every Rust function of the stack, in all four modes (public/vpc x
 // iam/secret), for the Rust test that feeds each to its binary's own configuration parser
-// (ingest-fn/tests/infra_environment.rs, sg-sync-fn/tests/infra_environment.rs): a variable
-// renamed on one side fails a test, not a deploy.
+// (ingest-fn/tests/infra_environment.rs, sg-sync-fn/tests/infra_environment.rs, and migrate-fn's
+// tests for the binary `migrate`): a variable renamed on one side fails a test, not a deploy.
 //
 // Usage: tsx scripts/function-environments.ts FILE
 //

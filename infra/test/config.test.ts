@@ -2,7 +2,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { buildApp, cdkJsonContextKeys } from '../lib/app';
-import { ConfigError, loadConfig } from '../lib/config';
+import { loadConfig } from '../lib/config';
+import { ConfigError } from '../lib/context-values';
 import { KNOWN_SETTINGS, checkContextKeys, isCdkKey, nearestSetting } from '../lib/context-keys';
 
 const config = (values: Record<string, string>) => loadConfig((key) => values[key]);

@@ -38,6 +38,24 @@ describe.each(VARIANTS)('%s', (name) => {
     }
     expect(types.has('AWS::KMS::Key')).toBe(true);
   });
+
+  // A type billed per resource (a secret-month each) is created as many times as the list says:
+  // a secret added or dropped in a mode fails here, not only a type appearing or going.
+  // https://aws.amazon.com/secrets-manager/pricing/ (each secret is billed per month)
+  test('each type billed per resource is created as many times as the cost list counts', () => {
+    const counted = PRICED_RESOURCES.filter((p) => p.count !== undefined);
+    expect(counted.map((p) => p.type)).toContain('AWS::SecretsManager::Secret');
+    for (const priced of counted) {
+      const created = Object.values(s.json.Resources).filter((r) => r.Type === priced.type).length;
+      expect({ type: priced.type, created }).toEqual({ type: priced.type, created: priced.count?.(config) });
+    }
+    // The secrets by name: the admin's always; ingest-fn's and the reader's with dbAuth=secret.
+    const users = Object.values(s.json.Resources)
+      .filter((r) => r.Type === 'AWS::SecretsManager::Secret')
+      .map((r) => JSON.parse(r.Properties.GenerateSecretString.SecretStringTemplate).username)
+      .sort();
+    expect(users).toEqual(config.dbAuth === 'secret' ? ['admin', 'ingest_fn_pw', 'ingest_reader_pw'] : ['admin']);
+  });
 });
 
 test('no type is both priced and free, and the free list names nothing the templates never create', () => {

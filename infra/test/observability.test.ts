@@ -3,9 +3,10 @@
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { Synthesized, findOne, functionNamed, idsOf, synth, synthEveryMode } from './helpers';
 
-// The names fixed for issue 18 (ingest-fn per invocation, sg-sync-fn per run). Spelled out here,
-// not imported, so a rename in lib/ fails this test instead of following it.
-const INGEST_METRICS = ['EventsWritten', 'EventsDuplicate', 'EventsRejected', 'StoreUnavailable', 'Reconnects', 'WriteLatency'];
+// The names fixed for issue 18 (ingest-fn per invocation, sg-sync-fn per run), with issue 27's
+// EventsInvalid for invalid input (EventsRejected before). Spelled out here, not imported, so a
+// rename in lib/ fails this test instead of following it.
+const INGEST_METRICS = ['EventsWritten', 'EventsDuplicate', 'EventsInvalid', 'StoreUnavailable', 'Reconnects', 'WriteLatency'];
 const SYNC_METRICS = ['RulesAdded', 'RulesRemoved', 'WantedRanges', 'FreeRuleSlots', 'SyncSucceeded', 'PublicationAgeSeconds', 'FenceOpenings'];
 const DEFAULT_NAMESPACE = 'LambdaRdsIngest';
 
@@ -363,6 +364,10 @@ describe.each(everyMode)('%s: dashboard', (mode, s) => {
 
   test('ingest rate, errors, latency p50/p99 (WriteLatency and Duration), Function URL 4xx/5xx', () => {
     expect(has(DEFAULT_NAMESPACE, 'EventsWritten', (m) => m.options.stat === 'Sum')).toBe(true);
+    // Invalid input beside what was written; the old name would be a graph of a metric ingest-fn
+    // no longer writes.
+    expect(has(DEFAULT_NAMESPACE, 'EventsInvalid', (m) => m.options.stat === 'Sum')).toBe(true);
+    expect(has(DEFAULT_NAMESPACE, 'EventsRejected')).toBe(false);
     expect(has('AWS/Lambda', 'Errors')).toBe(true);
     expect(has(DEFAULT_NAMESPACE, 'StoreUnavailable')).toBe(true);
     for (const stat of ['p50', 'p99']) {

@@ -3,7 +3,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { runbookLink } from '../lib/alarms';
-import { ConfigError, loadConfig } from '../lib/config';
+import { loadConfig } from '../lib/config';
+import { ConfigError } from '../lib/context-values';
 import { databaseParameters } from '../lib/database-parameters';
 import { RDS_PROXY_UNAVAILABLE } from '../lib/regions';
 import {

@@ -304,7 +304,10 @@ describe('ingest-fn', () => {
     expect(migrateEnv.DB_IAM_USER).toBeUndefined();
     // migrate creates the account from the same secret ingest-fn reads, logged in as the admin.
     expect(migrateEnv.DB_INGEST_SECRET_ARN).toEqual(env.DB_SECRET_ARN);
-    expect(migrateEnv.DB_SECRET_ARN).not.toEqual(env.DB_SECRET_ARN);
+    // The admin's secret is migrate's DB_ADMIN_SECRET_ARN; DB_SECRET_ARN names ingest-fn's alone.
+    expect(migrateEnv.DB_ADMIN_SECRET_ARN).toBeDefined();
+    expect(migrateEnv.DB_ADMIN_SECRET_ARN).not.toEqual(env.DB_SECRET_ARN);
+    expect(migrateEnv.DB_SECRET_ARN).toBeUndefined();
     const [, secret] = findOne(s.json, 'AWS::SecretsManager::Secret', (p) =>
       (p.GenerateSecretString?.SecretStringTemplate ?? '').includes('ingest_fn_pw'),
     );
@@ -378,7 +381,7 @@ describe('migrations', () => {
   test('migrate runs once per deploy: after the database and the first sync, before traffic', () => {
     const [migrateId, migrate] = functionNamed(pub.json, 'migrate');
     expect(migrate.Properties.Environment.Variables).toMatchObject({ DB_IAM_USER: 'ingest_fn' });
-    expect(migrate.Properties.Environment.Variables.DB_SECRET_ARN).toBeDefined();
+    expect(migrate.Properties.Environment.Variables.DB_ADMIN_SECRET_ARN).toBeDefined();
     const [triggerId, trigger] = triggerOf(pub.json, migrateId);
     const [dbId] = findOne(pub.json, 'AWS::RDS::DBInstance', () => true);
     const [syncTrigger] = triggerOf(pub.json, functionNamed(pub.json, 'sg-sync-fn')[0]);

@@ -82,6 +82,8 @@ test.each([
   expect(ids('AWS::EC2::SecurityGroup')).toEqual(groups);
   expect(ids('AWS::SecretsManager::Secret').sort()).toEqual([
     'DatabaseIngestSecretEEB5FBFB',
+    // The verify reader's (dbAuth=secret), beside ingest-fn's.
+    'DatabaseReaderSecretE0C0B0A4',
     'LambdaRdsIngestDatabaseInstanceSecret9558AF293fdaad7efa858a3daf9490cf0a702aeb',
   ]);
   expect(ids('AWS::SecretsManager::SecretTargetAttachment')).toEqual(['DatabaseInstanceSecretAttachmentFCA06D38']);

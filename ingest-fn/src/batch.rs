@@ -2,6 +2,7 @@
 //! source adapter feeds.
 
 use std::fmt;
+use std::time::{Duration, Instant};
 
 use chrono::NaiveDateTime;
 use serde::Serialize;
@@ -11,6 +12,36 @@ use crate::event::{Event, FieldError, check_event_id, parse_event};
 use crate::store::{EventStore, Row, StoreError, Wait, Written};
 
 pub use contract::MAX_ITEMS;
+
+/// What one delivery came to, as its adapter reports it: the handler turns it into the
+/// invocation's metrics line (`metrics::record`). Every received item ends as written,
+/// duplicate or invalid, except those of a write that failed: the whole delivery fails and
+/// comes again, so none of them is counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Outcome {
+    /// New rows.
+    pub(crate) written: u64,
+    /// Events already stored.
+    pub(crate) duplicates: u64,
+    /// Items refused as invalid, each item of a request refused as a whole included.
+    pub(crate) invalid: u64,
+    /// The write failed because the database was unavailable. A write the database rejected
+    /// (`StoreRejected`) is not an outage, and its events are not invalid: it counts nowhere;
+    /// Lambda's Errors, the Function URL's 5xx and the dead-letter queue show it, and its log
+    /// line names the MySQL error.
+    pub(crate) store_unavailable: bool,
+    /// Lost connections the store replaced during the write.
+    pub(crate) reconnects: u64,
+    /// The write's duration, retries included; `None` when there was nothing to write.
+    pub(crate) write_latency: Option<Duration>,
+}
+
+impl Outcome {
+    /// Counts `n` items of a request refused as a whole.
+    pub(crate) fn refuse(&mut self, n: usize) {
+        self.invalid += n as u64;
+    }
+}
 
 /// An item that will not be written, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -94,13 +125,31 @@ impl EventBatch {
         self.rows.iter().map(|r| r.event_id.clone()).collect()
     }
 
-    /// Writes the accepted rows in one statement, waiting for a connection as `wait` allows.
+    /// Writes the accepted rows in one statement, waiting for a connection as `wait` allows,
+    /// and notes in `outcome` what the write did and the items found invalid.
     pub(crate) async fn write(
         &self,
         store: &impl EventStore,
         wait: Wait,
+        outcome: &mut Outcome,
     ) -> Result<Written, StoreError> {
-        crate::store::write(store, &self.rows, wait).await
+        if self.rows.is_empty() {
+            outcome.invalid += self.rejected.len() as u64;
+            return Ok(Written::default());
+        }
+        let started = Instant::now();
+        let result = store.insert(&self.rows, wait).await;
+        outcome.write_latency = Some(started.elapsed());
+        match &result {
+            Ok(w) => {
+                outcome.written += w.inserted;
+                outcome.duplicates += w.duplicates;
+                outcome.reconnects += w.reconnects;
+                outcome.invalid += self.rejected.len() as u64;
+            }
+            Err(e) => outcome.store_unavailable = !e.is_permanent(),
+        }
+        result
     }
 }
 
@@ -149,8 +198,50 @@ impl std::error::Error for Rejections {}
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::memory::received_at as now;
+    use crate::store::memory::{MemoryStore, received_at as now};
     use serde_json::json;
+
+    #[tokio::test]
+    async fn a_write_counts_new_duplicate_and_invalid_items() {
+        let store = MemoryStore::default();
+        let mut batch = EventBatch::new(now());
+        for (i, id) in ["a", "b", "a"].iter().enumerate() {
+            batch.push(
+                &json!({"event_id": id, "source": "t", "val1": i, "val2": 0}),
+                || unreachable!(),
+            );
+        }
+        batch.push(&json!({"source": "t"}), || "c".into());
+        let mut outcome = Outcome::default();
+        batch.write(&store, Wait::Full, &mut outcome).await.unwrap();
+        assert_eq!(
+            (outcome.written, outcome.duplicates, outcome.invalid),
+            (2, 1, 1)
+        );
+        assert!(outcome.write_latency.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_counts_the_outage_and_nothing_else() {
+        let store = MemoryStore::failing(1);
+        let mut batch = EventBatch::new(now());
+        batch.push(&json!({"source": "t", "val1": 1, "val2": 2}), || "k".into());
+        batch.push(&json!({"source": "t"}), || "k2".into());
+        let mut outcome = Outcome::default();
+        assert!(batch.write(&store, Wait::Full, &mut outcome).await.is_err());
+        assert_eq!(
+            (outcome.written, outcome.duplicates, outcome.invalid),
+            (0, 0, 0)
+        );
+        assert!(outcome.store_unavailable);
+        // Nothing to write, nothing timed.
+        let mut outcome = Outcome::default();
+        EventBatch::new(now())
+            .write(&store, Wait::Full, &mut outcome)
+            .await
+            .unwrap();
+        assert_eq!(outcome.write_latency, None);
+    }
 
     #[test]
     fn keys_and_times_default_from_the_delivery() {

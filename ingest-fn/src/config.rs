@@ -9,8 +9,6 @@ use std::time::Duration;
 use emf::{EmfError, Emitter};
 use sqlx::mysql::{MySqlConnectOptions, MySqlSslMode};
 
-use crate::iam_account::IamAccount;
-
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("setting {name}: {reason}")]
 pub struct ConfigError {
@@ -62,6 +60,14 @@ pub enum Auth {
     Iam,
 }
 
+impl Auth {
+    /// True when logging in takes AWS credentials (Secrets Manager, an IAM token): the caller
+    /// then loads the AWS configuration once and hands it to the store.
+    pub fn needs_aws(&self) -> bool {
+        !matches!(self, Auth::Url)
+    }
+}
+
 /// Where the database is and how to log in. Deliberately not `Debug`: the options may hold a
 /// password.
 #[derive(Clone)]
@@ -70,12 +76,9 @@ pub struct Config {
     pub auth: Auth,
     /// `DB_USER`; a secret's `username` fills it when unset.
     pub user: Option<String>,
-    /// Connections per execution environment: `DB_POOL_MAX`, else one per invocation the
-    /// environment runs at once ([`Config::max_concurrency`]).
+    /// Connections per execution environment: `DB_POOL_MAX`, else 1, for the one invocation an
+    /// environment runs at a time.
     pub pool_max: u32,
-    /// Invocations one execution environment runs at once: `AWS_LAMBDA_MAX_CONCURRENCY`, which
-    /// Lambda sets only on Lambda Managed Instances; 1 (Lambda's default model) when unset.
-    pub max_concurrency: u32,
     /// Bounds getting a usable connection: a free pool slot, TCP, TLS and login. What a queued
     /// delivery (SQS, Kinesis, a direct invoke) waits, each attempt of its write.
     pub connect_timeout: Duration,
@@ -143,20 +146,35 @@ fn tls_mode(value: &str) -> Result<MySqlSslMode, ConfigError> {
     }
 }
 
+/// The setting that names the secret ingest-fn logs in with: its own account's.
+pub const SECRET_SETTING: &str = "DB_SECRET_ARN";
+
 impl Config {
     /// Reads the configuration through `var`, which returns a variable's value if it is set; a
     /// blank value counts as unset.
     pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        Config::from_lookup_with_secret(var, SECRET_SETTING)
+    }
+
+    /// The same, with the secret in setting `secret` instead of [`SECRET_SETTING`]: migrate
+    /// reads the admin's from its own (`DB_ADMIN_SECRET_ARN`), so that no one variable name
+    /// means two accounts.
+    pub fn from_lookup_with_secret(
+        var: impl Fn(&str) -> Option<String>,
+        secret: &'static str,
+    ) -> Result<Config, ConfigError> {
         let get = |name: &str| setting(&var, name);
-        let max_concurrency = max_concurrency(get("AWS_LAMBDA_MAX_CONCURRENCY"))?;
-        let pool_max = pool_max(get("DB_POOL_MAX"), max_concurrency)?;
+        let pool_max = match get("DB_POOL_MAX") {
+            None => 1,
+            Some(v) => whole_number("DB_POOL_MAX", &v, 1..=POOL_MAX)?,
+        };
         let connect_timeout = millis("DB_CONNECT_TIMEOUT_MS", get("DB_CONNECT_TIMEOUT_MS"), 3_000)?;
         let http_connect_timeout =
             http_connect_timeout(get("DB_HTTP_CONNECT_TIMEOUT_MS"), connect_timeout)?;
         let write_timeout = millis("DB_WRITE_TIMEOUT_MS", get("DB_WRITE_TIMEOUT_MS"), 5_000)?;
         let (options, auth, user) = match get("DATABASE_URL") {
             Some(url) => (database_url(&url)?, Auth::Url, None),
-            None => rds(&get)?,
+            None => rds(&get, secret)?,
         };
         let options = tls(options, &auth, get("DB_TLS"), get("DB_CA_BUNDLE"))?;
         Ok(Config {
@@ -164,7 +182,6 @@ impl Config {
             auth,
             user,
             pool_max,
-            max_concurrency,
             connect_timeout,
             http_connect_timeout,
             write_timeout,
@@ -195,7 +212,7 @@ pub fn metrics(var: impl Fn(&str) -> Option<String>) -> Result<Emitter, ConfigEr
 }
 
 /// A setting through `var`, trimmed; a blank value counts as unset.
-fn setting(var: &impl Fn(&str) -> Option<String>, name: &str) -> Option<String> {
+pub fn setting(var: &impl Fn(&str) -> Option<String>, name: &str) -> Option<String> {
     var(name)
         .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty())
@@ -203,43 +220,6 @@ fn setting(var: &impl Fn(&str) -> Option<String>, name: &str) -> Option<String> 
 
 /// The most connections one execution environment may hold (`DB_POOL_MAX`).
 const POOL_MAX: u32 = 100;
-
-/// The most concurrent invocations Lambda runs in one environment of a Managed Instances
-/// function (`PerExecutionEnvironmentMaxConcurrency`, 1 to 1600), which it passes to the runtime
-/// as `AWS_LAMBDA_MAX_CONCURRENCY`:
-/// https://docs.aws.amazon.com/lambda/latest/api/API_LambdaManagedInstancesCapacityProviderConfig.html
-/// https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html
-const MAX_CONCURRENCY: u32 = 1600;
-
-/// `AWS_LAMBDA_MAX_CONCURRENCY`: 1 when unset, as in Lambda's default model, where an
-/// environment runs one invocation at a time.
-fn max_concurrency(value: Option<String>) -> Result<u32, ConfigError> {
-    let Some(v) = value else { return Ok(1) };
-    whole_number("AWS_LAMBDA_MAX_CONCURRENCY", &v, 1..=MAX_CONCURRENCY)
-}
-
-/// `DB_POOL_MAX`: connections per execution environment, by default one per invocation that
-/// runs in it at once (`concurrency`), so that no invocation waits for another's connection.
-/// A smaller pool caps the environment's connections; the invocations beyond it wait for one
-/// up to `DB_CONNECT_TIMEOUT_MS`.
-fn pool_max(value: Option<String>, concurrency: u32) -> Result<u32, ConfigError> {
-    let Some(v) = value else {
-        if concurrency > POOL_MAX {
-            return Err(err(
-                "DB_POOL_MAX",
-                format!(
-                    "unset, so one connection per concurrent invocation, but \
-                     AWS_LAMBDA_MAX_CONCURRENCY={concurrency} is more than {POOL_MAX}: set \
-                     DB_POOL_MAX from 1 to {POOL_MAX} (the invocations beyond it wait for a \
-                     connection up to DB_CONNECT_TIMEOUT_MS) or lower the function's \
-                     PerExecutionEnvironmentMaxConcurrency"
-                ),
-            ));
-        }
-        return Ok(concurrency);
-    };
-    whole_number("DB_POOL_MAX", &v, 1..=POOL_MAX)
-}
 
 /// `DATABASE_URL`: `mysql://` or `mariadb://`. It may hold a password: never repeated in an
 /// error.
@@ -256,10 +236,11 @@ fn database_url(url: &str) -> Result<MySqlConnectOptions, ConfigError> {
     MySqlConnectOptions::from_str(url).map_err(|_| invalid())
 }
 
-/// The database in AWS: `DB_HOST`, `DB_PORT`, `DB_NAME`, `DB_USER`, and how to log in. TLS
-/// defaults to verify-identity.
+/// The database in AWS: `DB_HOST`, `DB_PORT`, `DB_NAME`, `DB_USER`, and how to log in: the
+/// secret in setting `secret`, or IAM. TLS defaults to verify-identity.
 fn rds(
     get: &impl Fn(&str) -> Option<String>,
+    secret: &'static str,
 ) -> Result<(MySqlConnectOptions, Auth, Option<String>), ConfigError> {
     let host =
         get("DB_HOST").ok_or_else(|| err("DB_HOST", "required when DATABASE_URL is not set"))?;
@@ -272,7 +253,7 @@ fn rds(
     let name =
         get("DB_NAME").ok_or_else(|| err("DB_NAME", "required when DATABASE_URL is not set"))?;
     let user = get("DB_USER");
-    let auth = auth(get("DB_SECRET_ARN"), iam_auth(get("DB_IAM_AUTH"))?, &user)?;
+    let auth = auth(secret, get(secret), iam_auth(get("DB_IAM_AUTH"))?, &user)?;
     let mut options = MySqlConnectOptions::new()
         .host(&host)
         .port(port)
@@ -298,20 +279,23 @@ fn iam_auth(value: Option<String>) -> Result<bool, ConfigError> {
     }
 }
 
-/// Exactly one of a secret (`DB_SECRET_ARN`) and IAM authentication; IAM needs `DB_USER`.
-fn auth(secret_arn: Option<String>, iam: bool, user: &Option<String>) -> Result<Auth, ConfigError> {
+/// Exactly one of a secret (`secret_arn`, from setting `setting`) and IAM authentication; IAM
+/// needs `DB_USER`.
+fn auth(
+    setting: &'static str,
+    secret_arn: Option<String>,
+    iam: bool,
+    user: &Option<String>,
+) -> Result<Auth, ConfigError> {
     match (secret_arn, iam) {
         (Some(_), true) => Err(err(
-            "DB_SECRET_ARN",
-            "set DB_SECRET_ARN or DB_IAM_AUTH=true, not both",
+            setting,
+            format!("set {setting} or DB_IAM_AUTH=true, not both"),
         )),
         (Some(arn), false) => Ok(Auth::Secret { arn }),
         (None, true) if user.is_none() => Err(err("DB_USER", "required with DB_IAM_AUTH=true")),
         (None, true) => Ok(Auth::Iam),
-        (None, false) => Err(err(
-            "DB_SECRET_ARN",
-            "set DB_SECRET_ARN or DB_IAM_AUTH=true",
-        )),
+        (None, false) => Err(err(setting, format!("set {setting} or DB_IAM_AUTH=true"))),
     }
 }
 
@@ -349,74 +333,22 @@ fn tls(
     Ok(options)
 }
 
-/// The account migrate creates for ingest-fn, if any.
-pub enum Account {
-    Iam(IamAccount),
-    /// The secret's ARN: read on every run, so a rotated password takes effect.
-    Password(String),
-}
-
-impl Account {
-    /// `DB_IAM_USER` or `DB_INGEST_SECRET_ARN` (not both), through `var`; a blank value counts
-    /// as unset.
-    pub fn from_lookup(
-        var: impl Fn(&str) -> Option<String>,
-    ) -> Result<Option<Account>, ConfigError> {
-        let get = |name: &str| setting(&var, name);
-        match (get("DB_IAM_USER"), get("DB_INGEST_SECRET_ARN")) {
-            (Some(_), Some(_)) => Err(err(
-                "DB_INGEST_SECRET_ARN",
-                "set it or DB_IAM_USER, not both",
-            )),
-            (Some(name), None) => Ok(Some(Account::Iam(IamAccount::parse(&name)?))),
-            (None, Some(arn)) => Ok(Some(Account::Password(arn))),
-            (None, None) => Ok(None),
-        }
-    }
-}
-
-/// migrate's settings: the database it logs in to as the admin, read as the function reads
-/// its own ([`Config`]), and the account it creates for the function ([`Account`]).
-pub struct MigrateConfig {
-    pub database: Config,
-    pub account: Option<Account>,
-}
-
-impl MigrateConfig {
-    /// Reads the settings through `var`, as [`Config::from_lookup`] does.
-    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<MigrateConfig, ConfigError> {
-        Ok(MigrateConfig {
-            database: Config::from_lookup(&var)?,
-            account: Account::from_lookup(&var)?,
-        })
-    }
-
-    pub fn from_env() -> Result<MigrateConfig, ConfigError> {
-        MigrateConfig::from_lookup(|k| std::env::var(k).ok())
-    }
-
-    /// Whether a login or the account needs the AWS SDK: a secret to read or a token to sign.
-    pub fn needs_aws(&self) -> bool {
-        self.database.auth != Auth::Url || matches!(self.account, Some(Account::Password(_)))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        Config::from_lookup(e2e::lookup(vars))
+        Config::from_lookup(lambda_harness::lookup(vars))
     }
 
     #[test]
     fn metrics_namespace_and_function_name() {
-        let m = metrics(e2e::lookup(&[])).unwrap();
+        let m = metrics(lambda_harness::lookup(&[])).unwrap();
         assert_eq!(
             (m.namespace(), m.function_name()),
             ("LambdaRdsIngest", "ingest-fn")
         );
-        let m = metrics(e2e::lookup(&[
+        let m = metrics(lambda_harness::lookup(&[
             ("METRICS_NAMESPACE", " Ingest/Prod "),
             ("AWS_LAMBDA_FUNCTION_NAME", "stack-IngestFunction-1A2B"),
         ]))
@@ -425,7 +357,11 @@ mod tests {
             (m.namespace(), m.function_name()),
             ("Ingest/Prod", "stack-IngestFunction-1A2B")
         );
-        let e = metrics(e2e::lookup(&[("METRICS_NAMESPACE", "AWS/Lambda")])).unwrap_err();
+        let e = metrics(lambda_harness::lookup(&[(
+            "METRICS_NAMESPACE",
+            "AWS/Lambda",
+        )]))
+        .unwrap_err();
         assert_eq!(e.name, "METRICS_NAMESPACE");
         assert!(e.reason.contains("reserved"), "{e}");
     }
@@ -484,46 +420,19 @@ mod tests {
         assert_eq!(c.pool_max, 4);
     }
 
-    // Lambda Managed Instances runs several invocations in one environment and says how many
-    // in AWS_LAMBDA_MAX_CONCURRENCY (https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html):
-    // the pool follows it unless DB_POOL_MAX caps it.
+    // One invocation at a time per environment (docs/decisions/managed-instances-removed.md):
+    // one connection unless DB_POOL_MAX says otherwise; AWS_LAMBDA_MAX_CONCURRENCY, which only
+    // Managed Instances set, is not read.
     #[test]
-    fn the_pool_follows_the_environments_concurrency() {
+    fn the_pool_is_one_connection_unless_db_pool_max_says() {
         let url = ("DATABASE_URL", "mysql://u:p@127.0.0.1:3306/db");
-        let sizes = |vars: &[(&str, &str)]| {
-            let c = config(&[&[url][..], vars].concat()).unwrap();
-            (c.max_concurrency, c.pool_max)
-        };
-        assert_eq!(sizes(&[]), (1, 1));
-        assert_eq!(sizes(&[("AWS_LAMBDA_MAX_CONCURRENCY", "1")]), (1, 1));
-        assert_eq!(sizes(&[("AWS_LAMBDA_MAX_CONCURRENCY", "16")]), (16, 16));
-        assert_eq!(sizes(&[("AWS_LAMBDA_MAX_CONCURRENCY", "100")]), (100, 100));
-        assert_eq!(
-            sizes(&[("AWS_LAMBDA_MAX_CONCURRENCY", "16"), ("DB_POOL_MAX", "4")]),
-            (16, 4)
-        );
-        assert_eq!(
-            sizes(&[
-                ("AWS_LAMBDA_MAX_CONCURRENCY", "1600"),
-                ("DB_POOL_MAX", "100")
-            ]),
-            (1600, 100)
-        );
-        // More than a pool may hold: DB_POOL_MAX must say how many, not a silent cap.
-        let e = config(&[url, ("AWS_LAMBDA_MAX_CONCURRENCY", "128")])
-            .err()
-            .unwrap();
-        assert_eq!(e.name, "DB_POOL_MAX");
-        assert!(
-            e.reason.contains("AWS_LAMBDA_MAX_CONCURRENCY=128"),
-            "{}",
-            e.reason
-        );
-        for bad in ["0", "1601", "eight", "-1"] {
-            let e = config(&[url, ("AWS_LAMBDA_MAX_CONCURRENCY", bad)])
-                .err()
-                .unwrap();
-            assert_eq!(e.name, "AWS_LAMBDA_MAX_CONCURRENCY");
+        let size = |vars: &[(&str, &str)]| config(&[&[url][..], vars].concat()).map(|c| c.pool_max);
+        assert_eq!(size(&[]), Ok(1));
+        assert_eq!(size(&[("AWS_LAMBDA_MAX_CONCURRENCY", "16")]), Ok(1));
+        assert_eq!(size(&[("DB_POOL_MAX", "100")]), Ok(100));
+        for bad in ["0", "101", "eight", "-1"] {
+            let e = size(&[("DB_POOL_MAX", bad)]).unwrap_err();
+            assert_eq!(e.name, "DB_POOL_MAX");
             assert!(e.reason.contains(&format!("{bad:?}")), "{}", e.reason);
         }
     }
@@ -628,40 +537,5 @@ mod tests {
             assert!(e.reason.contains(&format!("{bad:?}")), "{}", e.reason);
             assert!(e.reason.contains("from 10 to 60000"), "{}", e.reason);
         }
-    }
-
-    fn migrate_config(vars: &[(&str, &str)]) -> Result<MigrateConfig, ConfigError> {
-        MigrateConfig::from_lookup(e2e::lookup(vars))
-    }
-
-    #[test]
-    fn migrate_reads_the_database_and_the_account_to_create() {
-        let url = ("DATABASE_URL", "mysql://admin:p@127.0.0.1:3306/db");
-        let c = migrate_config(&[url]).unwrap();
-        assert!(c.account.is_none() && !c.needs_aws());
-        let c = migrate_config(&[url, ("DB_IAM_USER", " ingest_iam ")]).unwrap();
-        assert!(matches!(&c.account, Some(Account::Iam(a)) if a.name() == "ingest_iam"));
-        assert!(!c.needs_aws(), "an IAM account is created with SQL alone");
-        let arn = "arn:aws:secretsmanager:r:1:secret:ingest";
-        let c =
-            migrate_config(&[url, ("DB_INGEST_SECRET_ARN", arn), ("DB_IAM_USER", " ")]).unwrap();
-        assert!(matches!(&c.account, Some(Account::Password(a)) if a == arn));
-        assert!(c.needs_aws(), "the account's password is in the secret");
-        let c =
-            migrate_config(&[("DB_HOST", "h"), ("DB_NAME", "n"), ("DB_SECRET_ARN", arn)]).unwrap();
-        assert!(c.needs_aws(), "the admin's password is in the secret");
-    }
-
-    #[test]
-    fn migrate_errors_name_the_setting() {
-        let name = |vars: &[(&str, &str)]| migrate_config(vars).err().unwrap().name;
-        let url = ("DATABASE_URL", "mysql://h/db");
-        assert_eq!(name(&[]), "DB_HOST");
-        assert_eq!(name(&[url, ("DB_POOL_MAX", "0")]), "DB_POOL_MAX");
-        assert_eq!(
-            name(&[url, ("DB_IAM_USER", "u"), ("DB_INGEST_SECRET_ARN", "arn")]),
-            "DB_INGEST_SECRET_ARN"
-        );
-        assert_eq!(name(&[url, ("DB_IAM_USER", "no-dashes")]), "DB_IAM_USER");
     }
 }

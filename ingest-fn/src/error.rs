@@ -18,6 +18,16 @@ pub enum IngestError {
     /// and will until someone changes it. Nothing was written.
     #[error("{0}; nothing was written, and a retry fails the same way until the database is fixed")]
     StoreRejected(#[source] StoreError),
+    /// A fault of the function, not of the request or the database: the answer to a handled
+    /// request could not be encoded. The write may have happened; a retry writes nothing twice
+    /// (writes are idempotent by `event_id`) but likely fails the same way until the function
+    /// is fixed.
+    #[error("{what}: {source}")]
+    InternalError {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 impl IngestError {
@@ -26,13 +36,14 @@ impl IngestError {
             IngestError::InvalidEvent(_) => "InvalidEvent",
             IngestError::StoreUnavailable(_) => "StoreUnavailable",
             IngestError::StoreRejected(_) => "StoreRejected",
+            IngestError::InternalError { .. } => "InternalError",
         }
     }
 
     /// The MySQL error number behind a store failure, if the server gave one.
     pub(crate) fn mysql_code(&self) -> Option<u16> {
         match self {
-            IngestError::InvalidEvent(_) => None,
+            IngestError::InvalidEvent(_) | IngestError::InternalError { .. } => None,
             IngestError::StoreUnavailable(e) | IngestError::StoreRejected(e) => e.mysql_code(),
         }
     }

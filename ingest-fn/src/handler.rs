@@ -1,12 +1,13 @@
-//! The Lambda entry point: detect the source, hand the event to its adapter, record the
-//! invocation's figures for its metrics line.
+//! The Lambda entry point: detect the source, hand the event to its adapter, and, around it,
+//! record what the delivery came to as the invocation's metrics line.
 
 use chrono::Utc;
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 
+use crate::batch::Outcome;
 use crate::error::IngestError;
-use crate::metrics::{self, Tally};
+use crate::metrics;
 use crate::sources::{Source, direct, http, kinesis, sqs};
 use crate::store::EventStore;
 
@@ -15,28 +16,32 @@ fn shape<T: serde::de::DeserializeOwned>(event: Value, what: &str) -> Result<T, 
         .map_err(|e| IngestError::InvalidEvent(format!("malformed {what} event: {e}")))
 }
 
+/// The source's answer as JSON. Failing here is the function's fault, not the event's.
 fn to_value<T: serde::Serialize>(response: T) -> Result<Value, IngestError> {
-    serde_json::to_value(response)
-        .map_err(|e| IngestError::InvalidEvent(format!("response could not be encoded: {e}")))
+    serde_json::to_value(response).map_err(|source| IngestError::InternalError {
+        what: "encoding the response",
+        source,
+    })
 }
 
-/// Handles one invocation of any supported source: the Lambda's handler. Its figures go to the
-/// [`metrics::metered`] scope it runs in, which writes them as one line (in the function, after
+/// Handles one invocation of any supported source: the Lambda's handler. The adapter reports
+/// what the delivery came to ([`Outcome`]); its metrics go to the [`metrics::metered`] scope
+/// the handler runs in, which writes them as one line (in the function, after
 /// the response is posted: [`metrics::MetricsLayer`]).
 pub async fn handle<S: EventStore>(
     store: &S,
     event: LambdaEvent<Value>,
 ) -> Result<Value, IngestError> {
-    let mut tally = Tally::default();
-    let result = run(store, event, &mut tally).await;
-    metrics::record(tally);
+    let mut outcome = Outcome::default();
+    let result = run(store, event, &mut outcome).await;
+    metrics::record(&outcome);
     result
 }
 
 async fn run<S: EventStore>(
     store: &S,
     event: LambdaEvent<Value>,
-    tally: &mut Tally,
+    outcome: &mut Outcome,
 ) -> Result<Value, IngestError> {
     let received_at = Utc::now().naive_utc();
     let (payload, context) = event.into_parts();
@@ -45,19 +50,19 @@ async fn run<S: EventStore>(
     let result = async {
         match source {
             Source::Sqs => {
-                to_value(sqs::handle(store, shape(payload, "SQS")?, received_at, tally).await?)
+                to_value(sqs::handle(store, shape(payload, "SQS")?, received_at, outcome).await?)
             }
             Source::Kinesis => to_value(
-                kinesis::handle(store, shape(payload, "Kinesis")?, received_at, tally).await?,
+                kinesis::handle(store, shape(payload, "Kinesis")?, received_at, outcome).await?,
             ),
             Source::Http => {
-                to_value(http::handle(store, shape(payload, "HTTP")?, received_at, tally).await)
+                to_value(http::handle(store, shape(payload, "HTTP")?, received_at, outcome).await)
             }
             Source::HttpV1 => to_value(
-                http::handle_v1(store, shape(payload, "REST API")?, received_at, tally).await,
+                http::handle_v1(store, shape(payload, "REST API")?, received_at, outcome).await,
             ),
             Source::Direct => to_value(
-                direct::handle(store, payload, &context.request_id, received_at, tally).await?,
+                direct::handle(store, payload, &context.request_id, received_at, outcome).await?,
             ),
         }
     }
@@ -104,7 +109,7 @@ mod tests {
         [
             "EventsWritten",
             "EventsDuplicate",
-            "EventsRejected",
+            "EventsInvalid",
             "StoreUnavailable",
             "Reconnects",
         ]
@@ -116,7 +121,7 @@ mod tests {
             .map(|i| format!("m-{i}"))
             .zip(bodies.iter().copied())
             .collect();
-        e2e::events::sqs_event(&messages)
+        lambda_harness::events::sqs_event(&messages)
     }
 
     #[tokio::test]
@@ -173,7 +178,7 @@ mod tests {
     async fn only_http_writes_wait_briefly_for_a_connection() {
         use crate::store::Wait;
         let one = r#"{"source": "w", "val1": 1, "val2": 2}"#;
-        let request = e2e::events::Request {
+        let request = lambda_harness::events::Request {
             method: "POST",
             headers: &[("content-type", "application/json")],
             body: Some(one),
@@ -182,18 +187,18 @@ mod tests {
         let cases = [
             (
                 "Function URL",
-                e2e::events::function_url_event(request),
+                lambda_harness::events::function_url_event(request),
                 Wait::Short,
             ),
             (
                 "REST API",
-                e2e::events::rest_api_event("example-apigw-request.json", request),
+                lambda_harness::events::rest_api_event("example-apigw-request.json", request),
                 Wait::Short,
             ),
             ("SQS", sqs(&[one]), Wait::Full),
             (
                 "Kinesis",
-                e2e::events::kinesis_event(&[(
+                lambda_harness::events::kinesis_event(&[(
                     "4959033827149025660855969253836157109592",
                     one.as_bytes(),
                 )]),
@@ -243,15 +248,15 @@ mod tests {
         use std::time::Instant;
         let (port, accepted) = silent_server().await;
         let url = format!("mysql://ingest@127.0.0.1:{port}/ingest");
-        let config = crate::Config::from_lookup(e2e::lookup(&[
+        let config = crate::Config::from_lookup(lambda_harness::lookup(&[
             ("DATABASE_URL", &url),
             ("DB_CONNECT_TIMEOUT_MS", "2000"),
             ("DB_HTTP_CONNECT_TIMEOUT_MS", "100"),
         ]))
         .unwrap();
         let long = config.connect_timeout;
-        let store = crate::MySqlStore::connect(config).await.unwrap();
-        let post = e2e::events::function_url_event(e2e::events::Request {
+        let store = crate::MySqlStore::new(config, None).await.unwrap();
+        let post = lambda_harness::events::function_url_event(lambda_harness::events::Request {
             method: "POST",
             headers: &[("content-type", "application/json")],
             body: Some(r#"{"source": "r", "val1": 1, "val2": 2}"#),
@@ -299,6 +304,24 @@ mod tests {
         assert_eq!(accepted.load(Ordering::SeqCst), 3);
     }
 
+    // An answer that cannot be encoded is the function's fault: InternalError, which the
+    // caller does not mistake for invalid input (InvalidEvent).
+    #[test]
+    fn a_response_that_cannot_be_encoded_is_an_internal_error() {
+        // JSON object keys must be strings: serde_json refuses a map keyed by pairs.
+        let unencodable = std::collections::BTreeMap::from([((1, 2), 3)]);
+        let e = to_value(unencodable).unwrap_err();
+        assert_eq!(e.error_type(), "InternalError");
+        assert!(e.to_string().starts_with("encoding the response: "), "{e}");
+        assert!(
+            std::error::Error::source(&e).is_some(),
+            "keeps serde's error"
+        );
+        let d = lambda_runtime::Diagnostic::from(e);
+        assert_eq!(d.error_type, "InternalError");
+        assert_eq!(to_value(json!({"ok": true})).unwrap(), json!({"ok": true}));
+    }
+
     #[tokio::test]
     async fn a_request_refused_whole_counts_each_of_its_events() {
         let store = MemoryStore::default();
@@ -309,7 +332,7 @@ mod tests {
         // Nothing was written, so no latency either.
         assert!(!line.metrics.contains_key("WriteLatency"));
         // An HTTP body that is not JSON is one event refused.
-        let post = e2e::events::function_url_event(e2e::events::Request {
+        let post = lambda_harness::events::function_url_event(lambda_harness::events::Request {
             method: "POST",
             headers: &[],
             body: Some("not json"),

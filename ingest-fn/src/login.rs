@@ -1,6 +1,7 @@
 //! How a connection logs in, beyond what the settings say: a database secret's password (and
 //! username) over the connect options, or an RDS IAM token signer for them. Shared by the
-//! function's store and migrate, which each read secrets and sign tokens on their own schedule.
+//! function's store and migrate (the `migrate-fn` crate), which each read secrets and sign
+//! tokens on their own schedule.
 
 use std::time::{Duration, SystemTime};
 
@@ -15,21 +16,21 @@ use sqlx::mysql::MySqlConnectOptions;
 /// A database secret as RDS and the infra write it: JSON with `username` and `password`.
 /// Deliberately not `Debug`.
 #[derive(Deserialize)]
-pub(crate) struct SecretValue {
-    pub(crate) username: Option<String>,
-    pub(crate) password: String,
+pub struct SecretValue {
+    pub username: Option<String>,
+    pub password: String,
 }
 
 impl SecretValue {
     /// A `GetSecretValue` answer's `SecretString`; `None` unless it is JSON with a password.
     /// The reason is left out on purpose: serde's message may quote the secret.
-    pub(crate) fn parse(secret_string: Option<&str>) -> Option<SecretValue> {
+    pub fn parse(secret_string: Option<&str>) -> Option<SecretValue> {
         serde_json::from_str(secret_string.unwrap_or_default()).ok()
     }
 
     /// `options` logging in with this secret: its password, and its username unless `DB_USER`
     /// named the account (`user_set`). `None` when neither names it.
-    pub(crate) fn log_in(
+    pub fn log_in(
         self,
         options: MySqlConnectOptions,
         user_set: bool,
@@ -53,14 +54,14 @@ const TOKEN_LIFETIME: Duration = Duration::from_secs(15 * 60);
 /// (<https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/UsingWithRDS.IAMDBAuth.Connecting.html>).
 /// This is all `aws-sdk-rds`'s `AuthTokenGenerator` does; signing it here spares the build
 /// that whole SDK crate.
-pub(crate) struct TokenSigner {
+pub struct TokenSigner {
     /// `https://host:port/?Action=connect&DBUser=user`, the request that is signed.
     url: String,
 }
 
 impl TokenSigner {
     /// A signer for the host, port and user of `options`.
-    pub(crate) fn for_options(options: &MySqlConnectOptions) -> TokenSigner {
+    pub fn for_options(options: &MySqlConnectOptions) -> TokenSigner {
         let query = form_urlencoded::Serializer::new(String::new())
             .append_pair("Action", "connect")
             .append_pair("DBUser", options.get_username())
@@ -75,7 +76,7 @@ impl TokenSigner {
     }
 
     /// A token signed now with the credentials and region of `sdk` (the function's role).
-    pub(crate) async fn token(&self, sdk: &aws_config::SdkConfig) -> Result<String, String> {
+    pub async fn token(&self, sdk: &aws_config::SdkConfig) -> Result<String, String> {
         let credentials = sdk
             .credentials_provider()
             .ok_or("no AWS credentials to sign an RDS IAM token with")?

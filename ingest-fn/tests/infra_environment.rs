@@ -1,13 +1,13 @@
-//! The environments `infra/` gives ingest-fn and migrate, in all four modes (public/vpc x
-//! iam/secret), through the binaries' own parsers: every variable the stack sets parses, is one
-//! a parser reads, and says what the mode means. A variable renamed on one side fails here, not
-//! in a deploy. The file comes from infra/scripts/function-environments.ts
-//! (INFRA_FUNCTION_ENVIRONMENTS, see e2e::infra_environments).
+//! The environment `infra/` gives ingest-fn, in all four modes (public/vpc x iam/secret),
+//! through the binary's own parser: every variable the stack sets parses, is one the parser
+//! reads, and says what the mode means. A variable renamed on one side fails here, not in a
+//! deploy. The file comes from infra/scripts/function-environments.ts
+//! (INFRA_FUNCTION_ENVIRONMENTS, see lambda_harness::infra_environments); migrate's is checked
+//! in migrate-fn/tests/infra_environment.rs.
 
-use e2e::infra_environments::{self, Function, Stack};
 use ingest::Config;
-use ingest::config::{Auth, MigrateConfig, metrics};
-use ingest::migrate::Account;
+use ingest::config::{Auth, metrics};
+use lambda_harness::infra_environments::{self, Function, Stack};
 
 const MODES: [(&str, &str); 4] = [
     ("public", "iam"),
@@ -57,37 +57,5 @@ fn ingest_fn_reads_the_environment_infra_gives_it_in_every_mode() {
         let pool_max = f.value("DB_POOL_MAX").map(str::parse::<u32>);
         assert_eq!(pool_max, Some(Ok(c.pool_max)), "{}", stack.name());
         assert_eq!(Some(emitter.namespace()), f.value("METRICS_NAMESPACE"));
-    }
-}
-
-#[test]
-fn migrate_reads_the_environment_infra_gives_it_in_every_mode() {
-    for stack in &stacks() {
-        let f = stack.function("migrate");
-        let MigrateConfig {
-            database: c,
-            account,
-        } = MigrateConfig::from_lookup(|k| f.var(k))
-            .unwrap_or_else(|e| panic!("{} migrate: {e}", stack.name()));
-        // migrate logs in as the admin, with the instance's generated secret.
-        assert!(
-            matches!(c.auth, Auth::Secret { .. }),
-            "{}: {:?}",
-            stack.name(),
-            c.auth
-        );
-        assert_all_read(stack, "migrate", f);
-        match (stack.db_auth.as_str(), account) {
-            ("iam", Some(Account::Iam(a))) => {
-                assert_eq!(Some(a.name()), f.value("DB_IAM_USER"))
-            }
-            ("secret", Some(Account::Password(arn))) => {
-                assert!(arn.starts_with("arn:aws:secretsmanager:"), "{arn}")
-            }
-            (mode, _) => panic!(
-                "{}: dbAuth={mode}, but migrate would not create that account",
-                stack.name()
-            ),
-        }
     }
 }

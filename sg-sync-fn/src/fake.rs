@@ -55,6 +55,19 @@ impl FakeEc2 {
         }
     }
 
+    /// Plays a run that overlaps ours: just before our first `authorize sg-a`, `rules` appear in
+    /// `group` (once), as if the other run had written them a moment earlier.
+    pub(crate) fn other_run_adds(&self, group: &'static str, rules: Vec<(Rule, String)>) {
+        let mut pending = Some(rules);
+        *self.hook.lock().unwrap() = Some(Box::new(move |w, call| {
+            if call.starts_with("authorize sg-a")
+                && let Some(rules) = pending.take()
+            {
+                w.groups.get_mut(group).unwrap().rules.extend(rules);
+            }
+        }));
+    }
+
     pub(crate) fn mutations(&self) -> Vec<String> {
         self.world
             .lock()

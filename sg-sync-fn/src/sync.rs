@@ -392,13 +392,13 @@ pub(crate) mod tests {
         let body = doc(7, 0..10);
         let s = syncer(&[], vec![body.clone()]);
         // Another run authorizes two of the same rules, in another group, just before ours.
-        *s.pool.api.hook.lock().unwrap() = Some(Box::new(|w, call| {
-            if call.starts_with("authorize sg-a") && w.groups["sg-b"].rules.is_empty() {
-                let g = w.groups.get_mut("sg-b").unwrap();
-                g.rules.push((mysql(0), description("EC2/ap-northeast-1")));
-                g.rules.push((mysql(1), description("EC2/ap-northeast-1")));
-            }
-        }));
+        s.pool.api.other_run_adds(
+            "sg-b",
+            vec![
+                (mysql(0), description("EC2/ap-northeast-1")),
+                (mysql(1), description("EC2/ap-northeast-1")),
+            ],
+        );
         let r = s.run(notification(7, &body)).await.unwrap();
         let all: Vec<Rule> = ["sg-a", "sg-b", "sg-c"]
             .iter()
@@ -412,12 +412,9 @@ pub(crate) mod tests {
         // This time the other run writes into the same group first: our authorize fails with
         // InvalidPermission.Duplicate, we re-read and add only the rest.
         let s = syncer(&[], vec![body.clone()]);
-        *s.pool.api.hook.lock().unwrap() = Some(Box::new(|w, call| {
-            if call.starts_with("authorize sg-a") && w.groups["sg-a"].rules.is_empty() {
-                let g = w.groups.get_mut("sg-a").unwrap();
-                g.rules.push((mysql(3), description("EC2/ap-northeast-1")));
-            }
-        }));
+        s.pool
+            .api
+            .other_run_adds("sg-a", vec![(mysql(3), description("EC2/ap-northeast-1"))]);
         let r = s.run(notification(7, &body)).await.unwrap();
         assert_eq!((r.added, r.removed, r.unchanged), (9, 0, 1));
         assert_eq!(s.pool.api.managed("sg-a").len(), 10);
@@ -530,14 +527,13 @@ pub(crate) mod tests {
     async fn a_quota_hit_mid_run_converges() {
         let body = doc(9, 0..10);
         let s = syncer(&[], vec![body.clone()]);
-        *s.pool.api.hook.lock().unwrap() = Some(Box::new(|w, call| {
-            let g = w.groups.get_mut("sg-a").unwrap();
-            if call.starts_with("authorize sg-a") && g.rules.is_empty() {
-                // 55 rules someone else added: 5 slots left of 60, 10 wanted.
-                g.rules
-                    .extend((100..155).map(|i| (mysql(i), "someone else".to_owned())));
-            }
-        }));
+        // 55 rules someone else added: 5 slots left of 60, 10 wanted.
+        s.pool.api.other_run_adds(
+            "sg-a",
+            (100..155)
+                .map(|i| (mysql(i), "someone else".to_owned()))
+                .collect(),
+        );
         let r = s.run(notification(9, &body)).await.unwrap();
         assert_eq!((r.added, r.removed, r.unchanged), (10, 0, 0));
         assert_eq!(

@@ -441,25 +441,6 @@ async fn the_cli_plans_as_json_and_applies() {
     );
 }
 
-/// A rule someone else made in `group`: protocol `-1` (every protocol, every port) from `cidr`.
-async fn add_all_traffic_rule(group: &str, cidr: &str, description: &str) {
-    let ec2 = aws_sdk_ec2::Client::new(&sdk_config().await);
-    let range = aws_sdk_ec2::types::IpRange::builder()
-        .cidr_ip(cidr)
-        .description(description)
-        .build();
-    let permission = aws_sdk_ec2::types::IpPermission::builder()
-        .ip_protocol("-1")
-        .ip_ranges(range)
-        .build();
-    ec2.authorize_security_group_ingress()
-        .group_id(group)
-        .ip_permissions(permission)
-        .send()
-        .await
-        .unwrap();
-}
-
 /// The id EC2 (here moto) gives the inbound rule of `group` from `cidr` whose ports start at
 /// `from_port` (-1 for a rule of every protocol), through DescribeSecurityGroupRules.
 async fn rule_id(group: &str, cidr: &str, from_port: i32) -> String {
@@ -531,7 +512,14 @@ async fn the_fence_reports_foreign_openings_of_the_database_port_and_changes_non
             .await
             .unwrap();
     }
-    add_all_traffic_rule(pool, "198.51.100.0/24", "a partner, all traffic").await;
+    test_support::moto::add_all_traffic_rule(
+        &ec2,
+        pool,
+        "198.51.100.0/24",
+        "a partner, all traffic",
+    )
+    .await
+    .unwrap();
     let before = rules(pool).await;
 
     let expected = BTreeSet::from([

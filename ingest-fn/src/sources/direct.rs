@@ -5,9 +5,8 @@ use chrono::NaiveDateTime;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::batch::{EventBatch, MAX_ITEMS, Rejections};
+use crate::batch::{EventBatch, MAX_ITEMS, Outcome, Rejections};
 use crate::error::IngestError;
-use crate::metrics::Tally;
 use crate::store::{EventStore, Wait};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -77,7 +76,7 @@ pub(crate) async fn handle<S: EventStore>(
     payload: Value,
     request_id: &str,
     received_at: NaiveDateTime,
-    tally: &mut Tally,
+    outcome: &mut Outcome,
 ) -> Result<DirectResponse, IngestError> {
     // One id for the whole request even when Lambda gave none (local tools).
     let request_id = if request_id.is_empty() {
@@ -86,8 +85,8 @@ pub(crate) async fn handle<S: EventStore>(
         request_id.to_owned()
     };
     let batch = batch(&payload, received_at, |i| request_key(&request_id, i))
-        .inspect_err(|_| tally.refuse(items_in(&payload)))?;
-    let written = tally.write(&batch, store, Wait::Full).await?;
+        .inspect_err(|_| outcome.refuse(items_in(&payload)))?;
+    let written = batch.write(store, Wait::Full, outcome).await?;
     Ok(DirectResponse {
         inserted: written.inserted,
         duplicates: written.duplicates,
@@ -106,7 +105,7 @@ mod tests {
         payload: Value,
         request_id: &str,
     ) -> Result<DirectResponse, IngestError> {
-        handle(store, payload, request_id, now(), &mut Tally::default()).await
+        handle(store, payload, request_id, now(), &mut Outcome::default()).await
     }
 
     fn event(val1: f64) -> Value {

@@ -13,8 +13,8 @@ use base64::Engine;
 use chrono::NaiveDateTime;
 use serde_json::{Value, json};
 
+use crate::batch::Outcome;
 use crate::error::IngestError;
-use crate::metrics::Tally;
 use crate::sources::direct;
 use crate::store::{EventStore, Wait};
 
@@ -153,7 +153,7 @@ pub(crate) async fn handle<S: EventStore>(
     store: &S,
     req: ApiGatewayV2httpRequest,
     received_at: NaiveDateTime,
-    tally: &mut Tally,
+    outcome: &mut Outcome,
 ) -> ApiGatewayV2httpResponse {
     let request = Request {
         method: &req.request_context.http.method,
@@ -161,7 +161,7 @@ pub(crate) async fn handle<S: EventStore>(
         body: req.body.as_deref(),
         is_base64_encoded: req.is_base64_encoded,
     };
-    reply(store, request, received_at, tally).await.into()
+    reply(store, request, received_at, outcome).await.into()
 }
 
 /// A REST API request (payload format 1.0).
@@ -169,7 +169,7 @@ pub(crate) async fn handle_v1<S: EventStore>(
     store: &S,
     req: ApiGatewayProxyRequest,
     received_at: NaiveDateTime,
-    tally: &mut Tally,
+    outcome: &mut Outcome,
 ) -> ApiGatewayProxyResponse {
     let request = Request {
         method: &req.http_method,
@@ -177,14 +177,14 @@ pub(crate) async fn handle_v1<S: EventStore>(
         body: req.body.as_deref(),
         is_base64_encoded: req.is_base64_encoded,
     };
-    reply(store, request, received_at, tally).await.into()
+    reply(store, request, received_at, outcome).await.into()
 }
 
 async fn reply<S: EventStore>(
     store: &S,
     req: Request<'_>,
     received_at: NaiveDateTime,
-    tally: &mut Tally,
+    outcome: &mut Outcome,
 ) -> Reply {
     if *req.method != Method::POST {
         let mut r = Reply::error(
@@ -200,14 +200,14 @@ async fn reply<S: EventStore>(
         Ok(v) => v,
         Err(r) => {
             // A body that cannot be read: one event refused, as an unreadable SQS message is.
-            tally.refuse(1);
+            outcome.refuse(1);
             return Reply::error(r.status, r.error, r.message);
         }
     };
     let body: Value = match serde_json::from_str(&text) {
         Ok(v) => v,
         Err(e) => {
-            tally.refuse(1);
+            outcome.refuse(1);
             return Reply::error(400, "InvalidEvent", format!("body is not JSON: {e}"));
         }
     };
@@ -219,11 +219,11 @@ async fn reply<S: EventStore>(
     let batch = match direct::batch(&body, received_at, derive) {
         Ok(b) => b,
         Err(e) => {
-            tally.refuse(direct::items_in(&body));
+            outcome.refuse(direct::items_in(&body));
             return Reply::error(400, e.error_type(), e.to_string());
         }
     };
-    match tally.write(&batch, store, Wait::Short).await {
+    match batch.write(store, Wait::Short, outcome).await {
         Ok(w) => Reply::json(
             201,
             json!({"inserted": w.inserted, "duplicates": w.duplicates}),
@@ -251,7 +251,7 @@ mod tests {
     fn request(method: &str, body: &str, base64: bool, key: Option<&str>) -> Value {
         let mut headers = vec![("content-type", "application/json")];
         headers.extend(key.map(|k| ("idempotency-key", k)));
-        e2e::events::function_url_event(e2e::events::Request {
+        lambda_harness::events::function_url_event(lambda_harness::events::Request {
             method,
             headers: &headers,
             body: Some(body),
@@ -261,9 +261,9 @@ mod tests {
 
     /// A REST API POST of `ONE` with `headers`, in API Gateway's own sample envelope.
     fn rest_api_post(headers: &[(&str, &str)]) -> Value {
-        e2e::events::rest_api_event(
+        lambda_harness::events::rest_api_event(
             "example-apigw-request.json",
-            e2e::events::Request {
+            lambda_harness::events::Request {
                 method: "POST",
                 headers,
                 body: Some(ONE),
@@ -274,7 +274,7 @@ mod tests {
 
     async fn post(store: &MemoryStore, event: Value) -> (i64, Value, HeaderMap) {
         let req: ApiGatewayV2httpRequest = serde_json::from_value(event).unwrap();
-        let r = handle(store, req, now(), &mut Tally::default()).await;
+        let r = handle(store, req, now(), &mut Outcome::default()).await;
         let Some(Body::Text(body)) = r.body else {
             panic!("a text body")
         };
@@ -385,7 +385,7 @@ mod tests {
         let store = MemoryStore::failing_with(1, NO_GRANT);
         let event = rest_api_post(&[]);
         let req: ApiGatewayProxyRequest = serde_json::from_value(event).unwrap();
-        let r = handle_v1(&store, req, now(), &mut Tally::default()).await;
+        let r = handle_v1(&store, req, now(), &mut Outcome::default()).await;
         assert_eq!(r.status_code, 500);
         assert!(!r.headers.contains_key(header::RETRY_AFTER));
         assert!(store.rows().is_empty());
@@ -397,13 +397,13 @@ mod tests {
         let event = rest_api_post(&[("Idempotency-Key", "k")]);
         let req: ApiGatewayProxyRequest = serde_json::from_value(event.clone()).unwrap();
         assert_eq!(
-            handle_v1(&store, req, now(), &mut Tally::default())
+            handle_v1(&store, req, now(), &mut Outcome::default())
                 .await
                 .status_code,
             503
         );
         let req: ApiGatewayProxyRequest = serde_json::from_value(event).unwrap();
-        let r = handle_v1(&store, req, now(), &mut Tally::default()).await;
+        let r = handle_v1(&store, req, now(), &mut Outcome::default()).await;
         assert_eq!(r.status_code, 201);
         assert_eq!(store.rows().keys().collect::<Vec<_>>(), ["k"]);
     }

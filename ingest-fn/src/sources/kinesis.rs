@@ -3,16 +3,15 @@
 //! its on-failure destination instead of blocking the shard for ever.
 
 use aws_lambda_events::kinesis::KinesisEvent;
-use aws_lambda_events::streams::{KinesisBatchItemFailure, KinesisEventResponse};
+use aws_lambda_events::streams::KinesisEventResponse;
 use chrono::NaiveDateTime;
 use md5::{Digest, Md5};
 use serde_json::Value;
 
-use crate::batch::EventBatch;
+use crate::batch::{EventBatch, Outcome};
 use crate::error::IngestError;
 use crate::event::FieldError;
-use crate::metrics::Tally;
-use crate::store::{EventStore, Wait};
+use crate::store::EventStore;
 
 /// A Kinesis `eventID` (`shardId-…:<sequence number>`) is longer than an event_id may be; its
 /// digest is as stable across retries and fits.
@@ -24,7 +23,7 @@ pub(crate) async fn handle<S: EventStore>(
     store: &S,
     event: KinesisEvent,
     received_at: NaiveDateTime,
-    tally: &mut Tally,
+    outcome: &mut Outcome,
 ) -> Result<KinesisEventResponse, IngestError> {
     let mut batch = EventBatch::new(received_at);
     for record in &event.records {
@@ -44,44 +43,24 @@ pub(crate) async fn handle<S: EventStore>(
         }
     }
     let sequence_number = |i: usize| &event.records[i].kinesis.sequence_number;
-    let failed: Vec<usize> = match tally.write(&batch, store, Wait::Full).await {
-        Ok(_) => batch
-            .rejected
-            .iter()
-            .map(|r| {
-                tracing::warn!(sequence_number = %sequence_number(r.index), errors = ?r.errors, "invalid Kinesis record reported as failed");
-                r.index
-            })
-            .collect(),
-        Err(e) if e.is_permanent() => {
-            tracing::error!(mysql_error = e.mysql_code(), records = event.records.len(), error = %e, "the database rejected the batch; every record reported as failed");
-            (0..event.records.len()).collect()
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let mut response = KinesisEventResponse::default();
-    for i in failed {
-        let mut failure = KinesisBatchItemFailure::default();
-        failure.item_identifier = Some(sequence_number(i).clone());
-        response.batch_item_failures.push(failure);
-    }
-    Ok(response)
+    super::write_batch(
+        store,
+        &batch,
+        event.records.len(),
+        outcome,
+        |i| sequence_number(i).clone(),
+        |r| tracing::warn!(sequence_number = %sequence_number(r.index), errors = ?r.errors, "invalid Kinesis record reported as failed"),
+        |e| tracing::error!(mysql_error = e.mysql_code(), records = event.records.len(), error = %e, "the database rejected the batch; every record reported as failed"),
+    )
+    .await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::sources::batch_tests::{
-        Delivery, a_rejected_write, a_store_failure_fails_the_whole_batch, handled_twice,
+        a_rejected_write, a_store_failure_fails_the_whole_batch, handled_twice,
     };
-    use crate::store::memory::{MemoryStore, received_at as now};
-
-    impl Delivery for KinesisEvent {
-        type Response = KinesisEventResponse;
-        async fn handle(self, store: &MemoryStore) -> Result<KinesisEventResponse, IngestError> {
-            handle(store, self, now(), &mut Tally::default()).await
-        }
-    }
 
     /// The sequence numbers a response reports as failed.
     fn failed_ids(r: &KinesisEventResponse) -> Vec<Option<&str>> {
@@ -92,7 +71,7 @@ mod tests {
     }
 
     fn kinesis(records: &[(&str, &[u8])]) -> KinesisEvent {
-        serde_json::from_value(e2e::events::kinesis_event(records)).unwrap()
+        serde_json::from_value(lambda_harness::events::kinesis_event(records)).unwrap()
     }
 
     #[tokio::test]

@@ -10,6 +10,13 @@ pub(crate) mod sqs;
 
 use serde_json::Value;
 
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse};
+use aws_lambda_events::streams::{KinesisBatchItemFailure, KinesisEventResponse};
+
+use crate::batch::{EventBatch, Outcome, Rejected};
+use crate::error::IngestError;
+use crate::store::{EventStore, Wait};
+
 /// Which source a Lambda event came from, told by its shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Source {
@@ -57,17 +64,99 @@ impl Source {
     }
 }
 
+/// A partial batch response, which names the items that failed; the event source retries
+/// only those (or sends them to its dead-letter queue / on-failure destination).
+/// https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html#services-sqs-batchfailurereporting
+/// https://docs.aws.amazon.com/lambda/latest/dg/services-kinesis-batchfailurereporting.html
+pub(crate) trait PartialBatchResponse: Default {
+    /// Reports the item `id` (a `messageId`, a sequence number) as failed.
+    fn fail(&mut self, id: String);
+}
+
+impl PartialBatchResponse for SqsBatchResponse {
+    fn fail(&mut self, id: String) {
+        let mut failure = BatchItemFailure::default();
+        failure.item_identifier = id;
+        self.batch_item_failures.push(failure);
+    }
+}
+
+impl PartialBatchResponse for KinesisEventResponse {
+    fn fail(&mut self, id: String) {
+        let mut failure = KinesisBatchItemFailure::default();
+        failure.item_identifier = Some(id);
+        self.batch_item_failures.push(failure);
+    }
+}
+
+/// Writes an SQS or Kinesis batch of `items` records and answers with the partial batch
+/// response (`id` names item i as the source knows it): the invalid items reported as failed
+/// (`invalid` logs each), or every one when the database rejected the write (`rejected` logs
+/// it), so that they too reach the dead-letter queue or on-failure destination instead of
+/// coming back for ever. A database that is unavailable fails the whole delivery, which comes
+/// again.
+pub(crate) async fn write_batch<S: EventStore, R: PartialBatchResponse>(
+    store: &S,
+    batch: &EventBatch,
+    items: usize,
+    outcome: &mut Outcome,
+    id: impl Fn(usize) -> String,
+    invalid: impl Fn(&Rejected),
+    rejected: impl FnOnce(&crate::store::StoreError),
+) -> Result<R, IngestError> {
+    let failed: Vec<usize> = match batch.write(store, Wait::Full, outcome).await {
+        Ok(_) => batch
+            .rejected
+            .iter()
+            .map(|r| {
+                invalid(r);
+                r.index
+            })
+            .collect(),
+        Err(e) if e.is_permanent() => {
+            rejected(&e);
+            (0..items).collect()
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut response = R::default();
+    for i in failed {
+        response.fail(id(i));
+    }
+    Ok(response)
+}
+
 /// What the SQS and Kinesis adapters' tests share: both write a batch, fail the whole
 /// delivery for a retry when the store is down, and report every item when it rejects the write.
 #[cfg(test)]
 pub(crate) mod batch_tests {
+    use aws_lambda_events::kinesis::KinesisEvent;
+    use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+    use aws_lambda_events::streams::KinesisEventResponse;
+
+    use crate::batch::Outcome;
     use crate::error::IngestError;
-    use crate::store::memory::{MemoryStore, NO_GRANT, ServerSays};
+    use crate::sources::{kinesis, sqs};
+    use crate::store::memory::{MemoryStore, NO_GRANT, ServerSays, received_at as now};
 
     /// A batch delivery and its source's handler.
     pub(crate) trait Delivery: Clone {
         type Response: std::fmt::Debug;
         async fn handle(self, store: &MemoryStore) -> Result<Self::Response, IngestError>;
+    }
+
+    impl Delivery for SqsEvent {
+        type Response = SqsBatchResponse;
+        async fn handle(self, store: &MemoryStore) -> Result<SqsBatchResponse, IngestError> {
+            sqs::handle(store, self, now(), &mut Outcome::default()).await
+        }
+    }
+
+    impl Delivery for KinesisEvent {
+        type Response = KinesisEventResponse;
+        async fn handle(self, store: &MemoryStore) -> Result<KinesisEventResponse, IngestError> {
+            kinesis::handle(store, self, now(), &mut Outcome::default()).await
+        }
     }
 
     /// Handles `event` and then its redelivery against one store: the first response, the

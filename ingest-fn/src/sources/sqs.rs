@@ -3,16 +3,15 @@
 //! comes again); one that rejects the write has every message reported, so that they too
 //! reach the dead-letter queue after the queue's receives instead of coming back for ever.
 
-use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::NaiveDateTime;
 use md5::{Digest, Md5};
 use serde_json::Value;
 
-use crate::batch::EventBatch;
+use crate::batch::{EventBatch, Outcome};
 use crate::error::IngestError;
 use crate::event::FieldError;
-use crate::metrics::Tally;
-use crate::store::{EventStore, Wait};
+use crate::store::EventStore;
 
 /// The key of a message whose event has no `event_id`: `sqs:` and the MD5 of its body in hex,
 /// the digest SQS itself reports as `md5OfBody`. Not the `messageId`: a message redriven from
@@ -27,7 +26,7 @@ pub(crate) async fn handle<S: EventStore>(
     store: &S,
     event: SqsEvent,
     received_at: NaiveDateTime,
-    tally: &mut Tally,
+    outcome: &mut Outcome,
 ) -> Result<SqsBatchResponse, IngestError> {
     let mut batch = EventBatch::new(received_at);
     let mut ids = Vec::with_capacity(event.records.len());
@@ -44,47 +43,28 @@ pub(crate) async fn handle<S: EventStore>(
         }
         ids.push(id);
     }
-    let failed: Vec<usize> = match tally.write(&batch, store, Wait::Full).await {
-        Ok(_) => batch
-            .rejected
-            .iter()
-            .map(|r| {
-                tracing::warn!(message_id = %ids[r.index], errors = ?r.errors, "invalid SQS message left for the dead-letter queue");
-                r.index
-            })
-            .collect(),
-        Err(e) if e.is_permanent() => {
-            tracing::error!(mysql_error = e.mysql_code(), messages = ids.len(), error = %e, "the database rejected the batch; every message reported as failed, for the dead-letter queue");
-            (0..ids.len()).collect()
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let mut response = SqsBatchResponse::default();
-    for i in failed {
-        let mut failure = BatchItemFailure::default();
-        failure.item_identifier = ids[i].clone();
-        response.batch_item_failures.push(failure);
-    }
-    Ok(response)
+    super::write_batch(
+        store,
+        &batch,
+        ids.len(),
+        outcome,
+        |i| ids[i].clone(),
+        |r| tracing::warn!(message_id = %ids[r.index], errors = ?r.errors, "invalid SQS message left for the dead-letter queue"),
+        |e| tracing::error!(mysql_error = e.mysql_code(), messages = ids.len(), error = %e, "the database rejected the batch; every message reported as failed, for the dead-letter queue"),
+    )
+    .await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::sources::batch_tests::{
-        Delivery, a_rejected_write, a_store_failure_fails_the_whole_batch, handled_twice,
+        a_rejected_write, a_store_failure_fails_the_whole_batch, handled_twice,
     };
     use crate::store::memory::{MemoryStore, received_at as now};
 
-    impl Delivery for SqsEvent {
-        type Response = SqsBatchResponse;
-        async fn handle(self, store: &MemoryStore) -> Result<SqsBatchResponse, IngestError> {
-            handle(store, self, now(), &mut Tally::default()).await
-        }
-    }
-
     fn sqs(bodies: &[(&str, &str)]) -> SqsEvent {
-        serde_json::from_value(e2e::events::sqs_event(bodies)).unwrap()
+        serde_json::from_value(lambda_harness::events::sqs_event(bodies)).unwrap()
     }
 
     fn failed(r: &SqsBatchResponse) -> Vec<&str> {
@@ -142,25 +122,25 @@ mod tests {
     #[tokio::test]
     async fn a_message_redriven_under_a_new_message_id_is_not_written_twice() {
         let store = MemoryStore::default();
-        let mut tally = Tally::default();
+        let mut outcome = Outcome::default();
         let first = sqs(&[("m-1", ONE), ("m-2", FOUR)]);
-        let r = handle(&store, first, now(), &mut tally).await.unwrap();
+        let r = handle(&store, first, now(), &mut outcome).await.unwrap();
         assert!(r.batch_item_failures.is_empty());
         let redriven = sqs(&[
             ("redriven-7f3c", ONE),
             ("m-5", r#"{"source": "q", "val1": 5, "val2": 2}"#),
         ]);
-        let mut tally = Tally::default();
-        let r = handle(&store, redriven, now(), &mut tally).await.unwrap();
+        let mut outcome = Outcome::default();
+        let r = handle(&store, redriven, now(), &mut outcome).await.unwrap();
         assert!(r.batch_item_failures.is_empty());
-        assert_eq!((tally.written, tally.duplicates), (1, 1));
+        assert_eq!((outcome.written, outcome.duplicates), (1, 1));
         assert_eq!(store.rows().len(), 3, "{:?}", store.rows().keys());
         assert!(store.rows().contains_key(&message_key(ONE)));
         let own = r#"{"event_id": "dev-1:42", "source": "q", "val1": 1, "val2": 2}"#;
-        handle(&store, sqs(&[("m-8", own)]), now(), &mut Tally::default())
+        handle(&store, sqs(&[("m-8", own)]), now(), &mut Outcome::default())
             .await
             .unwrap();
-        handle(&store, sqs(&[("m-9", own)]), now(), &mut Tally::default())
+        handle(&store, sqs(&[("m-9", own)]), now(), &mut Outcome::default())
             .await
             .unwrap();
         assert!(store.rows().contains_key("dev-1:42"));

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use chrono::NaiveDateTime;
 
-use crate::store::{EventStore, Inserted, Kind, Row, StoreError, Wait};
+use crate::store::{EventStore, Kind, Row, StoreError, Wait, Written};
 
 #[derive(Default)]
 pub(crate) struct MemoryStore {
@@ -68,7 +68,7 @@ impl MemoryStore {
 }
 
 impl EventStore for MemoryStore {
-    async fn insert(&self, rows: &[Row], wait: Wait) -> Result<Inserted, StoreError> {
+    async fn insert(&self, rows: &[Row], wait: Wait) -> Result<Written, StoreError> {
         self.waits.lock().unwrap().push(wait);
         let mut failures = self.failures.lock().unwrap();
         if let (1.., Some(says)) = (*failures, self.failure) {
@@ -91,10 +91,7 @@ impl EventStore for MemoryStore {
                 inserted += 1;
             }
         }
-        Ok(Inserted {
-            rows: inserted,
-            reconnects: 0,
-        })
+        Ok(Written::of(rows, inserted, 0))
     }
 }
 

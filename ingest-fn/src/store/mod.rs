@@ -26,14 +26,29 @@ pub struct Row {
     pub payload: Option<String>,
 }
 
-/// What a write did: new rows and events that were already stored.
+/// What the store wrote: new rows and events that were already stored. The reconnects are the
+/// write's own, not a store-wide counter read before and after, so that an invocation's
+/// metrics line counts only what its own write did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
-pub(crate) struct Written {
-    pub(crate) inserted: u64,
-    pub(crate) duplicates: u64,
-    /// For the metrics only.
+pub struct Written {
+    /// Rows that were new.
+    pub inserted: u64,
+    /// Rows whose `event_id` was already stored (a retry, a redelivery).
+    pub duplicates: u64,
+    /// Lost connections the write replaced with one that worked; for the metrics only.
     #[serde(skip)]
-    pub(crate) reconnects: u64,
+    pub reconnects: u64,
+}
+
+impl Written {
+    /// `inserted` of `rows` were new; the rest were already stored.
+    pub(crate) fn of(rows: &[Row], inserted: u64, reconnects: u64) -> Written {
+        Written {
+            inserted,
+            duplicates: rows.len() as u64 - inserted,
+            reconnects,
+        }
+    }
 }
 
 /// How long a write may wait for a database connection: as long as whoever waits for its
@@ -57,23 +72,12 @@ pub enum Wait {
 /// The seam between the core and the database.
 pub trait EventStore: Send + Sync {
     /// Writes `rows` in one statement, waiting for a connection as `wait` allows: how many were
-    /// new (the rest were already there), and the reconnects it took.
+    /// new, how many already there, and the reconnects it took.
     fn insert(
         &self,
         rows: &[Row],
         wait: Wait,
-    ) -> impl Future<Output = Result<Inserted, StoreError>> + Send;
-}
-
-/// What one `insert` did. The reconnects are the call's own, not a store-wide counter read
-/// before and after: on Lambda Managed Instances one environment runs several invocations at
-/// once, and each must count only its own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Inserted {
-    /// Rows that were new; the others were already stored.
-    pub rows: u64,
-    /// Lost connections this call replaced with one that worked.
-    pub reconnects: u64,
+    ) -> impl Future<Output = Result<Written, StoreError>> + Send;
 }
 
 /// Why a write failed, split by what helps: [`StoreError::is_permanent`] tells the caller
@@ -204,26 +208,6 @@ fn says(e: &sqlx::Error) -> String {
         sqlx::Error::Database(db) => db.message().to_owned(),
         e => e.to_string(),
     }
-}
-
-/// Writes `rows` in one statement: how many were new, how many were already stored.
-pub(crate) async fn write(
-    store: &impl EventStore,
-    rows: &[Row],
-    wait: Wait,
-) -> Result<Written, StoreError> {
-    if rows.is_empty() {
-        return Ok(Written::default());
-    }
-    let Inserted {
-        rows: inserted,
-        reconnects,
-    } = store.insert(rows, wait).await?;
-    Ok(Written {
-        inserted,
-        duplicates: rows.len() as u64 - inserted,
-        reconnects,
-    })
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use sqlx::{Executor, MySql, QueryBuilder};
 
 use crate::config::{Auth, Config};
 use crate::login::{SecretValue, TokenSigner};
-use crate::store::{EventStore, Inserted, Row, StoreError, Wait, class};
+use crate::store::{EventStore, Row, StoreError, Wait, Written, class};
 
 /// IAM tokens admit new connections for 15 minutes; renew well before.
 const TOKEN_RENEWAL: Duration = Duration::from_secs(10 * 60);
@@ -50,14 +50,25 @@ enum Credentials {
 
 /// [`EventStore`] on MySQL (RDS) or MariaDB.
 ///
-/// Connections come from a sqlx pool (which opens them, up to `DB_POOL_MAX`) but are kept in
-/// `idle` between writes rather than returned to it: sqlx pings a returned connection in a
-/// background task without a timeout, and if Lambda freezes the environment first and the
-/// connection dies meanwhile, that ping hangs on thaw holding the pool's only slot for good.
+/// What is often called "the pool" is three pieces here: `opener`, a sqlx pool used only to open
+/// connections with the current credentials; `parked`, the connections kept between writes;
+/// `slots`, the semaphore that bounds the connections in use to `DB_POOL_MAX`.
+/// docs/decisions/parked-connections.md says why.
 pub struct MySqlStore {
-    pool: MySqlPool,
-    idle: Mutex<Vec<PoolConnection<MySql>>>,
-    /// One permit per connection in use; at most `DB_POOL_MAX`.
+    /// Opens connections (up to `DB_POOL_MAX`) with the credentials [`MySqlStore::renew`] puts
+    /// in its options. A connection taken from it is never handed back while healthy (see
+    /// `parked`).
+    opener: MySqlPool,
+    /// Healthy connections between writes. Works around sqlx pinging a connection returned to
+    /// its pool in a background task with no timeout: if Lambda freezes the environment first
+    /// and the connection dies meanwhile, that ping hangs on thaw holding the pool's only
+    /// permit for good (https://github.com/transact-rs/sqlx/issues/4349; the fixes,
+    /// https://github.com/transact-rs/sqlx/pull/4350 and /pull/4363, are not merged). Parked,
+    /// a connection is never returned, so never pinged.
+    parked: Mutex<Vec<PoolConnection<MySql>>>,
+    /// One permit per write in flight; at most `DB_POOL_MAX`. The opener counts a parked
+    /// connection as taken, so a write that went to it with every connection parked would wait
+    /// out its timeout: with a permit, a write finds a parked connection or room to open one.
     slots: tokio::sync::Semaphore,
     base: MySqlConnectOptions,
     credentials: Credentials,
@@ -74,42 +85,51 @@ struct Budget {
 }
 
 impl MySqlStore {
-    /// Builds the pool (without connecting) and fetches credentials. Call once per execution
-    /// environment, before the runtime loop.
-    pub async fn connect(config: Config) -> Result<Self, StoreError> {
+    /// Builds the store and fetches its credentials (the secret read, or an IAM token signed
+    /// with `aws`); opens no connection ([`MySqlStore::warm_up`] opens the first). `aws` is the
+    /// AWS configuration, needed when [`Auth::needs_aws`]. Call once per execution environment,
+    /// before the runtime loop.
+    pub async fn new(
+        config: Config,
+        aws: Option<&aws_config::SdkConfig>,
+    ) -> Result<Self, StoreError> {
         let options = config.options.clone();
+        let aws = || {
+            aws.ok_or_else(|| {
+                StoreError::Credentials(
+                    "DB_SECRET_ARN or DB_IAM_AUTH is set, and no AWS configuration was given"
+                        .into(),
+                )
+            })
+        };
         let credentials = match &config.auth {
             Auth::Url => Credentials::Fixed,
-            Auth::Secret { arn } => {
-                let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-                Credentials::Secret(SecretAuth {
-                    arn: arn.clone(),
-                    client: aws_sdk_secretsmanager::Client::new(&sdk),
-                    user_set: config.user.is_some(),
-                })
-            }
-            Auth::Iam => {
-                let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-                Credentials::Iam(Box::new(IamAuth {
-                    signer: TokenSigner::for_options(&options),
-                    sdk,
-                    issued: Mutex::new(None),
-                }))
-            }
+            Auth::Secret { arn } => Credentials::Secret(SecretAuth {
+                arn: arn.clone(),
+                client: aws_sdk_secretsmanager::Client::new(aws()?),
+                user_set: config.user.is_some(),
+            }),
+            Auth::Iam => Credentials::Iam(Box::new(IamAuth {
+                signer: TokenSigner::for_options(&options),
+                sdk: aws()?.clone(),
+                issued: Mutex::new(None),
+            })),
         };
-        let pool = MySqlPoolOptions::new()
+        let opener = MySqlPoolOptions::new()
             .max_connections(config.pool_max)
             .min_connections(0)
             .acquire_timeout(config.connect_timeout)
-            // A warm invocation is one round trip: no ping before each use. Dead connections
-            // are caught on use instead.
+            // A warm invocation is one round trip: no ping before each use, sqlx's default
+            // (`test_before_acquire(true)`), which would also wait without a timeout of its own
+            // (https://github.com/transact-rs/sqlx/pull/4146, closed unmerged). Dead
+            // connections are caught on use instead.
             .test_before_acquire(false)
             .idle_timeout(None)
             .max_lifetime(None)
             .connect_lazy_with(options.clone());
         let store = MySqlStore {
-            pool,
-            idle: Mutex::new(Vec::new()),
+            opener,
+            parked: Mutex::new(Vec::new()),
             slots: tokio::sync::Semaphore::new(config.pool_max as usize),
             base: options,
             credentials,
@@ -121,8 +141,22 @@ impl MySqlStore {
         Ok(store)
     }
 
+    /// [`MySqlStore::new`] with the AWS configuration loaded here (when the login needs it).
+    /// Despite its name it opens no connection. For expire-fn only, until it loads the
+    /// configuration itself and calls [`MySqlStore::new`]; the function passes its own.
+    pub async fn connect(config: Config) -> Result<Self, StoreError> {
+        let aws = if config.auth.needs_aws() {
+            Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+        } else {
+            None
+        };
+        MySqlStore::new(config, aws.as_ref()).await
+    }
+
+    /// The sqlx pool that opens the store's connections, for a caller that wants one of its
+    /// own with the same login (expire-fn, tests).
     pub fn pool(&self) -> &MySqlPool {
-        &self.pool
+        &self.opener
     }
 
     /// Opens the first connection ahead of the first event (during Lambda's init phase), waiting
@@ -130,7 +164,7 @@ impl MySqlStore {
     /// should not wait out a resuming database here either. The attempt has woken a paused
     /// instance all the same.
     pub async fn warm_up(&self) {
-        match tokio::time::timeout(self.http_connect_timeout, self.pool.acquire()).await {
+        match tokio::time::timeout(self.http_connect_timeout, self.opener.acquire()).await {
             Ok(Ok(conn)) => self.park(conn),
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "could not open the first database connection; will retry on the first event")
@@ -165,32 +199,32 @@ impl MySqlStore {
     /// Closes every connection politely (COM_QUIT), so the server frees their slots at once
     /// instead of at `wait_timeout`. For Lambda's shutdown phase.
     pub async fn close(&self) {
-        let idle: Vec<_> = self
-            .idle
+        let parked: Vec<_> = self
+            .parked
             .lock()
             .map(|mut v| std::mem::take(&mut *v))
             .unwrap_or_default();
-        for conn in idle {
+        for conn in parked {
             if let Err(e) = conn.close().await {
                 tracing::warn!(error = %e, "closing a database connection failed");
             }
         }
-        self.pool.close().await;
+        self.opener.close().await;
     }
 
     /// Keeps a healthy connection for the next write.
     fn park(&self, conn: PoolConnection<MySql>) {
-        if let Ok(mut idle) = self.idle.lock() {
-            idle.push(conn);
+        if let Ok(mut parked) = self.parked.lock() {
+            parked.push(conn);
         }
     }
 
-    /// A parked connection, else a new one from the pool.
+    /// A parked connection, else a new one from the opener.
     async fn checkout(&self) -> Result<PoolConnection<MySql>, sqlx::Error> {
-        let parked = self.idle.lock().ok().and_then(|mut v| v.pop());
+        let parked = self.parked.lock().ok().and_then(|mut v| v.pop());
         match parked {
             Some(conn) => Ok(conn),
-            None => self.pool.acquire().await,
+            None => self.opener.acquire().await,
         }
     }
 
@@ -230,7 +264,7 @@ impl MySqlStore {
                     })?
             }
         };
-        self.pool.set_connect_options(options);
+        self.opener.set_connect_options(options);
         Ok(())
     }
 
@@ -346,7 +380,7 @@ fn insert_query(rows: &[Row]) -> QueryBuilder<MySql> {
 }
 
 impl EventStore for MySqlStore {
-    async fn insert(&self, rows: &[Row], wait: Wait) -> Result<Inserted, StoreError> {
+    async fn insert(&self, rows: &[Row], wait: Wait) -> Result<Written, StoreError> {
         self.renew(false).await?;
         // One retry for a lost connection and one for a refused login, each at most once: after
         // a freeze both can happen in a row (the connection dropped, then the reconnect meets a
@@ -359,12 +393,7 @@ impl EventStore for MySqlStore {
             let result = self.try_insert(rows, &budget, &mut waited).await;
             let budget_left = !self.budget(wait, waited).left.is_zero();
             match result {
-                Ok(rows) => {
-                    return Ok(Inserted {
-                        rows,
-                        reconnects: reconnected.into(),
-                    });
-                }
+                Ok(inserted) => return Ok(Written::of(rows, inserted, reconnected.into())),
                 Err(e @ StoreError::Lost { .. }) if !reconnected && budget_left => {
                     reconnected = true;
                     tracing::warn!(error = %e, "database connection lost; retrying once");

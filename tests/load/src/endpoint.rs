@@ -73,7 +73,8 @@ impl Endpoint {
     }
 
     /// A local Invoke API with no AWS account behind it (`cargo lambda watch`, or
-    /// `e2e::invoke_api`): fixed credentials and region, nothing read from the environment.
+    /// `lambda_harness::invoke_api`): fixed credentials and region, nothing read from the
+    /// environment.
     pub fn local_lambda(function: &str, invoke_api: &str) -> Endpoint {
         let config = aws_sdk_lambda::Config::builder()
             .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())

@@ -41,6 +41,26 @@ pub const MIN_SECONDS: f64 = 0.1;
 /// Runtime API and connection).
 pub const MAX_ENVIRONMENTS: usize = 64;
 
+/// For the tools' tests: `flag=bad` (written with `=`, since clap reads a lone `-5` as a flag)
+/// is refused by `parse` with clap's message naming the flag and the value, and `expected`.
+pub fn check_refused<T>(
+    parse: impl Fn(&[&str]) -> Result<T, String>,
+    flag: &str,
+    bad: &str,
+    expected: &str,
+) -> Result<(), String> {
+    match parse(&[&format!("{flag}={bad}")]) {
+        Ok(_) => Err(format!("{flag} {bad} accepted")),
+        Err(e)
+            if e.contains(&format!("invalid value '{bad}' for '{flag} "))
+                && e.contains(expected) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(format!("{flag} {bad}: {e}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

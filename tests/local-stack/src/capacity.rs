@@ -12,7 +12,7 @@ use sqlx::mysql::MySqlConnection;
 
 use std::sync::Arc;
 
-use e2e::environments::Environments;
+use lambda_harness::environments::Environments;
 use load::cost::{self, Cost, Delivery};
 use load::endpoint::Endpoint;
 use load::events::Events;
@@ -235,7 +235,7 @@ impl LocalFunction {
     ) -> LocalFunction {
         let environments =
             Arc::new(Environments::start(program, n, &[("DATABASE_URL", database_url)]).await);
-        let endpoint = e2e::invoke_api::start(environments.clone()).await;
+        let endpoint = lambda_harness::invoke_api::start(environments.clone()).await;
         let watched = Watched {
             database: database_pid,
             functions: environments.pids(),

@@ -2,7 +2,7 @@
 //! event shapes from checked-in samples, AWS's ip-ranges.json snapshots (committed under
 //! tests/fixtures), polling with a deadline, moto (started here, and its EC2 and Secrets
 //! Manager set up) and the environments the CDK app gives the functions. The
-//! heavy harness (a Runtime API, MySQL through testcontainers, TLS) is `e2e`, which re-exports
+//! heavy harness (a Runtime API, MySQL through testcontainers, TLS) is `lambda-harness`, which re-exports
 //! these; a crate whose tests need none of that (sg-sync-fn) depends on this one alone and so
 //! compiles no sqlx, testcontainers or rcgen.
 

@@ -184,19 +184,39 @@ pub async fn add_rule(
     cidr: &str,
     description: &str,
 ) -> Result<(), aws_sdk_ec2::Error> {
+    let tcp = aws_sdk_ec2::types::IpPermission::builder()
+        .ip_protocol("tcp")
+        .from_port(port)
+        .to_port(port);
+    authorize(ec2, group, tcp, cidr, description).await
+}
+
+/// Opens every protocol and port (protocol `-1`) to `cidr` in `group`: someone else's rule that
+/// admits the database port too.
+pub async fn add_all_traffic_rule(
+    ec2: &aws_sdk_ec2::Client,
+    group: &str,
+    cidr: &str,
+    description: &str,
+) -> Result<(), aws_sdk_ec2::Error> {
+    let all = aws_sdk_ec2::types::IpPermission::builder().ip_protocol("-1");
+    authorize(ec2, group, all, cidr, description).await
+}
+
+async fn authorize(
+    ec2: &aws_sdk_ec2::Client,
+    group: &str,
+    permission: aws_sdk_ec2::types::builders::IpPermissionBuilder,
+    cidr: &str,
+    description: &str,
+) -> Result<(), aws_sdk_ec2::Error> {
     let range = aws_sdk_ec2::types::IpRange::builder()
         .cidr_ip(cidr)
         .description(description)
         .build();
-    let permission = aws_sdk_ec2::types::IpPermission::builder()
-        .ip_protocol("tcp")
-        .from_port(port)
-        .to_port(port)
-        .ip_ranges(range)
-        .build();
     ec2.authorize_security_group_ingress()
         .group_id(group)
-        .ip_permissions(permission)
+        .ip_permissions(permission.ip_ranges(range).build())
         .send()
         .await?;
     Ok(())

@@ -8,7 +8,7 @@
 //! fsyncs and connections did, and names what bounded it. Writes `sweep.json` and `sweep.png`
 //! into `--out`.
 //!
-//!     cargo build --release -p ingest-fn --bin ingest-fn --bin migrate
+//!     cargo build --release --bin ingest-fn --bin migrate
 //!     cargo build -p local-stack --bin ingest-sweep
 //!     target/debug/ingest-sweep --function target/release/ingest-fn
 //!
@@ -21,8 +21,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use e2e::scratch::ScratchDatabase;
 use ingest::batch::MAX_ITEMS;
+use lambda_harness::scratch::ScratchDatabase;
 use load::cost::Delivery;
 use load::events::{Envelope, Events, Ids};
 use load::flags::{MAX_ENVIRONMENTS, MAX_SECONDS, MIN_SECONDS, within};
@@ -120,11 +120,12 @@ async fn sweep(args: &Args, function: &str, scratch: &ScratchDatabase) -> Result
     Ok(points)
 }
 
-async fn main_result() -> Result<()> {
+#[tokio::main]
+async fn main() -> Result<()> {
     // Every number is in range already (the flags' value parsers).
     let args = Args::parse();
-    let (bin, function) =
-        e2e::environments::ingest_fn_binary(args.function.clone()).map_err(anyhow::Error::msg)?;
+    let (bin, function) = lambda_harness::environments::ingest_fn_binary(args.function.clone())
+        .map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("{}", args.out.display()))?;
     let scratch = ScratchDatabase::create(&bin.join("migrate"), "sweep").await?;
     let function = function.to_string_lossy().into_owned();
@@ -147,19 +148,10 @@ async fn main_result() -> Result<()> {
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    match main_result().await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("ingest-sweep: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use load::flags::check_refused;
+
     use super::*;
 
     fn parse(flags: &[&str]) -> Result<Args, String> {
@@ -181,14 +173,7 @@ mod tests {
             ("--warmup", "-1", "seconds from 0 to 86400"),
         ];
         for &(flag, bad, expected) in cases {
-            // `--flag=value`: clap would read a lone `-5` as a flag of its own.
-            let e = parse(&[&format!("{flag}={bad}")])
-                .err()
-                .unwrap_or_else(|| panic!("{flag} {bad} accepted"));
-            assert!(
-                e.contains(&format!("invalid value '{bad}' for '{flag} ")) && e.contains(expected),
-                "{flag} {bad}: {e}"
-            );
+            check_refused(parse, flag, bad, expected).unwrap();
         }
         // One bad number in a list is named.
         let e = parse(&["--batches", "10,0,100"]).err().unwrap();

@@ -7,7 +7,7 @@
 //! 100 with ids of that kind. Prints a table, writes `table-size.json` into `--out`, and drops
 //! its databases at the end.
 //!
-//!     cargo build --release -p ingest-fn --bin ingest-fn --bin migrate
+//!     cargo build --release --bin ingest-fn --bin migrate
 //!     cargo build -p local-stack --bin ingest-table-size
 //!     target/debug/ingest-table-size --function target/release/ingest-fn
 
@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use e2e::scratch::ScratchDatabase;
+use lambda_harness::scratch::ScratchDatabase;
 use load::cost::Delivery;
 use load::events::{Events, Ids};
 use load::flags::{MAX_ENVIRONMENTS, MAX_SECONDS, MIN_SECONDS, within};
@@ -167,14 +167,15 @@ async fn one_kind(
     outcome
 }
 
-async fn main_result() -> Result<()> {
+#[tokio::main]
+async fn main() -> Result<()> {
     // Every number is in range already (the flags' value parsers); the order is checked here.
     let args = Args::parse();
     if args.sizes.windows(2).any(|w| w[0] > w[1]) {
         bail!("--sizes {:?}: expected ascending row counts", args.sizes);
     }
-    let (bin, function) =
-        e2e::environments::ingest_fn_binary(args.function.clone()).map_err(anyhow::Error::msg)?;
+    let (bin, function) = lambda_harness::environments::ingest_fn_binary(args.function.clone())
+        .map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("{}", args.out.display()))?;
     let function = function.to_string_lossy().into_owned();
     let mut rows = Vec::new();
@@ -194,19 +195,10 @@ async fn main_result() -> Result<()> {
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    match main_result().await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("ingest-table-size: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use load::flags::check_refused;
+
     use super::*;
 
     fn parse(flags: &[&str]) -> Result<Args, String> {
@@ -231,14 +223,7 @@ mod tests {
             ("--sizes", "1000000001", "rows from 0 to 1000000000"),
         ];
         for &(flag, bad, expected) in cases {
-            // `--flag=value`: clap would read a lone `-5` as a flag of its own.
-            let e = parse(&[&format!("{flag}={bad}")])
-                .err()
-                .unwrap_or_else(|| panic!("{flag} {bad} accepted"));
-            assert!(
-                e.contains(&format!("invalid value '{bad}' for '{flag} ")) && e.contains(expected),
-                "{flag} {bad}: {e}"
-            );
+            check_refused(parse, flag, bad, expected).unwrap();
         }
         assert!(parse(&["--duration", "0.1", "--warmup", "0", "--sizes", "0,10"]).is_ok());
     }

@@ -20,7 +20,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use e2e::moto::inbound_rules;
+use lambda_harness::moto::inbound_rules;
 use tokio::process::{Child, Command};
 
 const REGION: &str = "ap-northeast-1";
@@ -89,7 +89,7 @@ const EMULATOR_ENV: [(&str, &str); 3] = [
 ];
 
 async fn emulator_config(endpoint: &str) -> aws_config::SdkConfig {
-    e2e::moto::sdk_config(endpoint, REGION).await
+    lambda_harness::moto::sdk_config(endpoint, REGION).await
 }
 
 fn free_port() -> Result<u16> {
@@ -113,9 +113,9 @@ async fn wait_for_port(port: u16, within: Duration, what: &str) -> Result<()> {
 }
 
 /// `DATABASE_URL`, or a container through testcontainers that is removed when this process
-/// ends (`e2e::mysql`).
+/// ends (`lambda_harness::mysql`).
 async fn mysql() -> Result<String> {
-    let url = e2e::mysql::server_url()
+    let url = lambda_harness::mysql::server_url()
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     if std::env::var("DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
@@ -128,9 +128,9 @@ async fn mysql() -> Result<String> {
 
 /// Three empty groups in a new VPC, the first with one rule this project does not own.
 async fn security_groups(ec2: &aws_sdk_ec2::Client) -> Result<Vec<String>> {
-    let ids = e2e::moto::security_groups(ec2, "database", 3).await?;
+    let ids = lambda_harness::moto::security_groups(ec2, "database", 3).await?;
     let office = "office VPN (not managed by sg-sync-fn)";
-    e2e::moto::add_rule(ec2, &ids[0], 3306, OFFICE_CIDR, office).await?;
+    lambda_harness::moto::add_rule(ec2, &ids[0], 3306, OFFICE_CIDR, office).await?;
     Ok(ids)
 }
 
@@ -280,7 +280,7 @@ fn print_metrics(log: &Path) -> Result<()> {
             &[
                 ingest::metrics::EVENTS_WRITTEN,
                 ingest::metrics::EVENTS_DUPLICATE,
-                ingest::metrics::EVENTS_REJECTED,
+                ingest::metrics::EVENTS_INVALID,
                 ingest::metrics::STORE_UNAVAILABLE,
                 ingest::metrics::RECONNECTS,
             ],
@@ -330,10 +330,10 @@ async fn migrated_mysql(workspace: &Workspace) -> Result<String> {
 }
 
 /// 2. moto with the stand-in groups: its endpoint, a client and the group ids. moto stops
-///    when this process exits (`e2e::moto::start`).
+///    when this process exits (`lambda_harness::moto::start`).
 async fn moto_with_groups(out_dir: &Path) -> Result<(String, aws_sdk_ec2::Client, Vec<String>)> {
     let log = out_dir.join("moto.log");
-    let moto = tokio::task::spawn_blocking(move || e2e::moto::start(&log)).await??;
+    let moto = tokio::task::spawn_blocking(move || lambda_harness::moto::start(&log)).await??;
     let ec2 = aws_sdk_ec2::Client::new(&emulator_config(&moto).await);
     let groups = security_groups(&ec2).await?;
     println!("moto: {moto}, groups {}", groups.join(", "));

@@ -659,7 +659,7 @@ fn spawn_watched(
     stdout: Option<Stdio>,
 ) -> (Child, Instant) {
     let keep_stdout = stdout.is_none();
-    let mut cmd = Command::new(program);
+    let mut cmd = crate::function_command(program);
     cmd.env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{}", api.port))
         .env("AWS_LAMBDA_FUNCTION_NAME", "ingest-fn")
         .env(

@@ -1,5 +1,5 @@
-//! A database of a test's or a measurement's own beside the server's (`e2e::mysql`), migrated
-//! by the migrate binary or by the migrations in-process, and dropped again: by
+//! A database of a test's or a measurement's own beside the server's (`lambda_harness::mysql`),
+//! migrated by the migrate binary or by the migrations in-process, and dropped again: by
 //! [`ScratchDatabase::drop_database`], which says when it fails, else when it goes out of scope.
 
 use std::path::Path;
@@ -116,7 +116,7 @@ impl ScratchDatabase {
             migrate: migrate.display().to_string(),
             message,
         };
-        let out = std::process::Command::new(migrate)
+        let out = crate::function_command(migrate)
             .env("DATABASE_URL", &self.url)
             .output()
             .map_err(|e| failed(e.to_string()))?;

@@ -1,11 +1,12 @@
-//! The test harnesses: a Lambda Runtime API on loopback that runs a real function binary the
+//! The Lambda harness: a Lambda Runtime API on loopback that runs a real function binary the
 //! way Lambda does, one invocation at a time, an Invoke API in front of N of them, MySQL
-//! (`DATABASE_URL` or a container), a TLS MariaDB and scratch databases. The function crates'
-//! tests, the end-to-end tests and the local stack use them; the load tester (`tests/load`)
-//! does not. What needs none of that (configuration lookup, sample events, polling, moto, the
+//! (`DATABASE_URL` or a container), a TLS MariaDB, scratch databases, and a TCP fault proxy to
+//! put between a client and its server. The function crates' tests, the end-to-end tests and
+//! the local stack use them; the load tester (`tests/load`) does not. What needs none of that (configuration lookup, sample events, polling, moto, the
 //! infra's environments) is `test_support`, re-exported here under the same paths.
 
 pub mod environments;
+pub mod fault_proxy;
 pub mod invoke_api;
 pub mod mariadb;
 pub mod mysql;
@@ -13,8 +14,19 @@ pub mod runtime_api;
 pub mod scratch;
 pub mod socket;
 
+pub use fault_proxy::FaultProxy;
 pub use runtime_api::{Outcome, RuntimeApi};
 pub use test_support::{events, infra_environments, lookup, moto, poll};
+
+/// A command that runs a function binary (`program`) the way the tests start one: with the test
+/// process's environment less `DB_CA_BUNDLE`. That is the RDS bundle for the TLS test
+/// (`tests/test-all.sh` exports it), not a setting of the function under test, which gets it
+/// only where a test passes it.
+pub fn function_command(program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
+    let mut command = std::process::Command::new(program);
+    command.env_remove("DB_CA_BUNDLE");
+    command
+}
 
 /// Builds the workspace's binaries as they are deployed and returns their folder, for the
 /// end-to-end tests that run them.

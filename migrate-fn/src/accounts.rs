@@ -1,21 +1,59 @@
-//! The least-privilege MySQL account ingest-fn logs in as, which `migrate` creates after the
-//! migrations, logged in as the admin: with RDS IAM tokens (`DB_IAM_USER`: only an account
-//! that exists with the `AWSAuthenticationPlugin` can log in with a token), or with the
-//! password of its own Secrets Manager secret (`DB_INGEST_SECRET_ARN`), so ingest-fn never
-//! holds the admin's credentials.
+//! The least-privilege MySQL accounts `migrate` creates after the migrations, logged in as the
+//! admin: ingest-fn's (SELECT, INSERT on the events table), and the reader that answers verify
+//! requests (SELECT only), so that neither function holds the admin's credentials for its
+//! work. Each is an account for RDS IAM tokens (only an account that exists with the
+//! `AWSAuthenticationPlugin` can log in with a token), or a password account from its own
+//! Secrets Manager secret.
 
+use ingest::config::ConfigError;
 use sqlx::{AssertSqlSafe, MySqlPool};
 
-use crate::config::ConfigError;
+/// Whom an account is for: what it may do on the events table, and the settings that name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// ingest-fn's account: INSERT for writes, SELECT for reads of its own rows.
+    Ingest,
+    /// The account verify requests read with (`ingest-load --verify-function`).
+    Reader,
+}
 
-/// An account name checked to be safe to splice into SQL: MySQL takes no bind parameters in
-/// `CREATE USER` or `GRANT`.
+impl Role {
+    /// What the account is granted on the events table, and nothing else.
+    pub fn privileges(self) -> &'static str {
+        match self {
+            Role::Ingest => "SELECT, INSERT",
+            Role::Reader => "SELECT",
+        }
+    }
+
+    /// The setting that names an IAM account of this role.
+    pub fn iam_setting(self) -> &'static str {
+        match self {
+            Role::Ingest => "DB_IAM_USER",
+            Role::Reader => "DB_READER_IAM_USER",
+        }
+    }
+
+    /// The setting that names the secret of a password account of this role.
+    pub fn secret_setting(self) -> &'static str {
+        match self {
+            Role::Ingest => "DB_INGEST_SECRET_ARN",
+            Role::Reader => "DB_READER_SECRET_ARN",
+        }
+    }
+}
+
+/// An IAM account: a name checked to be safe to splice into SQL (MySQL takes no bind
+/// parameters in `CREATE USER` or `GRANT`), and its role.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IamAccount(String);
+pub struct IamAccount {
+    name: String,
+    role: Role,
+}
 
 #[derive(Debug, thiserror::Error)]
 #[error("{action} for {kind} account {account:?} failed: {source}")]
-pub struct IamAccountError {
+pub struct AccountError {
     pub action: &'static str,
     /// `IAM` or `password`.
     pub kind: &'static str,
@@ -24,46 +62,55 @@ pub struct IamAccountError {
     pub source: sqlx::Error,
 }
 
+/// `name` as an account name: 1 to 32 letters, digits or underscores (MySQL's user name
+/// limit). An error names `setting`.
+fn account_name(setting: &'static str, name: &str) -> Result<String, ConfigError> {
+    let ok = (1..=32).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if ok {
+        Ok(name.to_owned())
+    } else {
+        Err(ConfigError {
+            name: setting,
+            reason: format!("{name:?} is not 1 to 32 letters, digits or underscores"),
+        })
+    }
+}
+
 impl IamAccount {
-    /// 1 to 32 letters, digits or underscores (MySQL's user name limit).
-    pub(crate) fn parse(name: &str) -> Result<IamAccount, ConfigError> {
-        let ok = (1..=32).contains(&name.len())
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-        if ok {
-            Ok(IamAccount(name.to_owned()))
-        } else {
-            Err(ConfigError {
-                name: "DB_IAM_USER",
-                reason: format!("{name:?} is not 1 to 32 letters, digits or underscores"),
-            })
-        }
+    /// The `role` account named `name` ([`Role::iam_setting`]'s value).
+    pub fn parse(role: Role, name: &str) -> Result<IamAccount, ConfigError> {
+        Ok(IamAccount {
+            name: account_name(role.iam_setting(), name)?,
+            role,
+        })
     }
 
     pub fn name(&self) -> &str {
-        &self.0
+        &self.name
     }
 
-    /// Idempotent: creates the account if missing and grants what ingest-fn uses on the
-    /// events table (INSERT for writes, SELECT for reads of its own rows).
+    /// Idempotent: creates the account if missing and grants its role's privileges on the
+    /// events table.
     pub(crate) fn statements(&self, database: &str) -> [String; 2] {
-        let user = &self.0;
+        let user = &self.name;
         let database = database.replace('`', "``");
         [
             format!(
                 "CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED WITH AWSAuthenticationPlugin AS 'RDS' REQUIRE SSL"
             ),
-            format!("GRANT SELECT, INSERT ON `{database}`.`events` TO '{user}'@'%'"),
+            grant(self.role, &database, user),
         ]
     }
 
     /// Runs [`IamAccount::statements`] against the pool's current database.
-    pub(crate) async fn ensure(&self, pool: &MySqlPool) -> Result<(), IamAccountError> {
-        let database = current_database(pool, &self.0).await?;
+    pub(crate) async fn ensure(&self, pool: &MySqlPool) -> Result<(), AccountError> {
+        let database = current_database(pool, &self.name).await?;
         let statements = self.statements(&database);
         run_statements(
             pool,
             "IAM",
-            &self.0,
+            &self.name,
             statements.into_iter().zip(["CREATE USER", "GRANT"]),
             None,
         )
@@ -71,31 +118,44 @@ impl IamAccount {
     }
 }
 
+/// The role's privileges on the events table of `database` (its backticks already doubled).
+fn grant(role: Role, database: &str, user: &str) -> String {
+    format!(
+        "GRANT {} ON `{database}`.`events` TO '{user}'@'%'",
+        role.privileges()
+    )
+}
+
 /// A password account (`dbAuth=secret`): its name and password come from its own secret.
 /// Deliberately not `Debug`: it holds the password.
 pub(crate) struct PasswordAccount {
     name: String,
     password: String,
+    role: Role,
 }
 
 impl PasswordAccount {
     /// The name as [`IamAccount::parse`] takes it; the password 16 to 128 printable ASCII
     /// characters without quotes, backslashes or spaces (the infra's generated secrets exclude
-    /// them), because `IDENTIFIED BY` takes no bind parameter either.
-    pub(crate) fn new(name: &str, password: &str) -> Result<PasswordAccount, ConfigError> {
-        let name = IamAccount::parse(name)
-            .map_err(|e| ConfigError {
-                name: "DB_INGEST_SECRET_ARN",
-                reason: format!("the secret's username: {}", e.reason),
-            })?
-            .0;
+    /// them), because `IDENTIFIED BY` takes no bind parameter either. Errors name the role's
+    /// secret setting.
+    pub(crate) fn new(
+        role: Role,
+        name: &str,
+        password: &str,
+    ) -> Result<PasswordAccount, ConfigError> {
+        let setting = role.secret_setting();
+        let name = account_name(setting, name).map_err(|e| ConfigError {
+            name: setting,
+            reason: format!("the secret's username: {}", e.reason),
+        })?;
         let ok = (16..=128).contains(&password.len())
             && password
                 .bytes()
                 .all(|b| b.is_ascii_graphic() && !matches!(b, b'\'' | b'\\' | b'"' | b'`'));
         if !ok {
             return Err(ConfigError {
-                name: "DB_INGEST_SECRET_ARN",
+                name: setting,
                 reason: format!(
                     "the password of account {name:?} is not 16 to 128 printable ASCII characters \
                      without quotes, backslashes or spaces"
@@ -105,11 +165,13 @@ impl PasswordAccount {
         Ok(PasswordAccount {
             name,
             password: password.to_owned(),
+            role,
         })
     }
 
     /// Idempotent: creates the account if missing, sets its password to the secret's (so a
-    /// rotated secret takes effect on the next migrate), and grants the events table.
+    /// rotated secret takes effect on the next migrate), and grants its role's privileges on
+    /// the events table.
     pub(crate) fn statements(&self, database: &str) -> [String; 3] {
         let (user, password) = (&self.name, &self.password);
         let database = database.replace('`', "``");
@@ -118,13 +180,13 @@ impl PasswordAccount {
                 "CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY '{password}' REQUIRE SSL"
             ),
             format!("ALTER USER '{user}'@'%' IDENTIFIED BY '{password}' REQUIRE SSL"),
-            format!("GRANT SELECT, INSERT ON `{database}`.`events` TO '{user}'@'%'"),
+            grant(self.role, &database, user),
         ]
     }
 
     /// Runs [`PasswordAccount::statements`] against the pool's current database. Errors name the
     /// account and the statement, never the password.
-    pub(crate) async fn ensure(&self, pool: &MySqlPool) -> Result<(), IamAccountError> {
+    pub(crate) async fn ensure(&self, pool: &MySqlPool) -> Result<(), AccountError> {
         let database = current_database(pool, &self.name).await?;
         let statements = self.statements(&database);
         let actions = ["CREATE USER", "ALTER USER", "GRANT"];
@@ -147,12 +209,12 @@ async fn run_statements(
     account: &str,
     statements: impl IntoIterator<Item = (String, &'static str)>,
     secret: Option<&str>,
-) -> Result<(), IamAccountError> {
+) -> Result<(), AccountError> {
     for (sql, action) in statements {
         sqlx::query(AssertSqlSafe(sql))
             .execute(pool)
             .await
-            .map_err(|source| IamAccountError {
+            .map_err(|source| AccountError {
                 action,
                 kind,
                 account: account.to_owned(),
@@ -175,17 +237,17 @@ fn redact(e: sqlx::Error, password: &str) -> sqlx::Error {
     }
 }
 
-async fn current_database(pool: &MySqlPool, account: &str) -> Result<String, IamAccountError> {
+async fn current_database(pool: &MySqlPool, account: &str) -> Result<String, AccountError> {
     let database: Option<String> = sqlx::query_scalar("SELECT DATABASE()")
         .fetch_one(pool)
         .await
-        .map_err(|source| IamAccountError {
+        .map_err(|source| AccountError {
             action: "reading the current database",
             kind: "database",
             account: account.to_owned(),
             source,
         })?;
-    database.ok_or_else(|| IamAccountError {
+    database.ok_or_else(|| AccountError {
         action: "finding the database to grant on",
         kind: "database",
         account: account.to_owned(),
@@ -199,7 +261,7 @@ mod tests {
 
     #[test]
     fn statements_create_a_token_account_with_table_grants() {
-        let account = IamAccount::parse("ingest_fn").unwrap();
+        let account = IamAccount::parse(Role::Ingest, "ingest_fn").unwrap();
         assert_eq!(
             account.statements("ingest"),
             [
@@ -210,19 +272,45 @@ mod tests {
         assert!(account.statements("we`ird")[1].contains("`we``ird`.`events`"));
     }
 
+    // The reader answers verify requests: it may read the events table and nothing else.
+    #[test]
+    fn the_reader_is_granted_select_on_the_events_table_only() {
+        let account = IamAccount::parse(Role::Reader, "ingest_reader").unwrap();
+        assert_eq!(
+            account.statements("ingest"),
+            [
+                "CREATE USER IF NOT EXISTS 'ingest_reader'@'%' IDENTIFIED WITH AWSAuthenticationPlugin AS 'RDS' REQUIRE SSL".to_owned(),
+                "GRANT SELECT ON `ingest`.`events` TO 'ingest_reader'@'%'".to_owned(),
+            ]
+        );
+        let account =
+            PasswordAccount::new(Role::Reader, "ingest_reader_pw", "Abcdefgh12345678-_=.,^")
+                .unwrap();
+        assert_eq!(
+            account.statements("ingest")[2],
+            "GRANT SELECT ON `ingest`.`events` TO 'ingest_reader_pw'@'%'"
+        );
+    }
+
     #[test]
     fn names_that_could_break_out_of_the_quotes_are_refused() {
         for bad in ["", "a'b", "a b", "x;DROP", "ingest-fn", &"a".repeat(33)] {
-            let e = IamAccount::parse(bad).unwrap_err();
-            assert_eq!(e.name, "DB_IAM_USER", "{bad:?}");
-            assert!(e.reason.contains(&format!("{bad:?}")), "{}", e.reason);
+            for role in [Role::Ingest, Role::Reader] {
+                let e = IamAccount::parse(role, bad).unwrap_err();
+                assert_eq!(e.name, role.iam_setting(), "{bad:?}");
+                assert!(e.reason.contains(&format!("{bad:?}")), "{}", e.reason);
+            }
         }
-        assert_eq!(IamAccount::parse("Ingest_2").unwrap().name(), "Ingest_2");
+        assert_eq!(
+            IamAccount::parse(Role::Ingest, "Ingest_2").unwrap().name(),
+            "Ingest_2"
+        );
     }
 
     #[test]
     fn a_password_account_gets_its_secret_password_and_only_the_events_table() {
-        let account = PasswordAccount::new("ingest_fn_pw", "Abcdefgh12345678-_=.,^").unwrap();
+        let account =
+            PasswordAccount::new(Role::Ingest, "ingest_fn_pw", "Abcdefgh12345678-_=.,^").unwrap();
         assert_eq!(
             account.statements("ingest"),
             [
@@ -243,13 +331,18 @@ mod tests {
             "double\"quote\"quote\"",
             "tick`tick`tick`tick",
         ] {
-            let e = PasswordAccount::new("ingest_fn_pw", bad).err().unwrap();
-            assert_eq!(e.name, "DB_INGEST_SECRET_ARN", "{bad:?}");
-            assert!(!e.reason.contains(bad), "{}", e.reason);
+            for role in [Role::Ingest, Role::Reader] {
+                let e = PasswordAccount::new(role, "ingest_fn_pw", bad)
+                    .err()
+                    .unwrap();
+                assert_eq!(e.name, role.secret_setting(), "{bad:?}");
+                assert!(!e.reason.contains(bad), "{}", e.reason);
+            }
         }
-        let e = PasswordAccount::new("ingest-fn", "Abcdefgh12345678")
+        let e = PasswordAccount::new(Role::Ingest, "ingest-fn", "Abcdefgh12345678")
             .err()
             .unwrap();
         assert!(e.reason.contains("username"), "{}", e.reason);
+        assert_eq!(e.name, "DB_INGEST_SECRET_ARN");
     }
 }

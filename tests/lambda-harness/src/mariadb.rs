@@ -1,6 +1,6 @@
 //! A throwaway MySQL-compatible server serving TLS with a certificate from a CA generated here,
 //! for the TLS test and the TLS benchmark. Where the other MySQL-backed tests find their server
-//! decides how it runs (`e2e::mysql`):
+//! decides how it runs (`lambda_harness::mysql`):
 //!
 //! - with `DATABASE_URL` (a server of one's own, Docker not assumed): the machine's `mariadbd`
 //!   (`MARIADBD`, else /usr/sbin/mariadbd) on a data folder of its own;
@@ -65,14 +65,14 @@ pub enum TlsUnavailable {
     #[cfg(not(feature = "containers"))]
     #[error(
         "no TLS server: DATABASE_URL is not set, and this build has no testcontainers (the \
-         `e2e` crate's `containers` feature)"
+         `lambda-harness` crate's `containers` feature)"
     )]
     NotBuiltIn,
 }
 
 /// A throwaway TLS server from [`tls_server`]. The machine's mariadbd is stopped when this is
-/// dropped; a container is removed when the process ends, however it ends (`e2e::mysql`'s
-/// reaper), as the other tests' server is.
+/// dropped; a container is removed when the process ends, however it ends
+/// (`lambda_harness::mysql`'s reaper), as the other tests' server is.
 pub struct TlsServer {
     pub port: u16,
     /// The certificates (and the host server's data).

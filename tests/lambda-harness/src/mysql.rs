@@ -58,7 +58,7 @@ pub enum MysqlUnavailable {
         source: ContainerError,
     },
     #[error(
-        "no MySQL: DATABASE_URL is not set, and this build has no testcontainers (the `e2e` \
+        "no MySQL: DATABASE_URL is not set, and this build has no testcontainers (the `lambda-harness` \
          crate's `containers` feature; tests/local-stack.sh turns it on when DATABASE_URL is \
          unset). Set DATABASE_URL=mysql://user:password@host:3306/db for a server you run."
     )]

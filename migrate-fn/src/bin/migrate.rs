@@ -1,12 +1,13 @@
-//! Applies `migrations/` to the configured database and creates ingest-fn's least-privilege
-//! account: from the command line, or as a Lambda that the deploy invokes once per release
-//! (with `DB_IAM_USER` an account for RDS IAM authentication, with `DB_INGEST_SECRET_ARN` a
-//! password account from that secret; both get SELECT, INSERT on the events table and nothing
-//! else). As a Lambda it also answers `ingest-load --verify-function` ([`ingest::migrate`]).
+//! Applies `migrations/` to the configured database and creates the least-privilege accounts:
+//! from the command line, or as a Lambda that the deploy invokes once per release. ingest-fn's
+//! (`DB_IAM_USER` an account for RDS IAM authentication, `DB_INGEST_SECRET_ARN` a password
+//! account from that secret) gets SELECT, INSERT on the events table and nothing else; the
+//! reader (`DB_READER_IAM_USER`, `DB_READER_SECRET_ARN`), SELECT on it. As a Lambda it also
+//! answers `ingest-load --verify-function`, logged in as the reader ([`migrate_fn::Migrate`]).
 
-use ingest::migrate::Migrate;
 use lambda_runtime::tracing::subscriber::fmt::writer::MakeWriterExt;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
+use migrate_fn::Migrate;
 use serde_json::Value;
 
 #[tokio::main(flavor = "current_thread")]
