@@ -11,15 +11,35 @@ mkdir -p "$cache"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$cache/target}
 venv=$cache/venv
 
-# Installs tests/requirements.txt into the virtualenv when it (or requirements-check.txt, which
-# it includes) changed since the last install.
+# Installs tests/requirements.txt into the virtualenv when it (or a file it includes) changed
+# since the last install.
 ensure_venv() {
     local stamp=$venv/.requirements.sha256 want
-    want=$(cat "$root/tests/requirements.txt" "$root/tests/requirements-check.txt" | sha256sum | cut -d' ' -f1)
+    want=$(requirements_hash)
     if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
         echo "installing tests/requirements.txt into $venv" >&2
         python3 -m venv "$venv"
         "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$root/tests/requirements.txt"
+        echo "$want" >"$stamp"
+    fi
+    export PATH=$venv/bin:$PATH
+}
+
+requirements_hash() {
+    cat "$root/tests/requirements.txt" "$root/tests/requirements-local-stack.txt" \
+        "$root/tests/requirements-check.txt" | sha256sum | cut -d' ' -f1
+}
+
+# What tests/local-stack.sh needs (requirements-local-stack.txt: moto, cargo-lambda, PyMySQL):
+# nothing when the whole of requirements.txt is installed and current, else only that part.
+ensure_local_stack_venv() {
+    local stamp=$venv/.requirements-local-stack.sha256 want
+    want=$(cat "$root/tests/requirements-local-stack.txt" "$root/tests/requirements-check.txt" | sha256sum | cut -d' ' -f1)
+    if [ "$(cat "$venv/.requirements.sha256" 2>/dev/null)" != "$(requirements_hash)" ] &&
+        { [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; }; then
+        echo "installing tests/requirements-local-stack.txt into $venv" >&2
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$root/tests/requirements-local-stack.txt"
         echo "$want" >"$stamp"
     fi
     export PATH=$venv/bin:$PATH

@@ -35,7 +35,7 @@ file://*)
     export IP_RANGES_URL=file://$plain
     ;;
 esac
-ensure_venv
+ensure_local_stack_venv
 
 export LOCAL_STACK_DIR=${LOCAL_STACK_DIR:-$cache/local-stack}
 mkdir -p "$LOCAL_STACK_DIR"
