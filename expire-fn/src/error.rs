@@ -4,6 +4,7 @@
 use std::error::Error as StdError;
 
 use ingest::config::ConfigError;
+use ingest::server_error::{mysql_code, number, says};
 use lambda_runtime::Diagnostic;
 
 use crate::chunk::Chunk;
@@ -42,10 +43,7 @@ impl TableError {
         move |source| TableError::Sql {
             what,
             chunk,
-            code: source
-                .as_database_error()
-                .and_then(|d| d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>())
-                .map(|e| e.number()),
+            code: mysql_code(&source),
             source,
         }
     }
@@ -197,19 +195,6 @@ fn advice(retry_helps: bool) -> &'static str {
 
 fn on(chunk: &Option<Chunk>) -> String {
     chunk.map(|c| format!(" of {c}")).unwrap_or_default()
-}
-
-fn number(code: Option<u16>) -> String {
-    code.map(|c| format!(" (MySQL error {c})"))
-        .unwrap_or_default()
-}
-
-/// What the server said, without sqlx's prefix, else the driver's error.
-fn says(e: &sqlx::Error) -> String {
-    match e {
-        sqlx::Error::Database(db) => db.message().to_owned(),
-        e => e.to_string(),
-    }
 }
 
 /// An error and its causes, `: `-separated: reqwest's own message ("error sending request")

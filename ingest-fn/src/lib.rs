@@ -21,6 +21,7 @@ mod handler;
 pub mod login;
 pub mod metrics;
 mod schema;
+pub mod server_error;
 mod sources;
 mod store;
 

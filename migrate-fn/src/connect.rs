@@ -7,8 +7,9 @@ use std::time::Duration;
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 use ingest::Config;
 use ingest::login::{SecretValue, TokenSigner};
+use ingest::server_error::mysql_code;
 use sqlx::MySqlPool;
-use sqlx::mysql::{MySqlConnectOptions, MySqlDatabaseError, MySqlPoolOptions};
+use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
 
 use crate::error::MigrateError;
 use crate::iam_settle::{self, Backoff, Denial, Retried};
@@ -99,13 +100,6 @@ pub(crate) async fn log_in(
         _ => None,
     };
     settled(iam_settle::retry("logging in with an IAM token", backoff, denial, attempt).await)
-}
-
-/// The MySQL error number the server answered with, if the error is the server's.
-fn mysql_code(e: &sqlx::Error) -> Option<u16> {
-    e.as_database_error()
-        .and_then(|db| db.try_downcast_ref::<MySqlDatabaseError>())
-        .map(|e| e.number())
 }
 
 /// A pool of `DB_POOL_MAX` connections that opens the first now, so a refused login shows here.

@@ -189,26 +189,8 @@ impl StoreError {
     }
 }
 
-/// The MySQL error number the server answered with, if the error is the server's.
-pub(crate) fn mysql_code(e: &sqlx::Error) -> Option<u16> {
-    e.as_database_error()
-        .and_then(|db| db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>())
-        .map(|e| e.number())
-}
-
-/// " (MySQL error N)" when the server gave a number.
-fn number(code: Option<u16>) -> String {
-    code.map(|c| format!(" (MySQL error {c})"))
-        .unwrap_or_default()
-}
-
-/// What the server said (its message, without sqlx's prefix), else the driver's error.
-fn says(e: &sqlx::Error) -> String {
-    match e {
-        sqlx::Error::Database(db) => db.message().to_owned(),
-        e => e.to_string(),
-    }
-}
+pub(crate) use crate::server_error::mysql_code;
+use crate::server_error::{number, says};
 
 #[cfg(test)]
 mod tests {
