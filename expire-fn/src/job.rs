@@ -16,11 +16,13 @@ use crate::run::{self, Failed, Plan, Report};
 use crate::s3::S3Archive;
 use crate::table::MySqlTable;
 
-/// The settings and the archive's client, built once per execution environment.
+/// The settings and the clients, built once per execution environment.
 pub struct Job {
     database: ingest::Config,
     settings: JobSettings,
     archive: Option<S3Archive>,
+    /// The AWS SDK's settings, for a login with a secret or an IAM token ([`Job::with_aws`]).
+    aws: Option<aws_config::SdkConfig>,
 }
 
 /// What one run is asked.
@@ -39,18 +41,25 @@ impl Job {
             database,
             settings,
             archive,
+            aws: None,
         }
     }
 
-    /// From the environment ([`Settings`]); the archive's client from the AWS SDK's settings
-    /// (region, credentials) when `ARCHIVE_BUCKET` is set.
+    /// Logs in with a secret or an IAM token through `aws` (the database's settings name which).
+    pub fn with_aws(self, aws: Option<aws_config::SdkConfig>) -> Job {
+        Job { aws, ..self }
+    }
+
+    /// From the environment ([`Settings`]); the AWS SDK's settings (region, credentials) loaded
+    /// once when the login or the archive (`ARCHIVE_BUCKET`) needs them.
     pub async fn from_env() -> Result<Job, ConfigError> {
         let Settings { database, job } = Settings::from_env()?;
-        let archive = match &job.archive {
-            None => None,
-            Some(a) => Some(archive_client(&a.bucket).await?),
+        let aws = aws_settings(database.auth.needs_aws() || job.archive.is_some()).await;
+        let archive = match (&job.archive, &aws) {
+            (Some(a), Some(sdk)) => Some(archive_client(&a.bucket, sdk)?),
+            _ => None,
         };
-        Ok(Job::new(database, job, archive))
+        Ok(Job::new(database, job, archive).with_aws(aws))
     }
 
     pub fn settings(&self) -> &JobSettings {
@@ -89,7 +98,7 @@ impl Job {
                 .map(|a| a.prefix.clone())
                 .unwrap_or_default(),
         };
-        let mut table = MySqlTable::connect(&self.database)
+        let mut table = MySqlTable::connect(&self.database, self.aws.as_ref())
             .await
             .map_err(|error| Failed {
                 report: Report {
@@ -106,11 +115,18 @@ impl Job {
     }
 }
 
+/// The AWS SDK's settings from the environment, when `needed`.
+pub async fn aws_settings(needed: bool) -> Option<aws_config::SdkConfig> {
+    match needed {
+        true => Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await),
+        false => None,
+    }
+}
+
 /// The archive bucket's client, with the AWS SDK's region and credentials and the endpoint the
 /// environment names.
-pub async fn archive_client(bucket: &str) -> Result<S3Archive, ConfigError> {
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    S3Archive::from_sdk(bucket.to_owned(), &sdk, |k| std::env::var(k).ok())
+pub fn archive_client(bucket: &str, sdk: &aws_config::SdkConfig) -> Result<S3Archive, ConfigError> {
+    S3Archive::from_sdk(bucket.to_owned(), sdk, |k| std::env::var(k).ok())
 }
 
 /// The function's handler: an EventBridge schedule's event (whose content does not matter), or

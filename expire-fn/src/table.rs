@@ -36,14 +36,17 @@ pub struct MySqlTable {
 
 impl MySqlTable {
     /// Logs in as ingest-fn does ([`Config`]: `DATABASE_URL`, or `DB_HOST` with a secret or an
-    /// IAM token, read or signed now, so that every run uses fresh credentials), takes one
-    /// connection and sets its lock waits. A run is minutes apart from the next: a connection is
-    /// not kept between them.
-    pub async fn connect(config: &Config) -> Result<MySqlTable, ExpireError> {
+    /// IAM token, read or signed now with `aws`, so that every run uses fresh credentials), takes
+    /// one connection and sets its lock waits. A run is minutes apart from the next: a
+    /// connection is not kept between them.
+    pub async fn connect(
+        config: &Config,
+        aws: Option<&aws_config::SdkConfig>,
+    ) -> Result<MySqlTable, ExpireError> {
         let login = |e: Box<dyn std::error::Error + Send + Sync>| ExpireError::Login { source: e };
         let timeout = config.write_timeout;
         let connect_timeout = config.connect_timeout;
-        let store = MySqlStore::connect(config.clone())
+        let store = MySqlStore::new(config.clone(), aws)
             .await
             .map_err(|e| login(Box::new(e)))?;
         let acquired = tokio::time::timeout(connect_timeout, store.pool().acquire()).await;

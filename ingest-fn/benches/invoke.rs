@@ -150,9 +150,11 @@ async fn warm_runs(api: &RuntimeApi, n: usize, event: impl Fn(usize) -> Value) -
     samples
 }
 
-/// The floor's function: the runtime reads the event into a `Value`, as ingest-fn's does, and
-/// the handler answers an SQS event as ingest-fn answers a batch without invalid messages, any
-/// other event with itself.
+/// The floor's function: the runtime reads the event into a `Value`, as a handler of
+/// `LambdaEvent<Value>` has it read (ingest-fn's reads a single event so, but an SQS batch
+/// straight into its records, which costs less: `handler::handle_payload`), and the handler
+/// answers an SQS event as ingest-fn answers a batch without invalid messages, any other event
+/// with itself.
 async fn noop_function() {
     let f = lambda_runtime::service_fn(|e: lambda_runtime::LambdaEvent<Value>| async move {
         let answer = if e.payload.get("Records").is_some() {

@@ -1,9 +1,10 @@
 //! The Lambda entry point: detect the source, hand the event to its adapter, and, around it,
 //! record what the delivery came to as the invocation's metrics line.
 
-use chrono::Utc;
+use chrono::{NaiveDateTime, Utc};
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::batch::Outcome;
 use crate::error::IngestError;
@@ -38,6 +39,46 @@ pub async fn handle<S: EventStore>(
     result
 }
 
+/// [`handle`] for the event as the Runtime API sent it, not yet read: the function's handler.
+/// An SQS batch is read straight into its records ([`sqs::read`]), not first into a `Value`
+/// of the whole batch and then out of it (most of a batch's cost beyond its floor); any other
+/// event is read into a `Value` and handled as [`handle`] handles it.
+pub async fn handle_payload<S: EventStore>(
+    store: &S,
+    event: LambdaEvent<Box<RawValue>>,
+) -> Result<Value, IngestError> {
+    let mut outcome = Outcome::default();
+    let received_at = Utc::now().naive_utc();
+    let (payload, context) = event.into_parts();
+    let result = match sqs::read(payload.get()) {
+        Some(batch) => logged(
+            Source::Sqs,
+            async { to_value(sqs::handle(store, batch, received_at, &mut outcome).await?) }.await,
+        ),
+        // The Runtime API's payload is JSON (it has read as a RawValue), but a `Value` nests
+        // at most 128 deep, as the runtime's own reading into one did.
+        None => match serde_json::from_str(payload.get()) {
+            Ok(payload) => {
+                adapt(
+                    store,
+                    payload,
+                    &context.request_id,
+                    received_at,
+                    &mut outcome,
+                )
+                .await
+            }
+            Err(e) => {
+                let e = IngestError::InvalidEvent(format!("the event is not readable JSON: {e}"));
+                tracing::warn!(error_type = e.error_type(), error = %e, "invocation failed");
+                Err(e)
+            }
+        },
+    };
+    metrics::record(&outcome);
+    result
+}
+
 async fn run<S: EventStore>(
     store: &S,
     event: LambdaEvent<Value>,
@@ -45,6 +86,17 @@ async fn run<S: EventStore>(
 ) -> Result<Value, IngestError> {
     let received_at = Utc::now().naive_utc();
     let (payload, context) = event.into_parts();
+    adapt(store, payload, &context.request_id, received_at, outcome).await
+}
+
+/// Tells the source of `payload` and hands it to its adapter; logs a failure.
+async fn adapt<S: EventStore>(
+    store: &S,
+    payload: Value,
+    request_id: &str,
+    received_at: NaiveDateTime,
+    outcome: &mut Outcome,
+) -> Result<Value, IngestError> {
     let source = Source::detect(&payload);
     // An async block, so that `?` ends the adapter, not this function: every failure is logged.
     let result = async {
@@ -61,12 +113,17 @@ async fn run<S: EventStore>(
             Source::HttpV1 => to_value(
                 http::handle_v1(store, shape(payload, "REST API")?, received_at, outcome).await,
             ),
-            Source::Direct => to_value(
-                direct::handle(store, payload, &context.request_id, received_at, outcome).await?,
-            ),
+            Source::Direct => {
+                to_value(direct::handle(store, payload, request_id, received_at, outcome).await?)
+            }
         }
     }
     .await;
+    logged(source, result)
+}
+
+/// Logs a failed invocation with its source and error type; passes `result` on.
+fn logged(source: Source, result: Result<Value, IngestError>) -> Result<Value, IngestError> {
     if let Err(e) = &result {
         tracing::warn!(source = ?source, error_type = e.error_type(), mysql_error = e.mysql_code(), error = %e, "invocation failed");
     }
@@ -88,12 +145,35 @@ mod tests {
         store: &MemoryStore,
         payload: Value,
     ) -> (Result<Value, IngestError>, emf::Document) {
+        line_of(handle(store, LambdaEvent::new(payload, Context::default()))).await
+    }
+
+    /// [`invoke`] as the function itself invokes, the payload unread ([`handle_payload`]),
+    /// with the request id `request_id` (a direct invoke's keys derive from it).
+    async fn invoke_unread(
+        store: &MemoryStore,
+        payload: &str,
+        request_id: &str,
+    ) -> (Result<Value, IngestError>, emf::Document) {
+        let payload = RawValue::from_string(payload.to_owned()).unwrap();
+        line_of(handle_payload(
+            store,
+            LambdaEvent::new(payload, context(request_id)),
+        ))
+        .await
+    }
+
+    fn context(request_id: &str) -> Context {
+        let mut context = Context::default();
+        context.request_id = request_id.to_owned();
+        context
+    }
+
+    async fn line_of(
+        invocation: impl Future<Output = Result<Value, IngestError>>,
+    ) -> (Result<Value, IngestError>, emf::Document) {
         let (metrics, lines) = Emitter::in_memory("LambdaRdsIngest", "ingest-fn").unwrap();
-        let r = metered(
-            &metrics,
-            handle(store, LambdaEvent::new(payload, Context::default())),
-        )
-        .await;
+        let r = metered(&metrics, invocation).await;
         let lines = lines.take();
         let [line] = lines.as_slice() else {
             panic!("one line per invocation: {lines:?}")
@@ -341,5 +421,71 @@ mod tests {
         let (r, line) = invoke(&store, post).await;
         assert_eq!(r.unwrap()["statusCode"], 400);
         assert_eq!(counts(&line), [0.0, 0.0, 1.0, 0.0, 0.0]);
+    }
+
+    // The function reads an SQS batch straight from the payload and any other event into a
+    // `Value` first: either way it answers, stores and counts what `handle` does with the
+    // event read, a malformed event and one that only looks like a batch included.
+    #[tokio::test]
+    async fn the_payload_unread_is_handled_as_the_event_read() {
+        let event =
+            |id: &str| format!(r#"{{"event_id": "{id}", "source": "q", "val1": 1, "val2": 2}}"#);
+        let batch = sqs(&[
+            &event("a"),
+            r#"{"source": "q", "val1": 3, "val2": 4}"#,
+            &event("a"),
+            r#"{"source": "q"}"#,
+            "not json",
+        ]);
+        let text = batch.to_string();
+        let records = text.find(r#""Records""#).unwrap();
+        let payloads = [
+            text.clone(),
+            // A duplicate field, which the batch's own reading refuses and a `Value` keeps
+            // the last of.
+            format!(r#"{{"Records": [], {}"#, &text[records..]),
+            // A record that is not an SQS message.
+            r#"{"Records": [{"eventSource": "aws:sqs", "body": 5}]}"#.to_owned(),
+            r#"{"Records": [{"eventSource": "aws:kinesis"}]}"#.to_owned(),
+            r#"{"source": "aws:sqs", "val1": 1, "val2": 2}"#.to_owned(),
+            json!([{"source": "d", "val1": 1, "val2": 2}, {"source": "d"}]).to_string(),
+            lambda_harness::events::function_url_event(lambda_harness::events::Request {
+                method: "POST",
+                headers: &[("content-type", "application/json")],
+                body: Some(&event("h")),
+                base64: false,
+            })
+            .to_string(),
+        ];
+        for payload in payloads {
+            let (read, unread) = (MemoryStore::default(), MemoryStore::default());
+            let value: Value = serde_json::from_str(&payload).unwrap();
+            let (expected, expected_line) =
+                line_of(handle(&read, LambdaEvent::new(value, context("r-1")))).await;
+            let (got, line) = invoke_unread(&unread, &payload, "r-1").await;
+            match (&expected, &got) {
+                (Ok(expected), Ok(got)) => assert_eq!(got, expected, "{payload}"),
+                (Err(expected), Err(got)) => {
+                    assert_eq!(got.error_type(), expected.error_type(), "{payload}");
+                    assert_eq!(got.to_string(), expected.to_string(), "{payload}");
+                }
+                _ => panic!("{payload}: {got:?}, expected {expected:?}"),
+            }
+            assert_eq!(counts(&line), counts(&expected_line), "{payload}");
+            let keys = |s: &MemoryStore| s.rows().into_keys().collect::<Vec<_>>();
+            assert_eq!(keys(&unread), keys(&read), "{payload}");
+        }
+    }
+
+    // A payload nested deeper than a `Value` reads (128) was refused by the runtime itself;
+    // read unread, it is an invalid event.
+    #[tokio::test]
+    async fn a_payload_too_deep_to_read_is_an_invalid_event() {
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        let (r, line) = invoke_unread(&MemoryStore::default(), &deep, "r-1").await;
+        let e = r.unwrap_err();
+        assert_eq!(e.error_type(), "InvalidEvent");
+        assert!(e.to_string().contains("recursion limit"), "{e}");
+        assert_eq!(counts(&line), [0.0; 5]);
     }
 }

@@ -27,7 +27,7 @@ mod store;
 
 pub use config::Config;
 pub use error::IngestError;
-pub use handler::handle;
+pub use handler::{handle, handle_payload};
 pub use metrics::{MetricsLayer, metered};
 pub use store::{EventStore, MySqlStore, StoreError, Wait, Written};
 

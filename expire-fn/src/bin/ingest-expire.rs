@@ -128,7 +128,8 @@ async fn command(cli: Cli) -> Result<ExitCode> {
         let open =
             std::fs::File::open(&file).with_context(|| format!("opening {}", file.display()))?;
         let rows = archive::decode(open).with_context(|| format!("reading {}", file.display()))?;
-        let mut table = expire::table::MySqlTable::connect(&database).await?;
+        let aws = job::aws_settings(database.auth.needs_aws()).await;
+        let mut table = expire::table::MySqlTable::connect(&database, aws.as_ref()).await?;
         let restored = restore::restore(&mut table, &rows).await;
         table.close().await;
         let restored = restored.with_context(|| format!("restoring {}", file.display()))?;
@@ -151,9 +152,11 @@ async fn command(cli: Cli) -> Result<ExitCode> {
             .archive_prefix
             .unwrap_or_else(|| config::DEFAULT_PREFIX.into()),
     });
-    let client = match archive.as_ref().filter(|_| !e.dry_run) {
-        Some(a) => Some(job::archive_client(&a.bucket).await?),
-        None => None,
+    let archive_to = archive.as_ref().filter(|_| !e.dry_run);
+    let aws = job::aws_settings(database.auth.needs_aws() || archive_to.is_some()).await;
+    let client = match (archive_to, &aws) {
+        (Some(a), Some(sdk)) => Some(job::archive_client(&a.bucket, sdk)?),
+        _ => None,
     };
     let settings = JobSettings {
         retention_days,
@@ -163,7 +166,7 @@ async fn command(cli: Cli) -> Result<ExitCode> {
         deadline_margin: Duration::ZERO,
         time_budget: e.time_budget_seconds.map(Duration::from_secs),
     };
-    let job = Job::new(database, settings, client);
+    let job = Job::new(database, settings, client).with_aws(aws);
     let request = Request {
         dry_run: e.dry_run,
         deadline: None,

@@ -3,10 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ingest::{Config, MetricsLayer, MySqlStore, handle};
+use ingest::{Config, MetricsLayer, MySqlStore, handle_payload};
 use lambda_runtime::layers::TracingLayer;
 use lambda_runtime::{Error, LambdaEvent, Runtime, service_fn};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// Lambda allows 500 ms between SIGTERM and SIGKILL when only internal extensions registered;
 /// closing one idle connection takes a round trip.
@@ -36,23 +36,26 @@ async fn serve(config: Config) -> Result<(), Error> {
         None
     };
     let store = Arc::new(MySqlStore::new(config, aws.as_ref()).await?);
-    store.warm_up().await;
     // Lambda sends SIGTERM only to a runtime with a registered extension: this registers a
     // no-op one, and on SIGTERM closes the store's connections so the server frees their slots now,
     // not after wait_timeout (a deploy retires every environment at once).
     let closing = store.clone();
-    lambda_runtime::spawn_graceful_shutdown_handler(move || async move {
+    let on_sigterm = lambda_runtime::spawn_graceful_shutdown_handler(move || async move {
         if tokio::time::timeout(CLOSE_WITHIN, closing.close())
             .await
             .is_err()
         {
             tracing::warn!("database connections not closed within the shutdown limit");
         }
-    })
-    .await;
-    let handler = service_fn(move |event: LambdaEvent<Value>| {
+    });
+    // The first connection and the extension's registration both wait on the network (the
+    // database, the Runtime API's extensions endpoint): side by side, the cold start waits for
+    // the longer one only.
+    tokio::join!(store.warm_up(), on_sigterm);
+    // The payload unread: the handler reads an SQS batch straight into its records.
+    let handler = service_fn(move |event: LambdaEvent<Box<RawValue>>| {
         let store = store.clone();
-        async move { handle(&*store, event).await }
+        async move { handle_payload(&*store, event).await }
     });
     // What `lambda_runtime::run` builds (the handler in a span carrying the requestId), plus
     // each invocation's metrics line, written once its response is posted.

@@ -19,7 +19,35 @@ use crate::store::EventStore;
 /// `SentTimestamp` either), but its body is the one sent; keyed by the body, a redriven message
 /// that was stored before is a duplicate, not a second row. docs/decisions/sqs-event-key.md
 pub(crate) fn message_key(body: &str) -> String {
-    format!("sqs:{:x}", Md5::digest(body.as_bytes()))
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    // Written digit by digit rather than through `format!("{:x}")`, whose formatter machinery
+    // cost more than the digest itself, once per message of every batch.
+    let mut key = String::with_capacity(KEY_PREFIX.len() + 32);
+    key.push_str(KEY_PREFIX);
+    for byte in Md5::digest(body.as_bytes()) {
+        key.push(char::from(HEX[usize::from(byte >> 4)]));
+        key.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
+    key
+}
+
+const KEY_PREFIX: &str = "sqs:";
+
+/// The SQS event in `payload`, the invocation's JSON as sent, read straight into its records:
+/// one pass, where reading it into a `Value` first (as [`crate::handler::handle`] is given it)
+/// builds and frees a map for every record, then reads the records out of those. `None` when
+/// the payload is not an SQS event as [`super::Source::detect`] tells one (the first record's
+/// `eventSource` is `aws:sqs`), or does not read as one (a duplicate field, say): the caller
+/// then reads it into a `Value` and handles it as any event, which reports a malformed one.
+pub(crate) fn read(payload: &str) -> Option<SqsEvent> {
+    // Any other event is searched here, not parsed twice; one whose source is written with
+    // escapes is not recognised here, and takes the general path.
+    if !payload.contains("\"aws:sqs\"") {
+        return None;
+    }
+    let event: SqsEvent = serde_json::from_str(payload).ok()?;
+    let first = event.records.first()?;
+    (first.event_source.as_deref() == Some("aws:sqs")).then_some(event)
 }
 
 pub(crate) async fn handle<S: EventStore>(
@@ -30,8 +58,7 @@ pub(crate) async fn handle<S: EventStore>(
 ) -> Result<SqsBatchResponse, IngestError> {
     let mut batch = EventBatch::new(received_at);
     let mut ids = Vec::with_capacity(event.records.len());
-    for record in &event.records {
-        let id = record.message_id.clone().unwrap_or_default();
+    for record in event.records {
         let body = record.body.as_deref().unwrap_or_default();
         match serde_json::from_str::<Value>(body) {
             // Redelivered or redriven, a message keeps its body, so it keeps its key.
@@ -41,7 +68,7 @@ pub(crate) async fn handle<S: EventStore>(
                 problem: format!("body is not JSON: {e}"),
             }]),
         }
-        ids.push(id);
+        ids.push(record.message_id.unwrap_or_default());
     }
     super::write_batch(
         store,
@@ -145,6 +172,27 @@ mod tests {
             .unwrap();
         assert!(store.rows().contains_key("dev-1:42"));
         assert_eq!(store.rows().len(), 4);
+    }
+
+    // Read straight from the payload, a batch is the event read through a `Value`; anything
+    // that is not one, or does not read as one, is left to the general path.
+    #[test]
+    fn a_batch_read_from_the_payload_is_the_batch_read_through_a_value() {
+        let value = lambda_harness::events::sqs_event(&[("m-1", ONE), ("m-2", "not json")]);
+        let straight = read(&value.to_string()).unwrap();
+        let through_value: SqsEvent = serde_json::from_value(value).unwrap();
+        assert_eq!(straight, through_value);
+        for other in [
+            r#"{"source": "aws:sqs", "val1": 1, "val2": 2}"#,
+            r#"{"Records": [{"eventSource": "aws:kinesis"}, {"eventSource": "aws:sqs"}]}"#,
+            r#"{"Records": [{"eventSource": "aws:sqs", "body": 5}]}"#,
+            r#"{"Records": [{"eventSource": "aws:sqs"}], "Records": []}"#,
+            r#"{"Records": []}"#,
+        ] {
+            assert_eq!(read(other), None, "{other}");
+        }
+        let minimal = read(r#"{"Records": [{"eventSource": "aws:sqs"}]}"#).unwrap();
+        assert_eq!(minimal.records.len(), 1);
     }
 
     #[tokio::test]

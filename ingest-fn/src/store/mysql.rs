@@ -7,9 +7,10 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
+use sqlx::mysql::MySqlArguments;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::pool::PoolConnection;
-use sqlx::{Executor, MySql, QueryBuilder};
+use sqlx::{Arguments, AssertSqlSafe, Executor, MySql, SqlSafeStr, SqlStr};
 
 use crate::config::{Auth, Config};
 use crate::login::{SecretValue, TokenSigner};
@@ -75,6 +76,9 @@ pub struct MySqlStore {
     connect_timeout: Duration,
     http_connect_timeout: Duration,
     write_timeout: Duration,
+    /// The last write's statement text and its row count: a delivery of the same size as the
+    /// last (the usual case behind a queue) reuses it instead of building it again.
+    last_insert: Mutex<Option<(usize, SqlStr)>>,
 }
 
 /// What one attempt may wait for a connection, and the setting that says so, for the message.
@@ -136,21 +140,10 @@ impl MySqlStore {
             connect_timeout: config.connect_timeout,
             http_connect_timeout: config.http_connect_timeout,
             write_timeout: config.write_timeout,
+            last_insert: Mutex::new(None),
         };
         store.renew(true).await?;
         Ok(store)
-    }
-
-    /// [`MySqlStore::new`] with the AWS configuration loaded here (when the login needs it).
-    /// Despite its name it opens no connection. For expire-fn only, until it loads the
-    /// configuration itself and calls [`MySqlStore::new`]; the function passes its own.
-    pub async fn connect(config: Config) -> Result<Self, StoreError> {
-        let aws = if config.auth.needs_aws() {
-            Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
-        } else {
-            None
-        };
-        MySqlStore::new(config, aws.as_ref()).await
     }
 
     /// The sqlx pool that opens the store's connections, for a caller that wants one of its
@@ -304,8 +297,10 @@ impl MySqlStore {
                 });
             }
         };
-        let mut q = insert_query(rows);
-        match tokio::time::timeout(self.write_timeout, conn.execute(q.build())).await {
+        let arguments = insert_arguments(rows)
+            .map_err(|e| StoreError::from_sqlx(sqlx::Error::Encode(e), || "writing".to_owned()))?;
+        let insert = sqlx::query_with(self.insert_statement(rows.len()), arguments);
+        match tokio::time::timeout(self.write_timeout, conn.execute(insert)).await {
             Ok(Ok(done)) => {
                 self.park(conn);
                 Ok(done.rows_affected())
@@ -361,22 +356,54 @@ pub(crate) async fn fetch_secret(
     })
 }
 
-fn insert_query(rows: &[Row]) -> QueryBuilder<MySql> {
+impl MySqlStore {
+    /// The statement for `rows` rows: the last one when it had as many, else built and kept.
+    fn insert_statement(&self, rows: usize) -> SqlStr {
+        let mut last = self.last_insert.lock().ok();
+        if let Some(Some((n, sql))) = last.as_deref()
+            && *n == rows
+        {
+            return sql.clone();
+        }
+        let sql = AssertSqlSafe(insert_sql(rows)).into_sql_str();
+        if let Some(last) = last.as_deref_mut() {
+            *last = Some((rows, sql.clone()));
+        }
+        sql
+    }
+}
+
+/// The multi-row INSERT for `rows` rows, one placeholder per column ([`insert_arguments`]).
+fn insert_sql(rows: usize) -> String {
     // IGNORE skips rows whose event_id is already stored; rows are validated beforehand, so
     // nothing else is ever ignored.
-    let mut q = QueryBuilder::new(
-        "INSERT IGNORE INTO events (event_id, source, recorded_at, received_at, val1, val2, payload) ",
-    );
-    q.push_values(rows, |mut b, r| {
-        b.push_bind(&r.event_id)
-            .push_bind(&r.source)
-            .push_bind(r.recorded_at)
-            .push_bind(r.received_at)
-            .push_bind(r.val1)
-            .push_bind(r.val2)
-            .push_bind(&r.payload);
-    });
-    q
+    const HEAD: &str = "INSERT IGNORE INTO events \
+        (event_id, source, recorded_at, received_at, val1, val2, payload) VALUES ";
+    const ROW: &str = "(?, ?, ?, ?, ?, ?, ?)";
+    let mut sql = String::with_capacity(HEAD.len() + rows * (ROW.len() + 2));
+    sql.push_str(HEAD);
+    for i in 0..rows {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(ROW);
+    }
+    sql
+}
+
+/// The values of `rows`, in the order of [`insert_sql`]'s placeholders.
+fn insert_arguments(rows: &[Row]) -> Result<MySqlArguments, sqlx::error::BoxDynError> {
+    let mut arguments = MySqlArguments::default();
+    for r in rows {
+        arguments.add(&r.event_id)?;
+        arguments.add(&r.source)?;
+        arguments.add(r.recorded_at)?;
+        arguments.add(r.received_at)?;
+        arguments.add(r.val1)?;
+        arguments.add(r.val2)?;
+        arguments.add(&r.payload)?;
+    }
+    Ok(arguments)
 }
 
 impl EventStore for MySqlStore {
@@ -419,6 +446,32 @@ impl EventStore for MySqlStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // The statement has one placeholder per value bound, seven a row; `tests/mysql` writes
+    // through it.
+    #[test]
+    fn the_insert_has_a_placeholder_for_each_value() {
+        assert_eq!(
+            insert_sql(2),
+            "INSERT IGNORE INTO events (event_id, source, recorded_at, received_at, val1, val2, \
+             payload) VALUES (?, ?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?, ?)"
+        );
+        let row = Row {
+            event_id: "e".into(),
+            source: "s".into(),
+            recorded_at: crate::store::memory::received_at(),
+            received_at: crate::store::memory::received_at(),
+            val1: 1.0,
+            val2: 2.0,
+            payload: None,
+        };
+        for n in [1, 3, 100] {
+            let rows = vec![row.clone(); n];
+            let placeholders = insert_sql(n).matches('?').count();
+            assert_eq!(insert_arguments(&rows).unwrap().len(), placeholders);
+            assert_eq!(placeholders, 7 * n);
+        }
+    }
 
     #[test]
     fn tokens_are_timed_by_the_wall_clock_across_a_freeze() {
