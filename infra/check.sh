@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The infra checks, all offline: type check, the jest tests (aws-cdk-lib/assertions and
 # cdk-nag), `SKIP_BUNDLING=1 cdk synth` of both modes (and of the proxy and Aurora variants),
-# cfn-lint on every template, and one real synth that builds the three Rust functions with
-# cargo-lambda. Ends with the plain line
+# cfn-lint on every template, and one real synth that builds the four Rust functions (ingest-fn,
+# sg-sync-fn, migrate, ingest-expire) with cargo-lambda. Ends with the plain line
 # `infra: N passed, N failed` (each jest test and each other check counts once).
 set -uo pipefail
 source "$(dirname "$0")/../tests/env.sh"
@@ -48,6 +48,9 @@ check "SKIP_BUNDLING=1 cdk synth (vpc, iam, proxy)" synth "$out/proxy" -c mode=v
 check "SKIP_BUNDLING=1 cdk synth (aurora-mysql, public, iam)" synth "$out/aurora" -c engine=aurora-mysql
 check "SKIP_BUNDLING=1 cdk synth (aurora-mysql, vpc, secret, auto-pause, a reader)" synth "$out/aurora-vpc" \
     -c engine=aurora-mysql -c mode=vpc -c dbAuth=secret -c minCapacity=0 -c auroraReaders=1
+# Retention with its archive, in the vpc mode (ingest-expire's group, the S3 gateway endpoint).
+check "SKIP_BUNDLING=1 cdk synth (vpc, secret, retentionDays, archive)" synth "$out/retention" \
+    -c mode=vpc -c dbAuth=secret -c retentionDays=30 -c archive=true
 # A region where Lambda offers no Function URLs (the stack has none there), at a reservation whose
 # SQS mapping would pass Lambda's MaximumConcurrency of 1,000 uncapped.
 check "SKIP_BUNDLING=1 cdk synth (eu-central-2: no Function URL; ingestConcurrency 3000)" synth "$out/no-url" \
@@ -55,7 +58,7 @@ check "SKIP_BUNDLING=1 cdk synth (eu-central-2: no Function URL; ingestConcurren
 # W3005 (a DependsOn that a GetAtt already implies) is how CDK writes every function's role.
 check "cfn-lint" cfn-lint --ignore-checks W3005 -- "$out"/public/*.template.json "$out"/vpc/*.template.json \
     "$out"/proxy/*.template.json "$out"/aurora/*.template.json "$out"/aurora-vpc/*.template.json \
-    "$out"/no-url/*.template.json
+    "$out"/no-url/*.template.json "$out"/retention/*.template.json
 
 # The real build. The arm64 standard library comes from rustup; where rustup cannot reach
 # its server the build falls back to x86_64 and says so, which still proves the bundling.
@@ -71,11 +74,13 @@ if ! has_arm64_std; then
     fi
 fi
 bundled() { # a real synth, then each function asset must hold a bootstrap of the right machine
-    npx cdk synth --quiet -c region=ap-northeast-1 -c architecture="$arch" -o "$out/bundled" >"$out/bundled.log" 2>&1 || {
+    # retentionDays: ingest-expire is the fourth Rust function.
+    npx cdk synth --quiet -c region=ap-northeast-1 -c architecture="$arch" -c retentionDays=30 -o "$out/bundled" \
+        >"$out/bundled.log" 2>&1 || {
         tail -n 40 "$out/bundled.log" >&2
         return 1
     }
-    node "$root/infra/scripts/check-bundles.js" "$out/bundled" "$arch"
+    node "$root/infra/scripts/check-bundles.js" "$out/bundled" "$arch" 4
 }
 check "cdk synth with bundling ($arch)" bundled
 

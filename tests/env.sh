@@ -14,14 +14,7 @@ venv=$cache/venv
 # Installs tests/requirements.txt into the virtualenv when it (or a file it includes) changed
 # since the last install.
 ensure_venv() {
-    local stamp=$venv/.requirements.sha256 want
-    want=$(requirements_hash)
-    if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-        echo "installing tests/requirements.txt into $venv" >&2
-        python3 -m venv "$venv"
-        "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$root/tests/requirements.txt"
-        echo "$want" >"$stamp"
-    fi
+    venv_install requirements.txt "$(requirements_hash)"
     export PATH=$venv/bin:$PATH
 }
 
@@ -33,16 +26,23 @@ requirements_hash() {
 # What tests/local-stack.sh needs (requirements-local-stack.txt: moto, cargo-lambda, PyMySQL):
 # nothing when the whole of requirements.txt is installed and current, else only that part.
 ensure_local_stack_venv() {
-    local stamp=$venv/.requirements-local-stack.sha256 want
-    want=$(cat "$root/tests/requirements-local-stack.txt" "$root/tests/requirements-check.txt" | sha256sum | cut -d' ' -f1)
-    if [ "$(cat "$venv/.requirements.sha256" 2>/dev/null)" != "$(requirements_hash)" ] &&
-        { [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; }; then
-        echo "installing tests/requirements-local-stack.txt into $venv" >&2
-        python3 -m venv "$venv"
-        "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$root/tests/requirements-local-stack.txt"
-        echo "$want" >"$stamp"
+    if [ "$(cat "$venv/.requirements.sha256" 2>/dev/null)" != "$(requirements_hash)" ]; then
+        venv_install requirements-local-stack.txt \
+            "$(cat "$root/tests/requirements-local-stack.txt" "$root/tests/requirements-check.txt" | sha256sum | cut -d' ' -f1)"
     fi
     export PATH=$venv/bin:$PATH
+}
+
+# venv_install FILE HASH: pip-installs tests/FILE into the virtualenv unless the install stamped
+# with HASH (the hash of FILE and the files it includes) is already there.
+venv_install() {
+    local stamp=$venv/.${1%.txt}.sha256
+    if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$2" ]; then
+        echo "installing tests/$1 into $venv" >&2
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$root/tests/$1"
+        echo "$2" >"$stamp"
+    fi
 }
 
 # Installs only tests/requirements-check.txt (PyMySQL, seconds on a fresh machine) into the same
@@ -86,14 +86,22 @@ ensure_node() {
     dir=$cache/node-$node_version
     if ! "$dir/node_modules/node-linux-$arch/bin/node" --version >/dev/null 2>&1; then
         echo "node ${have:-(none)} is older than 22: installing node-linux-$arch@$node_version into $dir" >&2
-        # Into a scratch folder first, so an interrupted install is never taken for a finished one.
-        rm -rf "$dir.partial"
-        npm install --prefix "$dir.partial" --no-audit --no-fund --loglevel=error \
+        # Into a scratch folder of this shell's own first, so an interrupted install is never
+        # taken for a finished one, and two scripts installing at once do not share one.
+        local partial=$dir.partial.$$
+        rm -rf "$partial"
+        npm install --prefix "$partial" --no-audit --no-fund --loglevel=error \
             "node-linux-$arch@$node_version" || {
+            rm -rf "$partial"
             echo "npm install node-linux-$arch@$node_version failed: install Node.js 22 or newer" >&2
             return 1
         }
-        rm -rf "$dir" && mv "$dir.partial" "$dir" || return 1
+        # Another script may have finished first: its copy is as good as this one.
+        if "$dir/node_modules/node-linux-$arch/bin/node" --version >/dev/null 2>&1; then
+            rm -rf "$partial"
+        else
+            rm -rf "$dir" && mv "$partial" "$dir" || return 1
+        fi
     fi
     export PATH=$dir/node_modules/node-linux-$arch/bin:$PATH
 }

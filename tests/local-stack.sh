@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The main job on one machine (docs/testing.md): a MySQL (DATABASE_URL, or a testcontainers MySQL
-# when Docker runs), moto's EC2 API with stand-ins for the database's security groups, the
-# migrations, both functions under `cargo lambda watch`, a sync from ip-ranges.json, the groups
-# as a table, and a short ingest-load run verified by migrate (--verify-function), its table,
-# JSON report and plot.
+# when Docker runs) and on it the stack's own database (ingest_local_stack, created afresh), moto's
+# EC2 API with stand-ins for the database's security groups, the migrations, both functions under
+# `cargo lambda watch`, a sync from ip-ranges.json with the fence openings it reports, the groups
+# as a table, a short ingest-load run verified by migrate (--verify-function), its table, JSON
+# report and plot, and retention: ingest-expire expiring a few aged rows into moto's S3.
 # Everything it starts is stopped again on exit, also on Ctrl-C.
 #
 # IP_RANGES_URL picks the file. By default the run is offline: the newest committed snapshot
@@ -47,7 +48,7 @@ cd "$root"
 # `cargo run` does; no test targets, so no dev-dependency adds a feature. The testcontainers
 # stack is compiled only for the Docker path (the `docker` feature, which local-stack passes
 # on to watch).
-bins=(--bin ingest-fn --bin sg-sync-fn --bin migrate --bin sg-sync --bin ingest-load --bin local-stack)
+bins=(--bin ingest-fn --bin sg-sync-fn --bin migrate --bin sg-sync --bin ingest-load --bin ingest-expire --bin local-stack)
 features=()
 [ -n "${DATABASE_URL:-}" ] || features=(--features local-stack/docker)
 echo "building ${bins[*]} ${features[*]:-}" >&2

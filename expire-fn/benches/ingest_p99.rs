@@ -23,20 +23,11 @@ use expire::{Job, Request};
 use hdrhistogram::Histogram;
 use ingest::{Config, MySqlStore, handle};
 use lambda_harness::scratch::ScratchDatabase;
+use lambda_harness::whole_number_setting;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 use sqlx::mysql::MySqlPool;
 use sqlx::{MySql, QueryBuilder};
-
-fn setting(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .map(|v| {
-            v.parse()
-                .unwrap_or_else(|_| panic!("{name}={v:?} is not a whole number"))
-        })
-        .unwrap_or(default)
-}
 
 /// `rows` rows received evenly over the last 60 days, oldest first, in statements of 5,000.
 async fn fill(pool: &MySqlPool, rows: u64) {
@@ -155,16 +146,11 @@ fn ms(micros: u64) -> f64 {
 }
 
 fn main() {
-    let rows = setting("EXPIRE_BENCH_ROWS", 1_000_000);
-    let length = Duration::from_secs(setting("EXPIRE_BENCH_SECONDS", 60));
-    let writers = setting("EXPIRE_BENCH_WRITERS", 4);
-    let batch = setting("EXPIRE_BENCH_BATCH", 10);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    runtime.block_on(async {
+    let rows = whole_number_setting("EXPIRE_BENCH_ROWS", 1_000_000);
+    let length = Duration::from_secs(whole_number_setting("EXPIRE_BENCH_SECONDS", 60));
+    let writers = whole_number_setting("EXPIRE_BENCH_WRITERS", 4);
+    let batch = whole_number_setting("EXPIRE_BENCH_BATCH", 10);
+    lambda_harness::bench_runtime().block_on(async {
         let db = ScratchDatabase::with_migrator(&ingest::MIGRATOR, "bench_expire")
             .await
             .unwrap_or_else(|e| panic!("a database on the server: {e}"));
@@ -186,7 +172,7 @@ fn main() {
                 .expect("the bench's settings")
         };
         let store = Arc::new(
-            MySqlStore::connect(config(writers))
+            MySqlStore::new(config(writers), None)
                 .await
                 .expect("the store"),
         );

@@ -36,7 +36,7 @@ pub async fn restore(
     for batch in rows.chunks(BATCH) {
         inserted += table
             .bounded("restoring rows", None, async |conn| {
-                insert_ignore(batch)
+                insert_rows(batch, OnDuplicate::Skip)
                     .build()
                     .execute(conn)
                     .await
@@ -50,11 +50,30 @@ pub async fn restore(
     })
 }
 
-fn insert_ignore(rows: &[ArchivedEvent]) -> QueryBuilder<MySql> {
-    let mut q = QueryBuilder::new(
-        "INSERT IGNORE INTO events \
-         (id, event_id, source, recorded_at, received_at, val1, val2, payload) ",
-    );
+/// What an insert does with a row whose id or `event_id` is in the table already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnDuplicate {
+    /// Skips it (`INSERT IGNORE`), as a restore does, so that loading twice changes nothing.
+    Skip,
+    /// Fails the statement (a plain `INSERT`), for callers that must write every row.
+    Fail,
+}
+
+/// One `INSERT` of `rows` with their ids and every column, as an archive object holds them:
+/// the statement a restore runs per batch, public so that tests and the local stack seed the
+/// table with the same columns and bindings. `rows` must not be empty, and should be short
+/// enough for one statement (a restore uses 500).
+pub fn insert_rows(rows: &[ArchivedEvent], on_duplicate: OnDuplicate) -> QueryBuilder<MySql> {
+    let mut q = QueryBuilder::new(match on_duplicate {
+        OnDuplicate::Skip => {
+            "INSERT IGNORE INTO events \
+             (id, event_id, source, recorded_at, received_at, val1, val2, payload) "
+        }
+        OnDuplicate::Fail => {
+            "INSERT INTO events \
+             (id, event_id, source, recorded_at, received_at, val1, val2, payload) "
+        }
+    });
     q.push_values(rows, |mut b, r| {
         b.push_bind(r.id)
             .push_bind(&r.event_id)

@@ -14,6 +14,7 @@ import type { StackConfig } from './config';
 import type { Database } from './database';
 import type { IngestFunction } from './ingest-function';
 import type { IngestProxy } from './proxy';
+import type { Retention } from './retention';
 import type { SyncFunction } from './sync-function';
 
 // The functions' own metrics, written as CloudWatch embedded metric format (EMF) lines: the
@@ -40,6 +41,9 @@ export type SyncMetricName =
   | 'SyncSucceeded'
   | 'PublicationAgeSeconds'
   | 'FenceOpenings';
+
+/** ingest-expire, one line per run (expire-fn/src/run.rs). */
+export type ExpireMetricName = 'EventsExpired' | 'EventsArchived' | 'OldestEventAgeSeconds';
 
 /** The dimension every EMF line of ours declares. */
 export const EMF_DIMENSION = 'FunctionName';
@@ -104,6 +108,19 @@ export const CPU_CREDITS_LOW = 20;
  *  and growing the pool (securityGroupPoolSize) is one deploy. At zero the sync cannot add a
  *  new range and the database refuses clients on it. */
 export const FREE_RULE_SLOTS_LOW = 10;
+
+/** OldestEventAgeSeconds above this (seconds): the retention plus a day. A run keeps every row
+ *  received since the start of the UTC day N days back, so right after a run that reached the
+ *  cutoff the oldest row is less than N + 1 days old (expire-fn/src/chunk.rs, `cutoff`); older
+ *  means the runs fall behind (a backlog larger than their time budgets) or fail. */
+export function oldestEventAgeThreshold(retentionDays: number): number {
+  return (retentionDays + 1) * 86_400;
+}
+
+/** OldestEventAge and ExpireErrors look at this many hourly periods and fire when every one of
+ *  them breaches: one missed or failed run (a throttle, a deploy, a database restart) does not
+ *  page, three in a row do. */
+export const EXPIRE_ALARM_HOURS = 3;
 
 /** The longest an alarm may look back: Period x EvaluationPeriods "can't be more than 604,800
  *  seconds". https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html */
@@ -345,6 +362,38 @@ export class Alarms extends Construct {
       comparison: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       missing: cloudwatch.TreatMissingData.IGNORE,
       description: 'a rule sg-sync-fn does not manage opens the database port from outside the EC2 ranges',
+    });
+  }
+
+  /** ingest-expire (retentionDays): the oldest event older than the retention plus a day, or no
+   *  report of it at all; failed runs. */
+  watchRetention(retention: Retention, config: StackConfig): void {
+    const metric = functionMetrics<ExpireMetricName>(config.metricsNamespace, retention.function);
+    const threshold = oldestEventAgeThreshold(retention.days);
+    // Every run writes OldestEventAgeSeconds once it could read the table (a failed run too);
+    // a run that could not log in, or no run at all, writes none. Missing data breaches, so a
+    // job that stopped is reported like one that falls behind.
+    // https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html#alarms-and-missing-data
+    this.add('OldestEventAge', {
+      metric: metric('OldestEventAgeSeconds', { period: Duration.hours(1), statistic: 'Maximum' }),
+      threshold,
+      comparison: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: EXPIRE_ALARM_HOURS,
+      datapointsToAlarm: EXPIRE_ALARM_HOURS,
+      missing: cloudwatch.TreatMissingData.BREACHING,
+      description:
+        `the oldest event is older than retentionDays ${retention.days} + 1 day, or ingest-expire reported ` +
+        `no age, for ${EXPIRE_ALARM_HOURS} hours in a row: expiry falls behind or does not run`,
+    });
+    // A failed run is repaired by the next one; failing every hour is an alarm before the age
+    // passes the threshold, which may take a day. No runs, no data: not breaching (the age alarm
+    // covers that).
+    this.add('ExpireErrors', {
+      metric: retention.function.metricErrors({ period: Duration.hours(1), statistic: 'Sum' }),
+      threshold: 1,
+      evaluationPeriods: EXPIRE_ALARM_HOURS,
+      datapointsToAlarm: EXPIRE_ALARM_HOURS,
+      description: `ingest-expire failed in each of the last ${EXPIRE_ALARM_HOURS} hours`,
     });
   }
 

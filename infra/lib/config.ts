@@ -17,7 +17,7 @@ import {
   AURORA_PINNED_MINORS,
   auroraPinnedMinor,
 } from './aurora-support';
-import { ConfigError, Lookup, flag, integer, oneOf, text } from './context-values';
+import { ConfigError, Lookup, flag, given, integer, oneOf, text } from './context-values';
 import { AuroraConfig, Engine, engineSettings, ingestFunctionTimeoutMs } from './engine-config';
 import { PINNED_MINORS, mysqlStandardSupportEnd, supportEndProblem } from './engine-support';
 import { isIPv4, isIPv6 } from 'net';
@@ -96,6 +96,9 @@ export interface StackConfig {
   /** `fenceAllowedCidrs`: sources that others' rules on the pool may admit the database port
    *  from without sg-sync-fn reporting them (`FENCE_ALLOWED_CIDRS`, public mode); empty by default. */
   readonly fenceAllowedCidrs: readonly string[];
+  /** `retentionDays` (and `archive`): ingest-expire deletes older events on a schedule, archiving
+   *  them first when asked; unset without retentionDays, and then every event is kept. */
+  readonly retention?: RetentionConfig;
   /** What synth says about the settings without refusing them (the stack adds each as a warning). */
   readonly notices: readonly SynthNotice[];
 }
@@ -115,6 +118,52 @@ export interface ProxyConfig {
   /** max_connections x MaxConnectionsPercent / 100, rounded down: the database connections the
    *  proxy may hold, and with pinned sessions the client sessions it can serve at once. */
   readonly databaseConnections: number;
+}
+
+/** ingest-expire's settings (lib/retention.ts builds the function, its schedule and the archive
+ *  from them). */
+export interface RetentionConfig {
+  /** Events received more than this many whole days ago go (RETENTION_DAYS): rows received
+   *  before the start of the UTC day this many days back. */
+  readonly days: number;
+  /** `-c archive=true`: each chunk is written to the stack's archive bucket before it is deleted. */
+  readonly archive: boolean;
+}
+
+/** The days RETENTION_DAYS takes, as expire-fn/src/config.rs checks them (`DAYS`). */
+export const RETENTION_DAYS = { min: 1, max: 36_500 } as const;
+
+/** ingest-expire's reserved concurrency: one run at a time (two overlapping runs are safe, the
+ *  archive's conditional writes and the chunk rule see to that, but pointless). */
+export const EXPIRE_RESERVED_CONCURRENCY = 1;
+
+/** `retentionDays` and `archive`. An archive without a retention is refused rather than ignored:
+ *  ingest-expire writes archives only of what it deletes, so the stack would create a retained
+ *  bucket that stays empty, and a flag that changes nothing is the silent default the unknown-key
+ *  check exists to prevent. */
+function retentionSettings(get: Lookup): RetentionConfig | undefined {
+  const archive = flag(get, 'archive', false);
+  if (!given(get, 'retentionDays')) {
+    if (!archive) return undefined;
+    throw new ConfigError(
+      'archive',
+      'true',
+      'ingest-expire archives only the events it deletes, and without retentionDays it deletes nothing: the ' +
+        `archive bucket would stay empty. Set -c retentionDays=N (${RETENTION_DAYS.min} to ${RETENTION_DAYS.max}) ` +
+        'as well, or drop archive',
+    );
+  }
+  const raw = text(get, 'retentionDays', '');
+  const days = /^\d+$/.test(raw) ? Number(raw) : NaN;
+  if (!(days >= RETENTION_DAYS.min && days <= RETENTION_DAYS.max)) {
+    throw new ConfigError(
+      'retentionDays',
+      raw,
+      `expected a whole number of days from ${RETENTION_DAYS.min} to ${RETENTION_DAYS.max} (ingest-expire's ` +
+        'RETENTION_DAYS); leave it unset to keep every event',
+    );
+  }
+  return { days, archive };
 }
 
 /** The newest RDS MySQL 8.4 minor this aws-cdk-lib knows (`MysqlEngineVersion.VER_8_4_10`). */
@@ -408,7 +457,10 @@ export function loadConfig(get: Lookup, region?: string, today: Date = new Date(
     (proxy ? proxy.databaseConnections : dbMaxConnections - dbReservedConnections) / dbPoolMax,
   );
   const lambdaConcurrencyQuota = integer(get, 'lambdaConcurrencyQuota', 1000, 10, 10_000_000);
-  const reservable = lambdaConcurrencyQuota - LAMBDA_UNRESERVED_MINIMUM;
+  const retention = retentionSettings(get);
+  // ingest-expire reserves its one execution from the same quota.
+  const otherReservations = retention ? EXPIRE_RESERVED_CONCURRENCY : 0;
+  const reservable = lambdaConcurrencyQuota - LAMBDA_UNRESERVED_MINIMUM - otherReservations;
   const ingestConcurrency = integer(get, 'ingestConcurrency', Math.min(ceiling, Math.max(reservable, 1)), 1, 100000);
   if (ingestConcurrency > ceiling && proxy) {
     throw new ConfigError(
@@ -433,13 +485,15 @@ export function loadConfig(get: Lookup, region?: string, today: Date = new Date(
     // reservation; refusing here costs nothing.
     const left = Math.max(reservable, 0);
     const raise = `raise the Lambda quota "Concurrent executions" (quota code L-B99A9384) to at least ` +
-      `${LAMBDA_UNRESERVED_MINIMUM + ingestConcurrency}, then set lambdaConcurrencyQuota`;
+      `${LAMBDA_UNRESERVED_MINIMUM + otherReservations + ingestConcurrency}, then set lambdaConcurrencyQuota`;
     const explicit = text(get, 'ingestConcurrency', '') !== '';
     throw new ConfigError(
       explicit ? 'ingestConcurrency' : 'lambdaConcurrencyQuota',
       String(explicit ? ingestConcurrency : lambdaConcurrencyQuota),
       `ingest-fn would reserve ${ingestConcurrency} but lambdaConcurrencyQuota ${lambdaConcurrencyQuota} - ` +
-        `${LAMBDA_UNRESERVED_MINIMUM} that Lambda keeps unreserved leaves ${left}; ` +
+        `${LAMBDA_UNRESERVED_MINIMUM} that Lambda keeps unreserved ` +
+        (otherReservations > 0 ? `- ${otherReservations} for ingest-expire (retentionDays) ` : '') +
+        `leaves ${left}; ` +
         (left >= 1 ? `at most ${left} (lower ingestConcurrency, or ${raise})` : raise),
     );
   }
@@ -548,6 +602,7 @@ export function loadConfig(get: Lookup, region?: string, today: Date = new Date(
     metricsNamespace,
     proxy,
     fenceAllowedCidrs: fenceAllowed,
+    retention,
     notices,
   };
 }

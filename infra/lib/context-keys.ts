@@ -36,6 +36,8 @@ export const KNOWN_SETTINGS: readonly string[] = [
   'alarmEmail',
   'metricsNamespace',
   'fenceAllowedCidrs',
+  'retentionDays',
+  'archive',
   // engine-config.ts
   ...ENGINE_SETTINGS,
 ];

@@ -45,7 +45,9 @@ export const PRICED_RESOURCES: readonly PricedResource[] = [
   },
   {
     type: 'AWS::EC2::VPCEndpoint',
-    charge: 'the Secrets Manager interface endpoint per AZ-hour and per GB processed',
+    charge:
+      'the Secrets Manager interface endpoint per AZ-hour and per GB processed; the S3 gateway endpoint ' +
+      '(archive=true in the vpc mode) bills nothing',
     when: (c) => c.mode === 'vpc',
     pricing: 'https://aws.amazon.com/privatelink/pricing/',
   },
@@ -61,9 +63,9 @@ export const PRICED_RESOURCES: readonly PricedResource[] = [
     type: 'AWS::SecretsManager::Secret',
     charge:
       'per secret-month (the admin secret; with dbAuth=secret also ingest-fn\'s and the verify ' +
-      'reader\'s) and per 10,000 API calls',
+      'reader\'s, and with retentionDays ingest-expire\'s) and per 10,000 API calls',
     when: always,
-    count: (c) => (c.dbAuth === 'secret' ? 3 : 1),
+    count: (c) => (c.dbAuth === 'secret' ? 3 + (c.retention ? 1 : 0) : 1),
     pricing: 'https://aws.amazon.com/secrets-manager/pricing/',
   },
   {
@@ -110,9 +112,19 @@ export const PRICED_RESOURCES: readonly PricedResource[] = [
   },
   {
     type: 'AWS::Events::Rule',
-    charge: 'the backstop schedule of sg-sync-fn: its invocations are sg-sync-fn\'s requests',
-    when: (c) => c.mode === 'public',
+    charge:
+      'the backstop schedule of sg-sync-fn (public mode) and ingest-expire\'s hourly schedule ' +
+      '(retentionDays): scheduled rules bill nothing of their own, their invocations are the functions\' requests',
+    when: (c) => c.mode === 'public' || c.retention !== undefined,
     pricing: 'https://aws.amazon.com/eventbridge/pricing/',
+  },
+  {
+    type: 'AWS::S3::Bucket',
+    charge:
+      'the archive (archive=true): per GB-month stored (gzip-compressed JSON Lines, S3 Standard) and per ' +
+      'PUT request (one per chunk of EXPIRE_CHUNK_SIZE ids)',
+    when: (c) => c.retention?.archive === true,
+    pricing: 'https://aws.amazon.com/s3/pricing/',
   },
 ];
 
@@ -147,4 +159,6 @@ export const UNPRICED_RESOURCE_TYPES: Readonly<Record<string, string>> = {
   'Custom::VpcRestrictDefaultSG': 'runs once per deploy on a function listed above',
   'Custom::LogRetention': 'runs once per deploy on a function listed above',
   'Custom::Trigger': 'runs once per deploy on a function listed above',
+  'AWS::S3::BucketPolicy': 'no charge',
+  'Custom::AWS': 'runs once per deploy on a function listed above (the S3 prefix list lookup, archive=true in the vpc mode)',
 };

@@ -5,12 +5,14 @@ import { Duration } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import {
   Alarms,
+  ExpireMetricName,
   FREE_RULE_SLOTS_LOW,
   PROXY_GAUGE_PERIOD,
   IngestMetricName,
   SyncMetricName,
   connectionsThreshold,
   freeStorageThresholdBytes,
+  oldestEventAgeThreshold,
   functionMetrics,
   isBurstable,
   queueAgeThreshold,
@@ -21,6 +23,7 @@ import { StackConfig } from './config';
 import { Database } from './database';
 import { IngestFunction } from './ingest-function';
 import { IngestProxy } from './proxy';
+import { Retention } from './retention';
 import { SyncFunction } from './sync-function';
 
 export interface OperationsDashboardProps {
@@ -32,6 +35,8 @@ export interface OperationsDashboardProps {
   readonly sync?: SyncFunction;
   /** `proxy=true` only. */
   readonly proxy?: IngestProxy;
+  /** `retentionDays` only. */
+  readonly retention?: Retention;
 }
 
 const PERIOD = Duration.minutes(5);
@@ -41,14 +46,15 @@ const HEIGHT = 6;
 /** One CloudWatch dashboard for the whole stack, in both modes: ingest-fn (rate, errors,
  *  latency, Function URL), its queue and dead letters, the database (connections against
  *  max_connections, CPU and credits, free storage), the alarms' state and, in the public mode,
- *  sg-sync-fn (runs, free rule slots, fence openings, publication age). Hand-written widgets: docs/operations.md
+ *  sg-sync-fn (runs, free rule slots, fence openings, publication age) and, with retentionDays,
+ *  ingest-expire (rows expired and archived, the oldest event's age). Hand-written widgets: docs/operations.md
  *  ("Alarms and the dashboard") says why not cdk-monitoring-constructs. */
 export class OperationsDashboard extends Construct {
   readonly dashboard: cloudwatch.Dashboard;
 
   constructor(scope: Construct, id: string, props: OperationsDashboardProps) {
     super(scope, id);
-    const { config, ingest, database, alarms, sync, proxy } = props;
+    const { config, ingest, database, alarms, sync, proxy, retention } = props;
     // No dashboardName: CloudFormation derives a unique one, so two stacks in one account and
     // region never collide (the DashboardName output says which).
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
@@ -68,6 +74,10 @@ export class OperationsDashboard extends Construct {
     if (sync) {
       this.dashboard.addWidgets(heading('sg-sync-fn'));
       this.dashboard.addWidgets(...syncWidgets(config, sync));
+    }
+    if (retention) {
+      this.dashboard.addWidgets(heading('ingest-expire (retention)'));
+      this.dashboard.addWidgets(...retentionWidgets(config, retention));
     }
   }
 }
@@ -264,6 +274,45 @@ function syncWidgets(config: StackConfig, sync: SyncFunction): cloudwatch.IWidge
     graph('ip-ranges.json publication age (s)', {
       left: [emf('PublicationAgeSeconds', { period: hour, statistic: 'Maximum', label: 'applied publication' })],
       leftYAxis: { min: 0 },
+    }),
+  ];
+}
+
+/** Rows expired and archived per hour, the runs, and the oldest event's age in days against the
+ *  OldestEventAge alarm's line. */
+function retentionWidgets(config: StackConfig, retention: Retention): cloudwatch.IWidget[] {
+  const fn = retention.function;
+  const emf = functionMetrics<ExpireMetricName>(config.metricsNamespace, fn);
+  const hour = Duration.hours(1);
+  const day = 86_400;
+  const age = emf('OldestEventAgeSeconds', { period: hour, statistic: 'Maximum' });
+  return [
+    graph('Events expired and archived per hour', {
+      left: [
+        emf('EventsExpired', { period: hour, statistic: 'Sum', label: 'expired' }),
+        emf('EventsArchived', { period: hour, statistic: 'Sum', label: 'archived' }),
+      ],
+      leftYAxis: { min: 0 },
+    }),
+    graph('ingest-expire runs per hour', {
+      left: [fn.metricInvocations({ period: hour, label: 'runs' }), fn.metricErrors({ period: hour, label: 'errors' })],
+      right: [fn.metricDuration({ period: hour, statistic: 'Maximum', label: 'longest run (ms)' })],
+      leftYAxis: { min: 0 },
+    }),
+    graph('Oldest event age (days)', {
+      left: [
+        new cloudwatch.MathExpression({
+          expression: `age / ${day}`,
+          usingMetrics: { age },
+          period: hour,
+          label: 'oldest event (days)',
+        }),
+      ],
+      leftYAxis: { min: 0 },
+      leftAnnotations: [
+        { value: retention.days, label: 'retentionDays' },
+        { value: oldestEventAgeThreshold(retention.days) / day, label: 'OldestEventAge alarm', color: cloudwatch.Color.RED },
+      ],
     }),
   ];
 }

@@ -4,8 +4,9 @@ import { RemovalPolicy } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 
 // The MySQL accounts: the admin (master) account of the instance's generated secret, which
-// migrate alone logs in as, ingest-fn's least-privilege account that migrate creates, and the
-// read-only account migrate creates and answers `ingest-load --verify-function` through.
+// migrate alone logs in as, ingest-fn's least-privilege account that migrate creates, the
+// read-only account migrate creates and answers `ingest-load --verify-function` through, and
+// (retentionDays set) ingest-expire's SELECT/DELETE account, which migrate creates too.
 
 /** The MySQL account ingest-fn logs in as with IAM tokens; migrate creates it. */
 export const IAM_DB_USER = 'ingest_fn';
@@ -19,6 +20,12 @@ export const READER_IAM_DB_USER = 'ingest_reader';
 /** The read-only account of `dbAuth=secret`: migrate creates it with the password of its own
  *  generated secret (DB_READER_SECRET_ARN) and logs in as it to answer a verify request. */
 export const READER_PASSWORD_DB_USER = 'ingest_reader_pw';
+/** The MySQL account ingest-expire logs in as with IAM tokens (`dbAuth=iam`): SELECT and DELETE
+ *  on the events table only. migrate creates it (DB_EXPIRE_IAM_USER) when retentionDays is set. */
+export const EXPIRE_IAM_DB_USER = 'ingest_expire';
+/** ingest-expire's account with `dbAuth=secret`: migrate creates it with the password of its own
+ *  generated secret (DB_EXPIRE_SECRET_ARN), which ingest-expire logs in with (DB_SECRET_ARN). */
+export const EXPIRE_PASSWORD_DB_USER = 'ingest_expire_pw';
 /** The instance's master user name. */
 export const ADMIN_DB_USER = 'admin';
 /** Characters left out of generated passwords: they need quoting in SQL or in a URL. */
@@ -61,6 +68,14 @@ export const READER_PASSWORD_ACCOUNT: PasswordAccount = {
   username: READER_PASSWORD_DB_USER,
   privileges: 'SELECT',
   usedBy: 'migrate\'s verify requests',
+};
+
+/** ingest-expire's account with `dbAuth=secret` (retentionDays set): it reads rows to archive
+ *  and deletes them, and may write nothing. */
+export const EXPIRE_PASSWORD_ACCOUNT: PasswordAccount = {
+  username: EXPIRE_PASSWORD_DB_USER,
+  privileges: 'SELECT, DELETE',
+  usedBy: 'ingest-expire',
 };
 
 export interface PasswordAccountSecretProps {

@@ -7,7 +7,12 @@ import { Construct, IConstruct } from 'constructs';
 import { RdsCaLayer } from './ca-layer';
 import { ClusterParameterGroups } from './cluster-parameters';
 import { StackConfig } from './config';
-import { INGEST_PASSWORD_ACCOUNT, PasswordAccountSecret, READER_PASSWORD_ACCOUNT } from './database-accounts';
+import {
+  EXPIRE_PASSWORD_ACCOUNT,
+  INGEST_PASSWORD_ACCOUNT,
+  PasswordAccountSecret,
+  READER_PASSWORD_ACCOUNT,
+} from './database-accounts';
 import { DatabaseCluster, auroraMysqlEngine } from './database-cluster';
 import { DATABASE_NAME, DATABASE_PORT, DatabaseInstance, mysqlEngine } from './database-instance';
 import { DatabaseParameters } from './database-parameters';
@@ -69,6 +74,9 @@ export class Database extends Construct {
   /** The read-only password account's secret (`dbAuth=secret`): migrate alone reads it, to
    *  answer verify requests without the admin's rights. */
   readonly readerSecret?: PasswordAccountSecret;
+  /** ingest-expire's password account's secret (`dbAuth=secret` with retentionDays): migrate
+   *  reads it to create the account, ingest-expire to log in. */
+  readonly expireSecret?: PasswordAccountSecret;
   /** The groups sg-sync-fn manages (public mode); empty in the vpc mode. */
   readonly syncedGroups: ec2.SecurityGroup[];
   /** The group on the instance that admits the functions inside the VPC (vpc mode). */
@@ -130,6 +138,9 @@ export class Database extends Construct {
       const removalPolicy = config.protectDatabase ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
       this.ingestSecret = new PasswordAccountSecret(this, 'IngestSecret', { account: INGEST_PASSWORD_ACCOUNT, removalPolicy });
       this.readerSecret = new PasswordAccountSecret(this, 'ReaderSecret', { account: READER_PASSWORD_ACCOUNT, removalPolicy });
+      if (config.retention) {
+        this.expireSecret = new PasswordAccountSecret(this, 'ExpireSecret', { account: EXPIRE_PASSWORD_ACCOUNT, removalPolicy });
+      }
     }
     this.caLayer = new RdsCaLayer(this, 'CaBundle', { caBundle: config.caBundle });
     this.poolMax = config.dbPoolMax;
@@ -160,6 +171,12 @@ export class Database extends Construct {
   requireIngestSecret(): secretsmanager.Secret {
     if (!this.ingestSecret) throw new Error('the ingest secret exists only with dbAuth=secret');
     return this.ingestSecret;
+  }
+
+  /** ingest-expire's password account's secret; only `dbAuth=secret` with retentionDays creates it. */
+  requireExpireSecret(): secretsmanager.Secret {
+    if (!this.expireSecret) throw new Error('the expire secret exists only with dbAuth=secret and retentionDays');
+    return this.expireSecret;
   }
 
   /** The database's endpoint address (the instance's, or the cluster's writer endpoint), for

@@ -8,6 +8,7 @@ import { OperationsDashboard } from './dashboard';
 import { IngestFunction } from './ingest-function';
 import { Migrations } from './migrations';
 import { Network } from './network';
+import { Retention } from './retention';
 import { SyncFunction } from './sync-function';
 import { VpcAccess } from './vpc-access';
 import { acknowledgeFindings } from './nag';
@@ -18,7 +19,8 @@ export interface IngestStackProps extends StackProps {
   readonly config: StackConfig;
 }
 
-/** The whole reference stack: network, database, sg-sync-fn (public mode), migrate, ingest-fn. */
+/** The whole reference stack: network, database, sg-sync-fn (public mode), migrate, ingest-fn,
+ *  and with retentionDays ingest-expire (and its archive). */
 export class IngestStack extends Stack {
   /** The validated settings the stack was built from. */
   readonly config: StackConfig;
@@ -29,6 +31,8 @@ export class IngestStack extends Stack {
   readonly ingest: IngestFunction;
   /** RDS Proxy for ingest-fn (`proxy=true`, vpc mode). */
   readonly proxy?: IngestProxy;
+  /** ingest-expire on its schedule, and the archive (`retentionDays`, `archive`). */
+  readonly retention?: Retention;
 
   constructor(scope: Construct, id: string, props: IngestStackProps) {
     super(scope, id, props);
@@ -41,7 +45,12 @@ export class IngestStack extends Stack {
 
     const access =
       config.mode === 'vpc'
-        ? new VpcAccess(this, 'VpcAccess', { network: this.network, database, ingestViaProxy: !!config.proxy })
+        ? new VpcAccess(this, 'VpcAccess', {
+            network: this.network,
+            database,
+            ingestViaProxy: !!config.proxy,
+            expire: config.retention !== undefined,
+          })
         : undefined;
     if (config.proxy && access) {
       this.proxy = new IngestProxy(this, 'Proxy', {
@@ -74,12 +83,30 @@ export class IngestStack extends Stack {
       ...(this.ingest.url ? [this.ingest.url] : []),
       this.ingest.queueSource,
     );
+    if (config.retention) {
+      const retention = new Retention(this, 'Retention', {
+        network: this.network,
+        database,
+        config,
+        retention: config.retention,
+        placement: access?.expire,
+      });
+      this.retention = retention;
+      // Its account exists once migrate ran (migrate creates it): what invokes it, the schedule
+      // and the first run, waits for the trigger. The function itself cannot: the triggers'
+      // shared provider role is allowed to invoke it (the first run), and migrate's trigger
+      // runs on that provider, so the function waiting for migrate would be a cycle. A run
+      // between a deploy's update of the function and its migrate meets the previous schema;
+      // a statement that fails there deletes nothing, and the next run goes on.
+      this.migrations.trigger.executeBefore(retention.schedule, retention.firstRun);
+    }
 
     const alarms = new Alarms(this, 'Alarms', { email: config.alarmEmail });
     alarms.watchIngest(this.ingest);
     alarms.watchDatabase(this.database, config);
     if (this.proxy) alarms.watchProxy(this.proxy);
     if (this.sync) alarms.watchSync(this.sync, config);
+    if (this.retention) alarms.watchRetention(this.retention, config);
     const dashboard = new OperationsDashboard(this, 'Operations', {
       config,
       ingest: this.ingest,
@@ -87,6 +114,7 @@ export class IngestStack extends Stack {
       alarms,
       sync: this.sync,
       proxy: this.proxy,
+      retention: this.retention,
     });
 
     new CfnOutput(this, 'IngestFunctionName', { value: this.ingest.function.functionName });
@@ -95,6 +123,10 @@ export class IngestStack extends Stack {
     new CfnOutput(this, 'MigrateFunctionName', { value: this.migrations.function.functionName });
     if (this.sync) {
       new CfnOutput(this, 'SyncFunctionName', { value: this.sync.function.functionName });
+    }
+    if (this.retention) {
+      new CfnOutput(this, 'ExpireFunctionName', { value: this.retention.function.functionName });
+      if (this.retention.archive) new CfnOutput(this, 'ArchiveBucketName', { value: this.retention.archive.bucketName });
     }
     new CfnOutput(this, 'DatabaseEndpoint', { value: this.database.host });
     if (this.proxy) new CfnOutput(this, 'ProxyEndpoint', { value: this.proxy.endpoint });

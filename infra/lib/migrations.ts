@@ -5,7 +5,7 @@ import { Duration } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { StackConfig } from './config';
 import { Database } from './database';
-import { IAM_DB_USER, READER_IAM_DB_USER } from './database-accounts';
+import { EXPIRE_IAM_DB_USER, IAM_DB_USER, READER_IAM_DB_USER } from './database-accounts';
 import { Placement, placedIn } from './network';
 import { crateManifest, workspaceFunction } from './rust-function';
 
@@ -50,6 +50,9 @@ export class Migrations extends Construct {
       // migrate-fn reads one of the two, never both (migrate-fn/src/config.rs).
       ...(config.dbAuth === 'iam' && { DB_READER_IAM_USER: READER_IAM_DB_USER }),
       ...(database.readerSecret && { DB_READER_SECRET_ARN: database.readerSecret.secretArn }),
+      // ingest-expire's SELECT/DELETE account, made the same way, only when retentionDays is set.
+      ...(config.retention && config.dbAuth === 'iam' && { DB_EXPIRE_IAM_USER: EXPIRE_IAM_DB_USER }),
+      ...(database.expireSecret && { DB_EXPIRE_SECRET_ARN: database.expireSecret.secretArn }),
     };
     this.function = workspaceFunction(this, 'Function', {
       ...MIGRATE_BUILD,
@@ -82,15 +85,16 @@ export class Migrations extends Construct {
       // https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/UsingWithRDS.IAMDBAuth.IAMPolicy.html
       database.server.grantConnect(this.function, READER_IAM_DB_USER);
     }
-    if (database.readerSecret) {
-      // migrate only calls GetSecretValue on the reader's secret (to create the account, and on
-      // each verify request to log in). The secret is under the AWS-managed key, for which
-      // GetSecretValue needs no kms:Decrypt.
-      // https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetSecretValue.html
+    // migrate only calls GetSecretValue on the reader's secret (to create the account, and on
+    // each verify request to log in) and on ingest-expire's (to create its account). The secrets
+    // are under the AWS-managed key, for which GetSecretValue needs no kms:Decrypt.
+    // https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetSecretValue.html
+    const passwordsOnly = [database.readerSecret, database.expireSecret].filter((s) => s !== undefined);
+    if (passwordsOnly.length > 0) {
       iam.Grant.addToPrincipal({
         grantee: this.function,
         actions: ['secretsmanager:GetSecretValue'],
-        resourceArns: [database.readerSecret.secretArn],
+        resourceArns: passwordsOnly.map((s) => s.secretArn),
       });
     }
 

@@ -11,6 +11,9 @@ export interface VpcAccessProps {
   /** ingest-fn reaches the database only through RDS Proxy (`proxy=true`), which admits it
    *  itself (lib/proxy.ts): no rule from its group to the database or the endpoint. */
   readonly ingestViaProxy?: boolean;
+  /** ingest-expire runs too (retentionDays): a group of its own, with MySQL and Secrets Manager
+   *  as migrate's (its HTTPS to the archive is added where the archive is, lib/retention.ts). */
+  readonly expire?: boolean;
 }
 
 /** The `vpc` mode's wiring: a security group for each function inside the VPC (no egress but
@@ -23,6 +26,8 @@ export interface VpcAccessProps {
 export class VpcAccess extends Construct {
   readonly ingest: Placement;
   readonly migrate: Placement;
+  /** ingest-expire's (retentionDays set). */
+  readonly expire?: Placement;
 
   constructor(scope: Construct, id: string, props: VpcAccessProps) {
     super(scope, id);
@@ -37,7 +42,9 @@ export class VpcAccess extends Construct {
     });
     this.ingest = placement('IngestGroup', 'ingest-fn');
     this.migrate = placement('MigrateGroup', 'migrate');
-    // migrate (and ingest-fn with dbAuth=secret) read Secrets Manager without a NAT gateway.
+    if (props.expire) this.expire = placement('ExpireGroup', 'ingest-expire');
+    // migrate (and ingest-fn and ingest-expire with dbAuth=secret) read Secrets Manager without a
+    // NAT gateway.
     const endpoint = network.vpc.addInterfaceEndpoint('SecretsManager', {
       service: ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
       subnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
@@ -46,7 +53,8 @@ export class VpcAccess extends Construct {
       securityGroups: [group('SecretsManagerEndpointGroup', 'Secrets Manager endpoint: HTTPS from the functions only')],
     });
     const privateGroup = database.privateGroup as ec2.SecurityGroup;
-    for (const p of props.ingestViaProxy ? [this.migrate] : [this.ingest, this.migrate]) {
+    const direct = [...(props.ingestViaProxy ? [] : [this.ingest]), this.migrate, ...(this.expire ? [this.expire] : [])];
+    for (const p of direct) {
       privateGroup.connections.allowFrom(p.securityGroup, ec2.Port.tcp(DATABASE_PORT), 'MySQL from a function');
       endpoint.connections.allowDefaultPortFrom(p.securityGroup, 'Secrets Manager from a function');
     }

@@ -1,12 +1,15 @@
 // Checks a bundled cloud assembly: each Rust function's asset holds an executable `bootstrap`
-// built for the expected machine. Usage: node check-bundles.js CDK_OUT arm64|x86_64
+// built for the expected machine, and there are as many as expected (3 by default; 4 with
+// retentionDays, whose ingest-expire is one more). Usage:
+// node check-bundles.js CDK_OUT arm64|x86_64 [COUNT]
 const fs = require('fs');
 const path = require('path');
 
-const [outdir, arch] = process.argv.slice(2);
+const [outdir, arch, count] = process.argv.slice(2);
+const expected = count === undefined ? 3 : Number(count);
 const machine = { arm64: 0xb7, x86_64: 0x3e }[arch];
-if (!outdir || machine === undefined) {
-  console.error('usage: check-bundles.js CDK_OUT arm64|x86_64');
+if (!outdir || machine === undefined || !Number.isInteger(expected)) {
+  console.error('usage: check-bundles.js CDK_OUT arm64|x86_64 [COUNT]');
   process.exit(2);
 }
 const template = JSON.parse(fs.readFileSync(path.join(outdir, 'LambdaRdsIngest.template.json'), 'utf8'));
@@ -33,8 +36,8 @@ for (const [id, r] of rust) {
     console.log(`${id}: ${arch} bootstrap, ${(size / 1048576).toFixed(1)} MiB`);
   }
 }
-if (rust.length !== 3) {
-  console.error(`expected 3 Rust functions, found ${rust.length}`);
+if (rust.length !== expected) {
+  console.error(`expected ${expected} Rust functions, found ${rust.length}`);
   problems++;
 }
 process.exit(problems ? 1 : 0);

@@ -1,12 +1,14 @@
 // Writes the environment of every Rust function of the stack, in all four modes (public/vpc x
 // iam/secret), for the Rust test that feeds each to its binary's own configuration parser
-// (ingest-fn/tests/infra_environment.rs, sg-sync-fn/tests/infra_environment.rs, and migrate-fn's
-// tests for the binary `migrate`): a variable renamed on one side fails a test, not a deploy.
+// (ingest-fn/tests/infra_environment.rs, sg-sync-fn/tests/infra_environment.rs, migrate-fn's
+// tests for the binary `migrate`, expire-fn's for `ingest-expire`): a variable renamed on one
+// side fails a test, not a deploy. Every stack is synthesized with retentionDays, so that
+// ingest-expire is in each and migrate creates its account; two of them with archive=true.
 //
 // Usage: tsx scripts/function-environments.ts FILE
 //
-// FILE gets {"region", "account", "stacks": [{"mode", "dbAuth", "functions": {BINARY:
-// {"environment", "layerRoot"?}}}]}. CloudFormation references in a value become literals of the
+// FILE gets {"region", "account", "stacks": [{"mode", "dbAuth", "retentionDays", "archive",
+// "functions": {BINARY: {"environment", "layerRoot"?}}}]}. CloudFormation references in a value become literals of the
 // shape they resolve to (a hostname, an ARN, a group id); a reference of any other kind fails
 // here, so new wiring is given a shape on purpose. Each function's layers are written out under
 // `layerRoot`, which stands for /opt, where Lambda extracts them.
@@ -22,11 +24,13 @@ import { IngestStack } from '../lib/ingest-stack';
 
 const REGION = 'ap-northeast-1';
 const ACCOUNT = '123456789012';
+/** The retention every stack is synthesized with (RETENTION_DAYS). */
+const RETENTION_DAYS = 30;
 const MODES = [
-  { mode: 'public', dbAuth: 'iam' },
-  { mode: 'public', dbAuth: 'secret' },
-  { mode: 'vpc', dbAuth: 'iam' },
-  { mode: 'vpc', dbAuth: 'secret' },
+  { mode: 'public', dbAuth: 'iam', archive: true },
+  { mode: 'public', dbAuth: 'secret', archive: false },
+  { mode: 'vpc', dbAuth: 'iam', archive: false },
+  { mode: 'vpc', dbAuth: 'secret', archive: true },
 ] as const;
 
 type Resources = Record<string, { Type: string; Properties?: any }>;
@@ -69,6 +73,11 @@ function ref(id: string, resources: Resources, where: string): string {
     // Ref of a security group in a VPC is its id.
     case 'AWS::EC2::SecurityGroup':
       return `sg-${hex(id, 17)}`;
+    // Ref of a bucket is its name; CloudFormation generates one from the stack name and the
+    // logical id, in lower case, with a random suffix.
+    // https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-s3-bucket.html
+    case 'AWS::S3::Bucket':
+      return `lambdardsingest-${id.toLowerCase().slice(0, 30)}-${hex(id, 12)}`;
     default:
       throw new Error(`${where}: no literal for Ref ${id} (${type ?? 'not in the template'})`);
   }
@@ -99,6 +108,7 @@ function environments(
     'ingest-fn': stack.ingest.function,
     migrate: stack.migrations.function,
     ...(stack.sync && { 'sg-sync-fn': stack.sync.function }),
+    ...(stack.retention && { 'ingest-expire': stack.retention.function }),
   };
   // The layers this script knows the contents of.
   const caLayer = stack.database.caLayer;
@@ -134,19 +144,20 @@ function main(): void {
   }
   const target = path.resolve(file);
   const cdkJsonContext = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'cdk.json'), 'utf8')).context;
-  const stacks = MODES.map(({ mode, dbAuth }) => {
+  const stacks = MODES.map(({ mode, dbAuth, archive }) => {
     const outdir = fs.mkdtempSync(path.join(os.tmpdir(), `function-environments-${mode}-${dbAuth}-`));
     try {
       const { app, stack } = buildApp({
         skipBundling: true,
         baseContext: cdkJsonContext,
-        context: { region: REGION, account: ACCOUNT, mode, dbAuth },
+        context: { region: REGION, account: ACCOUNT, mode, dbAuth, retentionDays: String(RETENTION_DAYS), archive: String(archive) },
         outdir,
       });
       const template = app.synth().getStackByName(stack.stackName).template;
       const layers = `${path.basename(target, '.json')}.layers`;
       const layerRoot = path.join(path.dirname(target), layers, `${mode}-${dbAuth}`);
-      return { mode, dbAuth, functions: environments(stack, template.Resources, layerRoot) };
+      const functions = environments(stack, template.Resources, layerRoot);
+      return { mode, dbAuth, retentionDays: RETENTION_DAYS, archive, functions };
     } finally {
       fs.rmSync(outdir, { recursive: true, force: true });
     }

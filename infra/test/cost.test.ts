@@ -13,6 +13,8 @@ const VARIANTS: [string, Record<string, string>][] = [
   ['aurora, vpc, auto-pause, a reader, proxy off', { engine: 'aurora-mysql', mode: 'vpc', minCapacity: '0', auroraReaders: '1' }],
   ['aurora, vpc, proxy', { engine: 'aurora-mysql', mode: 'vpc', proxy: 'true' }],
   ['no Function URL (eu-central-2)', { region: 'eu-central-2' }],
+  ['public, iam, retention', { retentionDays: '30' }],
+  ['vpc, secret, retention, archive', { mode: 'vpc', dbAuth: 'secret', retentionDays: '30', archive: 'true' }],
 ];
 
 const typesOf = (s: Synthesized) => new Set(Object.values(s.json.Resources).map((r) => r.Type));
@@ -49,12 +51,14 @@ describe.each(VARIANTS)('%s', (name) => {
       const created = Object.values(s.json.Resources).filter((r) => r.Type === priced.type).length;
       expect({ type: priced.type, created }).toEqual({ type: priced.type, created: priced.count?.(config) });
     }
-    // The secrets by name: the admin's always; ingest-fn's and the reader's with dbAuth=secret.
+    // The secrets by name: the admin's always; ingest-fn's and the reader's with dbAuth=secret,
+    // and ingest-expire's with it when retentionDays is set.
     const users = Object.values(s.json.Resources)
       .filter((r) => r.Type === 'AWS::SecretsManager::Secret')
       .map((r) => JSON.parse(r.Properties.GenerateSecretString.SecretStringTemplate).username)
       .sort();
-    expect(users).toEqual(config.dbAuth === 'secret' ? ['admin', 'ingest_fn_pw', 'ingest_reader_pw'] : ['admin']);
+    const passwords = ['ingest_fn_pw', 'ingest_reader_pw', ...(config.retention ? ['ingest_expire_pw'] : [])].sort();
+    expect(users).toEqual(config.dbAuth === 'secret' ? ['admin', ...passwords].sort() : ['admin']);
   });
 });
 

@@ -76,6 +76,7 @@ const DESCRIPTIONS: Record<string, string> = {
   'ingest-fn': 'Writes events',
   'sg-sync-fn': 'Keeps the database security groups',
   migrate: 'Applies the sqlx migrations',
+  'ingest-expire': 'Deletes events older than the retention',
 };
 
 /** Every CIDR any security group rule of the template names, ingress and egress. */

@@ -11,11 +11,18 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 /// `(version, description, SQL)` of every file in `migrations/`, named there
 /// `<version>_<description with underscores>.sql`.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    20260101000000,
-    "create events",
-    include_str!("../../migrations/20260101000000_create_events.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        20260101000000,
+        "create events",
+        include_str!("../../migrations/20260101000000_create_events.sql"),
+    ),
+    (
+        20261207000000,
+        "index events received at",
+        include_str!("../../migrations/20261207000000_index_events_received_at.sql"),
+    ),
+];
 
 /// The migrator over [`MIGRATIONS`], as sqlx builds it from the folder: `-- no-transaction` on
 /// a file's first line runs it outside a transaction.

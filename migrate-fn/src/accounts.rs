@@ -1,7 +1,7 @@
 //! The least-privilege MySQL accounts `migrate` creates after the migrations, logged in as the
-//! admin: ingest-fn's (SELECT, INSERT on the events table), and the reader that answers verify
-//! requests (SELECT only), so that neither function holds the admin's credentials for its
-//! work. Each is an account for RDS IAM tokens (only an account that exists with the
+//! admin: ingest-fn's (SELECT, INSERT on the events table), the reader that answers verify
+//! requests (SELECT only), and ingest-expire's (SELECT, DELETE: it reads a chunk, archives it,
+//! deletes it), so that no function holds the admin's credentials for its work. Each is an account for RDS IAM tokens (only an account that exists with the
 //! `AWSAuthenticationPlugin` can log in with a token), or a password account from its own
 //! Secrets Manager secret.
 
@@ -15,6 +15,9 @@ pub enum Role {
     Ingest,
     /// The account verify requests read with (`ingest-load --verify-function`).
     Reader,
+    /// ingest-expire's account: SELECT to find and archive a chunk, DELETE to expire it; never
+    /// INSERT or UPDATE, so the retention job cannot change what it keeps.
+    Expire,
 }
 
 impl Role {
@@ -23,6 +26,16 @@ impl Role {
         match self {
             Role::Ingest => "SELECT, INSERT",
             Role::Reader => "SELECT",
+            Role::Expire => "SELECT, DELETE",
+        }
+    }
+
+    /// Whose account this is, for messages.
+    pub fn owner(self) -> &'static str {
+        match self {
+            Role::Ingest => "ingest-fn's account, which may insert",
+            Role::Reader => "the reader, which verify requests read with",
+            Role::Expire => "ingest-expire's account, which may delete",
         }
     }
 
@@ -31,6 +44,7 @@ impl Role {
         match self {
             Role::Ingest => "DB_IAM_USER",
             Role::Reader => "DB_READER_IAM_USER",
+            Role::Expire => "DB_EXPIRE_IAM_USER",
         }
     }
 
@@ -39,6 +53,7 @@ impl Role {
         match self {
             Role::Ingest => "DB_INGEST_SECRET_ARN",
             Role::Reader => "DB_READER_SECRET_ARN",
+            Role::Expire => "DB_EXPIRE_SECRET_ARN",
         }
     }
 }
@@ -259,6 +274,8 @@ async fn current_database(pool: &MySqlPool, account: &str) -> Result<String, Acc
 mod tests {
     use super::*;
 
+    const ALL_ROLES: [Role; 3] = [Role::Ingest, Role::Reader, Role::Expire];
+
     #[test]
     fn statements_create_a_token_account_with_table_grants() {
         let account = IamAccount::parse(Role::Ingest, "ingest_fn").unwrap();
@@ -292,10 +309,36 @@ mod tests {
         );
     }
 
+    // ingest-expire deletes old events: it may read and delete them, never insert or update.
+    #[test]
+    fn the_expire_account_is_granted_select_and_delete_on_the_events_table_only() {
+        let account = IamAccount::parse(Role::Expire, "ingest_expire").unwrap();
+        assert_eq!(
+            account.statements("ingest"),
+            [
+                "CREATE USER IF NOT EXISTS 'ingest_expire'@'%' IDENTIFIED WITH AWSAuthenticationPlugin AS 'RDS' REQUIRE SSL".to_owned(),
+                "GRANT SELECT, DELETE ON `ingest`.`events` TO 'ingest_expire'@'%'".to_owned(),
+            ]
+        );
+        let account =
+            PasswordAccount::new(Role::Expire, "ingest_expire_pw", "Abcdefgh12345678-_=.,^")
+                .unwrap();
+        let statements = account.statements("ingest");
+        assert_eq!(
+            statements[2],
+            "GRANT SELECT, DELETE ON `ingest`.`events` TO 'ingest_expire_pw'@'%'"
+        );
+        assert!(statements[0].ends_with("REQUIRE SSL"), "{}", statements[0]);
+        assert_eq!(
+            (Role::Expire.iam_setting(), Role::Expire.secret_setting()),
+            ("DB_EXPIRE_IAM_USER", "DB_EXPIRE_SECRET_ARN")
+        );
+    }
+
     #[test]
     fn names_that_could_break_out_of_the_quotes_are_refused() {
         for bad in ["", "a'b", "a b", "x;DROP", "ingest-fn", &"a".repeat(33)] {
-            for role in [Role::Ingest, Role::Reader] {
+            for role in ALL_ROLES {
                 let e = IamAccount::parse(role, bad).unwrap_err();
                 assert_eq!(e.name, role.iam_setting(), "{bad:?}");
                 assert!(e.reason.contains(&format!("{bad:?}")), "{}", e.reason);
@@ -331,7 +374,7 @@ mod tests {
             "double\"quote\"quote\"",
             "tick`tick`tick`tick",
         ] {
-            for role in [Role::Ingest, Role::Reader] {
+            for role in ALL_ROLES {
                 let e = PasswordAccount::new(role, "ingest_fn_pw", bad)
                     .err()
                     .unwrap();

@@ -1,6 +1,7 @@
 //! migrate's settings: the database it logs in to as the admin, read as ingest-fn reads its own
 //! ([`Config`]) but with the admin's secret in `DB_ADMIN_SECRET_ARN`; the account it creates for
-//! ingest-fn; and the read-only account it creates and answers verify requests with.
+//! ingest-fn; the read-only account it creates and answers verify requests with; and the account
+//! it creates for ingest-expire, when the stack runs the retention job.
 
 use ingest::config::{Auth, Config, ConfigError, setting};
 use sqlx::mysql::MySqlSslMode;
@@ -48,6 +49,43 @@ pub struct MigrateConfig {
     /// The account verify requests read with. Without one, only `DATABASE_URL`'s account (a
     /// database of one's own, no admin secret) answers them.
     pub reader: Option<Account>,
+    /// ingest-expire's account (`DB_EXPIRE_IAM_USER` or `DB_EXPIRE_SECRET_ARN`), if the stack
+    /// runs the retention job. migrate never logs in as it, so, unlike the reader's, an IAM
+    /// one needs no TLS of migrate's.
+    pub expire: Option<Account>,
+}
+
+impl MigrateConfig {
+    /// Each role's account as set, in the order migrate creates them.
+    pub fn accounts(&self) -> [(Role, &Option<Account>); 3] {
+        [
+            (Role::Ingest, &self.ingest_account),
+            (Role::Reader, &self.reader),
+            (Role::Expire, &self.expire),
+        ]
+    }
+}
+
+/// The error for an account named twice: `name`, set for `role`, is already `taken_by`'s.
+/// Sharing would grant one account both roles' privileges (the reader could write, ingest-fn
+/// could delete). `setting` is the one that names it for `role`.
+pub(crate) fn shared_account(
+    setting: &'static str,
+    name: &str,
+    role: Role,
+    taken_by: Role,
+) -> ConfigError {
+    ConfigError {
+        name: setting,
+        reason: format!(
+            "{name:?} is already {} ({} or {}): {} must be an account of its own, with only its \
+             own grants",
+            taken_by.owner(),
+            taken_by.iam_setting(),
+            taken_by.secret_setting(),
+            role.owner()
+        ),
+    }
 }
 
 impl MigrateConfig {
@@ -57,20 +95,27 @@ impl MigrateConfig {
             database: Config::from_lookup_with_secret(&var, ADMIN_SECRET_SETTING)?,
             ingest_account: Account::from_lookup(Role::Ingest, &var)?,
             reader: Account::from_lookup(Role::Reader, &var)?,
+            expire: Account::from_lookup(Role::Expire, &var)?,
         };
-        if let (Some(Account::Iam(ingest)), Some(Account::Iam(reader))) =
-            (&config.ingest_account, &config.reader)
-            && ingest.name() == reader.name()
-        {
-            return Err(ConfigError {
-                name: Role::Reader.iam_setting(),
-                reason: format!(
-                    "{:?} is ingest-fn's account ({}), which may write: the reader must be an \
-                     account of its own",
-                    reader.name(),
-                    Role::Ingest.iam_setting()
-                ),
-            });
+        // IAM names are known now; a password account's name is in its secret, checked when
+        // migrate reads it (Migrate::ensure).
+        let accounts = config.accounts();
+        for (i, (role, account)) in accounts.iter().enumerate() {
+            let Some(Account::Iam(account)) = account else {
+                continue;
+            };
+            for (taken_by, earlier) in &accounts[..i] {
+                if let Some(Account::Iam(earlier)) = earlier
+                    && earlier.name() == account.name()
+                {
+                    return Err(shared_account(
+                        role.iam_setting(),
+                        account.name(),
+                        *role,
+                        *taken_by,
+                    ));
+                }
+            }
         }
         // A token travels as a cleartext password, which only TLS makes safe (as ingest-fn's
         // own DB_IAM_AUTH requires).
@@ -100,6 +145,7 @@ impl MigrateConfig {
     pub fn needs_aws(&self) -> bool {
         self.database.auth != Auth::Url
             || matches!(self.ingest_account, Some(Account::Password(_)))
+            || matches!(self.expire, Some(Account::Password(_)))
             || self.reader.is_some()
     }
 }
@@ -174,6 +220,70 @@ mod tests {
         ])
         .unwrap();
         assert!(c.ingest_account.is_some() && c.reader.is_some());
+    }
+
+    // Set only when the stack runs the retention job: without it, no account is created.
+    #[test]
+    fn the_expire_account_is_an_iam_account_or_a_password_account_of_its_own() {
+        let url = ("DATABASE_URL", "mysql://admin:p@127.0.0.1:3306/db");
+        let c = migrate_config(&[url]).unwrap();
+        assert!(c.expire.is_none());
+        // migrate never logs in as it: an IAM account needs no TLS setting and no AWS.
+        let c = migrate_config(&[url, ("DB_EXPIRE_IAM_USER", " ingest_expire ")]).unwrap();
+        assert!(matches!(&c.expire, Some(Account::Iam(a)) if a.name() == "ingest_expire"));
+        assert!(!c.needs_aws(), "an IAM account is created with SQL alone");
+        let arn = "arn:aws:secretsmanager:r:1:secret:expire";
+        let c = migrate_config(&[url, ("DB_EXPIRE_SECRET_ARN", arn)]).unwrap();
+        assert!(matches!(&c.expire, Some(Account::Password(a)) if a == arn));
+        assert!(c.needs_aws(), "the account's password is in the secret");
+        let all = migrate_config(&[
+            url,
+            ("DB_TLS", "required"),
+            ("DB_IAM_USER", "ingest_fn"),
+            ("DB_READER_IAM_USER", "ingest_reader"),
+            ("DB_EXPIRE_IAM_USER", "ingest_expire"),
+        ])
+        .unwrap();
+        let roles: Vec<Role> = all
+            .accounts()
+            .iter()
+            .filter(|(_, a)| a.is_some())
+            .map(|(r, _)| *r)
+            .collect();
+        assert_eq!(roles, [Role::Ingest, Role::Reader, Role::Expire]);
+    }
+
+    // One account with two roles' grants: ingest-fn could delete, or the reader could.
+    #[test]
+    fn the_expire_account_is_neither_ingest_fns_nor_the_readers() {
+        let base = [
+            ("DATABASE_URL", "mysql://h/db"),
+            ("DB_TLS", "required"),
+            ("DB_EXPIRE_IAM_USER", "shared"),
+        ];
+        for other in ["DB_IAM_USER", "DB_READER_IAM_USER"] {
+            let e = migrate_config(&[&base[..], &[(other, "shared")]].concat())
+                .err()
+                .unwrap();
+            assert_eq!(e.name, "DB_EXPIRE_IAM_USER", "{other}: {e}");
+            assert!(e.reason.contains(other), "{other}: {e}");
+            assert!(e.reason.contains("ingest-expire's account"), "{e}");
+        }
+        let e = migrate_config(&[
+            ("DATABASE_URL", "mysql://h/db"),
+            ("DB_EXPIRE_IAM_USER", "x"),
+            ("DB_EXPIRE_SECRET_ARN", "arn"),
+        ])
+        .err()
+        .unwrap();
+        assert_eq!(e.name, "DB_EXPIRE_SECRET_ARN");
+        let e = migrate_config(&[
+            ("DATABASE_URL", "mysql://h/db"),
+            ("DB_EXPIRE_IAM_USER", "a-b"),
+        ])
+        .err()
+        .unwrap();
+        assert_eq!(e.name, "DB_EXPIRE_IAM_USER");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use lambda_runtime::Diagnostic;
 
 use crate::accounts::AccountError;
 use crate::iam_settle::NotSettled;
+use crate::recovery::RecoveryError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {
@@ -24,6 +25,9 @@ pub enum MigrateError {
     },
     #[error("applying the migrations: {0}")]
     Migrations(#[from] sqlx::migrate::MigrateError),
+    /// A migration a killed run left half-applied that this release cannot apply again.
+    #[error("applying the migrations: {0}")]
+    Recovery(#[from] RecoveryError),
     #[error(transparent)]
     Account(#[from] AccountError),
     #[error(transparent)]
@@ -38,7 +42,7 @@ impl MigrateError {
             MigrateError::Credentials(_) => "Credentials",
             MigrateError::IamNotSettled(_) => "IamNotSettled",
             MigrateError::Login { .. } => "Login",
-            MigrateError::Migrations(_) => "Migrations",
+            MigrateError::Migrations(_) | MigrateError::Recovery(_) => "Migrations",
             MigrateError::Account(_) => "Account",
             MigrateError::Verify(VerifyError::Query { .. }) => "VerifyFailed",
             MigrateError::Verify(_) => "InvalidVerifyRequest",

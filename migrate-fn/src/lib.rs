@@ -1,8 +1,9 @@
 //! The `migrate` function: the schema, the database accounts, and a load run's verification.
 //!
 //! An invocation ([`Migrate::handle`], [`migrate`]) is a migration, logged in as the admin
-//! ([`config`]): `migrations/` (ingest-fn's [`ingest::MIGRATOR`]), then ingest-fn's account and
-//! the reader ([`accounts`]). Or it is a verify request from `ingest-load --verify-function`,
+//! ([`config`]): `migrations/` (ingest-fn's [`ingest::MIGRATOR`]; one a killed run left
+//! half-applied is applied again, [`recovery`]), then ingest-fn's account, the reader and
+//! ingest-expire's account ([`accounts`]). Or it is a verify request from `ingest-load --verify-function`,
 //! logged in as the reader, which may only read the events table ([`contract::verify`]). Every
 //! login ([`connect`]) waits out IAM's propagation after a deploy ([`iam_settle`]).
 
@@ -12,6 +13,7 @@ mod connect;
 mod error;
 pub mod iam_settle;
 mod migrate;
+pub mod recovery;
 
 pub use config::{Account, MigrateConfig};
 pub use error::MigrateError;

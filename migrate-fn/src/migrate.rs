@@ -1,6 +1,7 @@
 //! The `migrate` function. A migration (the deploy's trigger, the CLI) logs in as the database's
-//! admin, applies `migrations/` and creates the least-privilege accounts: ingest-fn's, and the
-//! reader's. A verify request (`{"verify": …}`, from `ingest-load --verify-function`) logs in
+//! admin, applies `migrations/` (first recovering any a killed run left half-applied,
+//! [`crate::recovery`]) and creates the least-privilege accounts: ingest-fn's, the reader's, and
+//! ingest-expire's when the stack runs the retention job. A verify request (`{"verify": …}`, from `ingest-load --verify-function`) logs in
 //! as the reader, which may only SELECT from the events table, and answers what is stored of a
 //! load run ([`contract::verify`]) in a read-only transaction.
 //!
@@ -16,10 +17,11 @@ use serde_json::{Value, json};
 use sqlx::MySqlPool;
 
 use crate::accounts::{PasswordAccount, Role};
-use crate::config::{ADMIN_SECRET_SETTING, Account, MigrateConfig};
+use crate::config::{ADMIN_SECRET_SETTING, Account, MigrateConfig, shared_account};
 use crate::connect::{log_in, read_secret};
 use crate::error::MigrateError;
 use crate::iam_settle::Backoff;
+use crate::recovery::migrate_recovering;
 
 /// What an invocation asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,50 +188,59 @@ impl Migrate {
     }
 
     async fn migrate(&self, pool: &MySqlPool) -> Result<Value, MigrateError> {
-        MIGRATOR.run(pool).await?;
+        let recovered = migrate_recovering(pool, &MIGRATOR).await?;
         let latest = MIGRATOR.iter().map(|m| m.version).max();
         tracing::info!(
             migrations = MIGRATOR.iter().count(),
             latest,
+            recovered = recovered.len(),
             "database schema is current"
         );
-        let account =
-            Box::pin(self.ensure(pool, Role::Ingest, &self.config.ingest_account, None)).await?;
-        let reader =
-            Box::pin(self.ensure(pool, Role::Reader, &self.config.reader, account.as_deref()))
-                .await?;
+        // Each account in turn; a name one of them has already is refused before its grant.
+        let mut created: Vec<(Role, String)> = Vec::new();
+        for (role, account) in self.config.accounts() {
+            if let Some(name) = Box::pin(self.ensure(pool, role, account, &created)).await? {
+                created.push((role, name));
+            }
+        }
+        let name_of = |role: Role| {
+            created
+                .iter()
+                .find(|(r, _)| *r == role)
+                .map(|(_, name)| name.clone())
+        };
         let iam_user = match &self.config.ingest_account {
             Some(Account::Iam(a)) => Some(a.name().to_owned()),
             _ => None,
         };
+        let recovered: Vec<i64> = recovered.iter().map(|d| d.version).collect();
         Ok(json!({
             "migrations": MIGRATOR.iter().count(),
             "latest": latest,
+            "recovered": recovered,
             "iam_user": iam_user,
-            "account": account,
-            "reader": reader,
+            "account": name_of(Role::Ingest),
+            "reader": name_of(Role::Reader),
+            "expire": name_of(Role::Expire),
         }))
     }
 
-    /// Creates `role`'s account if it has one, with its grants; its name. `taken` is
-    /// ingest-fn's account, which the reader must not be: it would read with INSERT granted.
+    /// Creates `role`'s account if it has one, with its grants; its name. `taken` are the
+    /// accounts created before it, whose names it must not share: one account would hold both
+    /// roles' grants (the reader could write, ingest-fn could delete).
     async fn ensure(
         &self,
         pool: &MySqlPool,
         role: Role,
         account: &Option<Account>,
-        taken: Option<&str>,
+        taken: &[(Role, String)],
     ) -> Result<Option<String>, MigrateError> {
-        let refuse_taken = |setting: &'static str, name: &str| match taken == Some(name) {
-            false => Ok(()),
-            true => Err(ConfigError {
-                name: setting,
-                reason: format!(
-                    "{name:?} is ingest-fn's account, which may write: the reader must be an \
-                     account of its own"
-                ),
-            }),
-        };
+        let refuse_taken =
+            |setting: &'static str, name: &str| match taken.iter().find(|(_, taken)| taken == name)
+            {
+                None => Ok(()),
+                Some((taken_by, _)) => Err(shared_account(setting, name, role, *taken_by)),
+            };
         let name = match account {
             None => return Ok(None),
             Some(Account::Iam(account)) => {

@@ -1,7 +1,7 @@
 //! The environment `infra/` gives migrate, in all four modes (public/vpc x iam/secret), through
 //! the binary's own parser: every variable the stack sets parses and is read, migrate logs in as
 //! the admin with its own secret, and creates ingest-fn's account and the reader the mode
-//! calls for. A variable renamed on one side fails here, not in a deploy. The file comes from
+//! calls for, and ingest-expire's account wherever the stack names one. A variable renamed on one side fails here, not in a deploy. The file comes from
 //! infra/scripts/function-environments.ts (INFRA_FUNCTION_ENVIRONMENTS, see
 //! lambda_harness::infra_environments).
 
@@ -63,6 +63,20 @@ fn migrate_reads_the_environment_infra_gives_it_in_every_mode() {
             reader,
             "{}: migrate would not create the reader",
             stack.name()
+        );
+        // ingest-expire's account, exactly where the stack runs the retention job
+        // (retentionDays), as the kind of the stack's dbAuth.
+        let expire = match stack.db_auth.as_str() {
+            "iam" => iam(&c.expire, "DB_EXPIRE_IAM_USER"),
+            _ => secret(&c.expire),
+        };
+        assert_eq!(
+            expire,
+            stack.retention_days.is_some(),
+            "{}: retentionDays {:?}, but migrate would {}create ingest-expire's account",
+            stack.name(),
+            stack.retention_days,
+            if expire { "" } else { "not " }
         );
     }
 }

@@ -6,10 +6,10 @@ use chrono::Utc;
 use expire::archive::{ArchivedEvent, Object};
 use expire::chunk::{Chunk, cutoff};
 use expire::run::{ArchiveStore, PutOutcome};
-use expire::{ArchiveError, ExpireError, Job};
+use expire::{ArchiveError, ExpireError};
 use sha2::Digest;
 
-use crate::support::{Bucket, DAYS, TestDb, cutting_proxy, run, settings};
+use crate::support::{Bucket, DAYS, TestDb, archiving_job, cutting_proxy, run, seeded_with_bucket};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ingest-expire");
 
@@ -24,14 +24,8 @@ fn deleted(seeded: &[ArchivedEvent], left: &[u64]) -> Vec<ArchivedEvent> {
 
 #[tokio::test]
 async fn each_chunk_is_archived_to_s3_with_its_checksum_before_it_is_deleted() {
-    let db = TestDb::new().await;
-    let seeded = db.seed(600).await;
-    let bucket = Bucket::new().await;
-    let job = Job::new(
-        db.config(db.url(None)),
-        settings(100, Some(&bucket)),
-        Some(bucket.client(&bucket.endpoint)),
-    );
+    let (db, seeded, bucket) = seeded_with_bucket(600).await;
+    let job = archiving_job(&db, &bucket, 100, &bucket.endpoint);
     let report = run(&job, false).await.unwrap();
     let gone = deleted(&seeded, &db.ids().await);
     assert!(!gone.is_empty());
@@ -70,9 +64,7 @@ async fn each_chunk_is_archived_to_s3_with_its_checksum_before_it_is_deleted() {
 // run take the chunk for archived and delete it.
 #[tokio::test]
 async fn an_object_already_at_the_key_is_not_overwritten_and_its_chunk_is_deleted() {
-    let db = TestDb::new().await;
-    let seeded = db.seed(600).await;
-    let bucket = Bucket::new().await;
+    let (db, seeded, bucket) = seeded_with_bucket(600).await;
     let client = bucket.client(&bucket.endpoint);
     let cut = cutoff(Utc::now(), DAYS);
     let first = Chunk::containing(seeded[0].id, 100);
@@ -90,11 +82,7 @@ async fn an_object_already_at_the_key_is_not_overwritten_and_its_chunk_is_delete
         PutOutcome::AlreadyArchived
     );
 
-    let job = Job::new(
-        db.config(db.url(None)),
-        settings(100, Some(&bucket)),
-        Some(client),
-    );
+    let job = archiving_job(&db, &bucket, 100, &bucket.endpoint);
     let report = run(&job, false).await.unwrap();
     assert_eq!(report.already_archived_chunks, 1);
     assert_eq!(report.archived, report.expired - rows.len() as u64);
@@ -116,15 +104,9 @@ async fn an_object_already_at_the_key_is_not_overwritten_and_its_chunk_is_delete
 // The proxy is the harness's fault proxy, with a tap that finds the body's middle.
 #[tokio::test]
 async fn an_upload_cut_halfway_deletes_nothing() {
-    let db = TestDb::new().await;
-    let seeded = db.seed(300).await;
-    let bucket = Bucket::new().await;
+    let (db, seeded, bucket) = seeded_with_bucket(300).await;
     let (proxy, through) = cutting_proxy(&bucket.endpoint).await;
-    let job = Job::new(
-        db.config(db.url(None)),
-        settings(100, Some(&bucket)),
-        Some(bucket.client(&through)),
-    );
+    let job = archiving_job(&db, &bucket, 100, &through);
     let failed = run(&job, false).await.unwrap_err();
     let ExpireError::Archive { chunk, source } = &failed.error else {
         panic!("an archive error: {}", failed.error)
@@ -141,11 +123,7 @@ async fn an_upload_cut_halfway_deletes_nothing() {
     assert_eq!((failed.report.expired, failed.report.archived), (0, 0));
     assert_eq!(proxy.connections(), 1, "one upload, not retried");
 
-    let job = Job::new(
-        db.config(db.url(None)),
-        settings(100, Some(&bucket)),
-        Some(bucket.client(&bucket.endpoint)),
-    );
+    let job = archiving_job(&db, &bucket, 100, &bucket.endpoint);
     let report = run(&job, false).await.unwrap();
     assert_eq!(bucket.archived().await, deleted(&seeded, &db.ids().await));
     assert!(report.archived > 0);
@@ -174,9 +152,7 @@ fn command(db: &TestDb, bucket: &Bucket, args: &[&str]) -> Command {
 // touched.
 #[tokio::test]
 async fn a_run_killed_mid_way_is_finished_by_the_next_without_loss() {
-    let db = TestDb::new().await;
-    let seeded = db.seed(3_000).await;
-    let bucket = Bucket::new().await;
+    let (db, seeded, bucket) = seeded_with_bucket(3_000).await;
     let days = DAYS.to_string();
     let mut child = command(
         &db,
@@ -210,18 +186,13 @@ async fn a_run_killed_mid_way_is_finished_by_the_next_without_loss() {
         left.len()
     );
 
-    let out = command(
-        &db,
-        &bucket,
-        &["--older-than-days", &days, "--chunk-size", "100"],
-    )
-    .env("ARCHIVE_BUCKET", &bucket.name)
-    .output()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeeded(
+        command(
+            &db,
+            &bucket,
+            &["--older-than-days", &days, "--chunk-size", "100"],
+        )
+        .env("ARCHIVE_BUCKET", &bucket.name),
     );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["reached_cutoff"], true, "{report}");
@@ -246,16 +217,8 @@ async fn a_run_killed_mid_way_is_finished_by_the_next_without_loss() {
 
 #[tokio::test]
 async fn two_runs_at_once_neither_fail_nor_archive_twice() {
-    let db = TestDb::new().await;
-    let seeded = db.seed(2_000).await;
-    let bucket = Bucket::new().await;
-    let job = || {
-        Job::new(
-            db.config(db.url(None)),
-            settings(50, Some(&bucket)),
-            Some(bucket.client(&bucket.endpoint)),
-        )
-    };
+    let (db, seeded, bucket) = seeded_with_bucket(2_000).await;
+    let job = || archiving_job(&db, &bucket, 50, &bucket.endpoint);
     let (one, two) = (job(), job());
     let (a, b) = tokio::join!(run(&one, false), run(&two, false));
     let (a, b) = (a.unwrap(), b.unwrap());
@@ -275,14 +238,8 @@ async fn two_runs_at_once_neither_fail_nor_archive_twice() {
 // their ids and every column; a second restore inserts nothing.
 #[tokio::test]
 async fn restore_loads_an_archived_object_back() {
-    let db = TestDb::new().await;
-    let seeded = db.seed(400).await;
-    let bucket = Bucket::new().await;
-    let job = Job::new(
-        db.config(db.url(None)),
-        settings(100, Some(&bucket)),
-        Some(bucket.client(&bucket.endpoint)),
-    );
+    let (db, seeded, bucket) = seeded_with_bucket(400).await;
+    let job = archiving_job(&db, &bucket, 100, &bucket.endpoint);
     run(&job, false).await.unwrap();
     assert!(db.ids().await.len() < seeded.len());
     let folder = std::env::temp_dir().join(format!("expire-restore-{}", std::process::id()));
@@ -291,14 +248,11 @@ async fn restore_loads_an_archived_object_back() {
         let file = folder.join(format!("{i}.jsonl.gz"));
         std::fs::write(&file, bucket.object(key).await.0).unwrap();
         for expected in ["\"inserted\": ", "\"inserted\": 0"] {
-            let out = command(&db, &bucket, &["restore", file.to_str().unwrap()])
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            let out = succeeded(&mut command(
+                &db,
+                &bucket,
+                &["restore", file.to_str().unwrap()],
+            ));
             let stdout = String::from_utf8_lossy(&out.stdout);
             assert!(stdout.contains(expected), "{stdout}");
         }
@@ -306,4 +260,16 @@ async fn restore_loads_an_archived_object_back() {
     std::fs::remove_dir_all(&folder).unwrap();
     assert_eq!(db.rows().await, seeded, "every row back as it was");
     db.done().await;
+}
+
+/// Runs `command` to its end and returns its output, failing the test with its stderr unless it
+/// succeeded.
+fn succeeded(command: &mut std::process::Command) -> std::process::Output {
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }

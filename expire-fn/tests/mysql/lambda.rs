@@ -1,5 +1,3 @@
-use std::io::BufRead;
-
 use lambda_harness::RuntimeApi;
 use serde_json::Value;
 
@@ -20,19 +18,11 @@ async fn the_function_answers_with_its_report_and_one_metrics_line() {
         ("EXPIRE_CHUNK_SIZE", "100"),
         ("EXPIRE_PAUSE_MS", "0"),
     ];
-    let (mut function, _) = lambda_harness::runtime_api::spawn_function_logging(
+    let (mut function, lines) = lambda_harness::runtime_api::spawn_function_reading_stdout(
         env!("CARGO_BIN_EXE_ingest-expire"),
         &api,
         &env,
-        std::process::Stdio::piped(),
     );
-    let stdout = function.stdout.take().unwrap();
-    let lines = std::thread::spawn(move || {
-        std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .collect::<Vec<String>>()
-    });
     let scheduled = r#"{"version":"0","id":"x","detail-type":"Scheduled Event","source":"aws.events","detail":{}}"#;
     let done = api.invoke(scheduled.into()).await;
     let again = api.invoke(r#"{"dry_run": true}"#.into()).await;

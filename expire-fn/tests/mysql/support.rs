@@ -10,13 +10,14 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use chrono::{NaiveDateTime, Utc};
 use expire::archive::{ArchivedEvent, decode};
 use expire::config::{ArchiveSettings, JobSettings};
+use expire::restore::{OnDuplicate, insert_rows};
 use expire::s3::{Endpoint, S3Archive};
 use expire::{Job, Report, Request};
 use lambda_harness::FaultProxy;
 use lambda_harness::fault_proxy::{Direction, Step};
 use lambda_harness::scratch::ScratchDatabase;
 use sqlx::mysql::MySqlPool;
-use sqlx::{AssertSqlSafe, MySql, QueryBuilder, Row};
+use sqlx::{AssertSqlSafe, Row};
 
 pub const REGION: &str = "ap-northeast-1";
 /// The retention the tests expire with.
@@ -29,16 +30,13 @@ pub struct TestDb {
 
 impl TestDb {
     pub async fn new() -> TestDb {
-        let scratch = ScratchDatabase::with_migrator(&ingest::MIGRATOR, "expire")
+        let (scratch, pool) = ScratchDatabase::with_migrator_and_pool(&ingest::MIGRATOR, "expire")
             .await
             .unwrap_or_else(|e| panic!("a database on the test server: {e}"));
-        let pool = MySqlPool::connect_with(scratch.options.clone())
-            .await
-            .unwrap();
         TestDb { scratch, pool }
     }
 
-    /// `n` rows received evenly over the last 60 days, oldest first, so that about half are
+    /// `n` rows (ids 1 to `n`) received evenly over the last 60 days, oldest first, so that about half are
     /// older than [`DAYS`]. Their devices' clocks are anywhere: `recorded_at` runs from 2001 to
     /// a year ahead, never in step with `received_at`. Every other row has a payload.
     pub async fn seed(&self, n: usize) -> Vec<ArchivedEvent> {
@@ -55,7 +53,8 @@ impl TestDb {
                     _ => now + chrono::Duration::days(365),
                 };
                 ArchivedEvent {
-                    id: 0,
+                    // As AUTO_INCREMENT numbers a fresh table's rows: from 1.
+                    id: i as u64 + 1,
                     event_id: format!("seed-{i}"),
                     source: format!("dev-{}", i % 5),
                     recorded_at,
@@ -67,19 +66,11 @@ impl TestDb {
             })
             .collect();
         for batch in rows.chunks(1000) {
-            let mut q: QueryBuilder<MySql> = QueryBuilder::new(
-                "INSERT INTO events (event_id, source, recorded_at, received_at, val1, val2, payload) ",
-            );
-            q.push_values(batch, |mut b, r| {
-                b.push_bind(&r.event_id)
-                    .push_bind(&r.source)
-                    .push_bind(r.recorded_at)
-                    .push_bind(r.received_at)
-                    .push_bind(r.val1)
-                    .push_bind(r.val2)
-                    .push_bind(&r.payload);
-            });
-            q.build().execute(&self.pool).await.unwrap();
+            insert_rows(batch, OnDuplicate::Fail)
+                .build()
+                .execute(&self.pool)
+                .await
+                .unwrap();
         }
         self.rows().await
     }
@@ -184,6 +175,23 @@ pub fn settings(chunk_size: u64, archive: Option<&Bucket>) -> JobSettings {
         deadline_margin: Duration::from_secs(1),
         time_budget: None,
     }
+}
+
+/// A scratch database with [`TestDb::seed`]'s `n` rows, and a bucket of the test's own.
+pub async fn seeded_with_bucket(n: usize) -> (TestDb, Vec<ArchivedEvent>, Bucket) {
+    let db = TestDb::new().await;
+    let seeded = db.seed(n).await;
+    (db, seeded, Bucket::new().await)
+}
+
+/// The job on `db` as the server's account, in chunks of `chunk_size`, archiving to `bucket`
+/// through `endpoint` (moto's, or a proxy in front of it).
+pub fn archiving_job(db: &TestDb, bucket: &Bucket, chunk_size: u64, endpoint: &str) -> Job {
+    Job::new(
+        db.config(db.url(None)),
+        settings(chunk_size, Some(bucket)),
+        Some(bucket.client(endpoint)),
+    )
 }
 
 pub async fn run(job: &Job, dry_run: bool) -> Result<Report, expire::Failed> {

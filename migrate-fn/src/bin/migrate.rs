@@ -2,7 +2,8 @@
 //! from the command line, or as a Lambda that the deploy invokes once per release. ingest-fn's
 //! (`DB_IAM_USER` an account for RDS IAM authentication, `DB_INGEST_SECRET_ARN` a password
 //! account from that secret) gets SELECT, INSERT on the events table and nothing else; the
-//! reader (`DB_READER_IAM_USER`, `DB_READER_SECRET_ARN`), SELECT on it. As a Lambda it also
+//! reader (`DB_READER_IAM_USER`, `DB_READER_SECRET_ARN`), SELECT on it; ingest-expire's
+//! (`DB_EXPIRE_IAM_USER`, `DB_EXPIRE_SECRET_ARN`), SELECT, DELETE on it. As a Lambda it also
 //! answers `ingest-load --verify-function`, logged in as the reader ([`migrate_fn::Migrate`]).
 
 use lambda_runtime::tracing::subscriber::fmt::writer::MakeWriterExt;

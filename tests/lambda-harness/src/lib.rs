@@ -5,6 +5,7 @@
 //! the local stack use them; the load tester (`tests/load`) does not. What needs none of that (configuration lookup, sample events, polling, moto, the
 //! infra's environments) is `test_support`, re-exported here under the same paths.
 
+pub mod accounts;
 pub mod environments;
 pub mod fault_proxy;
 pub mod invoke_api;
@@ -26,6 +27,29 @@ pub fn function_command(program: impl AsRef<std::ffi::OsStr>) -> std::process::C
     let mut command = std::process::Command::new(program);
     command.env_remove("DB_CA_BUNDLE");
     command
+}
+
+/// A whole number a benchmark reads from its environment (`name`), else `default`: the size
+/// and shape of a measurement, set for one run without editing the benchmark. A value that is
+/// not a whole number stops the run, naming the variable.
+pub fn whole_number_setting(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .map(|v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("{name}={v:?} is not a whole number"))
+        })
+        .unwrap_or(default)
+}
+
+/// The runtime a benchmark's `main` runs its measurement on: two workers with I/O and timers,
+/// the same for every benchmark so that their figures compare.
+pub fn bench_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime")
 }
 
 /// Builds the workspace's binaries as they are deployed and returns their folder, for the

@@ -652,6 +652,30 @@ pub fn spawn_function_logging(
     spawn_watched(program, api, env, Some(stdout))
 }
 
+/// Spawns the function as [`spawn_function_logging`] does with its stdout piped, and reads
+/// every line it writes there on a thread of its own (so a full pipe never stalls it): join
+/// the handle, after [`RuntimeApi::shutdown`], for the lines, in order.
+pub fn spawn_function_reading_stdout(
+    program: &str,
+    api: &RuntimeApi,
+    env: &[(&str, &str)],
+) -> (Child, std::thread::JoinHandle<Vec<String>>) {
+    use std::io::BufRead;
+
+    let (mut function, _) = spawn_function_logging(program, api, env, Stdio::piped());
+    let stdout = function
+        .stdout
+        .take()
+        .unwrap_or_else(|| panic!("the function {program}'s stdout, piped"));
+    let lines = std::thread::spawn(move || {
+        std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<String>>()
+    });
+    (function, lines)
+}
+
 fn spawn_watched(
     program: &str,
     api: &RuntimeApi,

@@ -65,6 +65,19 @@ impl ScratchDatabase {
         Self::create_with(Migrations::Migrator(migrator), purpose).await
     }
 
+    /// [`ScratchDatabase::with_migrator`], and a pool on the new database as the server's
+    /// account: what a test of a database's contents starts from.
+    pub async fn with_migrator_and_pool(
+        migrator: &sqlx::migrate::Migrator,
+        purpose: &str,
+    ) -> Result<(ScratchDatabase, sqlx::mysql::MySqlPool), ScratchError> {
+        let scratch = Self::with_migrator(migrator, purpose).await?;
+        let pool = sqlx::mysql::MySqlPool::connect_with(scratch.options.clone())
+            .await
+            .map_err(sql("connecting a pool to the scratch database"))?;
+        Ok((scratch, pool))
+    }
+
     async fn create_with(
         migrations: Migrations<'_>,
         purpose: &str,

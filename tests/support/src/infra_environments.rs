@@ -14,11 +14,16 @@ use serde_json::Value;
 /// The variable that names the file.
 pub const VARIABLE: &str = "INFRA_FUNCTION_ENVIRONMENTS";
 
-/// One synthesized stack: its mode (`public`, `vpc`), its `dbAuth` (`iam`, `secret`) and its
-/// functions by binary name.
+/// One synthesized stack: its mode (`public`, `vpc`), its `dbAuth` (`iam`, `secret`), the
+/// retention it was synthesized with (`retentionDays`, `archive`) and its functions by binary
+/// name.
 pub struct Stack {
     pub mode: String,
     pub db_auth: String,
+    /// `retentionDays`; `None` for a stack synthesized without it (no ingest-expire).
+    pub retention_days: Option<u32>,
+    /// `archive=true`: ingest-expire writes each chunk to the stack's archive bucket first.
+    pub archive: bool,
     pub functions: BTreeMap<String, Function>,
 }
 
@@ -110,6 +115,20 @@ fn parse(json: &Value) -> Result<Vec<Stack>, String> {
         .map(|stack| {
             let mode = string(stack, "mode")?;
             let db_auth = string(stack, "dbAuth")?;
+            let retention_days = match stack.get("retentionDays") {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(
+                    v.as_u64()
+                        .and_then(|d| u32::try_from(d).ok())
+                        .ok_or_else(|| format!("{mode}/{db_auth}: retentionDays is {v}"))?,
+                ),
+            };
+            let archive = match stack.get("archive") {
+                None => false,
+                Some(v) => v
+                    .as_bool()
+                    .ok_or_else(|| format!("{mode}/{db_auth}: archive is {v}"))?,
+            };
             let functions = object(stack, "functions")?
                 .iter()
                 .map(|(binary, f)| {
@@ -121,6 +140,8 @@ fn parse(json: &Value) -> Result<Vec<Stack>, String> {
             Ok(Stack {
                 mode,
                 db_auth,
+                retention_days,
+                archive,
                 functions,
             })
         })

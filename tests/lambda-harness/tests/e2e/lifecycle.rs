@@ -12,8 +12,6 @@ use crate::NO_DATABASE;
 // https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-advanced.html
 #[tokio::test]
 async fn a_line_logged_during_an_invocation_carries_its_request_id_in_json() {
-    use std::io::BufRead;
-
     let bin = lambda_harness::built_binaries();
     let api = RuntimeApi::start().await;
     let env = [
@@ -21,19 +19,11 @@ async fn a_line_logged_during_an_invocation_carries_its_request_id_in_json() {
         ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
         ("AWS_LAMBDA_LOG_LEVEL", "INFO"),
     ];
-    let (mut function, _) = lambda_harness::runtime_api::spawn_function_logging(
+    let (mut function, lines) = lambda_harness::runtime_api::spawn_function_reading_stdout(
         bin.join("ingest-fn").to_str().unwrap(),
         &api,
         &env,
-        std::process::Stdio::piped(),
     );
-    let stdout = function.stdout.take().unwrap();
-    let lines = std::thread::spawn(move || {
-        std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .collect::<Vec<String>>()
-    });
     let outcomes = [
         api.invoke("[]".into()).await,
         api.invoke(r#"{"source": 1}"#.into()).await,

@@ -76,27 +76,7 @@ async fn migrate_creates_the_password_account_from_its_secret() {
     let (ok, out) = migrate_with_secret(&bin, &db.url, &arn);
     assert!(ok, "{out}");
     assert!(out.contains(&format!("\"account\":\"{user}\"")), "{out}");
-    let grants: Vec<String> =
-        sqlx::query_scalar(AssertSqlSafe(format!("SHOW GRANTS FOR '{user}'@'%'")))
-            .fetch_all(&pool)
-            .await
-            .unwrap();
-    let all = grants.join("\n");
-    assert!(
-        all.contains(&format!("GRANT SELECT, INSERT ON `{}`.`events`", db.name)),
-        "{all}"
-    );
-    assert_eq!(
-        grants.len(),
-        2,
-        "USAGE plus the events table, nothing more: {all}"
-    );
-    let create: String =
-        sqlx::query_scalar(AssertSqlSafe(format!("SHOW CREATE USER '{user}'@'%'")))
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-    assert!(create.contains("REQUIRE SSL"), "{create}");
+    lambda_harness::accounts::assert_holds_only(&pool, &db.name, &user, "SELECT, INSERT").await;
 
     // Rotation: a new value in the secret, migrate again, the account's password follows.
     secret.rotate("Second-password-0123456789").await;

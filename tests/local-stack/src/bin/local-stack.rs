@@ -1,15 +1,19 @@
 //! `local-stack`: the reference flow on one machine, started by `tests/local-stack.sh`.
 //!
 //! 1. a MySQL: `DATABASE_URL`, else a container through testcontainers (Docker; `mysql:8.4`,
-//!    or `TESTCONTAINERS_MYSQL_IMAGE`);
-//! 2. moto's EC2 API with three stand-ins for the database's security groups, one holding a
-//!    rule this project does not own;
-//! 3. the migrations (the `migrate` binary); both functions under `cargo lambda watch`;
-//! 4. `sg-sync plan` (what a sync would change), a sync from ip-ranges.json (`IP_RANGES_URL`:
+//!    or `TESTCONTAINERS_MYSQL_IMAGE`), and on it the stack's own database, `ingest_local_stack`,
+//!    created afresh, migrated (the `migrate` binary) and seeded with a few rows received long
+//!    before the retention;
+//! 2. moto's EC2 API with three stand-ins for the database's security groups, the first holding
+//!    a rule this project does not own but allows (an office VPN), the second one that opens the
+//!    port to the whole internet; both functions under `cargo lambda watch`;
+//! 3. `sg-sync plan` (what a sync would change), a sync from ip-ranges.json (`IP_RANGES_URL`:
 //!    tests/local-stack.sh sets the newest committed snapshot unless it is set; run directly,
-//!    the live file), then the groups;
-//! 5. a short ingest-load run, verified through migrate (`--verify-function`, as against a
+//!    the live file), the fence openings it reports, then the groups;
+//! 4. a short ingest-load run, verified through migrate (`--verify-function`, as against a
 //!    deployed stack, whose database only migrate reaches), its table, JSON report and plot;
+//! 5. retention: `ingest-expire --older-than-days 30` as an operator runs it, archiving to a
+//!    bucket in moto's S3: the aged rows expired and archived, everything younger left;
 //! 6. what the functions counted: their metrics lines (CloudWatch's embedded metric format,
 //!    on stdout, so in `cargo lambda watch`'s log) added up, as CloudWatch would;
 //! 7. everything it started is stopped again on exit, also on Ctrl-C.
@@ -20,7 +24,10 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use chrono::Utc;
 use lambda_harness::moto::inbound_rules;
+use local_stack::retention;
+use sqlx::mysql::MySqlPool;
 use tokio::process::{Child, Command};
 
 const REGION: &str = "ap-northeast-1";
@@ -34,6 +41,25 @@ const WATCH_FEATURES: &[&str] = if cfg!(feature = "docker") {
 /// The "office VPN" a person added to the first group: not sg-sync-fn's rule, and an allowed
 /// source of the fence (`FENCE_ALLOWED_CIDRS`), so the sync neither removes nor reports it.
 const OFFICE_CIDR: &str = "198.51.100.7/32";
+/// A rule someone added to the second group that opens the port to the whole internet: not
+/// allowed, so every sync reports it (`FenceOpenings`) and leaves it alone.
+const FOREIGN_CIDR: &str = "0.0.0.0/0";
+/// The stack's own database on the server: dropped and created again on every run, so that each
+/// run starts from an empty table (the aged rows must come before every other id: the job stops
+/// at the first chunk holding a young row), and left after the run for a look. Named as the
+/// tests' databases are (`ingest%`, the grant docs/testing.md lists).
+const DATABASE: &str = "ingest_local_stack";
+/// Retention: the days kept, how old the aged rows are and how many, the chunk size (small, so
+/// that a few rows make several archive objects), and where the archive goes.
+const RETENTION_DAYS: u32 = 30;
+const AGED_DAYS: u32 = 40;
+const AGED_ROWS: u64 = 29;
+const EXPIRE_CHUNK_SIZE: u64 = 10;
+const ARCHIVE_BUCKET: &str = "local-stack-archive";
+const ARCHIVE_PREFIX: &str = "events/";
+/// An event whose device's clock said 2001, received now: young by `received_at`, which the
+/// cutoff reads, so it stays.
+const WRONG_CLOCK_EVENT: &str = "local-stack-device-clock-2001";
 /// `cargo lambda watch`'s output, the functions' stdout with it.
 const WATCH_LOG: &str = "cargo-lambda-watch.log";
 
@@ -126,12 +152,47 @@ async fn mysql() -> Result<String> {
     Ok(url.to_owned())
 }
 
-/// Three empty groups in a new VPC, the first with one rule this project does not own.
+/// Three empty groups in a new VPC, the first two with one rule each this project does not own:
+/// an allowed office VPN's, and one open to the internet.
 async fn security_groups(ec2: &aws_sdk_ec2::Client) -> Result<Vec<String>> {
     let ids = lambda_harness::moto::security_groups(ec2, "database", 3).await?;
     let office = "office VPN (not managed by sg-sync-fn)";
     lambda_harness::moto::add_rule(ec2, &ids[0], 3306, OFFICE_CIDR, office).await?;
+    let open = "someone's quick test (not managed by sg-sync-fn)";
+    lambda_harness::moto::add_rule(ec2, &ids[1], 3306, FOREIGN_CIDR, open).await?;
     Ok(ids)
+}
+
+/// 3. The fence as the sync reported it: the rules it does not own that admit the port from
+///    outside the published ranges, never changed. The office VPN is allowed; the open rule
+///    must be there.
+fn print_fence(report: &serde_json::Value) -> Result<()> {
+    let openings = report["fence_openings"]
+        .as_array()
+        .with_context(|| format!("the sync's report has no fence_openings: {report}"))?;
+    println!(
+        "fence: the sync reports {} rule(s) it does not own admitting the port from outside the \
+         published ranges (FenceOpenings; reported, never changed; {OFFICE_CIDR} is allowed)",
+        openings.len()
+    );
+    let field = |o: &serde_json::Value, name: &str| o[name].as_str().unwrap_or("-").to_owned();
+    for o in openings {
+        println!(
+            "  {} rule {} {}/{} from {}",
+            field(o, "group"),
+            field(o, "rule_id"),
+            field(o, "protocol"),
+            field(o, "ports"),
+            field(o, "source")
+        );
+    }
+    let sources: Vec<String> = openings.iter().map(|o| field(o, "source")).collect();
+    if !sources.iter().any(|s| s == FOREIGN_CIDR) || sources.iter().any(|s| s == OFFICE_CIDR) {
+        bail!(
+            "the sync should report {FOREIGN_CIDR} and not {OFFICE_CIDR}; it reported {sources:?}"
+        );
+    }
+    Ok(())
 }
 
 async fn print_groups(ec2: &aws_sdk_ec2::Client, groups: &[String]) -> Result<()> {
@@ -206,6 +267,15 @@ async fn flow(started: &mut Started, out_dir: &Path) -> Result<()> {
             .to_path_buf(),
     };
     let db_url = migrated_mysql(&workspace).await?;
+    let pool = MySqlPool::connect(&db_url)
+        .await
+        .with_context(|| format!("connecting to {DATABASE}"))?;
+    let aged = retention::aged_rows(AGED_ROWS, AGED_DAYS, Utc::now().naive_utc());
+    retention::seed(&pool, &aged).await?;
+    println!(
+        "aged rows: {AGED_ROWS} events received {AGED_DAYS} days ago, ids 1 to {AGED_ROWS} \
+         (before every row the functions write), for the retention step"
+    );
     let (moto, ec2, groups) = moto_with_groups(out_dir).await?;
     let ranges =
         std::env::var("IP_RANGES_URL").unwrap_or_else(|_| sg_sync::config::OFFICIAL_URL.into());
@@ -218,7 +288,7 @@ async fn flow(started: &mut Started, out_dir: &Path) -> Result<()> {
     let endpoint = functions.watch(started, out_dir, &workspace).await?;
     let lambda = aws_sdk_lambda::Client::new(&emulator_config(&endpoint).await);
 
-    // 4. What a sync would change (`sg-sync plan`), the sync, then the groups.
+    // 3. What a sync would change (`sg-sync plan`), the sync, the fence, then the groups.
     plan(&workspace, &moto, &groups, &ranges).await?;
     println!("sync: sg-sync-fn from {ranges}");
     let report = invoke(&lambda, "sg-sync-fn", "{}").await?;
@@ -226,9 +296,10 @@ async fn flow(started: &mut Started, out_dir: &Path) -> Result<()> {
         "sync: {} wanted, {} added, {} removed, {} unchanged",
         report["wanted"], report["added"], report["removed"], report["unchanged"]
     );
+    print_fence(&report)?;
     print_groups(&ec2, &groups).await?;
 
-    // 5. A short load run through the same Invoke API, verified by migrate.
+    // 4. A short load run through the same Invoke API, verified by migrate.
     invoke(
         &lambda,
         "ingest-fn",
@@ -236,10 +307,130 @@ async fn flow(started: &mut Started, out_dir: &Path) -> Result<()> {
     )
     .await
     .context("warming ingest-fn")?;
+    let wrong_clock = format!(
+        r#"{{"event_id":"{WRONG_CLOCK_EVENT}","source":"local-stack","recorded_at":"2001-09-09T01:46:40Z","val1":1,"val2":2}}"#
+    );
+    invoke(&lambda, "ingest-fn", &wrong_clock)
+        .await
+        .context("sending an event recorded in 2001")?;
     load_run(&workspace, &endpoint, out_dir).await?;
 
-    // 6. What the functions counted.
+    // 5. Retention, then 6. what the functions counted.
+    let retained = retention_step(&workspace, &pool, &db_url, &moto, out_dir).await;
+    pool.close().await;
+    retained?;
     print_metrics(&out_dir.join(WATCH_LOG))
+}
+
+/// 5. `ingest-expire` as an operator runs it by hand, archiving to a bucket in moto's S3: what
+///    it expired, the objects it wrote (and the first row of them), and that everything younger
+///    than the cutoff is left: the load run's events and the one a device recorded in 2001.
+async fn retention_step(
+    workspace: &Workspace,
+    pool: &MySqlPool,
+    db_url: &str,
+    moto: &str,
+    out_dir: &Path,
+) -> Result<()> {
+    let s3 = retention::MotoS3::new(moto);
+    s3.create_bucket(ARCHIVE_BUCKET, REGION).await?;
+    let cutoff = expire::chunk::cutoff(Utc::now(), RETENTION_DAYS);
+    let before = retention::census(pool, cutoff).await?;
+    println!(
+        "\nretention: {} rows, {} of them received before the cutoff {cutoff} UTC ({RETENTION_DAYS} days)",
+        before.rows, before.older
+    );
+    let args: Vec<String> = [
+        "--older-than-days".to_owned(),
+        RETENTION_DAYS.to_string(),
+        "--chunk-size".to_owned(),
+        EXPIRE_CHUNK_SIZE.to_string(),
+    ]
+    .into();
+    println!(
+        "$ ARCHIVE_BUCKET={ARCHIVE_BUCKET} ARCHIVE_PREFIX={ARCHIVE_PREFIX} ingest-expire {}   \
+         (DATABASE_URL: {DATABASE}; AWS_ENDPOINT_URL: moto)",
+        args.join(" ")
+    );
+    let report = retention::ExpireCommand {
+        program: &workspace.bin.join("ingest-expire"),
+        database_url: db_url,
+        endpoint: moto,
+        region: REGION,
+        bucket: ARCHIVE_BUCKET,
+        prefix: ARCHIVE_PREFIX,
+        args: &args,
+    }
+    .run()
+    .await?;
+    let json = out_dir.join("ingest-expire.json");
+    std::fs::write(&json, serde_json::to_string_pretty(&report)?)?;
+    println!(
+        "expired {} rows in {} chunks, archived {} ({} chunk(s) found archived already); stopped \
+         at id {} (its chunk holds rows at or after the cutoff); oldest row left received {} \
+         (report: {})",
+        report["expired"],
+        report["chunks"],
+        report["archived"],
+        report["already_archived_chunks"],
+        report["stopped_at_id"],
+        report["oldest_received_at"].as_str().unwrap_or("-"),
+        json.display()
+    );
+    let objects = s3.list(ARCHIVE_BUCKET).await?;
+    println!(
+        "archive: s3://{ARCHIVE_BUCKET}/ in moto, {} object(s), gzip JSON Lines, one per chunk:",
+        objects.len()
+    );
+    let mut archived = Vec::new();
+    for o in &objects {
+        println!("  {}  {} bytes", o.key, o.size);
+        archived.extend(s3.rows(ARCHIVE_BUCKET, &o.key).await?);
+    }
+    if let Some(first) = archived.first() {
+        println!("  its first row: {}", serde_json::to_string(first)?);
+    }
+    let after = retention::census(pool, cutoff).await?;
+    let mut ids: Vec<u64> = archived.iter().map(|r| r.id).collect();
+    ids.sort_unstable();
+    let aged: Vec<u64> = (1..=AGED_ROWS).collect();
+    if report["expired"] != AGED_ROWS || ids != aged || after.older != 0 {
+        bail!(
+            "the aged rows (ids 1 to {AGED_ROWS}) should be expired and archived once each: \
+             expired {}, archived ids {ids:?}, {} rows before the cutoff left",
+            report["expired"],
+            after.older
+        );
+    }
+    if after.rows != before.rows - AGED_ROWS as i64 {
+        bail!(
+            "{} rows before, {} after: only the {AGED_ROWS} aged rows should have gone",
+            before.rows,
+            after.rows
+        );
+    }
+    // The load run's events: as many as its verification found, all still there.
+    let load: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("ingest-load.json"))?)?;
+    let run_id = load["verify"]["run_id"]
+        .as_str()
+        .context("ingest-load.json has no verify.run_id")?;
+    let stored = load["verify"]["stored"].as_i64().unwrap_or(-1);
+    let left = retention::run_rows(pool, run_id).await?;
+    let clock = retention::times_of(pool, WRONG_CLOCK_EVENT).await?;
+    let Some((received, recorded)) = clock else {
+        bail!("{WRONG_CLOCK_EVENT}, received today, was deleted");
+    };
+    if left != stored {
+        bail!("the load run {run_id} had {stored} events stored, {left} are left");
+    }
+    println!(
+        "left: {} rows, none before the cutoff; the load run's {stored} stored events (run \
+         {run_id}): {left} still there, 0 missing; the event recorded {recorded} by a device's \
+         clock and received {received}: kept",
+        after.rows
+    );
+    Ok(())
 }
 
 /// Per function (the `FunctionName` dimension), each metric's values added up over every
@@ -291,6 +482,7 @@ fn print_metrics(log: &Path) -> Result<()> {
                 sg_sync::metrics::RULES_ADDED,
                 sg_sync::metrics::RULES_REMOVED,
                 sg_sync::metrics::SYNC_SUCCEEDED,
+                sg_sync::metrics::FENCE_OPENINGS,
             ],
         ),
     ];
@@ -307,9 +499,36 @@ fn print_metrics(log: &Path) -> Result<()> {
     Ok(())
 }
 
-/// 1. MySQL, migrated.
+/// `server` (a MySQL URL) naming database `name` instead.
+fn database_url(server: &str, name: &str) -> Result<String> {
+    let mut url = url::Url::parse(server).context("the MySQL server's URL")?;
+    url.set_path(name);
+    Ok(url.to_string())
+}
+
+/// [`DATABASE`] on the server of `server`, dropped if it is there and created again: its URL.
+async fn fresh_database(server: &str) -> Result<String> {
+    use sqlx::Connection;
+    let mut admin = sqlx::mysql::MySqlConnection::connect(server)
+        .await
+        .context("connecting to MySQL")?;
+    for statement in [
+        format!("DROP DATABASE IF EXISTS `{DATABASE}`"),
+        format!("CREATE DATABASE `{DATABASE}`"),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(statement.clone()))
+            .execute(&mut admin)
+            .await
+            .with_context(|| statement)?;
+    }
+    admin.close().await.context("closing the connection")?;
+    database_url(server, DATABASE)
+}
+
+/// 1. MySQL: the stack's own database, created afresh and migrated.
 async fn migrated_mysql(workspace: &Workspace) -> Result<String> {
-    let db_url = mysql().await?;
+    let db_url = fresh_database(&mysql().await?).await?;
+    println!("database: {DATABASE}, created afresh (left after the run for a look)");
     let migrate = Command::new(workspace.bin.join("migrate"))
         .kill_on_drop(true)
         .env("DATABASE_URL", &db_url)
@@ -349,7 +568,7 @@ struct Functions<'a> {
 }
 
 impl Functions<'_> {
-    /// 3. Both functions under `cargo lambda watch`; returns its Invoke API endpoint.
+    /// 2. Both functions under `cargo lambda watch`; returns its Invoke API endpoint.
     async fn watch(
         &self,
         started: &mut Started,
@@ -398,7 +617,7 @@ impl Functions<'_> {
     }
 }
 
-/// 4. `sg-sync plan`, the CLI an operator runs before a change: what the sync would add and
+/// 3. `sg-sync plan`, the CLI an operator runs before a change: what the sync would add and
 ///    remove per group, with the same settings as the function.
 async fn plan(workspace: &Workspace, moto: &str, groups: &[String], ranges: &str) -> Result<()> {
     let out = Command::new(workspace.bin.join("sg-sync"))
@@ -420,7 +639,8 @@ async fn plan(workspace: &Workspace, moto: &str, groups: &[String], ranges: &str
     }
     let table = String::from_utf8_lossy(&out.stdout);
     println!(
-        "$ sg-sync plan --ranges {ranges} --security-group-ids {} --regions {REGION}",
+        "$ sg-sync plan --ranges {ranges} --security-group-ids {} --regions {REGION} \
+         --fence-allowed-cidrs {OFFICE_CIDR}",
         groups.join(",")
     );
     // The header, each group's line and its first changes: the whole list is the sync's.
@@ -437,7 +657,7 @@ async fn plan(workspace: &Workspace, moto: &str, groups: &[String], ranges: &str
     Ok(())
 }
 
-/// 5. ingest-load through the Invoke API, verified by migrate, with its plot.
+/// 4. ingest-load through the Invoke API, verified by migrate, with its plot.
 async fn load_run(workspace: &Workspace, endpoint: &str, out_dir: &Path) -> Result<()> {
     let plot = out_dir.join("latency.png");
     let json = out_dir.join("ingest-load.json");
