@@ -25,7 +25,8 @@ fn to_value<T: serde::Serialize>(response: T) -> Result<Value, IngestError> {
     })
 }
 
-/// Handles one invocation of any supported source: the Lambda's handler. The adapter reports
+/// Handles one invocation of any supported source, the event already read into a `Value` (the
+/// function itself hands its payload unread to [`handle_payload`]). The adapter reports
 /// what the delivery came to ([`Outcome`]); its metrics go to the [`metrics::metered`] scope
 /// the handler runs in, which writes them as one line (in the function, after
 /// the response is posted: [`metrics::MetricsLayer`]).
